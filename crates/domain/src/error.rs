@@ -1,0 +1,67 @@
+//! Errors of the domain layer. The HTTP and WebSocket edges map these to the contract's codes.
+use thiserror::Error;
+
+/// What a repository can report. Anything not a rule of the data (a lost connection, a driver
+/// error) is `Unavailable`, carrying text for the log and never for the client.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RepoError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was hit; the string names the rule (e.g. `username`).
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DomainError {
+    #[error("{message}")]
+    Validation {
+        field: Option<&'static str>,
+        message: String,
+    },
+    /// The thing does not exist, or the caller may not know it exists (private rooms).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    /// A state conflict; `code` is the contract's stable code (e.g. `username_taken`).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error(transparent)]
+    Repository(RepoError),
+}
+
+impl DomainError {
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Validation {
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        DomainError::Forbidden(message.into())
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        DomainError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<RepoError> for DomainError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::NotFound => DomainError::NotFound("resource"),
+            RepoError::Conflict("username") => {
+                DomainError::conflict("username_taken", "that username is taken")
+            }
+            RepoError::Conflict(what) => DomainError::conflict("conflict", format!("{what} already exists")),
+            other => DomainError::Repository(other),
+        }
+    }
+}

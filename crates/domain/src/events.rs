@@ -1,0 +1,61 @@
+//! Domain events: what happened, for whoever shows it live. The realtime crate turns them into
+//! WebSocket frames; the services never know who listens.
+use serde::Serialize;
+
+use crate::entities::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type")]
+pub enum DomainEvent {
+    #[serde(rename = "message.created")]
+    MessageCreated { room_id: RoomId, message: Message },
+    #[serde(rename = "message.updated")]
+    MessageUpdated { room_id: RoomId, message: Message },
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        room_id: RoomId,
+        message_id: MessageId,
+        seq: i64,
+    },
+    #[serde(rename = "member.joined")]
+    MemberJoined { room_id: RoomId, member: Member },
+    #[serde(rename = "member.left")]
+    MemberLeft { room_id: RoomId, user_id: UserId },
+    #[serde(rename = "room.updated")]
+    RoomUpdated { room: Room },
+    #[serde(rename = "room.deleted")]
+    RoomDeleted {
+        room_id: RoomId,
+        /// Who was in the room, since after deletion nobody can look it up. Not on the wire.
+        #[serde(skip)]
+        member_ids: Vec<UserId>,
+    },
+}
+
+impl DomainEvent {
+    pub fn room_id(&self) -> RoomId {
+        match self {
+            DomainEvent::MessageCreated { room_id, .. }
+            | DomainEvent::MessageUpdated { room_id, .. }
+            | DomainEvent::MessageDeleted { room_id, .. }
+            | DomainEvent::MemberJoined { room_id, .. }
+            | DomainEvent::MemberLeft { room_id, .. }
+            | DomainEvent::RoomDeleted { room_id, .. } => *room_id,
+            DomainEvent::RoomUpdated { room } => room.id,
+        }
+    }
+}
+
+/// Where services announce committed changes. Publishing must not block or fail the caller: the
+/// change is already stored, and clients that miss an event catch up with `sync`.
+pub trait EventPublisher: Send + Sync {
+    fn publish(&self, event: DomainEvent);
+}
+
+/// For tools and tests that need no live delivery.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopPublisher;
+
+impl EventPublisher for NoopPublisher {
+    fn publish(&self, _event: DomainEvent) {}
+}

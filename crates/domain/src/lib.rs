@@ -1,0 +1,22 @@
+//! Huddle's domain: what a user, room, member and message are, the rules they obey, and the
+//! traits through which they are stored and announced.
+//!
+//! Nothing here does I/O or knows about HTTP, WebSockets or SQL, so any service can reuse it:
+//! the REST handlers and the WebSocket gateway call the same [`service`] functions, which is what
+//! keeps their behaviour identical.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod entities;
+pub mod error;
+pub mod events;
+pub mod repository;
+pub mod service;
+pub mod validation;
+
+pub use entities::{
+    Member, Message, MessageId, RefreshTokenRecord, Role, Room, RoomCursor, RoomId, User,
+    UserCredentials, UserId,
+};
+pub use error::{DomainError, RepoError};
+pub use events::{DomainEvent, EventPublisher, NoopPublisher};
+pub use repository::Repository;

@@ -1,0 +1,184 @@
+//! The storage boundary. Implementations are blocking (Diesel); callers run them off the async
+//! executor. Each method is one transaction, so no caller can leave half a change behind.
+use chrono::{DateTime, Utc};
+
+use crate::entities::*;
+use crate::error::RepoError;
+
+pub type RepoResult<T> = Result<T, RepoError>;
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProfilePatch {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub user_id: UserId,
+    pub family_id: String,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    pub name: String,
+    pub description: String,
+    pub is_private: bool,
+    pub owner_id: UserId,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RoomPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_private: Option<bool>,
+}
+
+/// Which rooms a listing shows to `viewer`.
+#[derive(Debug, Clone)]
+pub struct RoomQuery {
+    pub viewer: UserId,
+    /// Case-insensitive substring of the name.
+    pub name_contains: Option<String>,
+    /// Only rooms the viewer is a member of.
+    pub only_joined: bool,
+    /// Keyset pagination: rooms with an id above this.
+    pub after_id: Option<RoomId>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub room_id: RoomId,
+    pub author_id: UserId,
+    pub body: String,
+    pub client_msg_id: Option<String>,
+}
+
+/// Whether a send stored something new or found the earlier send with the same `client_msg_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    Created(Message),
+    Existing(Message),
+}
+
+impl Stored {
+    pub fn message(&self) -> &Message {
+        match self {
+            Stored::Created(m) | Stored::Existing(m) => m,
+        }
+    }
+
+    pub fn into_message(self) -> Message {
+        match self {
+            Stored::Created(m) | Stored::Existing(m) => m,
+        }
+    }
+}
+
+/// A window of a room's history, by `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryWindow {
+    /// The newest `limit` messages.
+    Latest,
+    /// The newest `limit` messages with seq below this.
+    Before(i64),
+    /// The oldest `limit` messages with seq above this.
+    After(i64),
+}
+
+pub trait UserRepository {
+    /// Fails with `Conflict("username")` when the name is taken (case-insensitively).
+    fn create_user(&self, new: NewUser) -> RepoResult<User>;
+    fn user_by_id(&self, id: UserId) -> RepoResult<Option<User>>;
+    fn credentials_by_username(&self, username: &str) -> RepoResult<Option<UserCredentials>>;
+    fn credentials_by_id(&self, id: UserId) -> RepoResult<Option<UserCredentials>>;
+    fn update_profile(&self, id: UserId, patch: ProfilePatch) -> RepoResult<User>;
+    /// Sets the hash and revokes every refresh-token family of the user except `keep_family`.
+    fn change_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        keep_family: Option<&str>,
+    ) -> RepoResult<()>;
+}
+
+pub trait TokenRepository {
+    fn insert_refresh_token(&self, new: NewRefreshToken) -> RepoResult<()>;
+    fn refresh_token_by_hash(&self, token_hash: &str) -> RepoResult<Option<RefreshTokenRecord>>;
+    /// Marks `spent_id` spent and stores its successor, atomically. Returns false, storing
+    /// nothing, when the token was already spent or revoked (a concurrent reuse).
+    fn rotate_refresh_token(&self, spent_id: i64, successor: NewRefreshToken) -> RepoResult<bool>;
+    fn revoke_family(&self, family_id: &str) -> RepoResult<()>;
+}
+
+pub trait RoomRepository {
+    /// Creates the room with its owner as the first member.
+    fn create_room(&self, new: NewRoom) -> RepoResult<Room>;
+    fn room_by_id(&self, id: RoomId) -> RepoResult<Option<Room>>;
+    fn list_rooms(&self, query: RoomQuery) -> RepoResult<Vec<Room>>;
+    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Room>;
+    /// Deletes the room with its members and messages.
+    fn delete_room(&self, id: RoomId) -> RepoResult<()>;
+    fn role_of(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Role>>;
+    fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>>;
+    /// Fails with `Conflict("member")` when already a member.
+    fn add_member(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member>;
+    /// Returns false when the user was not a member.
+    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<bool>;
+    fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member>;
+    /// Members ordered by user id, keyset-paginated.
+    fn list_members(
+        &self,
+        room_id: RoomId,
+        after_user: Option<UserId>,
+        limit: usize,
+    ) -> RepoResult<Vec<Member>>;
+    /// Every room the user belongs to, with its last seq.
+    fn rooms_of_user(&self, user_id: UserId) -> RepoResult<Vec<RoomCursor>>;
+    /// User ids of the room's members.
+    fn member_ids(&self, room_id: RoomId) -> RepoResult<Vec<UserId>>;
+}
+
+pub trait MessageRepository {
+    /// Stores the message with the room's next seq, in one transaction; a repeated
+    /// `(room, author, client_msg_id)` returns the first message instead.
+    fn store_message(&self, new: NewMessage) -> RepoResult<Stored>;
+    fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>>;
+    /// Ascending by seq.
+    fn history(&self, room_id: RoomId, window: HistoryWindow, limit: usize)
+        -> RepoResult<Vec<Message>>;
+    fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message>;
+    /// Blanks the body and sets `deleted`, keeping the seq.
+    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message>;
+}
+
+pub trait HealthCheck {
+    fn ping(&self) -> RepoResult<()>;
+}
+
+/// Everything the services need from storage, as one object.
+pub trait Repository:
+    UserRepository + TokenRepository + RoomRepository + MessageRepository + HealthCheck + Send + Sync
+{
+}
+
+impl<T> Repository for T where
+    T: UserRepository
+        + TokenRepository
+        + RoomRepository
+        + MessageRepository
+        + HealthCheck
+        + Send
+        + Sync
+{
+}

@@ -1,0 +1,139 @@
+//! Which database, how to connect to it, and the pool.
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::PersistenceError;
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// One connection type for both backends, so queries are written once.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub backend: Backend,
+    /// A PostgreSQL URL, or an SQLite file path.
+    pub target: String,
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// `postgres://…` or `postgresql://…` selects PostgreSQL; anything else is an SQLite file,
+    /// with an optional `sqlite://` or `sqlite:` prefix.
+    pub fn from_url(url: &str, pool_size: u32) -> Self {
+        let (backend, target) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
+        {
+            (Backend::Postgres, url.to_owned())
+        } else {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .unwrap_or(url);
+            (Backend::Sqlite, path.to_owned())
+        };
+        DatabaseConfig {
+            backend,
+            target,
+            pool_size: pool_size.max(1),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Connects by the configured backend, instead of Diesel's try-each-backend, so a PostgreSQL
+/// URL never falls through to creating an SQLite file of that name.
+#[derive(Debug, Clone)]
+pub(crate) struct Manager {
+    backend: Backend,
+    target: String,
+}
+
+/// SQLite needs these on every connection: foreign keys for cascading deletes, a busy timeout
+/// so concurrent writers wait instead of failing, and WAL so readers do not block the writer.
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                            PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000;";
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ManagerError {
+    #[error(transparent)]
+    Connect(#[from] diesel::ConnectionError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ManagerError;
+
+    fn connect(&self) -> Result<AnyConnection, ManagerError> {
+        Ok(match self.backend {
+            Backend::Postgres => AnyConnection::Postgresql(PgConnection::establish(&self.target)?),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)?;
+                conn.batch_execute(SQLITE_SETUP)?;
+                AnyConnection::Sqlite(conn)
+            }
+        })
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ManagerError> {
+        Ok(conn.batch_execute("SELECT 1")?)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+pub(crate) type Pool = r2d2::Pool<Manager>;
+pub(crate) type PooledConnection = r2d2::PooledConnection<Manager>;
+
+pub(crate) fn build_pool(config: &DatabaseConfig) -> Result<Pool, PersistenceError> {
+    let manager = Manager {
+        backend: config.backend,
+        target: config.target.clone(),
+    };
+    r2d2::Pool::builder()
+        .max_size(config.pool_size)
+        .min_idle(Some(1))
+        .connection_timeout(config.connect_timeout)
+        .test_on_check_out(false)
+        .build(manager)
+        .map_err(|source| PersistenceError::Pool {
+            backend: config.backend.name(),
+            source,
+        })
+}
+
+pub(crate) fn run_migrations(conn: &mut AnyConnection) -> Result<usize, PersistenceError> {
+    let applied = match conn {
+        AnyConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| PersistenceError::Migration(e.to_string()))
+}

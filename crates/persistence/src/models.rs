@@ -1,0 +1,206 @@
+//! Rows as stored, and their conversion to domain entities.
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use huddle_domain::{Member, Message, RefreshTokenRecord, Role, Room, User};
+
+use crate::schema::*;
+
+pub(crate) fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+pub(crate) fn to_time(micros: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(micros).unwrap_or_default()
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub bio: String,
+    pub created_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            username: r.username,
+            display_name: r.display_name,
+            bio: r.bio,
+            created_at: to_time(r.created_at),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub(crate) struct NewUserRow<'a> {
+    pub username: &'a str,
+    pub username_lower: &'a str,
+    pub display_name: &'a str,
+    pub bio: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = users)]
+pub(crate) struct UserChanges {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct RefreshTokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub family_id: String,
+    pub expires_at: i64,
+    pub spent_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<RefreshTokenRow> for RefreshTokenRecord {
+    fn from(r: RefreshTokenRow) -> Self {
+        RefreshTokenRecord {
+            id: r.id,
+            user_id: r.user_id,
+            family_id: r.family_id,
+            expires_at: to_time(r.expires_at),
+            spent_at: r.spent_at.map(to_time),
+            revoked_at: r.revoked_at.map(to_time),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct NewRefreshTokenRow<'a> {
+    pub user_id: i64,
+    pub family_id: &'a str,
+    pub token_hash: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+pub(crate) struct RoomRow {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub is_private: bool,
+    pub owner_id: i64,
+    pub member_count: i64,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<RoomRow> for Room {
+    fn from(r: RoomRow) -> Self {
+        Room {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            is_private: r.is_private,
+            owner_id: r.owner_id,
+            member_count: r.member_count,
+            last_seq: r.last_seq,
+            created_at: to_time(r.created_at),
+            updated_at: to_time(r.updated_at),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = rooms)]
+pub(crate) struct NewRoomRow<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub is_private: bool,
+    pub owner_id: i64,
+    pub member_count: i64,
+    pub last_seq: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = rooms)]
+pub(crate) struct RoomChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_private: Option<bool>,
+    pub updated_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = room_members)]
+pub(crate) struct MemberRow {
+    pub role: String,
+    pub joined_at: i64,
+}
+
+pub(crate) fn to_member((m, u): (MemberRow, UserRow)) -> Member {
+    Member {
+        user: u.into(),
+        // The column has a CHECK constraint; an unknown value can only be a plain member.
+        role: Role::parse(&m.role).unwrap_or(Role::Member),
+        joined_at: to_time(m.joined_at),
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = room_members)]
+pub(crate) struct NewMemberRow<'a> {
+    pub room_id: i64,
+    pub user_id: i64,
+    pub role: &'a str,
+    pub joined_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub(crate) struct MessageRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub body: String,
+    pub client_msg_id: Option<String>,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub deleted: bool,
+}
+
+pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
+    Message {
+        id: m.id,
+        room_id: m.room_id,
+        seq: m.seq,
+        author: u.into(),
+        body: m.body,
+        client_msg_id: m.client_msg_id,
+        created_at: to_time(m.created_at),
+        edited_at: m.edited_at.map(to_time),
+        deleted: m.deleted,
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub(crate) struct NewMessageRow<'a> {
+    pub room_id: i64,
+    pub seq: i64,
+    pub author_id: i64,
+    pub body: &'a str,
+    pub client_msg_id: Option<&'a str>,
+    pub created_at: i64,
+    pub deleted: bool,
+}

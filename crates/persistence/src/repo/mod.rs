@@ -1,0 +1,60 @@
+//! `DieselRepository`: the domain's repository traits over the pool. One file per aggregate.
+mod messages;
+mod rooms;
+mod tokens;
+mod users;
+
+use diesel::connection::SimpleConnection;
+use huddle_domain::repository::{HealthCheck, RepoResult};
+use huddle_domain::RepoError;
+
+use crate::connection::{build_pool, run_migrations, Backend, DatabaseConfig, Pool, PooledConnection};
+use crate::error::PersistenceError;
+
+#[derive(Clone)]
+pub struct DieselRepository {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl DieselRepository {
+    /// Opens the pool and applies pending migrations. Blocks; call it at start-up.
+    pub fn connect(config: &DatabaseConfig) -> Result<Self, PersistenceError> {
+        let pool = build_pool(config)?;
+        let mut conn = pool.get().map_err(|source| PersistenceError::Pool {
+            backend: config.backend.name(),
+            source,
+        })?;
+        let applied = run_migrations(&mut conn)?;
+        tracing::info!(backend = config.backend.name(), applied, "database ready");
+        drop(conn);
+        Ok(Self {
+            pool,
+            backend: config.backend,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Connections waiting for work and in use, for metrics.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let s = self.pool.state();
+        (s.idle_connections, s.connections - s.idle_connections)
+    }
+
+    pub(crate) fn conn(&self) -> RepoResult<PooledConnection> {
+        self.pool
+            .get()
+            .map_err(|e| RepoError::Unavailable(format!("no database connection: {e}")))
+    }
+}
+
+impl HealthCheck for DieselRepository {
+    fn ping(&self) -> RepoResult<()> {
+        self.conn()?
+            .batch_execute("SELECT 1")
+            .map_err(|e| RepoError::Unavailable(e.to_string()))
+    }
+}

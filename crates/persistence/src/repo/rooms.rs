@@ -1,0 +1,247 @@
+use diesel::prelude::*;
+use huddle_domain::repository::{NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository};
+use huddle_domain::{Member, Role, Room, RoomCursor, RoomId, UserId};
+
+use super::DieselRepository;
+use crate::connection::AnyConnection;
+use crate::error::{db_err, map_err};
+use crate::models::*;
+use crate::schema::{room_members, rooms, users};
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+fn load_member(c: &mut AnyConnection, room_id: RoomId, user_id: UserId) -> QueryResult<Option<Member>> {
+    room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room_id))
+        .filter(room_members::user_id.eq(user_id))
+        .select((MemberRow::as_select(), UserRow::as_select()))
+        .first(c)
+        .optional()
+        .map(|r| r.map(to_member))
+}
+
+fn load_room(c: &mut AnyConnection, id: RoomId) -> QueryResult<Room> {
+    rooms::table
+        .find(id)
+        .select(RoomRow::as_select())
+        .first(c)
+        .map(Into::into)
+}
+
+/// Escapes LIKE's wildcards so a search for `50%` finds that text.
+fn like_pattern(q: &str) -> String {
+    let mut p = String::with_capacity(q.len() + 2);
+    p.push('%');
+    for ch in q.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+impl RoomRepository for DieselRepository {
+    fn create_room(&self, new: NewRoom) -> RepoResult<Room> {
+        let now = now_micros();
+        self.conn()?
+            .transaction(|c| {
+                let room_id: i64 = diesel::insert_into(rooms::table)
+                    .values(NewRoomRow {
+                        name: &new.name,
+                        description: &new.description,
+                        is_private: new.is_private,
+                        owner_id: new.owner_id,
+                        member_count: 1,
+                        last_seq: 0,
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .returning(rooms::id)
+                    .get_result(c)?;
+                diesel::insert_into(room_members::table)
+                    .values(NewMemberRow {
+                        room_id,
+                        user_id: new.owner_id,
+                        role: Role::Owner.as_str(),
+                        joined_at: now,
+                    })
+                    .execute(c)?;
+                load_room(c, room_id)
+            })
+            .map_err(db_err)
+    }
+
+    fn room_by_id(&self, id: RoomId) -> RepoResult<Option<Room>> {
+        rooms::table
+            .find(id)
+            .select(RoomRow::as_select())
+            .first(&mut *self.conn()?)
+            .optional()
+            .map(|r| r.map(Into::into))
+            .map_err(db_err)
+    }
+
+    fn list_rooms(&self, q: RoomQuery) -> RepoResult<Vec<Room>> {
+        let joined = room_members::table
+            .filter(room_members::user_id.eq(q.viewer))
+            .select(room_members::room_id);
+        let mut query = rooms::table.select(RoomRow::as_select()).into_boxed();
+        query = if q.only_joined {
+            query.filter(rooms::id.eq_any(joined))
+        } else {
+            query.filter(rooms::is_private.eq(false).or(rooms::id.eq_any(joined)))
+        };
+        if let Some(text) = &q.name_contains {
+            query = query.filter(lower(rooms::name).like(like_pattern(text)).escape('\\'));
+        }
+        if let Some(after) = q.after_id {
+            query = query.filter(rooms::id.gt(after));
+        }
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        query
+            .order(rooms::id.asc())
+            .limit(limit)
+            .load(&mut *self.conn()?)
+            .map(|rows| rows.into_iter().map(Into::into).collect())
+            .map_err(db_err)
+    }
+
+    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Room> {
+        let changes = RoomChanges {
+            name: patch.name,
+            description: patch.description,
+            is_private: patch.is_private,
+            updated_at: now_micros(),
+        };
+        let mut conn = self.conn()?;
+        diesel::update(rooms::table.find(id))
+            .set(&changes)
+            .execute(&mut *conn)
+            .map_err(db_err)?;
+        load_room(&mut conn, id).map_err(db_err)
+    }
+
+    fn delete_room(&self, id: RoomId) -> RepoResult<()> {
+        // Members and messages go with it (ON DELETE CASCADE).
+        let n = diesel::delete(rooms::table.find(id))
+            .execute(&mut *self.conn()?)
+            .map_err(db_err)?;
+        if n == 0 {
+            return Err(huddle_domain::RepoError::NotFound);
+        }
+        Ok(())
+    }
+
+    fn role_of(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Role>> {
+        room_members::table
+            .find((room_id, user_id))
+            .select(room_members::role)
+            .first::<String>(&mut *self.conn()?)
+            .optional()
+            .map(|r| r.and_then(|s| Role::parse(&s)))
+            .map_err(db_err)
+    }
+
+    fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>> {
+        load_member(&mut *self.conn()?, room_id, user_id).map_err(db_err)
+    }
+
+    fn add_member(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member> {
+        self.conn()?
+            .transaction(|c| {
+                diesel::insert_into(room_members::table)
+                    .values(NewMemberRow {
+                        room_id,
+                        user_id,
+                        role: role.as_str(),
+                        joined_at: now_micros(),
+                    })
+                    .execute(c)?;
+                diesel::update(rooms::table.find(room_id))
+                    .set(rooms::member_count.eq(rooms::member_count + 1))
+                    .execute(c)?;
+                load_member(c, room_id, user_id)?.ok_or(diesel::result::Error::NotFound)
+            })
+            .map_err(map_err("member"))
+    }
+
+    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<bool> {
+        self.conn()?
+            .transaction(|c| {
+                let n = diesel::delete(room_members::table.find((room_id, user_id))).execute(c)?;
+                if n > 0 {
+                    diesel::update(rooms::table.find(room_id))
+                        .set(rooms::member_count.eq(rooms::member_count - 1))
+                        .execute(c)?;
+                }
+                Ok(n > 0)
+            })
+            .map_err(db_err)
+    }
+
+    fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member> {
+        self.conn()?
+            .transaction(|c| {
+                diesel::update(room_members::table.find((room_id, user_id)))
+                    .set(room_members::role.eq(role.as_str()))
+                    .execute(c)?;
+                load_member(c, room_id, user_id)?.ok_or(diesel::result::Error::NotFound)
+            })
+            .map_err(db_err)
+    }
+
+    fn list_members(
+        &self,
+        room_id: RoomId,
+        after_user: Option<UserId>,
+        limit: usize,
+    ) -> RepoResult<Vec<Member>> {
+        room_members::table
+            .inner_join(users::table)
+            .filter(room_members::room_id.eq(room_id))
+            .filter(room_members::user_id.gt(after_user.unwrap_or(i64::MIN)))
+            .order(room_members::user_id.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .select((MemberRow::as_select(), UserRow::as_select()))
+            .load(&mut *self.conn()?)
+            .map(|rows| rows.into_iter().map(to_member).collect())
+            .map_err(db_err)
+    }
+
+    fn rooms_of_user(&self, user_id: UserId) -> RepoResult<Vec<RoomCursor>> {
+        room_members::table
+            .inner_join(rooms::table)
+            .filter(room_members::user_id.eq(user_id))
+            .order(rooms::id.asc())
+            .select((rooms::id, rooms::last_seq))
+            .load::<(i64, i64)>(&mut *self.conn()?)
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(room_id, last_seq)| RoomCursor { room_id, last_seq })
+                    .collect()
+            })
+            .map_err(db_err)
+    }
+
+    fn member_ids(&self, room_id: RoomId) -> RepoResult<Vec<UserId>> {
+        room_members::table
+            .filter(room_members::room_id.eq(room_id))
+            .select(room_members::user_id)
+            .load(&mut *self.conn()?)
+            .map_err(db_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like_pattern;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(like_pattern("Gen"), "%gen%");
+        assert_eq!(like_pattern("50%_off\\"), "%50\\%\\_off\\\\%");
+    }
+}

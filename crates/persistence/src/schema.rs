@@ -1,0 +1,71 @@
+//! Table definitions shared by both backends. Times are stored as microseconds since the Unix
+//! epoch (BIGINT) so that one column type means the same on PostgreSQL and SQLite.
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        username_lower -> Text,
+        display_name -> Text,
+        bio -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        family_id -> Text,
+        token_hash -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        spent_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> BigInt,
+        name -> Text,
+        description -> Text,
+        is_private -> Bool,
+        owner_id -> BigInt,
+        member_count -> BigInt,
+        last_seq -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, user_id) {
+        room_id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> BigInt,
+        room_id -> BigInt,
+        seq -> BigInt,
+        author_id -> BigInt,
+        body -> Text,
+        client_msg_id -> Nullable<Text>,
+        created_at -> BigInt,
+        edited_at -> Nullable<BigInt>,
+        deleted -> Bool,
+    }
+}
+
+diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(room_members -> users (user_id));
+diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens, rooms, room_members, messages);
