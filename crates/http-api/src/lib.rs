@@ -1,1 +1,24 @@
+//! Huddle's REST API (`/api/v1`), as `shared/API.md` specifies it: handlers, wire types, the
+//! OpenAPI document, and the one place where errors become HTTP responses.
+//!
+//! The handlers are thin: they parse, call the domain's `ChatService` or the `AuthService` on the
+//! blocking pool, and render. Authorisation rules live in the domain.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod blocking;
+pub mod dto;
+mod error;
+mod extract;
+mod openapi;
+mod pagination;
+mod rate_limit;
+mod routes;
+mod state;
+
+pub use blocking::blocking;
+pub use error::{error_body, ApiError};
+pub use extract::{bearer_token, AuthUser};
+pub use openapi::ApiDoc;
+pub use rate_limit::RateLimiter;
+pub use routes::{configure, json_error_handlers};
+pub use state::{ApiLimits, ApiState};

@@ -1,1 +1,25 @@
-fn main() {}
+use huddle_server::{init_tracing, Application, Config};
+
+#[actix_web::main]
+async fn main() {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("huddle: configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start");
+            eprintln!("huddle: could not start: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = app.run_until_stopped().await {
+        tracing::error!(error = %e, "server failed");
+        std::process::exit(1);
+    }
+}

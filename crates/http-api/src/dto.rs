@@ -1,0 +1,164 @@
+//! Request and response bodies that are not domain entities. Entities (user, room, member,
+//! message) serialise as themselves.
+use huddle_domain::{Member, Message, Room, User};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    pub username: String,
+    pub password: String,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionResponse {
+    pub user: User,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<huddle_auth::Session> for SessionResponse {
+    fn from(s: huddle_auth::Session) -> Self {
+        Self {
+            user: s.user,
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            token_type: "Bearer".into(),
+            expires_in: s.expires_in,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateProfileRequest {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateRoomRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub is_private: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateRoomRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub is_private: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddMemberRequest {
+    pub user_id: i64,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetRoleRequest {
+    /// `admin` or `member`.
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PostMessageRequest {
+    pub body: String,
+    /// The client's id for this send; a retry with the same id stores nothing new.
+    pub client_msg_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct EditMessageRequest {
+    pub body: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ListRoomsQuery {
+    /// Case-insensitive part of the room name.
+    pub q: Option<String>,
+    /// Only rooms the caller is a member of.
+    pub mine: Option<bool>,
+    pub cursor: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct HistoryQuery {
+    /// The newest messages below this seq.
+    pub before_seq: Option<i64>,
+    /// The oldest messages above this seq.
+    pub after_seq: Option<i64>,
+    /// 1-200, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoomList {
+    pub items: Vec<Room>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberList {
+    pub items: Vec<Member>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MessageHistory {
+    /// Ascending by seq.
+    pub items: Vec<Message>,
+    /// Whether more messages lie beyond this page in the direction paged.
+    pub has_more: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `validation_failed`.
+    pub code: String,
+    pub message: String,
+    /// The offending field, where one is at fault.
+    pub field: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    pub status: String,
+    /// Per dependency: `ok`, `degraded` or `down`.
+    pub checks: std::collections::BTreeMap<String, String>,
+}

@@ -1,0 +1,219 @@
+//! The error-to-HTTP mapping: every failure leaves here in the contract's one shape,
+//! `{"error": {"code", "message", "field"?}}`, with a stable code. Internal details are logged,
+//! never sent.
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use huddle_auth::AuthError;
+use huddle_domain::{DomainError, RepoError};
+use serde_json::json;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ApiError {
+    /// Bad input found at the edge (JSON shape, query parameters, cursors).
+    #[error("{message}")]
+    BadRequest {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("too many attempts; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            code: "validation_failed",
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    /// Status, code, client-facing message and field.
+    pub fn parts(&self) -> (StatusCode, &'static str, String, Option<String>) {
+        use StatusCode as S;
+        match self {
+            ApiError::BadRequest {
+                code,
+                message,
+                field,
+            } => (S::BAD_REQUEST, code, message.clone(), field.clone()),
+            ApiError::Domain(e) => domain_parts(e),
+            ApiError::Auth(e) => match e {
+                AuthError::InvalidCredentials => (
+                    S::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "invalid username or password".into(),
+                    None,
+                ),
+                AuthError::TokenExpired => (
+                    S::UNAUTHORIZED,
+                    "token_expired",
+                    "the token has expired".into(),
+                    None,
+                ),
+                AuthError::Unauthenticated(m) => {
+                    (S::UNAUTHORIZED, "unauthenticated", (*m).into(), None)
+                }
+                AuthError::Domain(d) => domain_parts(d),
+                AuthError::Hashing(_) | AuthError::Signing(_) => internal(),
+            },
+            ApiError::RateLimited { retry_after } => (
+                S::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many attempts; retry in {retry_after} s"),
+                None,
+            ),
+            ApiError::PayloadTooLarge(m) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
+            ApiError::UnsupportedMediaType(m) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m.clone(),
+                None,
+            ),
+            ApiError::NotFound(m) => (S::NOT_FOUND, "not_found", m.clone(), None),
+            ApiError::MethodNotAllowed => (
+                S::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this method is not allowed here".into(),
+                None,
+            ),
+            ApiError::Internal(_) => internal(),
+        }
+    }
+}
+
+fn internal() -> (StatusCode, &'static str, String, Option<String>) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "something went wrong on our side".into(),
+        None,
+    )
+}
+
+fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<String>) {
+    use StatusCode as S;
+    match e {
+        DomainError::Validation { field, message } => (
+            S::BAD_REQUEST,
+            "validation_failed",
+            message.clone(),
+            field.map(str::to_owned),
+        ),
+        DomainError::NotFound(what) => (S::NOT_FOUND, "not_found", format!("{what} not found"), None),
+        DomainError::Forbidden(m) => (S::FORBIDDEN, "forbidden", m.clone(), None),
+        DomainError::Conflict { code, message } => (S::CONFLICT, code, message.clone(), None),
+        DomainError::Repository(RepoError::NotFound) => {
+            (S::NOT_FOUND, "not_found", "not found".into(), None)
+        }
+        DomainError::Repository(RepoError::Conflict(what)) => {
+            (S::CONFLICT, "conflict", format!("{what} already exists"), None)
+        }
+        DomainError::Repository(RepoError::Unavailable(_)) => (
+            S::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is temporarily unavailable".into(),
+            None,
+        ),
+    }
+}
+
+/// The contract's error body.
+pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+    let mut detail = json!({ "code": code, "message": message });
+    if let Some(f) = field {
+        detail["field"] = json!(f);
+    }
+    json!({ "error": detail })
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code, message, field) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, ?self, "request failed");
+        }
+        let mut resp = HttpResponse::build(status);
+        match self {
+            ApiError::RateLimited { retry_after } => {
+                resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
+            }
+            ApiError::Auth(AuthError::InvalidCredentials | AuthError::Domain(_)) => {}
+            ApiError::Auth(_) => {
+                resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
+        }
+        resp.json(error_body(code, &message, field.as_deref()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.error_response();
+        let status = resp.status();
+        let bytes = to_bytes(resp.into_body()).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn domain_errors_map_to_contract_codes() {
+        let (s, b) = body_of(DomainError::validation("name", "bad name").into()).await;
+        assert_eq!(s, 400);
+        assert_eq!(b["error"]["code"], "validation_failed");
+        assert_eq!(b["error"]["field"], "name");
+        let (s, b) = body_of(DomainError::NotFound("room").into()).await;
+        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (404, Some("not_found")));
+        assert!(b["error"].get("field").is_none());
+        let (s, b) = body_of(DomainError::forbidden("no").into()).await;
+        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (403, Some("forbidden")));
+        let (s, b) = body_of(DomainError::from(RepoError::Conflict("username")).into()).await;
+        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (409, Some("username_taken")));
+    }
+
+    #[actix_web::test]
+    async fn auth_errors_and_internals() {
+        let (s, b) = body_of(AuthError::TokenExpired.into()).await;
+        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("token_expired")));
+        let (s, b) = body_of(AuthError::InvalidCredentials.into()).await;
+        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_credentials")));
+        let (s, b) = body_of(ApiError::Internal("db password is hunter2".into())).await;
+        assert_eq!(s, 500);
+        assert_eq!(b["error"]["code"], "internal");
+        assert!(!b.to_string().contains("hunter2"));
+        let (s, b) = body_of(DomainError::Repository(RepoError::Unavailable("pg down at 10.0.0.1".into())).into()).await;
+        assert_eq!(s, 503);
+        assert!(!b.to_string().contains("10.0.0.1"));
+    }
+
+    #[actix_web::test]
+    async fn rate_limited_sets_retry_after() {
+        let resp = ApiError::RateLimited { retry_after: 7 }.error_response();
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers().get("retry-after").unwrap(), "7");
+    }
+}

@@ -1,0 +1,69 @@
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::client_key;
+use crate::dto::{ErrorBody, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
+use crate::{blocking, ApiError, ApiState};
+
+fn limit_attempts(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
+    state
+        .auth_limiter
+        .check(&client_key(req, state))
+        .map_err(|wait| ApiError::RateLimited {
+            retry_after: wait.as_secs().max(1),
+        })
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = SessionResponse), (status = 400, body = ErrorBody),
+              (status = 409, description = "username_taken", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    limit_attempts(&req, &state)?;
+    let auth = state.auth.clone();
+    let b = body.into_inner();
+    let session = blocking(move || auth.register(&b.username, &b.password, b.display_name.as_deref())).await?;
+    Ok(HttpResponse::Created().json(SessionResponse::from(session)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = SessionResponse),
+              (status = 401, description = "invalid_credentials", body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    limit_attempts(&req, &state)?;
+    let auth = state.auth.clone();
+    let b = body.into_inner();
+    let session = blocking(move || auth.login(&b.username, &b.password)).await?;
+    Ok(HttpResponse::Ok().json(SessionResponse::from(session)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = SessionResponse),
+              (status = 401, description = "unknown, spent (the login is then revoked) or expired token", body = ErrorBody)))]
+pub async fn refresh(
+    state: web::Data<ApiState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let token = body.into_inner().refresh_token;
+    let session = blocking(move || auth.refresh(&token)).await?;
+    Ok(HttpResponse::Ok().json(SessionResponse::from(session)))
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204, description = "the login is ended")))]
+pub async fn logout(
+    state: web::Data<ApiState>,
+    body: web::Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let token = body.into_inner().refresh_token;
+    blocking(move || auth.logout(&token)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,43 @@
+use std::collections::BTreeMap;
+
+use actix_web::{web, HttpResponse};
+
+use crate::dto::Health;
+use huddle_domain::DomainError;
+
+use crate::{blocking, ApiState};
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "the process is alive", body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        checks: BTreeMap::new(),
+    })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "the database answers", body = Health),
+              (status = 503, description = "the database does not answer", body = Health)))]
+pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
+    let repo = state.chat.repository().clone();
+    let db = blocking(move || repo.ping().map_err(DomainError::from)).await;
+    let mut checks = BTreeMap::new();
+    let ok = match db {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            false
+        }
+    };
+    checks.insert("database".to_owned(), if ok { "ok" } else { "down" }.to_owned());
+    let body = Health {
+        status: if ok { "ok" } else { "unavailable" }.into(),
+        checks,
+    };
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,77 @@
+use actix_web::{web, HttpResponse};
+use huddle_domain::Member;
+
+use crate::dto::{AddMemberRequest, ErrorBody, MemberList, PageQuery, SetRoleRequest};
+use crate::{blocking, pagination, ApiError, ApiState, AuthUser};
+
+const MEMBERS: &str = "members";
+
+#[utoipa::path(get, path = "/api/v1/rooms/{id}/members", tag = "members", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), PageQuery),
+    responses((status = 200, body = MemberList), (status = 403, description = "not a member", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = pagination::limit(q.limit, 50, 100)?;
+    let after = pagination::decode(MEMBERS, q.cursor.as_deref())?;
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let page = blocking(move || chat.list_members(user.id, id, after, limit)).await?;
+    Ok(HttpResponse::Ok().json(MemberList {
+        items: page.items,
+        next_cursor: page.next_after.map(|k| pagination::encode(MEMBERS, k)),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/members", tag = "members", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")), request_body = AddMemberRequest,
+    responses((status = 201, description = "added; live member.joined", body = Member), (status = 403, body = ErrorBody),
+              (status = 404, description = "no such room or user", body = ErrorBody), (status = 409, description = "already a member", body = ErrorBody)))]
+pub async fn add(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+    body: web::Json<AddMemberRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let target = body.into_inner().user_id;
+    let member = blocking(move || chat.add_member(user.id, id, target)).await?;
+    Ok(HttpResponse::Created().json(member))
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "members", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), ("user_id" = i64, Path, description = "member to remove")),
+    responses((status = 204, description = "removed; live member.left"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn kick(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let (id, target) = path.into_inner();
+    blocking(move || chat.kick_member(user.id, id, target)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(patch, path = "/api/v1/rooms/{id}/members/{user_id}", tag = "members", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), ("user_id" = i64, Path, description = "member")),
+    request_body = SetRoleRequest,
+    responses((status = 200, body = Member), (status = 400, body = ErrorBody), (status = 403, description = "not the owner", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "the owner's role cannot change", body = ErrorBody)))]
+pub async fn set_role(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<(i64, i64)>,
+    body: web::Json<SetRoleRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let (id, target) = path.into_inner();
+    let role = body.into_inner().role;
+    let member = blocking(move || chat.set_role(user.id, id, target, &role)).await?;
+    Ok(HttpResponse::Ok().json(member))
+}

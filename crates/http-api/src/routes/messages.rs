@@ -1,0 +1,97 @@
+use actix_web::{web, HttpResponse};
+use huddle_domain::repository::{HistoryWindow, Stored};
+use huddle_domain::Message;
+
+use crate::dto::{EditMessageRequest, ErrorBody, HistoryQuery, MessageHistory, PostMessageRequest};
+use crate::{blocking, pagination, ApiError, ApiState, AuthUser};
+
+fn window(q: &HistoryQuery) -> Result<HistoryWindow, ApiError> {
+    match (q.before_seq, q.after_seq) {
+        (Some(_), Some(_)) => Err(ApiError::validation(
+            "before_seq",
+            "give before_seq or after_seq, not both",
+        )),
+        (Some(b), None) if b < 1 => Err(ApiError::validation("before_seq", "before_seq must be at least 1")),
+        (None, Some(a)) if a < 0 => Err(ApiError::validation("after_seq", "after_seq must be at least 0")),
+        (Some(b), None) => Ok(HistoryWindow::Before(b)),
+        (None, Some(a)) => Ok(HistoryWindow::After(a)),
+        (None, None) => Ok(HistoryWindow::Latest),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), HistoryQuery),
+    responses((status = 200, description = "ascending by seq", body = MessageHistory), (status = 400, body = ErrorBody),
+              (status = 403, description = "not a member of this public room", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn history(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let window = window(&q)?;
+    let limit = pagination::limit(q.limit, 50, 200)?;
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let h = blocking(move || chat.history(user.id, id, window, limit)).await?;
+    Ok(HttpResponse::Ok().json(MessageHistory {
+        items: h.items,
+        has_more: h.has_more,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/messages", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")), request_body = PostMessageRequest,
+    responses((status = 201, description = "stored; live message.created", body = Message),
+              (status = 200, description = "a retry: the message first stored with this client_msg_id", body = Message),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn post(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+    body: web::Json<PostMessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let b = body.into_inner();
+    let stored = blocking(move || chat.post_message(user.id, id, &b.body, b.client_msg_id.as_deref())).await?;
+    Ok(match stored {
+        Stored::Created(m) => HttpResponse::Created().json(m),
+        Stored::Existing(m) => HttpResponse::Ok().json(m),
+    })
+}
+
+#[utoipa::path(patch, path = "/api/v1/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), ("message_id" = i64, Path, description = "message id")),
+    request_body = EditMessageRequest,
+    responses((status = 200, description = "edited; live message.updated", body = Message), (status = 400, body = ErrorBody),
+              (status = 403, description = "not the author", body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "the message is deleted", body = ErrorBody)))]
+pub async fn edit(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<(i64, i64)>,
+    body: web::Json<EditMessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let (id, message_id) = path.into_inner();
+    let text = body.into_inner().body;
+    let m = blocking(move || chat.edit_message(user.id, id, message_id, &text)).await?;
+    Ok(HttpResponse::Ok().json(m))
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{id}/messages/{message_id}", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), ("message_id" = i64, Path, description = "message id")),
+    responses((status = 204, description = "deleted (body blanked, seq kept); live message.deleted"),
+              (status = 403, description = "not the author, an admin or the owner", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let (id, message_id) = path.into_inner();
+    blocking(move || chat.delete_message(user.id, id, message_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,188 @@
+//! Routes of `/api/v1`, one module per resource.
+pub(crate) mod auth;
+pub(crate) mod health;
+pub(crate) mod members;
+pub(crate) mod messages;
+pub(crate) mod rooms;
+pub(crate) mod users;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpRequest, HttpResponse};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{error_body, ApiDoc, ApiError, ApiState};
+
+/// Mounts the API, its OpenAPI document (`/api/v1/openapi.json`) and docs page
+/// (`/api/v1/docs/`), and the health probes. The caller provides `web::Data<ApiState>`.
+pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
+    move |cfg| {
+        cfg.app_data(json_config(state.limits.max_body_bytes))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .service(
+                SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()),
+            )
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/readyz", web::get().to(health::readyz))
+            .service(
+                web::scope("/api/v1")
+                    .service(web::resource("/auth/register").route(web::post().to(auth::register)))
+                    .service(web::resource("/auth/login").route(web::post().to(auth::login)))
+                    .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
+                    .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
+                    .service(
+                        web::resource("/users/me")
+                            .route(web::get().to(users::me))
+                            .route(web::patch().to(users::update_me)),
+                    )
+                    .service(
+                        web::resource("/users/me/password")
+                            .route(web::post().to(users::change_password)),
+                    )
+                    .service(web::resource("/users/{id}").route(web::get().to(users::get)))
+                    .service(
+                        web::resource("/rooms")
+                            .route(web::get().to(rooms::list))
+                            .route(web::post().to(rooms::create)),
+                    )
+                    .service(
+                        web::resource("/rooms/{id}")
+                            .route(web::get().to(rooms::get))
+                            .route(web::patch().to(rooms::update))
+                            .route(web::delete().to(rooms::delete)),
+                    )
+                    .service(web::resource("/rooms/{id}/join").route(web::post().to(rooms::join)))
+                    .service(web::resource("/rooms/{id}/leave").route(web::post().to(rooms::leave)))
+                    .service(
+                        web::resource("/rooms/{id}/members")
+                            .route(web::get().to(members::list))
+                            .route(web::post().to(members::add)),
+                    )
+                    .service(
+                        web::resource("/rooms/{id}/members/{user_id}")
+                            .route(web::patch().to(members::set_role))
+                            .route(web::delete().to(members::kick)),
+                    )
+                    .service(
+                        web::resource("/rooms/{id}/messages")
+                            .route(web::get().to(messages::history))
+                            .route(web::post().to(messages::post)),
+                    )
+                    .service(
+                        web::resource("/rooms/{id}/messages/{message_id}")
+                            .route(web::patch().to(messages::edit))
+                            .route(web::delete().to(messages::delete)),
+                    ),
+            );
+    }
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(err).into())
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"))
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("the request body must be application/json".into())
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::BadRequest {
+            code: "validation_failed",
+            field: missing_field(&e.to_string()),
+            message: e.to_string(),
+        },
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
+            code: "malformed_json",
+            message: format!("the request body is not valid JSON: {e}"),
+            field: None,
+        },
+        other => ApiError::BadRequest {
+            code: "malformed_json",
+            message: other.to_string(),
+            field: None,
+        },
+    }
+}
+
+/// serde names a missing field as "missing field `name`"; the contract wants it in `field`.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next().map(str::to_owned)
+}
+
+fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::BadRequest {
+        code: "validation_failed",
+        message: format!("invalid query parameters: {err}"),
+        field: None,
+    }
+    .into()
+}
+
+fn path_error(_err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::NotFound("no such resource".into()).into()
+}
+
+/// Gives responses that actix produced itself (unknown route 404, wrong method 405, ...) the
+/// contract's error shape; responses that already carry JSON pass through untouched.
+pub fn json_error_handlers<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .response()
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let (code, message) = match status.as_u16() {
+            404 => ("not_found", "no such resource"),
+            405 => ("method_not_allowed", "this method is not allowed here"),
+            413 => ("payload_too_large", "the request body is too large"),
+            415 => ("unsupported_media_type", "the request body must be application/json"),
+            400..=499 => ("bad_request", "the request could not be understood"),
+            _ => ("internal", "something went wrong on our side"),
+        };
+        let (req, _) = res.into_parts();
+        let mut resp = HttpResponse::build(status).json(error_body(code, message, None));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, resp).map_into_right_body(),
+        ))
+    })
+}
+
+/// The client's address for rate limiting: the peer, or the proxy's `Forwarded`/
+/// `X-Forwarded-For` when the server is configured to trust its proxy.
+pub(crate) fn client_key(req: &HttpRequest, state: &ApiState) -> String {
+    if state.limits.trust_proxy_headers {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return ip.to_owned();
+        }
+    }
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing_field;
+
+    #[test]
+    fn missing_field_names() {
+        assert_eq!(missing_field("missing field `name` at line 1 column 2"), Some("name".into()));
+        assert_eq!(missing_field("invalid type: integer"), None);
+    }
+}

@@ -1,0 +1,127 @@
+use actix_web::{web, HttpResponse};
+use huddle_domain::service::RoomInput;
+use huddle_domain::{Member, Room};
+
+use crate::dto::{CreateRoomRequest, ErrorBody, ListRoomsQuery, RoomList, UpdateRoomRequest};
+use crate::{blocking, pagination, ApiError, ApiState, AuthUser};
+
+const ROOMS: &str = "rooms";
+
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
+    request_body = CreateRoomRequest,
+    responses((status = 201, description = "created; the caller is its owner", body = Room), (status = 400, body = ErrorBody)))]
+pub async fn create(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    body: web::Json<CreateRoomRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let b = body.into_inner();
+    let input = RoomInput {
+        name: Some(b.name),
+        description: b.description,
+        is_private: b.is_private,
+    };
+    let room = blocking(move || chat.create_room(user.id, input)).await?;
+    Ok(HttpResponse::Created().json(room))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", security(("bearer" = [])),
+    params(ListRoomsQuery),
+    responses((status = 200, description = "public rooms and the caller's private ones", body = RoomList), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    query: web::Query<ListRoomsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = pagination::limit(q.limit, 50, 100)?;
+    let after = pagination::decode(ROOMS, q.cursor.as_deref())?;
+    let chat = state.chat.clone();
+    let page = blocking(move || chat.list_rooms(user.id, q.q, q.mine.unwrap_or(false), after, limit)).await?;
+    Ok(HttpResponse::Ok().json(RoomList {
+        items: page.items,
+        next_cursor: page.next_after.map(|k| pagination::encode(ROOMS, k)),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")),
+    responses((status = 200, body = Room), (status = 404, description = "no such room, or private and the caller is not a member", body = ErrorBody)))]
+pub async fn get(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let room = blocking(move || chat.room(user.id, id)).await?;
+    Ok(HttpResponse::Ok().json(room))
+}
+
+#[utoipa::path(patch, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")), request_body = UpdateRoomRequest,
+    responses((status = 200, description = "updated; live room.updated", body = Room), (status = 400, body = ErrorBody),
+              (status = 403, description = "not owner or admin", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn update(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+    body: web::Json<UpdateRoomRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let b = body.into_inner();
+    let input = RoomInput {
+        name: b.name,
+        description: b.description,
+        is_private: b.is_private,
+    };
+    let room = blocking(move || chat.update_room(user.id, id, input)).await?;
+    Ok(HttpResponse::Ok().json(room))
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{id}", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")),
+    responses((status = 204, description = "deleted with its messages; live room.deleted"),
+              (status = 403, description = "not the owner", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    blocking(move || chat.delete_room(user.id, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/join", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")),
+    responses((status = 200, description = "the membership (also when already a member); live member.joined", body = Member),
+              (status = 404, description = "no such room, or private", body = ErrorBody)))]
+pub async fn join(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let member = blocking(move || chat.join_room(user.id, id)).await?;
+    Ok(HttpResponse::Ok().json(member))
+}
+
+#[utoipa::path(post, path = "/api/v1/rooms/{id}/leave", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")),
+    responses((status = 204, description = "left; live member.left"), (status = 403, description = "not a member", body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, description = "the owner cannot leave", body = ErrorBody)))]
+pub async fn leave(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    blocking(move || chat.leave_room(user.id, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

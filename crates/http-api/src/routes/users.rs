@@ -1,0 +1,57 @@
+use actix_web::{web, HttpResponse};
+use huddle_domain::User;
+
+use crate::dto::{ChangePasswordRequest, ErrorBody, UpdateProfileRequest};
+use crate::{blocking, ApiError, ApiState, AuthUser};
+
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+pub async fn me(user: AuthUser, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let me = blocking(move || chat.user(user.id)).await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
+    request_body = UpdateProfileRequest,
+    responses((status = 200, body = User), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn update_me(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    body: web::Json<UpdateProfileRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let b = body.into_inner();
+    let me = blocking(move || chat.update_profile(user.id, b.display_name.as_deref(), b.bio.as_deref())).await?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+#[utoipa::path(post, path = "/api/v1/users/me/password", tag = "users", security(("bearer" = [])),
+    request_body = ChangePasswordRequest,
+    responses((status = 204, description = "changed; every other login is ended"),
+              (status = 400, body = ErrorBody), (status = 401, description = "wrong current password", body = ErrorBody)))]
+pub async fn change_password(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let auth = state.auth.clone();
+    let b = body.into_inner();
+    blocking(move || auth.change_password(user.id, &user.session_id, &b.current_password, &b.new_password))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "user id")),
+    responses((status = 200, body = User), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    _user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let id = path.into_inner();
+    let user = blocking(move || chat.user(id)).await?;
+    Ok(HttpResponse::Ok().json(user))
+}

@@ -1,0 +1,34 @@
+use std::sync::Arc;
+
+use huddle_auth::AuthService;
+use huddle_domain::service::ChatService;
+
+use crate::RateLimiter;
+
+/// Request-size and paging limits, from configuration.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Largest JSON body accepted; larger ones answer 413.
+    pub max_body_bytes: usize,
+    /// Take the client address from `Forwarded`/`X-Forwarded-For` (behind a trusted proxy).
+    pub trust_proxy_headers: bool,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            trust_proxy_headers: false,
+        }
+    }
+}
+
+/// Everything a handler needs, shared by all workers.
+#[derive(Clone)]
+pub struct ApiState {
+    pub chat: ChatService,
+    pub auth: Arc<AuthService>,
+    /// Login and registration attempts per client address.
+    pub auth_limiter: Arc<RateLimiter>,
+    pub limits: ApiLimits,
+}

@@ -1,0 +1,247 @@
+//! Configuration from the environment. Every variable is optional; the defaults start a
+//! development server on an embedded SQLite file. The README lists them all.
+use std::time::Duration;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    /// 0 picks a free port (tests).
+    pub port: u16,
+    /// `postgres://…` for PostgreSQL; otherwise an SQLite path (`sqlite://huddle.db` by default).
+    pub database_url: String,
+    pub db_pool_size: u32,
+    pub environment: Environment,
+    /// HS256 secret. Required in production; generated per start in development.
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub bcrypt_cost: u32,
+    /// Login and register attempts per client address per window; 0 disables the limit.
+    pub auth_rate_limit: u32,
+    pub auth_rate_window: Duration,
+    pub max_body_bytes: usize,
+    pub trust_proxy_headers: bool,
+    pub log_format: LogFormat,
+    /// HTTP worker threads; default: one per core.
+    pub workers: Option<usize>,
+    /// How long in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            database_url: "sqlite://huddle.db".into(),
+            db_pool_size: 10,
+            environment: Environment::Development,
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(15 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            bcrypt_cost: 12,
+            auth_rate_limit: 20,
+            auth_rate_window: Duration::from_secs(60),
+            max_body_bytes: 64 * 1024,
+            trust_proxy_headers: false,
+            log_format: LogFormat::Text,
+            workers: None,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("HUDDLE_JWT_SECRET must be set (at least 32 characters) when HUDDLE_ENV=production")]
+    MissingSecret,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the variables through `get`, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let d = Config::default();
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let environment = match get("HUDDLE_ENV").as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => return Err(invalid("HUDDLE_ENV", other, "use development or production")),
+        };
+        let jwt_secret = get("HUDDLE_JWT_SECRET");
+        if let Some(s) = &jwt_secret {
+            if s.len() < 32 {
+                return Err(invalid("HUDDLE_JWT_SECRET", "<hidden>", "must be at least 32 characters"));
+            }
+        } else if environment == Environment::Production {
+            return Err(ConfigError::MissingSecret);
+        }
+        let log_format = match get("HUDDLE_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("HUDDLE_LOG_FORMAT", other, "use text or json")),
+        };
+        let bcrypt_cost = num(&get, "HUDDLE_BCRYPT_COST", d.bcrypt_cost)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(invalid("HUDDLE_BCRYPT_COST", &bcrypt_cost.to_string(), "must be 4-31"));
+        }
+        Ok(Config {
+            host: get("HUDDLE_HOST").unwrap_or(d.host),
+            port: num(&get, "HUDDLE_PORT", d.port)?,
+            database_url: get("DATABASE_URL").unwrap_or(d.database_url),
+            db_pool_size: positive(&get, "HUDDLE_DB_POOL_SIZE", d.db_pool_size)?,
+            environment,
+            jwt_secret,
+            access_token_ttl: secs(&get, "HUDDLE_ACCESS_TOKEN_TTL_SECS", d.access_token_ttl)?,
+            refresh_token_ttl: secs(&get, "HUDDLE_REFRESH_TOKEN_TTL_SECS", d.refresh_token_ttl)?,
+            bcrypt_cost,
+            auth_rate_limit: num(&get, "HUDDLE_AUTH_RATE_LIMIT", d.auth_rate_limit)?,
+            auth_rate_window: secs(&get, "HUDDLE_AUTH_RATE_WINDOW_SECS", d.auth_rate_window)?,
+            max_body_bytes: positive(&get, "HUDDLE_MAX_BODY_BYTES", d.max_body_bytes)?,
+            trust_proxy_headers: flag(&get, "HUDDLE_TRUST_PROXY_HEADERS", d.trust_proxy_headers)?,
+            log_format,
+            workers: get("HUDDLE_WORKERS")
+                .map(|v| parse("HUDDLE_WORKERS", &v))
+                .transpose()?
+                .filter(|w: &usize| *w > 0),
+            shutdown_timeout: secs(&get, "HUDDLE_SHUTDOWN_TIMEOUT_SECS", d.shutdown_timeout)?,
+        })
+    }
+}
+
+fn invalid(name: &'static str, value: &str, reason: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| invalid(name, value, "not a valid number"))
+}
+
+fn num<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    get(name).map_or(Ok(default), |v| parse(name, &v))
+}
+
+fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    let v = num(get, name, default)?;
+    if v <= T::default() {
+        return Err(invalid(name, "0", "must be positive"));
+    }
+    Ok(v)
+}
+
+fn secs(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let v: u64 = num(get, name, default.as_secs())?;
+    if v == 0 {
+        return Err(invalid(name, "0", "must be positive"));
+    }
+    Ok(Duration::from_secs(v))
+}
+
+fn flag(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes" | "on") => Ok(true),
+        Some("0" | "false" | "no" | "off") => Ok(false),
+        Some(other) => Err(invalid(name, other, "use true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_a_development_sqlite_server() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.database_url, "sqlite://huddle.db");
+        assert_eq!(c.port, 8080);
+        assert_eq!(c.environment, Environment::Development);
+        assert_eq!(c.bcrypt_cost, 12);
+        assert!(c.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn production_requires_a_secret() {
+        assert_eq!(from(&[("HUDDLE_ENV", "production")]).unwrap_err(), ConfigError::MissingSecret);
+        let secret = "x".repeat(32);
+        let c = from(&[("HUDDLE_ENV", "production"), ("HUDDLE_JWT_SECRET", &secret)]).unwrap();
+        assert_eq!(c.environment, Environment::Production);
+        assert!(from(&[("HUDDLE_JWT_SECRET", "short")]).is_err());
+    }
+
+    #[test]
+    fn values_are_parsed_and_checked() {
+        let c = from(&[
+            ("HUDDLE_PORT", "9000"),
+            ("DATABASE_URL", "postgres://localhost/huddle"),
+            ("HUDDLE_BCRYPT_COST", "4"),
+            ("HUDDLE_ACCESS_TOKEN_TTL_SECS", "60"),
+            ("HUDDLE_LOG_FORMAT", "json"),
+            ("HUDDLE_TRUST_PROXY_HEADERS", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.port, 9000);
+        assert_eq!(c.bcrypt_cost, 4);
+        assert_eq!(c.access_token_ttl, Duration::from_secs(60));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(c.trust_proxy_headers);
+        assert!(from(&[("HUDDLE_PORT", "eighty")]).is_err());
+        assert!(from(&[("HUDDLE_BCRYPT_COST", "3")]).is_err());
+        assert!(from(&[("HUDDLE_DB_POOL_SIZE", "0")]).is_err());
+        assert!(from(&[("HUDDLE_ENV", "staging")]).is_err());
+        assert!(from(&[("HUDDLE_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
+    }
+}
