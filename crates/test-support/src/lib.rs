@@ -1,1 +1,43 @@
+//! Helpers shared by the workspace's integration tests.
+//!
+//! - [`TestDb`]: a fresh database per test, SQLite (a temporary file) or PostgreSQL (a new
+//!   database on `127.0.0.1:5432`, dropped afterwards), so tests run in parallel and leave
+//!   nothing behind.
+//! - [`TestApp`]: the real server, started on a random port against its own `TestDb`.
+//! - [`backend_tests!`]: runs each listed test once per backend.
+//!
+//! PostgreSQL tests skip with a loud message when no server is reachable, except with
+//! `CI=true`, where they fail instead.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod app;
+mod db;
+
+pub use app::{session_from, test_config, Session, TestApp};
+pub use db::{Backend, TestDb};
+
+/// Expands `backend_tests!(a, b)` into `sqlite::a`, `sqlite::b`, `postgres::a`, `postgres::b`,
+/// each calling `a(Backend::…)`. The test functions are `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::Backend::Postgres.available() {
+                        super::$name($crate::Backend::Postgres).await;
+                    }
+                }
+            )*
+        }
+    };
+}
