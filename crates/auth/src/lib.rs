@@ -12,4 +12,4 @@ pub use error::AuthError;
 pub use jwt::{AccessClaims, JwtKeys};
 pub use password::{hash_password, verify_password};
 pub use service::{AuthConfig, AuthService, Session};
-pub use tokens::{hash_refresh_token, new_family_id, new_refresh_token};
+pub use tokens::{hash_refresh_token, new_family_id, new_refresh_token, parse_bearer};

@@ -41,3 +41,24 @@ mod tests {
         assert_eq!(hash_refresh_token(&a).len(), 64);
     }
 }
+
+/// The token of an `Authorization` header value `Bearer <token>` (scheme case-insensitive).
+pub fn parse_bearer(header_value: &str) -> Option<&str> {
+    let (scheme, token) = header_value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod bearer_tests {
+    use super::parse_bearer;
+
+    #[test]
+    fn parses_bearer_headers() {
+        assert_eq!(parse_bearer("Bearer abc"), Some("abc"));
+        assert_eq!(parse_bearer("bearer  abc "), Some("abc"));
+        assert_eq!(parse_bearer("Basic abc"), None);
+        assert_eq!(parse_bearer("Bearer "), None);
+        assert_eq!(parse_bearer("Bearer"), None);
+    }
+}

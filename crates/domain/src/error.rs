@@ -53,6 +53,40 @@ impl DomainError {
     }
 }
 
+impl DomainError {
+    /// The contract's stable error code, the same over REST and WebSocket.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::Validation { .. } => "validation_failed",
+            DomainError::NotFound(_) | DomainError::Repository(RepoError::NotFound) => "not_found",
+            DomainError::Forbidden(_) => "forbidden",
+            DomainError::Conflict { code, .. } => code,
+            DomainError::Repository(RepoError::Conflict(_)) => "conflict",
+            DomainError::Repository(RepoError::Unavailable(_)) => "unavailable",
+        }
+    }
+
+    /// What a client may be told: everything but storage details.
+    pub fn public_message(&self) -> String {
+        match self {
+            DomainError::NotFound(what) => format!("{what} not found"),
+            DomainError::Repository(RepoError::NotFound) => "not found".into(),
+            DomainError::Repository(RepoError::Conflict(what)) => format!("{what} already exists"),
+            DomainError::Repository(RepoError::Unavailable(_)) => {
+                "the service is temporarily unavailable".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            DomainError::Validation { field, .. } => *field,
+            _ => None,
+        }
+    }
+}
+
 impl From<RepoError> for DomainError {
     fn from(e: RepoError) -> Self {
         match e {

@@ -109,29 +109,14 @@ fn internal() -> (StatusCode, &'static str, String, Option<String>) {
 
 fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<String>) {
     use StatusCode as S;
-    match e {
-        DomainError::Validation { field, message } => (
-            S::BAD_REQUEST,
-            "validation_failed",
-            message.clone(),
-            field.map(str::to_owned),
-        ),
-        DomainError::NotFound(what) => (S::NOT_FOUND, "not_found", format!("{what} not found"), None),
-        DomainError::Forbidden(m) => (S::FORBIDDEN, "forbidden", m.clone(), None),
-        DomainError::Conflict { code, message } => (S::CONFLICT, code, message.clone(), None),
-        DomainError::Repository(RepoError::NotFound) => {
-            (S::NOT_FOUND, "not_found", "not found".into(), None)
-        }
-        DomainError::Repository(RepoError::Conflict(what)) => {
-            (S::CONFLICT, "conflict", format!("{what} already exists"), None)
-        }
-        DomainError::Repository(RepoError::Unavailable(_)) => (
-            S::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the service is temporarily unavailable".into(),
-            None,
-        ),
-    }
+    let status = match e {
+        DomainError::Validation { .. } => S::BAD_REQUEST,
+        DomainError::NotFound(_) | DomainError::Repository(RepoError::NotFound) => S::NOT_FOUND,
+        DomainError::Forbidden(_) => S::FORBIDDEN,
+        DomainError::Conflict { .. } | DomainError::Repository(RepoError::Conflict(_)) => S::CONFLICT,
+        DomainError::Repository(RepoError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
+    };
+    (status, e.code(), e.public_message(), e.field().map(str::to_owned))
 }
 
 /// The contract's error body.

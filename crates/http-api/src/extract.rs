@@ -19,11 +19,7 @@ pub struct AuthUser {
 /// The token of an `Authorization: Bearer <token>` header, if there is one.
 pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    huddle_auth::parse_bearer(value)
 }
 
 impl FromRequest for AuthUser {

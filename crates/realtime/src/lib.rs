@@ -1,1 +1,27 @@
+//! Huddle's real-time gateway (`GET /api/v1/ws`): authenticated WebSocket connections that
+//! receive the live events of their user's rooms, send messages, and resume without loss.
+//!
+//! The pieces:
+//! - [`EventBus`]: where events go to reach every node's [`Hub`]; [`LocalBus`] is the
+//!   in-process one. The domain's services publish through [`BusPublisher`].
+//! - [`Hub`]: one task per process owning the registry (room → connections, user →
+//!   connections). It orders each room's messages by `seq` (filling gaps from the database),
+//!   serialises every event once and fans it out to bounded per-connection queues.
+//! - `connection`: one task per socket: authentication, frames in and out, heartbeats, resume
+//!   (`sync`) with exactly-once, in-order delivery, and graceful close.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod bus;
+mod config;
+mod connection;
+mod delivery;
+mod gateway;
+mod hub;
+mod limiter;
+mod protocol;
+mod sequencer;
+
+pub use bus::{BusEvent, BusPublisher, EventBus, LocalBus};
+pub use config::RealtimeConfig;
+pub use gateway::{configure, Gateway};
+pub use hub::{Hub, HubHandle, HubStats};

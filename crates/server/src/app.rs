@@ -7,7 +7,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use huddle_auth::{AuthConfig, AuthError, AuthService, JwtKeys};
 use huddle_domain::service::ChatService;
-use huddle_domain::{EventPublisher, NoopPublisher, Repository};
+use huddle_domain::{EventPublisher, Repository};
+use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, LocalBus};
 use huddle_http_api::{ApiLimits, ApiState, RateLimiter};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
 use rand::RngCore;
@@ -37,6 +38,27 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: ShutdownHandle,
+}
+
+/// Stops the server gracefully: sockets are closed with 1001 after acking what they had
+/// sent, then in-flight HTTP requests finish, then the server stops.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    server: ServerHandle,
+    gateway: Gateway,
+    timeout: std::time::Duration,
+}
+
+impl ShutdownHandle {
+    pub async fn shutdown(&self) {
+        self.gateway.shutdown(self.timeout).await;
+        self.server.stop(true).await;
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
 }
 
 impl Application {
@@ -63,10 +85,16 @@ impl Application {
         .await
         .map_err(|e| StartupError::Task(e.to_string()))??;
 
-        let events: Arc<dyn EventPublisher> = Arc::new(NoopPublisher);
+        let (hub_handle, hub) = Hub::new(&config.realtime);
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(hub_handle.clone()));
+        hub.spawn(bus.clone(), repo.clone());
+        let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
+        let chat = ChatService::new(repo, events);
+        let auth = Arc::new(auth);
+        let gateway = Gateway::new(chat.clone(), auth.clone(), hub_handle, config.realtime.clone());
         let state = ApiState {
-            chat: ChatService::new(repo, events),
-            auth: Arc::new(auth),
+            chat,
+            auth,
             auth_limiter: Arc::new(RateLimiter::new(config.auth_rate_limit, config.auth_rate_window)),
             limits: ApiLimits {
                 max_body_bytes: config.max_body_bytes,
@@ -85,6 +113,7 @@ impl Application {
             .port();
 
         let data = web::Data::new(state);
+        let app_gateway = gateway.clone();
         let mut server = HttpServer::new(move || {
             let state = data.clone();
             App::new()
@@ -103,8 +132,11 @@ impl Application {
                 })
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
+                .configure(huddle_realtime::configure(app_gateway.clone()))
                 .configure(huddle_http_api::configure(&state))
         })
+        // Signals are handled here, so sockets can be closed before the HTTP server stops.
+        .disable_signals()
         .shutdown_timeout(config.shutdown_timeout.as_secs())
         .listen(listener)
         .map_err(|source| StartupError::Bind {
@@ -115,9 +147,15 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!("listening on http://{}:{port}", config.host);
+        let server = server.run();
         Ok(Self {
             port,
-            server: server.run(),
+            shutdown: ShutdownHandle {
+                server: server.handle(),
+                gateway,
+                timeout: config.shutdown_timeout,
+            },
+            server,
         })
     }
 
@@ -126,14 +164,45 @@ impl Application {
     }
 
     /// Stops the server (gracefully, like SIGTERM) from elsewhere, e.g. a test.
-    pub fn handle(&self) -> ServerHandle {
-        self.server.handle()
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
     }
 
-    /// Serves until SIGINT/SIGTERM (or a stop through the handle), then drains in-flight
-    /// requests for up to the configured shutdown timeout.
+    /// Serves until SIGINT/SIGTERM (or a stop through the handle), then shuts down gracefully
+    /// within the configured timeout.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let shutdown = self.shutdown.clone();
+        let signals = tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown signal received: closing sockets, draining requests");
+            shutdown.shutdown().await;
+        });
+        let result = self.server.await;
+        signals.abort();
+        result
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! development server on an embedded SQLite file. The README lists them all.
 use std::time::Duration;
 
+use huddle_realtime::RealtimeConfig;
 use thiserror::Error;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,7 @@ pub struct Config {
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
+    pub realtime: RealtimeConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
+            realtime: RealtimeConfig::default(),
         }
     }
 }
@@ -128,8 +131,33 @@ impl Config {
                 .transpose()?
                 .filter(|w: &usize| *w > 0),
             shutdown_timeout: secs(&get, "HUDDLE_SHUTDOWN_TIMEOUT_SECS", d.shutdown_timeout)?,
+            realtime: realtime(&get, d.realtime)?,
         })
     }
+}
+
+fn realtime(get: &impl Fn(&str) -> Option<String>, d: RealtimeConfig) -> Result<RealtimeConfig, ConfigError> {
+    Ok(RealtimeConfig {
+        auth_timeout: millis(get, "HUDDLE_WS_AUTH_TIMEOUT_MS", d.auth_timeout)?,
+        heartbeat_interval: millis(get, "HUDDLE_WS_HEARTBEAT_MS", d.heartbeat_interval)?,
+        client_timeout: millis(get, "HUDDLE_WS_CLIENT_TIMEOUT_MS", d.client_timeout)?,
+        max_frame_bytes: positive(get, "HUDDLE_WS_MAX_FRAME_BYTES", d.max_frame_bytes)?,
+        outbound_queue: positive(get, "HUDDLE_WS_OUTBOUND_QUEUE", d.outbound_queue)?,
+        send_rate_per_sec: num(get, "HUDDLE_WS_SEND_RATE", d.send_rate_per_sec)?,
+        send_burst: num(get, "HUDDLE_WS_SEND_BURST", d.send_burst)?,
+        typing_interval: millis(get, "HUDDLE_WS_TYPING_INTERVAL_MS", d.typing_interval)?,
+        gap_wait: millis(get, "HUDDLE_WS_GAP_WAIT_MS", d.gap_wait)?,
+        sync_grace: millis(get, "HUDDLE_WS_SYNC_GRACE_MS", d.sync_grace)?,
+    })
+}
+
+fn millis(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let v: u64 = num(get, name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+    Ok(Duration::from_millis(v))
 }
 
 fn invalid(name: &'static str, value: &str, reason: &'static str) -> ConfigError {
@@ -243,5 +271,14 @@ mod tests {
         assert!(from(&[("HUDDLE_DB_POOL_SIZE", "0")]).is_err());
         assert!(from(&[("HUDDLE_ENV", "staging")]).is_err());
         assert!(from(&[("HUDDLE_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
+    }
+
+    #[test]
+    fn socket_settings() {
+        let c = from(&[("HUDDLE_WS_HEARTBEAT_MS", "250"), ("HUDDLE_WS_SEND_RATE", "2.5")]).unwrap();
+        assert_eq!(c.realtime.heartbeat_interval, Duration::from_millis(250));
+        assert_eq!(c.realtime.send_rate_per_sec, 2.5);
+        assert_eq!(c.realtime.max_frame_bytes, 16 * 1024);
+        assert!(from(&[("HUDDLE_WS_OUTBOUND_QUEUE", "0")]).is_err());
     }
 }

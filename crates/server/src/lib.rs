@@ -9,6 +9,6 @@ mod app;
 mod config;
 mod telemetry;
 
-pub use app::{Application, StartupError};
+pub use app::{Application, ShutdownHandle, StartupError};
 pub use config::{Config, ConfigError, Environment, LogFormat};
 pub use telemetry::init_tracing;

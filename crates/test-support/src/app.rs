@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use actix_web::dev::ServerHandle;
-use huddle_server::{Application, Config};
+use huddle_server::{Application, Config, ShutdownHandle};
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -14,7 +14,7 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub db_url: String,
-    handle: ServerHandle,
+    handle: ShutdownHandle,
     _db: TestDb,
 }
 
@@ -26,6 +26,9 @@ pub struct Session {
     pub access_token: String,
     pub refresh_token: String,
 }
+
+/// The password [`TestApp::register`] gives every user.
+pub const PASSWORD: &str = "password123";
 
 /// The configuration tests start from: cheap bcrypt, no login limit, a fixed secret.
 pub fn test_config(db_url: &str) -> Config {
@@ -55,7 +58,7 @@ impl TestApp {
         adjust(&mut config);
         let app = Application::build(config).await.expect("server starts");
         let port = app.port();
-        let handle = app.handle();
+        let handle = app.shutdown_handle();
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address: format!("http://127.0.0.1:{port}"),
@@ -116,7 +119,7 @@ impl TestApp {
                 Method::POST,
                 "/api/v1/auth/register",
                 None,
-                Some(json!({"username": username, "password": "password123"})),
+                Some(json!({"username": username, "password": PASSWORD})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "register {username}: {body}");
@@ -141,9 +144,174 @@ impl TestApp {
         msg
     }
 
+    /// Sends `body` as is, with the given `Content-Type` (none when `None`), for requests that
+    /// `call` cannot make: malformed JSON, wrong media types, huge bodies. Returns the headers too.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = self.client.request(method, self.url(path)).body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, ct);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.expect("body read");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("non-JSON body for {path}: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, headers, value)
+    }
+
+    /// `POST /auth/login`, whatever the outcome.
+    pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+    }
+
+    /// Logs `username` in with [`PASSWORD`]: a new login of an existing user.
+    pub async fn login_ok(&self, username: &str) -> Session {
+        let (status, body) = self.login(username, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "login {username}: {body}");
+        session_from(&body)
+    }
+
+    /// `POST /auth/refresh`, whatever the outcome.
+    pub async fn refresh(&self, refresh_token: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh_token})),
+        )
+        .await
+    }
+
+    /// Registers `prefix_0`, `prefix_1`, ... `prefix_{n-1}`.
+    pub async fn register_many(&self, prefix: &str, n: usize) -> Vec<Session> {
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(self.register(&format!("{prefix}_{i}")).await);
+        }
+        out
+    }
+
+    /// `GET /rooms/{id}` as `who`, which must succeed.
+    pub async fn room(&self, who: &Session, room_id: i64) -> Value {
+        let (status, room) = self.get(&format!("/api/v1/rooms/{room_id}"), &who.access_token).await;
+        assert_eq!(status, StatusCode::OK, "get room {room_id}: {room}");
+        room
+    }
+
+    /// `who` joins a public room; returns the member.
+    pub async fn join(&self, who: &Session, room_id: i64) -> Value {
+        let (status, member) = self
+            .post(&format!("/api/v1/rooms/{room_id}/join"), &who.access_token, json!({}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "join {room_id}: {member}");
+        member
+    }
+
+    /// `by` adds `user_id` to the room; returns the member.
+    pub async fn add_member(&self, by: &Session, room_id: i64, user_id: i64) -> Value {
+        let (status, member) = self
+            .post(
+                &format!("/api/v1/rooms/{room_id}/members"),
+                &by.access_token,
+                json!({"user_id": user_id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "add member {user_id}: {member}");
+        member
+    }
+
+    /// The owner `by` gives `user_id` the `role` (`admin` or `member`); returns the member.
+    pub async fn set_role(&self, by: &Session, room_id: i64, user_id: i64, role: &str) -> Value {
+        let (status, member) = self
+            .patch(
+                &format!("/api/v1/rooms/{room_id}/members/{user_id}"),
+                &by.access_token,
+                json!({"role": role}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "set role {role}: {member}");
+        member
+    }
+
+    /// Every message of the room, ascending, read as `who` (walking forwards by `after_seq`).
+    pub async fn all_messages(&self, who: &Session, room_id: i64) -> Vec<Value> {
+        let mut out: Vec<Value> = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, page) = self
+                .get(
+                    &format!("/api/v1/rooms/{room_id}/messages?after_seq={after}&limit=200"),
+                    &who.access_token,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "history: {page}");
+            let items = page["items"].as_array().expect("items").clone();
+            if let Some(last) = items.last() {
+                after = last["seq"].as_i64().expect("seq");
+            }
+            out.extend(items);
+            if page["has_more"] != json!(true) {
+                return out;
+            }
+        }
+    }
+
+    /// Follows `next_cursor` through a `{items, next_cursor}` list at `path` (which may carry a
+    /// query already) and returns every item in order. Fails on a cursor loop.
+    pub async fn walk_pages(&self, who: &Session, path: &str, limit: usize) -> Vec<Value> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let url = match &cursor {
+                None => format!("{path}{sep}limit={limit}"),
+                Some(c) => format!("{path}{sep}limit={limit}&{}", query_string(&[("cursor", c)])),
+            };
+            let (status, page) = self.get(&url, &who.access_token).await;
+            assert_eq!(status, StatusCode::OK, "{url}: {page}");
+            let items = page["items"].as_array().expect("items");
+            assert!(items.len() <= limit, "{url}: more than {limit} items");
+            out.extend(items.iter().cloned());
+            match &page["next_cursor"] {
+                Value::Null => return out,
+                Value::String(c) => {
+                    assert_eq!(items.len(), limit, "{url}: a short page must be the last");
+                    cursor = Some(c.clone());
+                }
+                other => panic!("{url}: next_cursor is {other}"),
+            }
+        }
+        panic!("{path}: the cursor never ended");
+    }
+
     /// Stops the server as SIGTERM would.
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
+        self.handle.shutdown().await;
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/api/v1/ws", self.port)
     }
 }
 
@@ -156,10 +324,42 @@ pub fn session_from(body: &Value) -> Session {
     }
 }
 
+/// `a=1&b=x%25y`: the pairs, URL-encoded, for a query string.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse("http://localhost/").expect("static URL");
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.query().unwrap_or_default().to_owned()
+}
+
+/// Asserts a contract error: the status, `{"error": {"code", "message", "field"?}}` with this
+/// code, a non-empty message, and `field` exactly as given (absent when `None`).
+#[track_caller]
+pub fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
+    let (got, body) = resp;
+    assert_eq!(*got, status, "status; body: {body}");
+    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert_eq!(obj.len(), 1, "only `error` at the top: {body}");
+    let err = &body["error"];
+    assert_eq!(err["code"], code, "code: {body}");
+    assert!(
+        err["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message: {body}"
+    );
+    match field {
+        Some(f) => assert_eq!(err["field"], f, "field: {body}"),
+        None => assert!(err.get("field").is_none(), "no field expected: {body}"),
+    }
+}
+
+/// The `id`s of a list of JSON objects.
+pub fn ids(items: &[Value]) -> Vec<i64> {
+    items.iter().map(|v| v["id"].as_i64().expect("id")).collect()
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Stop without waiting; the database is dropped right after, forcibly.
         let handle = self.handle.clone();
-        tokio::spawn(async move { handle.stop(false).await });
+        tokio::spawn(async move { handle.shutdown().await });
     }
 }

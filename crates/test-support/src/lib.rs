@@ -4,6 +4,7 @@
 //!   database on `127.0.0.1:5432`, dropped afterwards), so tests run in parallel and leave
 //!   nothing behind.
 //! - [`TestApp`]: the real server, started on a random port against its own `TestDb`.
+//! - [`WsClient`]: a real WebSocket client (tokio-tungstenite) for the gateway.
 //! - [`backend_tests!`]: runs each listed test once per backend.
 //!
 //! PostgreSQL tests skip with a loud message when no server is reachable, except with
@@ -12,9 +13,11 @@
 
 mod app;
 mod db;
+mod ws;
 
-pub use app::{session_from, test_config, Session, TestApp};
+pub use app::{assert_error, ids, query_string, session_from, test_config, Session, TestApp, PASSWORD};
 pub use db::{Backend, TestDb};
+pub use ws::WsClient;
 
 /// Expands `backend_tests!(a, b)` into `sqlite::a`, `sqlite::b`, `postgres::a`, `postgres::b`,
 /// each calling `a(Backend::…)`. The test functions are `async fn name(backend: Backend)`.

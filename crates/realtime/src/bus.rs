@@ -1,0 +1,61 @@
+//! The event bus: how an event reaches the hub of every server process. One process needs only
+//! [`LocalBus`]; a cluster swaps in a bus that crosses processes, and nothing else changes.
+use std::sync::Arc;
+
+use huddle_domain::{DomainEvent, EventPublisher, RoomId, UserId};
+
+use crate::hub::HubHandle;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// A committed change (message, membership, room).
+    Domain(DomainEvent),
+    /// Someone is typing; never stored.
+    Typing { room_id: RoomId, user_id: UserId },
+    /// A user's first connection opened or last one closed; `room_ids` are the rooms whose
+    /// members are told.
+    Presence {
+        user_id: UserId,
+        online: bool,
+        room_ids: Vec<RoomId>,
+    },
+}
+
+pub trait EventBus: Send + Sync + 'static {
+    /// Hands the event to every hub, this process's included. Must not block.
+    fn publish(&self, event: BusEvent);
+}
+
+/// The single-process bus: straight into this process's hub.
+pub struct LocalBus {
+    hub: HubHandle,
+}
+
+impl LocalBus {
+    pub fn new(hub: HubHandle) -> Self {
+        Self { hub }
+    }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, event: BusEvent) {
+        self.hub.deliver(event);
+    }
+}
+
+/// The domain services' publisher: their events go onto the bus.
+pub struct BusPublisher {
+    bus: Arc<dyn EventBus>,
+}
+
+impl BusPublisher {
+    pub fn new(bus: Arc<dyn EventBus>) -> Self {
+        Self { bus }
+    }
+}
+
+impl EventPublisher for BusPublisher {
+    fn publish(&self, event: DomainEvent) {
+        self.bus.publish(BusEvent::Domain(event));
+    }
+}

@@ -1,0 +1,44 @@
+use std::time::Duration;
+
+/// Limits and timings of the gateway; the server reads them from `HUDDLE_WS_*` variables.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// How long an unauthenticated socket may wait before its `auth` frame.
+    pub auth_timeout: Duration,
+    /// How often the server pings.
+    pub heartbeat_interval: Duration,
+    /// A connection silent (no frame, no pong) this long is dead and dropped.
+    pub client_timeout: Duration,
+    /// Largest client frame; larger ones close the connection with 1009.
+    pub max_frame_bytes: usize,
+    /// Events queued for one connection before it counts as too slow (closed with 1013).
+    pub outbound_queue: usize,
+    /// Message sends per user: sustained rate and burst.
+    pub send_rate_per_sec: f64,
+    pub send_burst: f64,
+    /// Least time between two relayed `typing` frames of one connection.
+    pub typing_interval: Duration,
+    /// How long a room's message may wait for a missing predecessor before the gap is filled
+    /// from the database.
+    pub gap_wait: Duration,
+    /// After `ready`, live messages are held this long for the client's first `sync`, so a
+    /// resuming client sees its rooms exactly once and in order.
+    pub sync_grace: Duration,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            auth_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(10),
+            client_timeout: Duration::from_secs(30),
+            max_frame_bytes: 16 * 1024,
+            outbound_queue: 1024,
+            send_rate_per_sec: 20.0,
+            send_burst: 100.0,
+            typing_interval: Duration::from_millis(500),
+            gap_wait: Duration::from_millis(250),
+            sync_grace: Duration::from_millis(1500),
+        }
+    }
+}

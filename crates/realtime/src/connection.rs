@@ -1,0 +1,588 @@
+//! One socket, from upgrade to close.
+//!
+//! The connection task reads frames, writes frames and keeps time (heartbeats, token expiry,
+//! the sync grace). Commands that touch storage go to a worker task, one at a time in arrival
+//! order, so a client's sends are stored in the order it sent them while the socket keeps
+//! flowing; their replies come back to the connection task to be written.
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use futures_util::StreamExt;
+use huddle_auth::AccessClaims;
+use huddle_domain::repository::HistoryWindow;
+use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::delivery::Delivery;
+use crate::gateway::Shared;
+use crate::hub::{ConnId, HubCommand, Kill, Outbound};
+use crate::protocol::{self, ClientFrame};
+
+/// Pages of a `sync` replay.
+const REPLAY_PAGE: usize = 200;
+
+/// Counts the socket as open for shutdown until dropped.
+struct ActiveGuard(Arc<Shared>);
+
+impl ActiveGuard {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        Self(shared.clone())
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What the worker sends back to the connection task.
+enum Reply {
+    Frame(String),
+    Replay {
+        room_id: RoomId,
+        items: Vec<(i64, Arc<str>)>,
+    },
+    ReplayDone {
+        room_id: RoomId,
+    },
+}
+
+/// How the connection ends.
+enum End {
+    /// Close with this code and reason.
+    Close(u16, &'static str),
+    /// The peer closed or vanished; nothing more to send but the closing handshake.
+    PeerGone,
+}
+
+async fn close(session: Session, code: u16, reason: &str, wait: Duration) {
+    let reason = CloseReason {
+        code: CloseCode::from(code),
+        description: Some(reason.to_owned()),
+    };
+    let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
+}
+
+fn token_deadline(claims: &AccessClaims) -> Instant {
+    Instant::now() + Duration::from_secs(claims.expires_in())
+}
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    mut session: Session,
+    mut stream: AggregatedMessageStream,
+    header_token: Option<String>,
+) {
+    let _active = ActiveGuard::new(&shared);
+    let mut shutdown = shared.shutdown.subscribe();
+    if *shutdown.borrow() {
+        close(session, protocol::CLOSE_GOING_AWAY, "server shutting down", Duration::from_secs(1)).await;
+        return;
+    }
+    let claims = match authenticate(&shared, &mut session, &mut stream, header_token).await {
+        Ok(c) => c,
+        Err(End::Close(code, reason)) => {
+            close(session, code, reason, Duration::from_secs(2)).await;
+            return;
+        }
+        Err(End::PeerGone) => return,
+    };
+    let Ok(user_id) = claims.user_id() else {
+        close(session, protocol::CLOSE_UNAUTHENTICATED, "invalid access token", Duration::from_secs(2)).await;
+        return;
+    };
+
+    let chat = shared.chat.clone();
+    let loaded = actix_web::web::block(move || -> Result<_, DomainError> {
+        Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
+    })
+    .await;
+    let (user, rooms) = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(DomainError::NotFound(_))) => {
+            close(session, protocol::CLOSE_UNAUTHENTICATED, "unknown user", Duration::from_secs(2)).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "socket set-up failed");
+            close(session, 1011, "temporarily unavailable", Duration::from_secs(2)).await;
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "socket set-up task failed");
+            close(session, 1011, "internal error", Duration::from_secs(2)).await;
+            return;
+        }
+    };
+
+    let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel(shared.config.outbound_queue.max(1));
+    let kill = Arc::new(Kill::default());
+    shared.hub.send(HubCommand::Register {
+        conn,
+        user_id,
+        rooms: rooms.clone(),
+        tx,
+        kill: kill.clone(),
+    });
+    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
+
+    let ready = json!({
+        "type": "ready",
+        "user": user,
+        "rooms": rooms,
+        "connection_id": format!("{}-{conn}", shared.node),
+    });
+    let hold = !shared.config.sync_grace.is_zero();
+    let mut state = ConnState {
+        shared: shared.clone(),
+        session,
+        user_id,
+        conn,
+        delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
+        grace: hold.then(|| Instant::now() + shared.config.sync_grace),
+        token_expires: token_deadline(&claims),
+        last_seen: Instant::now(),
+        last_typing: None,
+        kill: kill.clone(),
+    };
+
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let (reply_tx, mut reply_rx) = mpsc::channel(256);
+    actix_web::rt::spawn(worker(shared.clone(), user_id, cmd_rx, reply_tx));
+    let mut cmd_tx = Some(cmd_tx);
+
+    let end = match state.write(ready.to_string()).await {
+        Err(end) => end,
+        Ok(()) => {
+            let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
+            heartbeat.tick().await;
+            loop {
+                let grace = state.grace;
+                let step = tokio::select! {
+                    code = kill.wait() => Err(End::Close(code, "too slow: reconnect and sync")),
+                    changed = shutdown.changed() => {
+                        if changed.is_ok() && !*shutdown.borrow() {
+                            Ok(())
+                        } else {
+                            // Finish what was received, then close.
+                            drop(cmd_tx.take());
+                            state.drain(&mut reply_rx).await;
+                            Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
+                        }
+                    }
+                    msg = stream.next() => state.on_incoming(msg, &mut cmd_tx).await,
+                    Some(out) = rx.recv() => state.on_outbound(out).await,
+                    Some(reply) = reply_rx.recv() => state.on_reply(reply).await,
+                    _ = heartbeat.tick() => state.on_heartbeat().await,
+                    _ = tokio::time::sleep_until(state.token_expires) => {
+                        Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
+                    }
+                    _ = tokio::time::sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => {
+                        state.grace = None;
+                        let frames = state.delivery.release_all();
+                        state.write_all(frames).await
+                    }
+                };
+                if let Err(end) = step {
+                    break end;
+                }
+            }
+        }
+    };
+
+    shared.hub.send(HubCommand::Unregister { conn });
+    drop(cmd_tx);
+    let ConnState { session, .. } = state;
+    match end {
+        End::Close(code, reason) => {
+            tracing::debug!(conn, code, reason, "closing socket");
+            let wait = if code == protocol::CLOSE_TRY_AGAIN_LATER {
+                shared.config.client_timeout
+            } else {
+                Duration::from_secs(2)
+            };
+            close(session, code, reason, wait).await;
+        }
+        End::PeerGone => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.close(None)).await;
+        }
+    }
+}
+
+/// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout.
+async fn authenticate(
+    shared: &Shared,
+    session: &mut Session,
+    stream: &mut AggregatedMessageStream,
+    header_token: Option<String>,
+) -> Result<AccessClaims, End> {
+    let verify = |token: &str| {
+        shared.auth.verify_access(token).map_err(|e| match e {
+            huddle_auth::AuthError::TokenExpired => End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"),
+            _ => End::Close(protocol::CLOSE_UNAUTHENTICATED, "invalid access token"),
+        })
+    };
+    if let Some(token) = header_token {
+        return verify(&token);
+    }
+    let deadline = Instant::now() + shared.config.auth_timeout;
+    loop {
+        let msg = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| End::Close(protocol::CLOSE_UNAUTHENTICATED, "no auth frame in time"))?;
+        match msg {
+            Some(Ok(AggregatedMessage::Text(text))) => {
+                return match protocol::parse(&text).1 {
+                    Ok(ClientFrame::Auth { token }) => verify(&token),
+                    _ => Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "authenticate first")),
+                };
+            }
+            Some(Ok(AggregatedMessage::Ping(p))) => {
+                let _ = session.pong(&p).await;
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => {}
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                return Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "authenticate first"));
+            }
+            Some(Err(e)) => return Err(protocol_end(&e)),
+            Some(Ok(AggregatedMessage::Close(_))) | None => return Err(End::PeerGone),
+        }
+    }
+}
+
+fn protocol_end(e: &ProtocolError) -> End {
+    match e {
+        ProtocolError::Overflow => End::Close(protocol::CLOSE_TOO_BIG, "frame too large"),
+        ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
+            End::Close(protocol::CLOSE_TOO_BIG, "message too large")
+        }
+        _ => End::Close(1002, "protocol error"),
+    }
+}
+
+struct ConnState {
+    shared: Arc<Shared>,
+    session: Session,
+    user_id: UserId,
+    conn: ConnId,
+    delivery: Delivery,
+    /// Until when live messages are held for the client's first `sync`.
+    grace: Option<Instant>,
+    token_expires: Instant,
+    last_seen: Instant,
+    last_typing: Option<Instant>,
+    kill: Arc<Kill>,
+}
+
+type Step = Result<(), End>;
+
+impl ConnState {
+    /// Writes a frame, giving up on a client that stops reading for the client timeout, or
+    /// when the hub cuts the connection meanwhile.
+    async fn write(&mut self, text: impl Into<String>) -> Step {
+        let text: String = text.into();
+        let timeout = self.shared.config.client_timeout;
+        tokio::select! {
+            r = tokio::time::timeout(timeout, self.session.text(text)) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_closed)) => Err(End::PeerGone),
+                Err(_) => Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync")),
+            },
+            code = self.kill.wait() => Err(End::Close(code, "too slow: reconnect and sync")),
+        }
+    }
+
+    async fn write_all(&mut self, frames: Vec<Arc<str>>) -> Step {
+        for f in frames {
+            self.write(&*f).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_incoming(
+        &mut self,
+        msg: Option<Result<AggregatedMessage, ProtocolError>>,
+        cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
+    ) -> Step {
+        self.last_seen = Instant::now();
+        match msg {
+            None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::PeerGone),
+            Some(Err(e)) => Err(protocol_end(&e)),
+            Some(Ok(AggregatedMessage::Ping(p))) => {
+                let _ = self.session.pong(&p).await;
+                Ok(())
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                self.write(protocol::error_frame(None, "unsupported", "binary frames are not supported"))
+                    .await
+            }
+            Some(Ok(AggregatedMessage::Text(text))) => {
+                let (reference, frame) = protocol::parse(&text);
+                match frame {
+                    Err(e) => self.write(protocol::error_frame(reference.as_deref(), e.code, &e.message)).await,
+                    Ok(frame) => self.on_frame(reference, frame, cmd_tx).await,
+                }
+            }
+        }
+    }
+
+    async fn on_frame(
+        &mut self,
+        reference: Option<String>,
+        frame: ClientFrame,
+        cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
+    ) -> Step {
+        let r = reference.as_deref();
+        if !matches!(frame, ClientFrame::Sync { .. } | ClientFrame::Ping | ClientFrame::Typing { .. })
+            && self.grace.take().is_some()
+        {
+            // The client is not resuming; deliver what was held.
+            let frames = self.delivery.release_all();
+            self.write_all(frames).await?;
+        }
+        match frame {
+            ClientFrame::Ping => self.write(protocol::with_ref(json!({"type": "pong"}), r)).await,
+            ClientFrame::Auth { .. } => {
+                self.write(protocol::error_frame(r, "validation_failed", "already authenticated")).await
+            }
+            ClientFrame::Reauth { token } => match self.shared.auth.verify_access(&token) {
+                Ok(claims) if claims.user_id().ok() == Some(self.user_id) => {
+                    self.token_expires = token_deadline(&claims);
+                    let reply = json!({"type": "reauthed", "expires_in": claims.expires_in()});
+                    self.write(protocol::with_ref(reply, r)).await
+                }
+                Ok(_) => self.write(protocol::error_frame(r, "forbidden", "the token is another user's")).await,
+                Err(e) => self.write(protocol::auth_error_frame(r, &e)).await,
+            },
+            ClientFrame::Typing { room_id } => {
+                let interval = self.shared.config.typing_interval;
+                if self.last_typing.is_none_or(|t| t.elapsed() >= interval) {
+                    self.last_typing = Some(Instant::now());
+                    self.shared.hub.send(HubCommand::Typing {
+                        conn: self.conn,
+                        room_id,
+                    });
+                }
+                Ok(())
+            }
+            ClientFrame::Send { .. } if !self.shared.send_limiter.allow(self.user_id) => {
+                self.write(protocol::error_frame(r, "rate_limited", "too many messages; slow down"))
+                    .await
+            }
+            ClientFrame::Sync { ref since } => {
+                let listed: Vec<RoomId> = since.iter().map(|(room, _)| *room).collect();
+                for room in &listed {
+                    self.delivery.hold(*room);
+                }
+                for room in self.delivery.rooms() {
+                    if !listed.contains(&room) {
+                        let frames = self.delivery.release(room);
+                        self.write_all(frames).await?;
+                    }
+                }
+                self.grace = None;
+                self.forward(reference, frame, cmd_tx).await
+            }
+            other => self.forward(reference, other, cmd_tx).await,
+        }
+    }
+
+    async fn forward(
+        &mut self,
+        reference: Option<String>,
+        frame: ClientFrame,
+        cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
+    ) -> Step {
+        match cmd_tx {
+            Some(tx) if tx.send((reference, frame)).await.is_ok() => Ok(()),
+            _ => Err(End::Close(1011, "internal error")),
+        }
+    }
+
+    async fn on_outbound(&mut self, out: Outbound) -> Step {
+        match out {
+            Outbound::Frame(f) => self.write(&*f).await,
+            Outbound::Message { room_id, seq, frame } => {
+                if let Some(f) = self.delivery.live(room_id, seq, frame) {
+                    self.write(&*f).await?;
+                }
+                if self.delivery.held_count() > self.shared.config.outbound_queue {
+                    return Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync"));
+                }
+                Ok(())
+            }
+            Outbound::RoomAdded(room) => {
+                self.delivery.add_room(room);
+                Ok(())
+            }
+            Outbound::RoomRemoved(room) => {
+                self.delivery.remove_room(room);
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_reply(&mut self, reply: Reply) -> Step {
+        match reply {
+            Reply::Frame(f) => self.write(f).await,
+            Reply::Replay { room_id, items } => {
+                for (seq, frame) in items {
+                    if let Some(f) = self.delivery.replayed(room_id, seq, frame) {
+                        self.write(&*f).await?;
+                    }
+                }
+                Ok(())
+            }
+            Reply::ReplayDone { room_id } => {
+                let frames = self.delivery.release(room_id);
+                self.write_all(frames).await
+            }
+        }
+    }
+
+    async fn on_heartbeat(&mut self) -> Step {
+        if self.last_seen.elapsed() > self.shared.config.client_timeout {
+            tracing::debug!(conn = self.conn, "heartbeat timeout");
+            return Err(End::Close(protocol::CLOSE_GOING_AWAY, "heartbeat timeout"));
+        }
+        match self.session.ping(b"").await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(End::PeerGone),
+        }
+    }
+
+    /// On shutdown: writes the replies of every command already received, until the worker
+    /// has finished them all.
+    async fn drain(&mut self, replies: &mut mpsc::Receiver<Reply>) {
+        while let Some(reply) = replies.recv().await {
+            if self.on_reply(reply).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Runs a connection's storage commands one at a time, in the order received.
+async fn worker(
+    shared: Arc<Shared>,
+    user_id: UserId,
+    mut commands: mpsc::Receiver<(Option<String>, ClientFrame)>,
+    replies: mpsc::Sender<Reply>,
+) {
+    while let Some((reference, frame)) = commands.recv().await {
+        let r = reference.as_deref();
+        let chat = shared.chat.clone();
+        let out = match frame {
+            ClientFrame::Send {
+                room_id,
+                body,
+                client_msg_id,
+            } => run_blocking(move || chat.post_message(user_id, room_id, &body, client_msg_id.as_deref()))
+                .await
+                .map(|stored| json!({"type": "ack", "message": stored.message()})),
+            ClientFrame::Edit {
+                room_id,
+                message_id,
+                body,
+            } => run_blocking(move || chat.edit_message(user_id, room_id, message_id, &body))
+                .await
+                .map(|m| json!({"type": "edited", "room_id": room_id, "message": m})),
+            ClientFrame::Delete { room_id, message_id } => {
+                run_blocking(move || chat.delete_message(user_id, room_id, message_id))
+                    .await
+                    .map(|()| json!({"type": "deleted", "room_id": room_id, "message_id": message_id}))
+            }
+            ClientFrame::Join { room_id } => run_blocking(move || chat.join_room(user_id, room_id))
+                .await
+                .map(|member| json!({"type": "joined", "room_id": room_id, "member": member})),
+            ClientFrame::Leave { room_id } => run_blocking(move || chat.leave_room(user_id, room_id))
+                .await
+                .map(|()| json!({"type": "left", "room_id": room_id})),
+            ClientFrame::Sync { since } => {
+                for (room_id, after) in since {
+                    if !replay(&shared, user_id, room_id, after, r, &replies).await {
+                        return;
+                    }
+                }
+                Ok(json!({"type": "synced"}))
+            }
+            // Handled by the connection task.
+            ClientFrame::Auth { .. } | ClientFrame::Reauth { .. } | ClientFrame::Typing { .. } | ClientFrame::Ping => {
+                continue;
+            }
+        };
+        let frame = match out {
+            Ok(v) => protocol::with_ref(v, r),
+            Err(e) => protocol::domain_error_frame(r, &e),
+        };
+        if replies.send(Reply::Frame(frame)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends one room's stored messages after `after`, in pages, then ends its hold. False when
+/// the connection is gone.
+async fn replay(
+    shared: &Shared,
+    user_id: UserId,
+    room_id: RoomId,
+    mut after: i64,
+    reference: Option<&str>,
+    replies: &mpsc::Sender<Reply>,
+) -> bool {
+    loop {
+        let chat = shared.chat.clone();
+        let page = run_blocking(move || chat.history(user_id, room_id, HistoryWindow::After(after), REPLAY_PAGE)).await;
+        match page {
+            Ok(page) => {
+                let Some(last) = page.items.last().map(|m| m.seq) else {
+                    break;
+                };
+                let items = page
+                    .items
+                    .into_iter()
+                    .map(|message| {
+                        let seq = message.seq;
+                        (seq, protocol::event_frame(&DomainEvent::MessageCreated { room_id, message }))
+                    })
+                    .collect();
+                if replies.send(Reply::Replay { room_id, items }).await.is_err() {
+                    return false;
+                }
+                after = last;
+                if !page.has_more {
+                    break;
+                }
+            }
+            Err(e) => {
+                if replies
+                    .send(Reply::Frame(protocol::domain_error_frame(reference, &e)))
+                    .await
+                    .is_err()
+                {
+                    return false;
+                }
+                break;
+            }
+        }
+    }
+    replies.send(Reply::ReplayDone { room_id }).await.is_ok()
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, DomainError> + Send + 'static,
+) -> Result<T, DomainError> {
+    actix_web::web::block(f).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "blocking task failed");
+        Err(DomainError::Repository(huddle_domain::RepoError::Unavailable(e.to_string())))
+    })
+}

@@ -1,0 +1,222 @@
+//! What one connection has been sent, per room, so that live delivery and `sync` replay
+//! together give each message exactly once, and in order whenever the client syncs right
+//! after `ready` (live messages are held until the replay has gone out).
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use huddle_domain::RoomId;
+
+#[derive(Debug, Default)]
+struct RoomDelivery {
+    /// The seqs sent, as sorted disjoint inclusive ranges. Live sends extend the top one and
+    /// replays fill in below, so there are rarely more than two.
+    sent: Vec<(i64, i64)>,
+    /// Live messages held back during a replay.
+    held: Option<Vec<(i64, Arc<str>)>>,
+}
+
+impl RoomDelivery {
+    fn was_sent(&self, seq: i64) -> bool {
+        self.sent.iter().any(|(lo, hi)| (*lo..=*hi).contains(&seq))
+    }
+
+    fn highest(&self) -> Option<i64> {
+        self.sent.last().map(|(_, hi)| *hi)
+    }
+
+    fn mark(&mut self, seq: i64) {
+        if self.was_sent(seq) {
+            return;
+        }
+        let at = self.sent.partition_point(|(lo, _)| *lo < seq);
+        self.sent.insert(at, (seq, seq));
+        // Merge with neighbours that now touch.
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(self.sent.len());
+        for (lo, hi) in self.sent.drain(..) {
+            match merged.last_mut() {
+                Some((_, last_hi)) if lo <= *last_hi + 1 => *last_hi = (*last_hi).max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        self.sent = merged;
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    rooms: HashMap<RoomId, RoomDelivery>,
+    held_count: usize,
+}
+
+impl Delivery {
+    /// Starts with `rooms`, each held until released or synced when `hold` is set.
+    pub(crate) fn new(rooms: impl IntoIterator<Item = RoomId>, hold: bool) -> Self {
+        let rooms = rooms
+            .into_iter()
+            .map(|r| {
+                (
+                    r,
+                    RoomDelivery {
+                        sent: Vec::new(),
+                        held: hold.then(Vec::new),
+                    },
+                )
+            })
+            .collect();
+        Self {
+            rooms,
+            held_count: 0,
+        }
+    }
+
+    pub(crate) fn add_room(&mut self, room: RoomId) {
+        self.rooms.entry(room).or_default();
+    }
+
+    pub(crate) fn remove_room(&mut self, room: RoomId) {
+        if let Some(r) = self.rooms.remove(&room) {
+            self.held_count -= r.held.map_or(0, |h| h.len());
+        }
+    }
+
+    pub(crate) fn rooms(&self) -> Vec<RoomId> {
+        self.rooms.keys().copied().collect()
+    }
+
+    /// Messages waiting in holds, to bound a connection's memory.
+    pub(crate) fn held_count(&self) -> usize {
+        self.held_count
+    }
+
+    /// A live `message.created`: the frame to send now, if any.
+    pub(crate) fn live(&mut self, room: RoomId, seq: i64, frame: Arc<str>) -> Option<Arc<str>> {
+        let r = self.rooms.get_mut(&room)?;
+        if r.was_sent(seq) || r.highest().is_some_and(|hi| seq < hi) {
+            return None;
+        }
+        if let Some(held) = &mut r.held {
+            held.push((seq, frame));
+            self.held_count += 1;
+            return None;
+        }
+        r.mark(seq);
+        Some(frame)
+    }
+
+    /// Holds a room's live messages while its replay runs.
+    pub(crate) fn hold(&mut self, room: RoomId) {
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.held.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// A replayed message: the frame to send, unless this connection already had it.
+    pub(crate) fn replayed(&mut self, room: RoomId, seq: i64, frame: Arc<str>) -> Option<Arc<str>> {
+        let r = self.rooms.get_mut(&room)?;
+        if r.was_sent(seq) {
+            return None;
+        }
+        r.mark(seq);
+        Some(frame)
+    }
+
+    /// Ends a room's hold: the held messages not yet sent, in seq order.
+    pub(crate) fn release(&mut self, room: RoomId) -> Vec<Arc<str>> {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return Vec::new();
+        };
+        let Some(mut held) = r.held.take() else {
+            return Vec::new();
+        };
+        self.held_count -= held.len();
+        held.sort_by_key(|(seq, _)| *seq);
+        let mut out = Vec::with_capacity(held.len());
+        for (seq, frame) in held {
+            if !r.was_sent(seq) && r.highest().is_none_or(|hi| seq > hi) {
+                r.mark(seq);
+                out.push(frame);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn release_all(&mut self) -> Vec<Arc<str>> {
+        let rooms: Vec<RoomId> = self.rooms.keys().copied().collect();
+        rooms.into_iter().flat_map(|r| self.release(r)).collect()
+    }
+
+    #[cfg(test)]
+    fn holding(&self) -> bool {
+        self.rooms.values().any(|r| r.held.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(s: &str) -> Arc<str> {
+        Arc::from(s)
+    }
+
+    fn texts(v: Vec<Arc<str>>) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn live_without_hold_goes_straight_out_once() {
+        let mut d = Delivery::new([1], false);
+        assert_eq!(d.live(1, 5, f("5")).as_deref(), Some("5"));
+        assert_eq!(d.live(1, 5, f("5")), None);
+        assert_eq!(d.live(1, 4, f("4")), None, "older than what was sent live");
+        assert_eq!(d.live(2, 1, f("x")), None, "not this connection's room");
+    }
+
+    #[test]
+    fn sync_after_ready_gives_every_message_once_in_order() {
+        // Ready said last_seq 10; the client had 7; 11 and 12 arrive live before the replay.
+        let mut d = Delivery::new([1], true);
+        assert_eq!(d.live(1, 11, f("11")), None);
+        assert_eq!(d.live(1, 12, f("12")), None);
+        let mut out = Vec::new();
+        for s in 8..=12 {
+            out.extend(d.replayed(1, s, f(&s.to_string())));
+        }
+        out.extend(d.release(1));
+        assert_eq!(texts(out), vec!["8", "9", "10", "11", "12"]);
+        assert_eq!(d.live(1, 13, f("13")).as_deref(), Some("13"));
+        assert_eq!(d.held_count(), 0);
+    }
+
+    #[test]
+    fn held_messages_past_the_replay_follow_it() {
+        let mut d = Delivery::new([1], true);
+        d.live(1, 14, f("14"));
+        d.live(1, 13, f("13"));
+        let mut out: Vec<Arc<str>> = (11..=12).filter_map(|s| d.replayed(1, s, f(&s.to_string()))).collect();
+        out.extend(d.release(1));
+        assert_eq!(texts(out), vec!["11", "12", "13", "14"]);
+    }
+
+    #[test]
+    fn late_sync_does_not_repeat_live_messages() {
+        let mut d = Delivery::new([1], false);
+        assert!(d.live(1, 11, f("11")).is_some());
+        d.hold(1);
+        let out: Vec<Arc<str>> = (9..=11).filter_map(|s| d.replayed(1, s, f(&s.to_string()))).collect();
+        assert_eq!(texts(out), vec!["9", "10"]);
+        assert!(d.release(1).is_empty());
+    }
+
+    #[test]
+    fn removing_a_room_forgets_its_hold() {
+        let mut d = Delivery::new([1, 2], true);
+        d.live(1, 1, f("a"));
+        d.live(2, 1, f("b"));
+        assert_eq!(d.held_count(), 2);
+        d.remove_room(1);
+        assert_eq!(d.held_count(), 1);
+        assert_eq!(texts(d.release_all()), vec!["b"]);
+        assert!(!d.holding());
+    }
+}

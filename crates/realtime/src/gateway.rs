@@ -1,0 +1,118 @@
+//! The `/api/v1/ws` endpoint and what all connections share.
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use huddle_auth::AuthService;
+use huddle_domain::service::ChatService;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::connection;
+use crate::hub::HubHandle;
+use crate::limiter::SendLimiter;
+use crate::RealtimeConfig;
+
+pub(crate) struct Shared {
+    pub chat: ChatService,
+    pub auth: Arc<AuthService>,
+    pub hub: HubHandle,
+    pub config: RealtimeConfig,
+    pub send_limiter: SendLimiter,
+    pub next_conn: AtomicU64,
+    /// Makes connection ids unique across restarts and nodes.
+    pub node: String,
+    pub shutdown: watch::Sender<bool>,
+    pub active: AtomicUsize,
+}
+
+/// The gateway: cheap to clone, one per process.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    pub fn new(chat: ChatService, auth: Arc<AuthService>, hub: HubHandle, config: RealtimeConfig) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let node = format!("{:x}{:x}", std::process::id(), started & 0xffff_ffff);
+        Self {
+            shared: Arc::new(Shared {
+                send_limiter: SendLimiter::new(config.send_rate_per_sec, config.send_burst),
+                chat,
+                auth,
+                hub,
+                config,
+                next_conn: AtomicU64::new(1),
+                node,
+                shutdown,
+                active: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn hub(&self) -> &HubHandle {
+        &self.shared.hub
+    }
+
+    /// Open sockets, authenticated or not.
+    pub fn active_connections(&self) -> usize {
+        self.shared.active.load(Ordering::SeqCst)
+    }
+
+    /// Refuses new sockets and closes the open ones with 1001, each after acking the commands
+    /// it had already received. Returns when all are closed or `timeout` has passed.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.shared.shutdown.send_replace(true);
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.active_connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.active_connections();
+        if left > 0 {
+            tracing::warn!(left, "shutdown timeout: sockets still open");
+        }
+    }
+}
+
+/// Mounts `GET /api/v1/ws`. Register it before any `/api/v1` scope, which would otherwise
+/// answer 404 for it.
+pub fn configure(gateway: Gateway) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(gateway))
+            .route("/api/v1/ws", web::get().to(upgrade));
+    }
+}
+
+async fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    gateway: web::Data<Gateway>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let shared = gateway.shared.clone();
+    if *shared.shutdown.borrow() {
+        return Ok(HttpResponse::ServiceUnavailable().json(json!({
+            "error": {"code": "unavailable", "message": "the server is shutting down"}
+        })));
+    }
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(huddle_auth::parse_bearer)
+        .map(str::to_owned);
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let max = shared.config.max_frame_bytes;
+    let stream = stream
+        .max_frame_size(max)
+        .aggregate_continuations()
+        .max_continuation_size(max);
+    actix_web::rt::spawn(connection::run(shared, session, stream, header_token));
+    Ok(response)
+}

@@ -1,0 +1,494 @@
+//! The hub: one task per process that owns the connection registry and fans events out.
+//!
+//! Everything that changes the registry or delivers an event is a command on one channel, so
+//! the registry needs no lock and registration, membership changes and deliveries happen in a
+//! single well-defined order. Each event is serialised once; each connection gets it through a
+//! bounded queue, and a connection whose queue is full is cut (1013) instead of slowing the
+//! others or growing memory.
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use huddle_domain::repository::HistoryWindow;
+use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId};
+use tokio::sync::{mpsc, Notify};
+
+use crate::bus::{BusEvent, EventBus};
+use crate::protocol;
+use crate::sequencer::Sequencer;
+use crate::RealtimeConfig;
+
+pub(crate) type ConnId = u64;
+
+/// What the hub hands a connection.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A ready-made frame.
+    Frame(Arc<str>),
+    /// A `message.created` frame, with what exactly-once delivery needs to know.
+    Message {
+        room_id: RoomId,
+        seq: i64,
+        frame: Arc<str>,
+    },
+    /// The connection's user joined or left a room.
+    RoomAdded(RoomId),
+    RoomRemoved(RoomId),
+}
+
+/// Tells a connection task to close with a code, from outside it.
+#[derive(Debug, Default)]
+pub(crate) struct Kill {
+    code: AtomicU16,
+    notify: Notify,
+}
+
+impl Kill {
+    pub(crate) fn kill(&self, code: u16) {
+        let _ = self
+            .code
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    pub(crate) async fn wait(&self) -> u16 {
+        loop {
+            let code = self.code.load(Ordering::SeqCst);
+            if code != 0 {
+                return code;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+pub(crate) enum HubCommand {
+    Register {
+        conn: ConnId,
+        user_id: UserId,
+        rooms: Vec<RoomCursor>,
+        tx: mpsc::Sender<Outbound>,
+        kill: Arc<Kill>,
+    },
+    Unregister {
+        conn: ConnId,
+    },
+    Typing {
+        conn: ConnId,
+        room_id: RoomId,
+    },
+    Deliver(BusEvent),
+    GapCheck {
+        room_id: RoomId,
+    },
+    GapFilled {
+        room_id: RoomId,
+        messages: Vec<Message>,
+    },
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default)]
+pub struct HubStats {
+    pub connections: AtomicU64,
+    pub users_online: AtomicU64,
+    pub deliveries: AtomicU64,
+    pub slow_consumer_closes: AtomicU64,
+    pub gap_fills: AtomicU64,
+}
+
+/// A cheap, cloneable way to talk to the hub from any thread.
+#[derive(Clone)]
+pub struct HubHandle {
+    tx: mpsc::UnboundedSender<HubCommand>,
+    stats: Arc<HubStats>,
+}
+
+impl HubHandle {
+    pub(crate) fn send(&self, cmd: HubCommand) {
+        // Fails only when the hub has stopped, i.e. the process is going down.
+        let _ = self.tx.send(cmd);
+    }
+
+    /// An event from the bus, for this process's connections.
+    pub fn deliver(&self, event: BusEvent) {
+        self.send(HubCommand::Deliver(event));
+    }
+
+    pub fn stats(&self) -> &HubStats {
+        &self.stats
+    }
+}
+
+struct ConnEntry {
+    user_id: UserId,
+    tx: mpsc::Sender<Outbound>,
+    kill: Arc<Kill>,
+    rooms: HashSet<RoomId>,
+}
+
+struct RoomState {
+    conns: HashSet<ConnId>,
+    sequencer: Sequencer<Arc<str>>,
+    gap_check_pending: bool,
+}
+
+impl RoomState {
+    fn new(last_seq: Option<i64>) -> Self {
+        Self {
+            conns: HashSet::new(),
+            sequencer: Sequencer::new(last_seq),
+            gap_check_pending: false,
+        }
+    }
+}
+
+pub struct Hub {
+    rx: mpsc::UnboundedReceiver<HubCommand>,
+    handle: HubHandle,
+    config: RealtimeConfig,
+    conns: HashMap<ConnId, ConnEntry>,
+    users: HashMap<UserId, HashSet<ConnId>>,
+    rooms: HashMap<RoomId, RoomState>,
+}
+
+impl Hub {
+    pub fn new(config: &RealtimeConfig) -> (HubHandle, Hub) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = HubHandle {
+            tx,
+            stats: Arc::new(HubStats::default()),
+        };
+        let hub = Hub {
+            rx,
+            handle: handle.clone(),
+            config: config.clone(),
+            conns: HashMap::new(),
+            users: HashMap::new(),
+            rooms: HashMap::new(),
+        };
+        (handle, hub)
+    }
+
+    /// Runs the hub on the current Tokio runtime until the process ends.
+    pub fn spawn(self, bus: Arc<dyn EventBus>, repo: Arc<dyn Repository>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(bus, repo))
+    }
+
+    async fn run(mut self, bus: Arc<dyn EventBus>, repo: Arc<dyn Repository>) {
+        while let Some(cmd) = self.rx.recv().await {
+            self.handle_command(cmd, &*bus, &repo);
+        }
+    }
+
+    fn handle_command(&mut self, cmd: HubCommand, bus: &dyn EventBus, repo: &Arc<dyn Repository>) {
+        match cmd {
+            HubCommand::Register {
+                conn,
+                user_id,
+                rooms,
+                tx,
+                kill,
+            } => self.register(conn, user_id, rooms, tx, kill, bus),
+            HubCommand::Unregister { conn } => self.unregister(conn, bus),
+            HubCommand::Typing { conn, room_id } => {
+                if let Some(c) = self.conns.get(&conn) {
+                    if c.rooms.contains(&room_id) {
+                        bus.publish(BusEvent::Typing {
+                            room_id,
+                            user_id: c.user_id,
+                        });
+                    }
+                }
+            }
+            HubCommand::Deliver(event) => self.deliver(event, bus),
+            HubCommand::GapCheck { room_id } => self.check_gap(room_id, repo),
+            HubCommand::GapFilled { room_id, messages } => {
+                let Some(room) = self.rooms.get_mut(&room_id) else {
+                    return;
+                };
+                room.gap_check_pending = false;
+                let mut ready = Vec::new();
+                for m in messages {
+                    let seq = m.seq;
+                    let frame = protocol::event_frame(&DomainEvent::MessageCreated { room_id, message: m });
+                    ready.extend(room.sequencer.offer(seq, frame));
+                }
+                if room.sequencer.gap().is_some() {
+                    tracing::warn!(room_id, "gap not in the database either; skipping it");
+                    ready.extend(room.sequencer.skip_gap());
+                }
+                self.handle.stats.gap_fills.fetch_add(1, Ordering::Relaxed);
+                self.send_messages(room_id, ready, bus);
+                self.arm_gap_check(room_id);
+            }
+        }
+    }
+
+    fn register(
+        &mut self,
+        conn: ConnId,
+        user_id: UserId,
+        rooms: Vec<RoomCursor>,
+        tx: mpsc::Sender<Outbound>,
+        kill: Arc<Kill>,
+        bus: &dyn EventBus,
+    ) {
+        let mut room_ids = HashSet::with_capacity(rooms.len());
+        for cursor in rooms {
+            self.rooms
+                .entry(cursor.room_id)
+                .or_insert_with(|| RoomState::new(Some(cursor.last_seq)))
+                .conns
+                .insert(conn);
+            room_ids.insert(cursor.room_id);
+        }
+        let presence_rooms: Vec<RoomId> = room_ids.iter().copied().collect();
+        self.conns.insert(
+            conn,
+            ConnEntry {
+                user_id,
+                tx,
+                kill,
+                rooms: room_ids,
+            },
+        );
+        self.handle.stats.connections.fetch_add(1, Ordering::Relaxed);
+        let user_conns = self.users.entry(user_id).or_default();
+        user_conns.insert(conn);
+        if user_conns.len() == 1 {
+            self.handle.stats.users_online.fetch_add(1, Ordering::Relaxed);
+            bus.publish(BusEvent::Presence {
+                user_id,
+                online: true,
+                room_ids: presence_rooms,
+            });
+        }
+    }
+
+    fn unregister(&mut self, conn: ConnId, bus: &dyn EventBus) {
+        let Some(entry) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.handle.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        for room_id in &entry.rooms {
+            self.leave_room_state(*room_id, conn);
+        }
+        if let Some(user_conns) = self.users.get_mut(&entry.user_id) {
+            user_conns.remove(&conn);
+            if user_conns.is_empty() {
+                self.users.remove(&entry.user_id);
+                self.handle.stats.users_online.fetch_sub(1, Ordering::Relaxed);
+                bus.publish(BusEvent::Presence {
+                    user_id: entry.user_id,
+                    online: false,
+                    room_ids: entry.rooms.into_iter().collect(),
+                });
+            }
+        }
+    }
+
+    fn leave_room_state(&mut self, room_id: RoomId, conn: ConnId) {
+        if let Some(room) = self.rooms.get_mut(&room_id) {
+            room.conns.remove(&conn);
+            if room.conns.is_empty() {
+                self.rooms.remove(&room_id);
+            }
+        }
+    }
+
+    fn deliver(&mut self, event: BusEvent, bus: &dyn EventBus) {
+        match event {
+            BusEvent::Domain(event) => self.deliver_domain(event, bus),
+            BusEvent::Typing { room_id, user_id } => {
+                let frame = protocol::typing_frame(room_id, user_id);
+                let targets = self.room_conns(room_id, Some(user_id));
+                self.send_to(&targets, |_| Outbound::Frame(frame.clone()), bus);
+            }
+            BusEvent::Presence {
+                user_id,
+                online,
+                room_ids,
+            } => {
+                let frame = protocol::presence_frame(user_id, online);
+                let mut targets: Vec<ConnId> = room_ids
+                    .iter()
+                    .flat_map(|r| self.room_conns(*r, Some(user_id)))
+                    .collect();
+                targets.sort_unstable();
+                targets.dedup();
+                self.send_to(&targets, |_| Outbound::Frame(frame.clone()), bus);
+            }
+        }
+    }
+
+    fn deliver_domain(&mut self, event: DomainEvent, bus: &dyn EventBus) {
+        let room_id = event.room_id();
+        match &event {
+            DomainEvent::MessageCreated { message, .. } => {
+                let Some(room) = self.rooms.get_mut(&room_id) else {
+                    return;
+                };
+                let ready = room.sequencer.offer(message.seq, protocol::event_frame(&event));
+                self.send_messages(room_id, ready, bus);
+                self.arm_gap_check(room_id);
+            }
+            DomainEvent::MemberJoined { member, .. } => {
+                let user_conns: Vec<ConnId> = self
+                    .users
+                    .get(&member.user.id)
+                    .map(|c| c.iter().copied().collect())
+                    .unwrap_or_default();
+                if !user_conns.is_empty() {
+                    let room = self.rooms.entry(room_id).or_insert_with(|| RoomState::new(None));
+                    for c in &user_conns {
+                        room.conns.insert(*c);
+                    }
+                    for c in &user_conns {
+                        if let Some(entry) = self.conns.get_mut(c) {
+                            entry.rooms.insert(room_id);
+                        }
+                    }
+                    self.send_to(&user_conns, |_| Outbound::RoomAdded(room_id), bus);
+                }
+                self.broadcast(room_id, protocol::event_frame(&event), bus);
+            }
+            DomainEvent::MemberLeft { user_id, .. } => {
+                self.broadcast(room_id, protocol::event_frame(&event), bus);
+                let user_conns: Vec<ConnId> = self
+                    .users
+                    .get(user_id)
+                    .map(|c| c.iter().copied().collect())
+                    .unwrap_or_default();
+                self.send_to(&user_conns, |_| Outbound::RoomRemoved(room_id), bus);
+                for c in user_conns {
+                    if let Some(entry) = self.conns.get_mut(&c) {
+                        entry.rooms.remove(&room_id);
+                    }
+                    self.leave_room_state(room_id, c);
+                }
+            }
+            DomainEvent::RoomDeleted { .. } => {
+                self.broadcast(room_id, protocol::event_frame(&event), bus);
+                let targets = self.room_conns(room_id, None);
+                self.send_to(&targets, |_| Outbound::RoomRemoved(room_id), bus);
+                for c in targets {
+                    if let Some(entry) = self.conns.get_mut(&c) {
+                        entry.rooms.remove(&room_id);
+                    }
+                }
+                self.rooms.remove(&room_id);
+            }
+            DomainEvent::MessageUpdated { .. }
+            | DomainEvent::MessageDeleted { .. }
+            | DomainEvent::RoomUpdated { .. } => {
+                self.broadcast(room_id, protocol::event_frame(&event), bus);
+            }
+        }
+    }
+
+    fn room_conns(&self, room_id: RoomId, except_user: Option<UserId>) -> Vec<ConnId> {
+        let Some(room) = self.rooms.get(&room_id) else {
+            return Vec::new();
+        };
+        room.conns
+            .iter()
+            .copied()
+            .filter(|c| {
+                except_user.is_none()
+                    || self.conns.get(c).map(|e| e.user_id) != except_user
+            })
+            .collect()
+    }
+
+    fn broadcast(&mut self, room_id: RoomId, frame: Arc<str>, bus: &dyn EventBus) {
+        let targets = self.room_conns(room_id, None);
+        self.send_to(&targets, |_| Outbound::Frame(frame.clone()), bus);
+    }
+
+    fn send_messages(&mut self, room_id: RoomId, ready: Vec<(i64, Arc<str>)>, bus: &dyn EventBus) {
+        if ready.is_empty() {
+            return;
+        }
+        let targets = self.room_conns(room_id, None);
+        for (seq, frame) in ready {
+            self.send_to(
+                &targets,
+                |_| Outbound::Message {
+                    room_id,
+                    seq,
+                    frame: frame.clone(),
+                },
+                bus,
+            );
+        }
+    }
+
+    /// Queues an item per target; cuts connections whose queue is full or gone.
+    fn send_to(&mut self, targets: &[ConnId], item: impl Fn(ConnId) -> Outbound, bus: &dyn EventBus) {
+        let mut cut = Vec::new();
+        let mut sent = 0;
+        for conn in targets {
+            let Some(entry) = self.conns.get(conn) else {
+                continue;
+            };
+            match entry.tx.try_send(item(*conn)) {
+                Ok(()) => sent += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.handle
+                        .stats
+                        .slow_consumer_closes
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(conn, user_id = entry.user_id, "slow consumer: closing with 1013");
+                    entry.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
+                    cut.push(*conn);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => cut.push(*conn),
+            }
+        }
+        self.handle.stats.deliveries.fetch_add(sent, Ordering::Relaxed);
+        for conn in cut {
+            self.unregister(conn, bus);
+        }
+    }
+
+    fn arm_gap_check(&mut self, room_id: RoomId) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        if room.sequencer.gap().is_none() || room.gap_check_pending {
+            return;
+        }
+        room.gap_check_pending = true;
+        let handle = self.handle.clone();
+        let wait = self.config.gap_wait;
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            handle.send(HubCommand::GapCheck { room_id });
+        });
+    }
+
+    fn check_gap(&mut self, room_id: RoomId, repo: &Arc<dyn Repository>) {
+        let Some(room) = self.rooms.get_mut(&room_id) else {
+            return;
+        };
+        let Some((after, before)) = room.sequencer.gap() else {
+            room.gap_check_pending = false;
+            return;
+        };
+        tracing::debug!(room_id, after, before, "filling a gap from the database");
+        let repo = repo.clone();
+        let handle = self.handle.clone();
+        let limit = usize::try_from(before - after - 1).unwrap_or(1).max(1);
+        tokio::task::spawn_blocking(move || {
+            let messages = match repo.history(room_id, HistoryWindow::After(after), limit) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(room_id, error = %e, "gap fill failed");
+                    Vec::new()
+                }
+            };
+            handle.send(HubCommand::GapFilled { room_id, messages });
+        });
+    }
+}
