@@ -1,0 +1,28 @@
+# Huddle's everyday commands. `just --list` shows them.
+
+# Start the server on the embedded SQLite database (./huddle.db).
+run:
+    cargo run --release
+
+# Start the server on the local PostgreSQL.
+run-pg db="huddle":
+    psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname = '{{db}}'" | grep -q 1 \
+      || psql -h 127.0.0.1 -U postgres -c "create database {{db}}"
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/{{db}} cargo run --release
+
+# The whole test suite, SQLite and PostgreSQL (PostgreSQL tests skip loudly when it is down).
+test:
+    cargo test --workspace
+
+# The suite with PostgreSQL required, as CI runs it.
+test-pg:
+    CI=true cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Everything CI runs.
+ci:
+    bash .ci/run
