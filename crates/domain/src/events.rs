@@ -1,10 +1,10 @@
 //! Domain events: what happened, for whoever shows it live. The realtime crate turns them into
 //! WebSocket frames; the services never know who listens.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::entities::*;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum DomainEvent {
     #[serde(rename = "message.created")]
@@ -24,12 +24,7 @@ pub enum DomainEvent {
     #[serde(rename = "room.updated")]
     RoomUpdated { room: Room },
     #[serde(rename = "room.deleted")]
-    RoomDeleted {
-        room_id: RoomId,
-        /// Who was in the room, since after deletion nobody can look it up. Not on the wire.
-        #[serde(skip)]
-        member_ids: Vec<UserId>,
-    },
+    RoomDeleted { room_id: RoomId },
 }
 
 impl DomainEvent {

@@ -145,8 +145,6 @@ pub trait RoomRepository {
     ) -> RepoResult<Vec<Member>>;
     /// Every room the user belongs to, with its last seq.
     fn rooms_of_user(&self, user_id: UserId) -> RepoResult<Vec<RoomCursor>>;
-    /// User ids of the room's members.
-    fn member_ids(&self, room_id: RoomId) -> RepoResult<Vec<UserId>>;
 }
 
 pub trait MessageRepository {

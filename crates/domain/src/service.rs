@@ -168,12 +168,8 @@ impl ChatService {
         if role != Role::Owner {
             return Err(DomainError::forbidden("only the room's owner may delete it"));
         }
-        let member_ids = self.repo.member_ids(room_id)?;
         self.repo.delete_room(room_id)?;
-        self.events.publish(DomainEvent::RoomDeleted {
-            room_id,
-            member_ids,
-        });
+        self.events.publish(DomainEvent::RoomDeleted { room_id });
         Ok(())
     }
 

@@ -11,7 +11,6 @@ mod error;
 mod extract;
 mod openapi;
 mod pagination;
-mod rate_limit;
 mod routes;
 mod state;
 
@@ -19,6 +18,5 @@ pub use blocking::blocking;
 pub use error::{error_body, ApiError};
 pub use extract::{bearer_token, AuthUser};
 pub use openapi::ApiDoc;
-pub use rate_limit::RateLimiter;
 pub use routes::{configure, json_error_handlers};
 pub use state::{ApiLimits, ApiState};

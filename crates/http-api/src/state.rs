@@ -3,7 +3,7 @@ use std::sync::Arc;
 use huddle_auth::AuthService;
 use huddle_domain::service::ChatService;
 
-use crate::RateLimiter;
+use huddle_domain::limits::RateLimiter;
 
 /// Request-size and paging limits, from configuration.
 #[derive(Debug, Clone)]
@@ -29,6 +29,6 @@ pub struct ApiState {
     pub chat: ChatService,
     pub auth: Arc<AuthService>,
     /// Login and registration attempts per client address.
-    pub auth_limiter: Arc<RateLimiter>,
+    pub auth_limiter: Arc<dyn RateLimiter>,
     pub limits: ApiLimits,
 }

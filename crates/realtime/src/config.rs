@@ -13,7 +13,7 @@ pub struct RealtimeConfig {
     pub max_frame_bytes: usize,
     /// Events queued for one connection before it counts as too slow (closed with 1013).
     pub outbound_queue: usize,
-    /// Message sends per user: sustained rate and burst.
+    /// Message sends per user over sockets: sustained rate and burst.
     pub send_rate_per_sec: f64,
     pub send_burst: f64,
     /// Least time between two relayed `typing` frames of one connection.
@@ -24,6 +24,15 @@ pub struct RealtimeConfig {
     /// After `ready`, live messages are held this long for the client's first `sync`, so a
     /// resuming client sees its rooms exactly once and in order.
     pub sync_grace: Duration,
+}
+
+impl RealtimeConfig {
+    pub fn send_rate(&self) -> huddle_domain::limits::Rate {
+        huddle_domain::limits::Rate {
+            per_second: self.send_rate_per_sec,
+            burst: self.send_burst,
+        }
+    }
 }
 
 impl Default for RealtimeConfig {

@@ -373,7 +373,7 @@ impl ConnState {
                 }
                 Ok(())
             }
-            ClientFrame::Send { .. } if !self.shared.send_limiter.allow(self.user_id) => {
+            ClientFrame::Send { .. } if self.send_limited().await => {
                 self.write(protocol::error_frame(r, "rate_limited", "too many messages; slow down"))
                     .await
             }
@@ -393,6 +393,11 @@ impl ConnState {
             }
             other => self.forward(reference, other, cmd_tx).await,
         }
+    }
+
+    async fn send_limited(&self) -> bool {
+        let key = format!("send:{}", self.user_id);
+        self.shared.send_limiter.hit(&key).await.is_err()
     }
 
     async fn forward(

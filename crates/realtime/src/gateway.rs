@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::connection;
 use crate::hub::HubHandle;
-use crate::limiter::SendLimiter;
+use huddle_domain::limits::RateLimiter;
 use crate::RealtimeConfig;
 
 pub(crate) struct Shared {
@@ -20,7 +20,7 @@ pub(crate) struct Shared {
     pub auth: Arc<AuthService>,
     pub hub: HubHandle,
     pub config: RealtimeConfig,
-    pub send_limiter: SendLimiter,
+    pub send_limiter: Arc<dyn RateLimiter>,
     pub next_conn: AtomicU64,
     /// Makes connection ids unique across restarts and nodes.
     pub node: String,
@@ -35,7 +35,14 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(chat: ChatService, auth: Arc<AuthService>, hub: HubHandle, config: RealtimeConfig) -> Self {
+    /// `send_limiter` limits message sends per user (keys `send:<user id>`).
+    pub fn new(
+        chat: ChatService,
+        auth: Arc<AuthService>,
+        hub: HubHandle,
+        send_limiter: Arc<dyn RateLimiter>,
+        config: RealtimeConfig,
+    ) -> Self {
         let (shutdown, _) = watch::channel(false);
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -44,7 +51,7 @@ impl Gateway {
         let node = format!("{:x}{:x}", std::process::id(), started & 0xffff_ffff);
         Self {
             shared: Arc::new(Shared {
-                send_limiter: SendLimiter::new(config.send_rate_per_sec, config.send_burst),
+                send_limiter,
                 chat,
                 auth,
                 hub,

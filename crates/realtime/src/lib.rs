@@ -17,7 +17,6 @@ mod connection;
 mod delivery;
 mod gateway;
 mod hub;
-mod limiter;
 mod protocol;
 mod sequencer;
 

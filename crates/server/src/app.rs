@@ -9,7 +9,8 @@ use huddle_auth::{AuthConfig, AuthError, AuthService, JwtKeys};
 use huddle_domain::service::ChatService;
 use huddle_domain::{EventPublisher, Repository};
 use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, LocalBus};
-use huddle_http_api::{ApiLimits, ApiState, RateLimiter};
+use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
+use huddle_http_api::{ApiLimits, ApiState};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
 use rand::RngCore;
 use thiserror::Error;
@@ -91,11 +92,18 @@ impl Application {
         let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
         let chat = ChatService::new(repo, events);
         let auth = Arc::new(auth);
-        let gateway = Gateway::new(chat.clone(), auth.clone(), hub_handle, config.realtime.clone());
+        let send_limiter: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(config.realtime.send_rate()));
+        let gateway = Gateway::new(
+            chat.clone(),
+            auth.clone(),
+            hub_handle,
+            send_limiter,
+            config.realtime.clone(),
+        );
         let state = ApiState {
             chat,
             auth,
-            auth_limiter: Arc::new(RateLimiter::new(config.auth_rate_limit, config.auth_rate_window)),
+            auth_limiter: Arc::new(MemoryLimiter::new(auth_rate(&config))),
             limits: ApiLimits {
                 max_body_bytes: config.max_body_bytes,
                 trust_proxy_headers: config.trust_proxy_headers,
@@ -180,6 +188,14 @@ impl Application {
         let result = self.server.await;
         signals.abort();
         result
+    }
+}
+
+fn auth_rate(config: &Config) -> Rate {
+    if config.auth_rate_limit == 0 {
+        Rate::unlimited()
+    } else {
+        Rate::per_window(config.auth_rate_limit, config.auth_rate_window)
     }
 }
 

@@ -4,12 +4,14 @@ use super::client_key;
 use crate::dto::{ErrorBody, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
 use crate::{blocking, ApiError, ApiState};
 
-fn limit_attempts(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
+async fn limit_attempts(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
+    let key = format!("auth:{}", client_key(req, state));
     state
         .auth_limiter
-        .check(&client_key(req, state))
+        .hit(&key)
+        .await
         .map_err(|wait| ApiError::RateLimited {
-            retry_after: wait.as_secs().max(1),
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
         })
 }
 
@@ -21,7 +23,7 @@ pub async fn register(
     state: web::Data<ApiState>,
     body: web::Json<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    limit_attempts(&req, &state)?;
+    limit_attempts(&req, &state).await?;
     let auth = state.auth.clone();
     let b = body.into_inner();
     let session = blocking(move || auth.register(&b.username, &b.password, b.display_name.as_deref())).await?;
@@ -36,7 +38,7 @@ pub async fn login(
     state: web::Data<ApiState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    limit_attempts(&req, &state)?;
+    limit_attempts(&req, &state).await?;
     let auth = state.auth.clone();
     let b = body.into_inner();
     let session = blocking(move || auth.login(&b.username, &b.password)).await?;

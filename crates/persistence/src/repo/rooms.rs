@@ -225,14 +225,6 @@ impl RoomRepository for DieselRepository {
             })
             .map_err(db_err)
     }
-
-    fn member_ids(&self, room_id: RoomId) -> RepoResult<Vec<UserId>> {
-        room_members::table
-            .filter(room_members::room_id.eq(room_id))
-            .select(room_members::user_id)
-            .load(&mut *self.conn()?)
-            .map_err(db_err)
-    }
 }
 
 #[cfg(test)]
