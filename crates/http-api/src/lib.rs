@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod blocking;
+mod body;
 pub mod dto;
 mod error;
 mod extract;
@@ -15,6 +16,7 @@ mod routes;
 mod state;
 
 pub use blocking::blocking;
+pub use body::{ApiJson, ApiQuery};
 pub use error::{error_body, ApiError};
 pub use extract::{bearer_token, AuthUser};
 pub use openapi::ApiDoc;

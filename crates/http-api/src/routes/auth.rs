@@ -2,7 +2,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::client_key;
 use crate::dto::{ErrorBody, LoginRequest, RefreshRequest, RegisterRequest, SessionResponse};
-use crate::{blocking, ApiError, ApiState};
+use crate::{blocking, ApiError, ApiJson, ApiState};
 
 async fn limit_attempts(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
     let key = format!("auth:{}", client_key(req, state));
@@ -21,7 +21,7 @@ async fn limit_attempts(req: &HttpRequest, state: &ApiState) -> Result<(), ApiEr
 pub async fn register(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<RegisterRequest>,
+    body: ApiJson<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     limit_attempts(&req, &state).await?;
     let auth = state.auth.clone();
@@ -36,7 +36,7 @@ pub async fn register(
 pub async fn login(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<LoginRequest>,
+    body: ApiJson<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     limit_attempts(&req, &state).await?;
     let auth = state.auth.clone();
@@ -50,7 +50,7 @@ pub async fn login(
               (status = 401, description = "unknown, spent (the login is then revoked) or expired token", body = ErrorBody)))]
 pub async fn refresh(
     state: web::Data<ApiState>,
-    body: web::Json<RefreshRequest>,
+    body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
     let token = body.into_inner().refresh_token;
@@ -62,7 +62,7 @@ pub async fn refresh(
     responses((status = 204, description = "the login is ended")))]
 pub async fn logout(
     state: web::Data<ApiState>,
-    body: web::Json<RefreshRequest>,
+    body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
     let token = body.into_inner().refresh_token;

@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use huddle_domain::Member;
 
 use crate::dto::{AddMemberRequest, ErrorBody, MemberList, PageQuery, SetRoleRequest};
-use crate::{blocking, pagination, ApiError, ApiState, AuthUser};
+use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
 const MEMBERS: &str = "members";
 
@@ -13,7 +13,7 @@ pub async fn list(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<i64>,
-    query: web::Query<PageQuery>,
+    query: ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = pagination::limit(q.limit, 50, 100)?;
@@ -35,7 +35,7 @@ pub async fn add(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<i64>,
-    body: web::Json<AddMemberRequest>,
+    body: ApiJson<AddMemberRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let id = path.into_inner();
@@ -67,7 +67,7 @@ pub async fn set_role(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<(i64, i64)>,
-    body: web::Json<SetRoleRequest>,
+    body: ApiJson<SetRoleRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let (id, target) = path.into_inner();

@@ -3,7 +3,7 @@ use huddle_domain::repository::{HistoryWindow, Stored};
 use huddle_domain::Message;
 
 use crate::dto::{EditMessageRequest, ErrorBody, HistoryQuery, MessageHistory, PostMessageRequest};
-use crate::{blocking, pagination, ApiError, ApiState, AuthUser};
+use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
 fn window(q: &HistoryQuery) -> Result<HistoryWindow, ApiError> {
     match (q.before_seq, q.after_seq) {
@@ -27,7 +27,7 @@ pub async fn history(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<i64>,
-    query: web::Query<HistoryQuery>,
+    query: ApiQuery<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let window = window(&q)?;
@@ -50,7 +50,7 @@ pub async fn post(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<i64>,
-    body: web::Json<PostMessageRequest>,
+    body: ApiJson<PostMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let id = path.into_inner();
@@ -72,7 +72,7 @@ pub async fn edit(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<(i64, i64)>,
-    body: web::Json<EditMessageRequest>,
+    body: ApiJson<EditMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let (id, message_id) = path.into_inner();

@@ -26,8 +26,10 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .service(
                 SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()),
             )
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
+            // Resources rather than `App::route`, whose method guard would turn a wrong method
+            // into 404 instead of 405.
+            .service(web::resource("/healthz").route(web::get().to(health::healthz)))
+            .service(web::resource("/readyz").route(web::get().to(health::readyz)))
             .service(
                 web::scope("/api/v1")
                     .service(web::resource("/auth/register").route(web::post().to(auth::register)))
@@ -114,7 +116,7 @@ fn json_error(err: JsonPayloadError) -> ApiError {
 }
 
 /// serde names a missing field as "missing field `name`"; the contract wants it in `field`.
-fn missing_field(message: &str) -> Option<String> {
+pub(crate) fn missing_field(message: &str) -> Option<String> {
     let rest = message.strip_prefix("missing field `")?;
     rest.split('`').next().map(str::to_owned)
 }

@@ -3,7 +3,7 @@ use huddle_domain::service::RoomInput;
 use huddle_domain::{Member, Room};
 
 use crate::dto::{CreateRoomRequest, ErrorBody, ListRoomsQuery, RoomList, UpdateRoomRequest};
-use crate::{blocking, pagination, ApiError, ApiState, AuthUser};
+use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
 const ROOMS: &str = "rooms";
 
@@ -13,7 +13,7 @@ const ROOMS: &str = "rooms";
 pub async fn create(
     user: AuthUser,
     state: web::Data<ApiState>,
-    body: web::Json<CreateRoomRequest>,
+    body: ApiJson<CreateRoomRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let b = body.into_inner();
@@ -32,7 +32,7 @@ pub async fn create(
 pub async fn list(
     user: AuthUser,
     state: web::Data<ApiState>,
-    query: web::Query<ListRoomsQuery>,
+    query: ApiQuery<ListRoomsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let limit = pagination::limit(q.limit, 50, 100)?;
@@ -67,7 +67,7 @@ pub async fn update(
     user: AuthUser,
     state: web::Data<ApiState>,
     path: web::Path<i64>,
-    body: web::Json<UpdateRoomRequest>,
+    body: ApiJson<UpdateRoomRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let id = path.into_inner();

@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use huddle_domain::User;
 
 use crate::dto::{ChangePasswordRequest, ErrorBody, UpdateProfileRequest};
-use crate::{blocking, ApiError, ApiState, AuthUser};
+use crate::{blocking, ApiError, ApiJson, ApiState, AuthUser};
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
@@ -18,7 +18,7 @@ pub async fn me(user: AuthUser, state: web::Data<ApiState>) -> Result<HttpRespon
 pub async fn update_me(
     user: AuthUser,
     state: web::Data<ApiState>,
-    body: web::Json<UpdateProfileRequest>,
+    body: ApiJson<UpdateProfileRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let b = body.into_inner();
@@ -33,7 +33,7 @@ pub async fn update_me(
 pub async fn change_password(
     user: AuthUser,
     state: web::Data<ApiState>,
-    body: web::Json<ChangePasswordRequest>,
+    body: ApiJson<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
     let b = body.into_inner();
