@@ -78,6 +78,18 @@ pub(crate) struct Manager {
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000;";
 
+/// SQLite's built-in `lower()` folds ASCII letters only, so a room search for "über" would miss
+/// "ÜBER". Room search is case-insensitive for all of Unicode, as PostgreSQL's `lower()` is, so
+/// each SQLite connection replaces `lower` with Rust's (the search pattern is lowered the same way).
+fn register_unicode_lower(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    use diesel::sql_types::{Nullable, Text};
+    conn.register_sql_function::<(Nullable<Text>,), Nullable<Text>, _, _, _>(
+        "lower",
+        true,
+        |(s,): (Option<String>,)| s.map(|s| s.to_lowercase()),
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ManagerError {
     #[error(transparent)]
@@ -96,6 +108,7 @@ impl r2d2::ManageConnection for Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)?;
                 conn.batch_execute(SQLITE_SETUP)?;
+                register_unicode_lower(&mut conn)?;
                 AnyConnection::Sqlite(conn)
             }
         })
