@@ -168,8 +168,12 @@ impl TestApp {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("non-JSON body for {path}: {}", String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!(
+                    "non-JSON body for {path}: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
+            })
         };
         (status, headers, value)
     }
@@ -214,7 +218,9 @@ impl TestApp {
 
     /// `GET /rooms/{id}` as `who`, which must succeed.
     pub async fn room(&self, who: &Session, room_id: i64) -> Value {
-        let (status, room) = self.get(&format!("/api/v1/rooms/{room_id}"), &who.access_token).await;
+        let (status, room) = self
+            .get(&format!("/api/v1/rooms/{room_id}"), &who.access_token)
+            .await;
         assert_eq!(status, StatusCode::OK, "get room {room_id}: {room}");
         room
     }
@@ -222,7 +228,11 @@ impl TestApp {
     /// `who` joins a public room; returns the member.
     pub async fn join(&self, who: &Session, room_id: i64) -> Value {
         let (status, member) = self
-            .post(&format!("/api/v1/rooms/{room_id}/join"), &who.access_token, json!({}))
+            .post(
+                &format!("/api/v1/rooms/{room_id}/join"),
+                &who.access_token,
+                json!({}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "join {room_id}: {member}");
         member
@@ -237,7 +247,11 @@ impl TestApp {
                 json!({"user_id": user_id}),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "add member {user_id}: {member}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "add member {user_id}: {member}"
+        );
         member
     }
 
@@ -286,7 +300,10 @@ impl TestApp {
         for _ in 0..10_000 {
             let url = match &cursor {
                 None => format!("{path}{sep}limit={limit}"),
-                Some(c) => format!("{path}{sep}limit={limit}&{}", query_string(&[("cursor", c)])),
+                Some(c) => format!(
+                    "{path}{sep}limit={limit}&{}",
+                    query_string(&[("cursor", c)])
+                ),
             };
             let (status, page) = self.get(&url, &who.access_token).await;
             assert_eq!(status, StatusCode::OK, "{url}: {page}");
@@ -334,10 +351,17 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
 /// Asserts a contract error: the status, `{"error": {"code", "message", "field"?}}` with this
 /// code, a non-empty message, and `field` exactly as given (absent when `None`).
 #[track_caller]
-pub fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str, field: Option<&str>) {
+pub fn assert_error(
+    resp: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
     let (got, body) = resp;
     assert_eq!(*got, status, "status; body: {body}");
-    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    let obj = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
     assert_eq!(obj.len(), 1, "only `error` at the top: {body}");
     let err = &body["error"];
     assert_eq!(err["code"], code, "code: {body}");
@@ -353,7 +377,10 @@ pub fn assert_error(resp: &(StatusCode, Value), status: StatusCode, code: &str, 
 
 /// The `id`s of a list of JSON objects.
 pub fn ids(items: &[Value]) -> Vec<i64> {
-    items.iter().map(|v| v["id"].as_i64().expect("id")).collect()
+    items
+        .iter()
+        .map(|v| v["id"].as_i64().expect("id"))
+        .collect()
 }
 
 impl Drop for TestApp {

@@ -15,7 +15,9 @@ mod app;
 mod db;
 mod ws;
 
-pub use app::{assert_error, ids, query_string, session_from, test_config, Session, TestApp, PASSWORD};
+pub use app::{
+    assert_error, ids, query_string, session_from, test_config, Session, TestApp, PASSWORD,
+};
 pub use db::{Backend, TestDb};
 pub use ws::WsClient;
 
