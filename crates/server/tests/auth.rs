@@ -296,7 +296,7 @@ async fn refresh_rotates_and_reuse_revokes_the_login(backend: Backend) {
     );
 }
 
-async fn concurrent_refreshes_of_one_token_let_at_most_one_through(backend: Backend) {
+async fn concurrent_refreshes_of_one_token_let_exactly_one_through(backend: Backend) {
     let app = std::sync::Arc::new(TestApp::spawn(backend).await);
     let alice = app.register("alice").await;
     let mut tasks = Vec::new();
@@ -595,7 +595,7 @@ backend_tests!(
     usernames_are_unique_case_insensitively,
     login_and_bad_credentials,
     refresh_rotates_and_reuse_revokes_the_login,
-    concurrent_refreshes_of_one_token_let_at_most_one_through,
+    concurrent_refreshes_of_one_token_let_exactly_one_through,
     logout_ends_the_refresh_token,
     password_change,
     expired_access_tokens_are_refused,

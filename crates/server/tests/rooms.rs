@@ -12,6 +12,19 @@ async fn mine(app: &TestApp, who: &Session) -> Vec<Value> {
     app.walk_pages(who, "/api/v1/rooms?mine=true", 100).await
 }
 
+/// An RFC 3339 UTC time as (seconds part, nanoseconds), comparable; the fraction's length
+/// varies, so the strings themselves do not sort.
+fn instant(v: &Value) -> (String, u32) {
+    let s = v.as_str().expect("a time string");
+    let s = s
+        .strip_suffix('Z')
+        .or_else(|| s.strip_suffix("+00:00"))
+        .expect("UTC");
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    assert_eq!(secs.len(), 19, "{s}");
+    (secs.to_owned(), format!("{frac:0<9}").parse().unwrap())
+}
+
 async fn create_room_answers_the_room(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let alice = app.register("alice").await;
@@ -177,7 +190,7 @@ async fn update_room(backend: Backend) {
     assert_eq!(updated["description"], "all welcome");
     assert_eq!(updated["is_private"], false);
     assert_eq!(updated["created_at"], room["created_at"]);
-    assert!(updated["updated_at"].as_str().unwrap() > room["updated_at"].as_str().unwrap());
+    assert!(instant(&updated["updated_at"]) > instant(&room["updated_at"]));
     assert_eq!(app.room(&alice, id).await, updated);
 
     // Bad patches change nothing.
