@@ -21,4 +21,4 @@ pub use error::{error_body, ApiError};
 pub use extract::{bearer_token, AuthUser};
 pub use openapi::ApiDoc;
 pub use routes::{configure, json_error_handlers};
-pub use state::{ApiLimits, ApiState};
+pub use state::{ApiLimits, ApiState, ReadinessProbe};

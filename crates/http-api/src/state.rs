@@ -23,6 +23,10 @@ impl Default for ApiLimits {
     }
 }
 
+/// A dependency that can be degraded without the server being unready (e.g. Redis: each node
+/// still serves its own clients): its name and whether it is healthy now.
+pub type ReadinessProbe = Arc<dyn Fn() -> (&'static str, bool) + Send + Sync>;
+
 /// Everything a handler needs, shared by all workers.
 #[derive(Clone)]
 pub struct ApiState {
@@ -31,4 +35,6 @@ pub struct ApiState {
     /// Login and registration attempts per client address.
     pub auth_limiter: Arc<dyn RateLimiter>,
     pub limits: ApiLimits,
+    /// Reported by `/readyz` next to the database.
+    pub readiness: Vec<ReadinessProbe>,
 }

@@ -143,9 +143,19 @@ pub(crate) fn build_pool(config: &DatabaseConfig) -> Result<Pool, PersistenceErr
         })
 }
 
+/// Any constant will do; it only has to be the same for every Huddle process.
+const MIGRATION_LOCK: i64 = 0x4875_6464_6c65;
+
+/// Applies pending migrations. On PostgreSQL several processes may start at once against one
+/// database, so they take turns under an advisory lock.
 pub(crate) fn run_migrations(conn: &mut AnyConnection) -> Result<usize, PersistenceError> {
     let applied = match conn {
-        AnyConnection::Postgresql(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
+        AnyConnection::Postgresql(c) => {
+            c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            let applied = c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len());
+            c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+            applied
+        }
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
     applied.map_err(|e| PersistenceError::Migration(e.to_string()))

@@ -24,6 +24,14 @@ pub enum BusEvent {
 pub trait EventBus: Send + Sync + 'static {
     /// Hands the event to every hub, this process's included. Must not block.
     fn publish(&self, event: BusEvent);
+
+    /// This process gained (`true`) or lost its last local connection in a room, so a bus
+    /// that crosses processes can follow only the rooms somebody here listens to.
+    fn watch_room(&self, _room_id: RoomId, _watching: bool) {}
+
+    /// Likewise for a user's connections (events addressed to the user, e.g. being added to a
+    /// room this process does not follow yet).
+    fn watch_user(&self, _user_id: UserId, _watching: bool) {}
 }
 
 /// The single-process bus: straight into this process's hub.

@@ -14,7 +14,7 @@ use huddle_auth::AccessClaims;
 use huddle_domain::repository::HistoryWindow;
 use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::delivery::Delivery;
@@ -85,7 +85,7 @@ pub(crate) async fn run(
         close(session, protocol::CLOSE_GOING_AWAY, "server shutting down", Duration::from_secs(1)).await;
         return;
     }
-    let claims = match authenticate(&shared, &mut session, &mut stream, header_token).await {
+    let claims = match authenticate(&shared, &mut session, &mut stream, header_token, &mut shutdown).await {
         Ok(c) => c,
         Err(End::Close(code, reason)) => {
             close(session, code, reason, Duration::from_secs(2)).await;
@@ -216,12 +216,14 @@ pub(crate) async fn run(
     }
 }
 
-/// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout.
+/// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout
+/// (cut short by a shutdown, which closes with 1001 like any open socket).
 async fn authenticate(
     shared: &Shared,
     session: &mut Session,
     stream: &mut AggregatedMessageStream,
     header_token: Option<String>,
+    shutdown: &mut watch::Receiver<bool>,
 ) -> Result<AccessClaims, End> {
     let verify = |token: &str| {
         shared.auth.verify_access(token).map_err(|e| match e {
@@ -234,9 +236,14 @@ async fn authenticate(
     }
     let deadline = Instant::now() + shared.config.auth_timeout;
     loop {
-        let msg = tokio::time::timeout_at(deadline, stream.next())
-            .await
-            .map_err(|_| End::Close(protocol::CLOSE_UNAUTHENTICATED, "no auth frame in time"))?;
+        let msg = tokio::select! {
+            msg = tokio::time::timeout_at(deadline, stream.next()) => {
+                msg.map_err(|_| End::Close(protocol::CLOSE_UNAUTHENTICATED, "no auth frame in time"))?
+            }
+            _ = shutdown.wait_for(|down| *down) => {
+                return Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"));
+            }
+        };
         match msg {
             Some(Ok(AggregatedMessage::Text(text))) => {
                 return match protocol::parse(&text).1 {

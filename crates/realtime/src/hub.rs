@@ -20,6 +20,9 @@ use crate::RealtimeConfig;
 
 pub(crate) type ConnId = u64;
 
+/// Most messages read per room when catching up after a bus outage; clients `sync` for more.
+const REPLAY_LIMIT: usize = 1000;
+
 /// What the hub hands a connection.
 #[derive(Debug)]
 pub(crate) enum Outbound {
@@ -84,7 +87,13 @@ pub(crate) enum HubCommand {
     GapFilled {
         room_id: RoomId,
         messages: Vec<Message>,
+        /// The last seq the read was for: if it is still missing afterwards, the database does
+        /// not have it either and waiting longer is pointless. `None` for catch-up reads.
+        missing_up_to: Option<i64>,
     },
+    /// Events may have been lost (the bus was down): read every followed room's messages
+    /// past what was delivered.
+    Resync,
 }
 
 /// Counters for metrics and tests.
@@ -113,6 +122,11 @@ impl HubHandle {
     /// An event from the bus, for this process's connections.
     pub fn deliver(&self, event: BusEvent) {
         self.send(HubCommand::Deliver(event));
+    }
+
+    /// After a bus outage: catch every followed room up from the database.
+    pub fn resync(&self) {
+        self.send(HubCommand::Resync);
     }
 
     pub fn stats(&self) -> &HubStats {
@@ -203,7 +217,22 @@ impl Hub {
             }
             HubCommand::Deliver(event) => self.deliver(event, bus),
             HubCommand::GapCheck { room_id } => self.check_gap(room_id, repo),
-            HubCommand::GapFilled { room_id, messages } => {
+            HubCommand::Resync => {
+                let rooms: Vec<(RoomId, i64)> = self
+                    .rooms
+                    .iter()
+                    .filter_map(|(id, r)| r.sequencer.released_up_to().map(|s| (*id, s)))
+                    .collect();
+                tracing::info!(rooms = rooms.len(), "catching followed rooms up from the database");
+                for (room_id, after) in rooms {
+                    self.fill(room_id, after, REPLAY_LIMIT, None, repo);
+                }
+            }
+            HubCommand::GapFilled {
+                room_id,
+                messages,
+                missing_up_to,
+            } => {
                 let Some(room) = self.rooms.get_mut(&room_id) else {
                     return;
                 };
@@ -214,7 +243,10 @@ impl Hub {
                     let frame = protocol::event_frame(&DomainEvent::MessageCreated { room_id, message: m });
                     ready.extend(room.sequencer.offer(seq, frame));
                 }
-                if room.sequencer.gap().is_some() {
+                // Only give up on the gap this read was for; a newer gap gets its own wait.
+                let still_missing = missing_up_to
+                    .is_some_and(|upto| room.sequencer.released_up_to().is_some_and(|r| r < upto));
+                if still_missing {
                     tracing::warn!(room_id, "gap not in the database either; skipping it");
                     ready.extend(room.sequencer.skip_gap());
                 }
@@ -236,11 +268,7 @@ impl Hub {
     ) {
         let mut room_ids = HashSet::with_capacity(rooms.len());
         for cursor in rooms {
-            self.rooms
-                .entry(cursor.room_id)
-                .or_insert_with(|| RoomState::new(Some(cursor.last_seq)))
-                .conns
-                .insert(conn);
+            self.join_room_state(cursor.room_id, conn, Some(cursor.last_seq), bus);
             room_ids.insert(cursor.room_id);
         }
         let presence_rooms: Vec<RoomId> = room_ids.iter().copied().collect();
@@ -257,6 +285,7 @@ impl Hub {
         let user_conns = self.users.entry(user_id).or_default();
         user_conns.insert(conn);
         if user_conns.len() == 1 {
+            bus.watch_user(user_id, true);
             self.handle.stats.users_online.fetch_add(1, Ordering::Relaxed);
             bus.publish(BusEvent::Presence {
                 user_id,
@@ -272,12 +301,13 @@ impl Hub {
         };
         self.handle.stats.connections.fetch_sub(1, Ordering::Relaxed);
         for room_id in &entry.rooms {
-            self.leave_room_state(*room_id, conn);
+            self.leave_room_state(*room_id, conn, bus);
         }
         if let Some(user_conns) = self.users.get_mut(&entry.user_id) {
             user_conns.remove(&conn);
             if user_conns.is_empty() {
                 self.users.remove(&entry.user_id);
+                bus.watch_user(entry.user_id, false);
                 self.handle.stats.users_online.fetch_sub(1, Ordering::Relaxed);
                 bus.publish(BusEvent::Presence {
                     user_id: entry.user_id,
@@ -288,11 +318,20 @@ impl Hub {
         }
     }
 
-    fn leave_room_state(&mut self, room_id: RoomId, conn: ConnId) {
+    fn join_room_state(&mut self, room_id: RoomId, conn: ConnId, last_seq: Option<i64>, bus: &dyn EventBus) {
+        let room = self.rooms.entry(room_id).or_insert_with(|| {
+            bus.watch_room(room_id, true);
+            RoomState::new(last_seq)
+        });
+        room.conns.insert(conn);
+    }
+
+    fn leave_room_state(&mut self, room_id: RoomId, conn: ConnId, bus: &dyn EventBus) {
         if let Some(room) = self.rooms.get_mut(&room_id) {
             room.conns.remove(&conn);
             if room.conns.is_empty() {
                 self.rooms.remove(&room_id);
+                bus.watch_room(room_id, false);
             }
         }
     }
@@ -340,9 +379,8 @@ impl Hub {
                     .map(|c| c.iter().copied().collect())
                     .unwrap_or_default();
                 if !user_conns.is_empty() {
-                    let room = self.rooms.entry(room_id).or_insert_with(|| RoomState::new(None));
                     for c in &user_conns {
-                        room.conns.insert(*c);
+                        self.join_room_state(room_id, *c, None, bus);
                     }
                     for c in &user_conns {
                         if let Some(entry) = self.conns.get_mut(c) {
@@ -365,7 +403,7 @@ impl Hub {
                     if let Some(entry) = self.conns.get_mut(&c) {
                         entry.rooms.remove(&room_id);
                     }
-                    self.leave_room_state(room_id, c);
+                    self.leave_room_state(room_id, c, bus);
                 }
             }
             DomainEvent::RoomDeleted { .. } => {
@@ -377,7 +415,9 @@ impl Hub {
                         entry.rooms.remove(&room_id);
                     }
                 }
-                self.rooms.remove(&room_id);
+                if self.rooms.remove(&room_id).is_some() {
+                    bus.watch_room(room_id, false);
+                }
             }
             DomainEvent::MessageUpdated { .. }
             | DomainEvent::MessageDeleted { .. }
@@ -477,9 +517,22 @@ impl Hub {
             return;
         };
         tracing::debug!(room_id, after, before, "filling a gap from the database");
+        room.gap_check_pending = true;
+        let limit = usize::try_from(before - after - 1).unwrap_or(1).max(1);
+        self.fill(room_id, after, limit, Some(before - 1), repo);
+    }
+
+    /// Reads up to `limit` of a room's messages after `after` and feeds them in as GapFilled.
+    fn fill(
+        &self,
+        room_id: RoomId,
+        after: i64,
+        limit: usize,
+        missing_up_to: Option<i64>,
+        repo: &Arc<dyn Repository>,
+    ) {
         let repo = repo.clone();
         let handle = self.handle.clone();
-        let limit = usize::try_from(before - after - 1).unwrap_or(1).max(1);
         tokio::task::spawn_blocking(move || {
             let messages = match repo.history(room_id, HistoryWindow::After(after), limit) {
                 Ok(m) => m,
@@ -488,7 +541,11 @@ impl Hub {
                     Vec::new()
                 }
             };
-            handle.send(HubCommand::GapFilled { room_id, messages });
+            handle.send(HubCommand::GapFilled {
+                room_id,
+                messages,
+                missing_up_to,
+            });
         });
     }
 }

@@ -52,6 +52,11 @@ impl<T> Sequencer<T> {
         Some((next - 1, first))
     }
 
+    /// The highest seq released so far, if any is known.
+    pub(crate) fn released_up_to(&self) -> Option<i64> {
+        self.next.map(|n| n - 1)
+    }
+
     /// Gives up on the current gap (the database did not have it either) and releases
     /// what waits behind it.
     pub(crate) fn skip_gap(&mut self) -> Vec<(i64, T)> {

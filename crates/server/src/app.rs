@@ -8,9 +8,10 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use huddle_auth::{AuthConfig, AuthError, AuthService, JwtKeys};
 use huddle_domain::service::ChatService;
 use huddle_domain::{EventPublisher, Repository};
-use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, LocalBus};
+use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
 use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
-use huddle_http_api::{ApiLimits, ApiState};
+use huddle_cluster::{ClusterConfig, RedisBus, RedisLimiter, SharedRedis};
+use huddle_http_api::{ApiLimits, ApiState, ReadinessProbe};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
 use rand::RngCore;
 use thiserror::Error;
@@ -30,6 +31,8 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("Redis: {0}")]
+    Redis(String),
     #[error("no JWT secret in production")]
     MissingSecret,
     #[error("start-up task failed: {0}")]
@@ -48,12 +51,16 @@ pub struct Application {
 pub struct ShutdownHandle {
     server: ServerHandle,
     gateway: Gateway,
+    bus: Option<RedisBus>,
     timeout: std::time::Duration,
 }
 
 impl ShutdownHandle {
     pub async fn shutdown(&self) {
         self.gateway.shutdown(self.timeout).await;
+        if let Some(bus) = &self.bus {
+            bus.leave().await;
+        }
         self.server.stop(true).await;
     }
 
@@ -87,12 +94,19 @@ impl Application {
         .map_err(|e| StartupError::Task(e.to_string()))??;
 
         let (hub_handle, hub) = Hub::new(&config.realtime);
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new(hub_handle.clone()));
+        let cluster = match &config.redis_url {
+            None => None,
+            Some(url) => Some(Cluster::start(&config, url, hub_handle.clone())?),
+        };
+        let bus: Arc<dyn EventBus> = match &cluster {
+            Some(c) => Arc::new(c.bus.clone()),
+            None => Arc::new(LocalBus::new(hub_handle.clone())),
+        };
         hub.spawn(bus.clone(), repo.clone());
         let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
         let chat = ChatService::new(repo, events);
         let auth = Arc::new(auth);
-        let send_limiter: Arc<dyn RateLimiter> = Arc::new(MemoryLimiter::new(config.realtime.send_rate()));
+        let send_limiter = limiter(cluster.as_ref(), "send", config.realtime.send_rate());
         let gateway = Gateway::new(
             chat.clone(),
             auth.clone(),
@@ -103,11 +117,19 @@ impl Application {
         let state = ApiState {
             chat,
             auth,
-            auth_limiter: Arc::new(MemoryLimiter::new(auth_rate(&config))),
+            auth_limiter: limiter(cluster.as_ref(), "auth", auth_rate(&config)),
             limits: ApiLimits {
                 max_body_bytes: config.max_body_bytes,
                 trust_proxy_headers: config.trust_proxy_headers,
             },
+            readiness: cluster
+                .iter()
+                .map(|c| {
+                    let health = c.redis.health();
+                    let probe: ReadinessProbe = Arc::new(move || ("redis", health.is_ok()));
+                    probe
+                })
+                .collect(),
         };
 
         let addr = format!("{}:{}", config.host, config.port);
@@ -142,6 +164,7 @@ impl Application {
                 .app_data(state.clone())
                 .configure(huddle_realtime::configure(app_gateway.clone()))
                 .configure(huddle_http_api::configure(&state))
+                .configure(huddle_web::configure)
         })
         // Signals are handled here, so sockets can be closed before the HTTP server stops.
         .disable_signals()
@@ -161,6 +184,7 @@ impl Application {
             shutdown: ShutdownHandle {
                 server: server.handle(),
                 gateway,
+                bus: cluster.map(|c| c.bus),
                 timeout: config.shutdown_timeout,
             },
             server,
@@ -188,6 +212,38 @@ impl Application {
         let result = self.server.await;
         signals.abort();
         result
+    }
+}
+
+/// The Redis side of a clustered process.
+struct Cluster {
+    bus: RedisBus,
+    redis: SharedRedis,
+    prefix: String,
+}
+
+impl Cluster {
+    fn start(config: &Config, url: &str, hub: HubHandle) -> Result<Self, StartupError> {
+        let redis = SharedRedis::new(url).map_err(|e| StartupError::Redis(e.to_string()))?;
+        let mut cluster = ClusterConfig::new(url, config.redis_prefix.clone());
+        cluster.presence_lease = config.presence_lease;
+        if let Some(id) = &config.node_id {
+            cluster.node_id = id.clone();
+        }
+        let bus = RedisBus::start(cluster, redis.clone(), hub);
+        Ok(Self {
+            bus,
+            redis,
+            prefix: config.redis_prefix.clone(),
+        })
+    }
+}
+
+/// A limit shared through Redis in a cluster, in memory otherwise.
+fn limiter(cluster: Option<&Cluster>, name: &str, rate: Rate) -> Arc<dyn RateLimiter> {
+    match cluster {
+        Some(c) => Arc::new(RedisLimiter::new(c.redis.clone(), &c.prefix, name, rate)),
+        None => Arc::new(MemoryLimiter::new(rate)),
     }
 }
 

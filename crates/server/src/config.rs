@@ -42,6 +42,14 @@ pub struct Config {
     /// How long in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: Duration,
     pub realtime: RealtimeConfig,
+    /// Set: several processes share the load through this Redis. Unset: one process.
+    pub redis_url: Option<String>,
+    /// Starts every Redis key and channel.
+    pub redis_prefix: String,
+    /// A process whose presence lease is this old is dead and its users go offline.
+    pub presence_lease: Duration,
+    /// This process's name in the cluster; random per start unless set.
+    pub node_id: Option<String>,
 }
 
 impl Default for Config {
@@ -64,6 +72,10 @@ impl Default for Config {
             workers: None,
             shutdown_timeout: Duration::from_secs(30),
             realtime: RealtimeConfig::default(),
+            redis_url: None,
+            redis_prefix: "huddle".into(),
+            presence_lease: Duration::from_secs(15),
+            node_id: None,
         }
     }
 }
@@ -132,6 +144,10 @@ impl Config {
                 .filter(|w: &usize| *w > 0),
             shutdown_timeout: secs(&get, "HUDDLE_SHUTDOWN_TIMEOUT_SECS", d.shutdown_timeout)?,
             realtime: realtime(&get, d.realtime)?,
+            redis_url: get("REDIS_URL"),
+            redis_prefix: get("HUDDLE_REDIS_PREFIX").unwrap_or(d.redis_prefix),
+            presence_lease: millis(&get, "HUDDLE_PRESENCE_LEASE_MS", d.presence_lease)?,
+            node_id: get("HUDDLE_NODE_ID"),
         })
     }
 }

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod app;
+pub mod cluster;
 mod db;
 mod ws;
 
@@ -19,7 +20,7 @@ pub use app::{
     assert_error, ids, query_string, session_from, test_config, Session, TestApp, PASSWORD,
 };
 pub use db::{Backend, TestDb};
-pub use ws::WsClient;
+pub use ws::{of_type, seqs, WsClient, WAIT};
 
 /// Expands `backend_tests!(a, b)` into `sqlite::a`, `sqlite::b`, `postgres::a`, `postgres::b`,
 /// each calling `a(Backend::…)`. The test functions are `async fn name(backend: Backend)`.

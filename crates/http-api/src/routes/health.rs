@@ -17,7 +17,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "the database answers", body = Health),
+    responses((status = 200, description = "the database answers; `degraded` when an optional dependency (Redis) does not", body = Health),
               (status = 503, description = "the database does not answer", body = Health)))]
 pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     let repo = state.chat.repository().clone();
@@ -31,8 +31,19 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
         }
     };
     checks.insert("database".to_owned(), if ok { "ok" } else { "down" }.to_owned());
+    let mut degraded = false;
+    for probe in &state.readiness {
+        let (name, healthy) = probe();
+        degraded |= !healthy;
+        checks.insert(name.to_owned(), if healthy { "ok" } else { "degraded" }.to_owned());
+    }
+    let status = match (ok, degraded) {
+        (false, _) => "unavailable",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
     let body = Health {
-        status: if ok { "ok" } else { "unavailable" }.into(),
+        status: status.into(),
         checks,
     };
     if ok {

@@ -1,0 +1,411 @@
+//! Several server processes sharing one PostgreSQL database and one Redis behave, for every
+//! client, like one server. Real processes (so one can be killed with SIGKILL), real Redis
+//! (the machine's, under a prefix of the test's own; or a private one that the test stops and
+//! restarts), real WebSocket clients. PostgreSQL only: several processes cannot share SQLite.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use huddle_test_support::cluster::{redis_url, ws_connect, PrivateRedis, TestCluster};
+use huddle_test_support::{Session, WsClient};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_huddle");
+
+fn env(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+/// Connects and syncs (so live messages flow at once).
+async fn connect(cluster: &TestCluster, node: usize, who: &Session) -> WsClient {
+    let mut ws = ws_connect(&cluster.nodes[node].ws_url(), &who.access_token).await;
+    ws.request(json!({"type": "sync", "since": {}}), "s0").await;
+    ws
+}
+
+/// Reads `message.created` seqs of `room_id` until `want` distinct arrived or `wait` passed.
+async fn collect_seqs(ws: &mut WsClient, room_id: i64, want: usize, wait: Duration) -> Vec<i64> {
+    let deadline = Instant::now() + wait;
+    let mut seqs = Vec::new();
+    while seqs.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match ws.next_within(left).await {
+            Some(f) if f["type"] == "message.created" && f["room_id"] == room_id => {
+                seqs.push(f["message"]["seq"].as_i64().unwrap());
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    seqs
+}
+
+/// Fails with a short account (missing, repeated, out of order) instead of two long lists.
+fn assert_exactly_once_in_order(seqs: &[i64], n: i64, who: &str) {
+    let expected: Vec<i64> = (1..=n).collect();
+    if seqs == expected.as_slice() {
+        return;
+    }
+    let mut counts: HashMap<i64, usize> = HashMap::new();
+    for s in seqs {
+        *counts.entry(*s).or_default() += 1;
+    }
+    let missing: Vec<i64> = (1..=n).filter(|s| !counts.contains_key(s)).collect();
+    let repeated: Vec<i64> = counts.iter().filter(|(_, c)| **c > 1).map(|(s, _)| *s).collect();
+    let disorder = seqs.windows(2).filter(|w| w[0] >= w[1]).count();
+    panic!(
+        "{who}: expected seqs 1..={n} once each in order; got {} frames, missing {missing:?}, repeated {repeated:?}, {disorder} out of order",
+        seqs.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_cross_nodes() {
+    let Some(cluster) = TestCluster::start(BIN, 3, &redis_url(), &[]) else { return };
+    let (n0, n1, n2) = (cluster.client(0), cluster.client(1), cluster.client(2));
+    let ann = n0.register("ann").await;
+    let bob = n1.register("bob").await;
+    let cat = n2.register("cat").await;
+    let eve = n1.register("eve").await;
+    let (_, room) = n0.post("/api/v1/rooms", &ann.access_token, json!({"name": "general"})).await;
+    let room_id = room["id"].as_i64().unwrap();
+    let (_, other) = n0.post("/api/v1/rooms", &ann.access_token, json!({"name": "other"})).await;
+    let other_id = other["id"].as_i64().unwrap();
+    for (client, who) in [(&n1, &bob), (&n2, &cat)] {
+        let (s, _) = client.post(&format!("/api/v1/rooms/{room_id}/join"), &who.access_token, json!({})).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let mut a = connect(&cluster, 0, &ann).await;
+    let mut b = connect(&cluster, 1, &bob).await;
+    let mut c = connect(&cluster, 2, &cat).await;
+    // Eve is connected (on node 1) before anybody adds her to a room.
+    let mut e = connect(&cluster, 1, &eve).await;
+
+    // A message sent on node 0 reaches nodes 1 and 2; one sent by REST on node 2 reaches all.
+    let ack = a.request(json!({"type": "send", "room_id": room_id, "body": "from node 0"}), "m1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    for ws in [&mut b, &mut c] {
+        let m = ws.expect("message.created").await;
+        assert_eq!(m["message"]["body"], "from node 0");
+    }
+    n2.post(&format!("/api/v1/rooms/{room_id}/messages"), &cat.access_token, json!({"body": "from node 2"})).await;
+    // (The sender's own socket got "from node 0" too: the contract includes the sender.)
+    let own = a.expect("message.created").await;
+    assert_eq!(own["message"]["body"], "from node 0");
+    for ws in [&mut a, &mut b, &mut c] {
+        let m = ws.expect("message.created").await;
+        assert_eq!(m["message"]["body"], "from node 2");
+    }
+
+    // Typing crosses nodes, and not back to the typist.
+    b.send(json!({"type": "typing", "room_id": room_id})).await;
+    for ws in [&mut a, &mut c] {
+        let t = ws.expect("typing").await;
+        assert_eq!(t["user_id"], bob.user_id);
+    }
+
+    // Eve is added on node 0 while connected on node 1: her open socket follows the room.
+    let (s, _) = n0
+        .post(&format!("/api/v1/rooms/{room_id}/members"), &ann.access_token, json!({"user_id": eve.user_id}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let joined = e.expect("member.joined").await;
+    assert_eq!(joined["member"]["user"]["id"], eve.user_id);
+    c.send(json!({"type": "send", "room_id": room_id, "body": "welcome eve", "ref": "w"})).await;
+    let m = e.expect("message.created").await;
+    assert_eq!(m["message"]["body"], "welcome eve");
+
+    // Kicked on node 2: her socket on node 1 hears it and then nothing more of the room.
+    let (s, _) = n2
+        .delete(&format!("/api/v1/rooms/{room_id}/members/{}", eve.user_id), &ann.access_token)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let left = e.expect("member.left").await;
+    assert_eq!(left["user_id"], eve.user_id);
+    a.request(json!({"type": "send", "room_id": room_id, "body": "after the kick"}), "m2").await;
+    let after: Vec<Value> = e.drain(Duration::from_millis(800)).await;
+    assert!(
+        after.iter().all(|f| f["type"] != "message.created"),
+        "a kicked user got a message: {after:?}"
+    );
+
+    // Nobody outside a room hears of it, on any node.
+    a.request(json!({"type": "send", "room_id": other_id, "body": "private-ish"}), "m3").await;
+    for ws in [&mut b, &mut c] {
+        let frames = ws.drain(Duration::from_millis(500)).await;
+        assert!(frames.iter().all(|f| f["room_id"] != other_id), "{frames:?}");
+    }
+
+    // Presence across nodes: dan (in the room) connects on node 2; ann on node 0 sees it.
+    let dan = n2.register("dan").await;
+    n2.post(&format!("/api/v1/rooms/{room_id}/join"), &dan.access_token, json!({})).await;
+    let d = connect(&cluster, 2, &dan).await;
+    loop {
+        let p = a.expect("presence").await;
+        if p["user_id"] == dan.user_id {
+            assert_eq!(p["status"], "online");
+            break;
+        }
+    }
+    d.close().await;
+    loop {
+        let p = a.expect("presence").await;
+        if p["user_id"] == dan.user_id {
+            assert_eq!(p["status"], "offline");
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nine_hundred_concurrent_sends_over_three_nodes() {
+    let Some(cluster) = TestCluster::start(BIN, 3, &redis_url(), &env(&[("HUDDLE_WS_SEND_BURST", "100")])) else {
+        return;
+    };
+    const PER_NODE: usize = 10;
+    const SENDS: usize = 30;
+    let owner_client = cluster.client(0);
+    let owner = owner_client.register("owner").await;
+    let (_, room) = owner_client.post("/api/v1/rooms", &owner.access_token, json!({"name": "busy"})).await;
+    let room_id = room["id"].as_i64().unwrap();
+    let mut clients = Vec::new();
+    for node in 0..3 {
+        let http = cluster.client(node);
+        for i in 0..PER_NODE {
+            let user = http.register(&format!("u{node}x{i}")).await;
+            http.post(&format!("/api/v1/rooms/{room_id}/join"), &user.access_token, json!({})).await;
+            clients.push(connect(&cluster, node, &user).await);
+        }
+    }
+    let total = 3 * PER_NODE * SENDS;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (k, mut ws) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for j in 0..SENDS {
+                ws.send(json!({"type": "send", "room_id": room_id, "body": format!("{k}/{j}"), "client_msg_id": format!("{k}-{j}"), "ref": format!("{k}-{j}")}))
+                    .await;
+            }
+            let seqs = collect_seqs(&mut ws, room_id, total, Duration::from_secs(90)).await;
+            (k, seqs)
+        }));
+    }
+    for t in tasks {
+        let (k, seqs) = t.await.unwrap();
+        assert_exactly_once_in_order(&seqs, total as i64, &format!("client {k}"));
+    }
+    eprintln!(
+        "cluster fan-out: 3 nodes x {PER_NODE} clients x {SENDS} sends = {total} messages, {} deliveries in {:?}",
+        total * 3 * PER_NODE,
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_acknowledged() {
+    let lease = "2000";
+    let Some(mut cluster) = TestCluster::start(
+        BIN,
+        3,
+        &redis_url(),
+        &env(&[("HUDDLE_PRESENCE_LEASE_MS", lease), ("HUDDLE_WS_SEND_BURST", "1000"), ("HUDDLE_WS_SEND_RATE", "1000")]),
+    ) else {
+        return;
+    };
+    let http = cluster.client(0);
+    let owner = http.register("owner").await;
+    let (_, room) = http.post("/api/v1/rooms", &owner.access_token, json!({"name": "r"})).await;
+    let room_id = room["id"].as_i64().unwrap();
+    // Two watchers per node, and a sender on nodes 0 and 1; "ghost" lives on node 2 only.
+    let mut users = Vec::new();
+    for node in 0..3 {
+        for i in 0..2 {
+            let u = cluster.client(node).register(&format!("w{node}{i}")).await;
+            cluster.client(node).post(&format!("/api/v1/rooms/{room_id}/join"), &u.access_token, json!({})).await;
+            users.push((node, u));
+        }
+    }
+    let ghost = cluster.client(2).register("ghost").await;
+    cluster.client(2).post(&format!("/api/v1/rooms/{room_id}/join"), &ghost.access_token, json!({})).await;
+    let _ghost_ws = connect(&cluster, 2, &ghost).await;
+    let mut watchers = Vec::new();
+    for (node, u) in &users {
+        watchers.push((*node, u.clone(), connect(&cluster, *node, u).await));
+    }
+
+    // Senders on nodes 0 and 1 send 60 messages each, acked one by one.
+    let mut senders = Vec::new();
+    for node in 0..2 {
+        let s = cluster.client(node).register(&format!("sender{node}")).await;
+        cluster.client(node).post(&format!("/api/v1/rooms/{room_id}/join"), &s.access_token, json!({})).await;
+        let mut ws = connect(&cluster, node, &s).await;
+        senders.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for j in 0..60 {
+                let ack = ws
+                    .request(json!({"type": "send", "room_id": room_id, "body": format!("{node}:{j}")}), &format!("r{j}"))
+                    .await;
+                assert_eq!(ack["type"], "ack", "{ack}");
+                acked.push(ack["message"]["seq"].as_i64().unwrap());
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            acked
+        }));
+    }
+
+    // Every watcher reads all along: those on node 2 until the kill ends their socket, then
+    // they reconnect to a live node and sync from the last seq they saw.
+    let (total_tx, total_rx) = tokio::sync::watch::channel(None::<i64>);
+    let live_urls = [cluster.nodes[0].ws_url(), cluster.nodes[1].ws_url()];
+    let ghost_id = ghost.user_id;
+    let mut readers = Vec::new();
+    for (node, user, ws) in watchers {
+        let mut total_rx = total_rx.clone();
+        let url = live_urls[user.user_id as usize % 2].clone();
+        readers.push(tokio::spawn(async move {
+            let mut ws = ws;
+            let mut seqs: Vec<i64> = Vec::new();
+            let mut offline_at = None;
+            if node == 2 {
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(&mut ws.stream)).await {
+                        Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
+                            let f: Value = serde_json::from_str(&t).unwrap();
+                            if f["type"] == "message.created" {
+                                seqs.push(f["message"]["seq"].as_i64().unwrap());
+                            }
+                        }
+                        Ok(Some(Ok(_))) => {}
+                        _ => break,
+                    }
+                }
+                let last = seqs.last().copied().unwrap_or(0);
+                ws = ws_connect(&url, &user.access_token).await;
+                ws.send(json!({"type": "sync", "since": {room_id.to_string(): last}, "ref": "resume"})).await;
+            }
+            let started = Instant::now();
+            loop {
+                let total = *total_rx.borrow_and_update();
+                let done = total.is_some_and(|t| seqs.len() as i64 >= t) && (node == 2 || offline_at.is_some());
+                if done || started.elapsed() > Duration::from_secs(60) {
+                    break;
+                }
+                match ws.next_within(Duration::from_millis(500)).await {
+                    Some(f) if f["type"] == "message.created" => seqs.push(f["message"]["seq"].as_i64().unwrap()),
+                    Some(f) if f["type"] == "presence" && f["user_id"] == ghost_id && f["status"] == "offline" => {
+                        offline_at = Some(Instant::now());
+                    }
+                    _ => {}
+                }
+            }
+            (node, user.username, seqs, offline_at)
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    cluster.nodes[2].kill9();
+    let killed_at = Instant::now();
+    let mut acked: Vec<i64> = Vec::new();
+    for s in senders {
+        acked.extend(s.await.unwrap());
+    }
+    acked.sort_unstable();
+    let total = acked.len() as i64;
+    assert_eq!(acked, (1..=total).collect::<Vec<_>>(), "acks are the seqs 1..=N");
+    total_tx.send_replace(Some(total));
+
+    let mut offline_after = Vec::new();
+    for r in readers {
+        let (node, name, seqs, offline_at) = r.await.unwrap();
+        assert_exactly_once_in_order(&seqs, total, &format!("watcher {name} on node {node}"));
+        if node != 2 {
+            let at = offline_at.unwrap_or_else(|| panic!("{name} never saw the dead node's user go offline"));
+            offline_after.push(at.saturating_duration_since(killed_at));
+        }
+    }
+    eprintln!(
+        "kill -9: {total} messages sent and acked, all 6 watchers got each exactly once in order; \
+         the dead node's user went offline after {:?} (lease {lease} ms)",
+        offline_after.iter().max()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_loses_nothing_acknowledged() {
+    if !huddle_test_support::cluster::redis_available() {
+        return;
+    }
+    let mut redis = PrivateRedis::start();
+    let Some(cluster) = TestCluster::start(BIN, 2, &redis.url(), &env(&[("HUDDLE_WS_SEND_BURST", "1000"), ("HUDDLE_WS_SEND_RATE", "1000")])) else {
+        return;
+    };
+    let (n0, n1) = (cluster.client(0), cluster.client(1));
+    let ann = n0.register("ann").await;
+    let bob = n1.register("bob").await;
+    let (_, room) = n0.post("/api/v1/rooms", &ann.access_token, json!({"name": "r"})).await;
+    let room_id = room["id"].as_i64().unwrap();
+    n1.post(&format!("/api/v1/rooms/{room_id}/join"), &bob.access_token, json!({})).await;
+    let mut a = connect(&cluster, 0, &ann).await;
+    let mut b = connect(&cluster, 1, &bob).await;
+    let mut sender = connect(&cluster, 0, &ann).await;
+
+    let mut acked = Vec::new();
+    let send = |phase: &'static str, j: usize| json!({"type": "send", "room_id": room_id, "body": format!("{phase}{j}")});
+    for j in 0..20 {
+        acked.push(sender.request(send("before", j), &format!("b{j}")).await);
+    }
+    redis.stop();
+    let mut degraded = false;
+    for j in 0..20 {
+        acked.push(sender.request(send("during", j), &format!("d{j}")).await);
+        let (_, ready) = n1.get("/readyz", "").await;
+        degraded |= ready["checks"]["redis"] == "degraded";
+    }
+    let (status, ready) = n1.get("/readyz", "").await;
+    assert_eq!(status, StatusCode::OK, "Redis down is degraded, not dead: {ready}");
+    assert!(degraded || ready["checks"]["redis"] == "degraded", "readyz never said degraded: {ready}");
+    redis.restart();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for j in 0..20 {
+        acked.push(sender.request(send("after", j), &format!("a{j}")).await);
+    }
+    assert!(acked.iter().all(|a| a["type"] == "ack"), "every send was acked: {acked:?}");
+    let total = acked.len() as i64;
+    for (name, ws) in [("same node", &mut a), ("other node", &mut b)] {
+        let seqs = collect_seqs(ws, room_id, total as usize, Duration::from_secs(30)).await;
+        assert_exactly_once_in_order(&seqs, total, name);
+    }
+    let mut ok = false;
+    for _ in 0..50 {
+        let (_, ready) = n1.get("/readyz", "").await;
+        if ready["checks"]["redis"] == "ok" {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "readyz reports Redis ok again");
+    eprintln!("Redis restart: {total} messages acked (20 while Redis was down); both clients got each exactly once, in order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_limits_hold_across_nodes() {
+    let Some(cluster) = TestCluster::start(BIN, 2, &redis_url(), &env(&[("HUDDLE_AUTH_RATE_LIMIT", "3")])) else {
+        return;
+    };
+    let (n0, n1) = (cluster.client(0), cluster.client(1));
+    let login = json!({"username": "nobody", "password": "wrong password"});
+    let mut statuses = HashMap::new();
+    for (i, client) in [&n0, &n1, &n0, &n1].into_iter().enumerate() {
+        let (s, body) = client.call(reqwest::Method::POST, "/api/v1/auth/login", None, Some(login.clone())).await;
+        statuses.insert(i, (s, body));
+    }
+    for i in 0..3 {
+        assert_eq!(statuses[&i].0, StatusCode::UNAUTHORIZED, "attempt {i}: {:?}", statuses[&i]);
+    }
+    assert_eq!(statuses[&3].0, StatusCode::TOO_MANY_REQUESTS, "the 4th attempt, on another node: {:?}", statuses[&3]);
+    assert_eq!(statuses[&3].1["error"]["code"], "rate_limited");
+}
