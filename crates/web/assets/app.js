@@ -1,0 +1,953 @@
+// Huddle's web app: wires the session, the socket, the state and the views together.
+import * as api from "./api.js";
+import { $, h, avatar, displayName, randomId } from "./dom.js";
+import { Socket } from "./socket.js";
+import * as store from "./store.js";
+import { state } from "./store.js";
+import * as views from "./views.js";
+
+const PAGE = 50;
+const TYPING_SEND_EVERY = 2000;
+const TYPING_SHOWN_FOR = 4000;
+
+let socket = null;
+let lastTypingSent = 0;
+let typingTimer = null;
+let authMode = "login";
+/** Rooms this page is joining itself: no "you were added" notice for them. */
+const joining = new Set();
+
+// ---- start -------------------------------------------------------------------------------
+
+function boot() {
+  bindStatic();
+  views.bind({ deleteMessage, editMessage, retry, discard, setRole, kick, join, openFromBrowse });
+  api.onSession((session, reason) => {
+    if (!session) {
+      stopChat();
+      showAuth(reason === "expired" ? "Your session has ended. Please sign in again." : "");
+    } else if (reason === "login") {
+      startChat();
+    } else if (reason === "refresh" && socket) {
+      socket.reauth(session.access_token);
+    }
+  });
+  if (api.getSession()) startChat();
+  else showAuth("");
+}
+
+// ---- sign in / register -----------------------------------------------------------------
+
+function showAuth(message) {
+  $("main-view").hidden = true;
+  $("auth-view").hidden = false;
+  $("offline-banner").hidden = true;
+  setAuthMode(authMode);
+  $("auth-error").textContent = message || "";
+  $("auth-username").focus();
+}
+
+function setAuthMode(mode) {
+  authMode = mode;
+  const reg = mode === "register";
+  $("auth-title").textContent = reg ? "Create an account" : "Sign in";
+  $("auth-submit").textContent = reg ? "Create account" : "Sign in";
+  $("display-name-field").hidden = !reg;
+  $("password-hint").hidden = !reg;
+  $("auth-password").autocomplete = reg ? "new-password" : "current-password";
+  $("auth-switch-text").textContent = reg ? "Already have an account?" : "New here?";
+  $("auth-toggle").textContent = reg ? "Sign in" : "Create an account";
+  $("auth-error").textContent = "";
+}
+
+async function submitAuth(e) {
+  e.preventDefault();
+  const username = $("auth-username").value.trim();
+  const password = $("auth-password").value;
+  const err = $("auth-error");
+  err.textContent = "";
+  if (!/^[a-zA-Z0-9_.-]{3,32}$/.test(username)) {
+    err.textContent = "Usernames are 3-32 letters, digits, dots, dashes or underscores.";
+    $("auth-username").focus();
+    return;
+  }
+  if (password.length < 8 || password.length > 128) {
+    err.textContent = "Passwords are 8-128 characters.";
+    $("auth-password").focus();
+    return;
+  }
+  const button = $("auth-submit");
+  button.disabled = true;
+  try {
+    if (authMode === "register") await api.register(username, password, $("auth-display-name").value.trim());
+    else await api.login(username, password);
+    $("auth-password").value = "";
+  } catch (ex) {
+    err.textContent = api.describe(ex);
+    if (ex.code === "username_taken" || ex.field === "username") $("auth-username").focus();
+    else $("auth-password").focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---- the chat screen --------------------------------------------------------------------
+
+async function startChat() {
+  const session = api.getSession();
+  stopChat();
+  state.me = session.user;
+  store.rememberUser(state.me);
+  store.loadLocal();
+  $("auth-view").hidden = true;
+  $("main-view").hidden = false;
+  renderMe();
+  views.renderRoomList();
+  views.renderRoomHeader();
+  socket = new Socket({
+    token: () => api.accessToken(),
+    refresh: () => api.refresh(),
+    onFrame,
+    onState,
+  });
+  try {
+    await loadRooms();
+  } catch (e) {
+    if (e.status === 401) return;
+    views.toast(api.describe(e), "error");
+  }
+  socket.start();
+  api
+    .request("GET", "/users/me")
+    .then((me) => {
+      state.me = me;
+      api.updateUser(me);
+      renderMe();
+    })
+    .catch(() => {});
+  routeFromHash();
+}
+
+function stopChat() {
+  if (socket) socket.stop();
+  socket = null;
+  store.reset();
+}
+
+async function loadRooms() {
+  const rooms = await api.listAll("/rooms?mine=true");
+  const seen = new Set();
+  for (const r of rooms) {
+    store.addRoom(r);
+    seen.add(r.id);
+  }
+  for (const id of Array.from(state.rooms.keys())) if (!seen.has(id)) store.removeRoom(id);
+  views.renderRoomList();
+  views.renderRoomHeader();
+}
+
+function renderMe() {
+  const me = state.me;
+  $("me-name").textContent = displayName(me);
+  const a = avatar(me, "small");
+  a.id = "me-avatar";
+  $("me-avatar").replaceWith(a);
+  $("profile-btn").setAttribute("aria-label", `Profile: ${displayName(me)}`);
+}
+
+function onState(connState, info) {
+  state.online = connState === "online";
+  views.renderConnection(connState, info);
+  if (state.current && !$("members-panel").hidden) views.renderMembers();
+}
+
+// ---- routing: #/room/<id> ---------------------------------------------------------------
+
+function routeFromHash() {
+  const m = /^#\/room\/(\d+)$/.exec(location.hash);
+  const id = m ? Number(m[1]) : Number(localStorage.getItem(lastRoomKey())) || null;
+  if (id && state.rooms.has(id)) openRoom(id);
+  else {
+    if (m) history.replaceState(null, "", "#");
+    openRoom(null);
+  }
+}
+
+function lastRoomKey() {
+  return `huddle.lastRoom.${state.me ? state.me.id : ""}`;
+}
+
+function openRoom(id) {
+  const changed = state.current !== id;
+  state.current = id;
+  closeDrawer();
+  if (id) {
+    localStorage.setItem(lastRoomKey(), String(id));
+    if (location.hash !== `#/room/${id}`) history.replaceState(null, "", `#/room/${id}`);
+  }
+  views.renderRoomHeader();
+  views.renderRoomList();
+  if (!id) {
+    $("members-panel").hidden = true;
+    return;
+  }
+  if (changed) {
+    views.renderMessages();
+    views.renderTyping();
+    $("jump-latest").hidden = true;
+    const m = store.roomMsgs(id);
+    if (!m.loaded) loadLatest(id);
+    else scrollToBottom();
+    loadMembers(id);
+    if (!$("members-panel").hidden) views.renderMembers();
+    if (window.matchMedia("(min-width: 761px)").matches) $("composer-input").focus();
+  }
+  markReadIfVisible();
+}
+
+async function loadLatest(roomId) {
+  const m = store.roomMsgs(roomId);
+  if (m.loading) return;
+  m.loading = true;
+  views.renderHistoryState();
+  try {
+    const page = await api.request("GET", `/rooms/${roomId}/messages?limit=${PAGE}`);
+    for (const msg of page.items) putMessage(msg);
+    m.hasMore = page.has_more;
+    m.loaded = true;
+  } catch (e) {
+    handleRoomError(roomId, e);
+  } finally {
+    m.loading = false;
+  }
+  if (state.current === roomId) {
+    views.renderMessages();
+    scrollToBottom();
+    markReadIfVisible();
+    fillViewport();
+  }
+}
+
+async function loadOlder() {
+  const roomId = state.current;
+  const m = roomId && state.msgs.get(roomId);
+  if (!m || !m.loaded || !m.hasMore || m.loading) return;
+  const lowest = Math.min(...m.bySeq.keys());
+  if (!Number.isFinite(lowest)) return;
+  m.loading = true;
+  views.renderHistoryState();
+  const scroller = $("message-scroll");
+  const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+  try {
+    const page = await api.request("GET", `/rooms/${roomId}/messages?before_seq=${lowest}&limit=${PAGE}`);
+    for (const msg of page.items) putMessage(msg, true);
+    m.hasMore = page.has_more;
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  } finally {
+    m.loading = false;
+  }
+  if (state.current === roomId) {
+    views.renderHistoryState();
+    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    fillViewport();
+  }
+}
+
+/** Loads older pages until the list overflows (no scrollbar means no scroll event). */
+function fillViewport() {
+  const s = $("message-scroll");
+  const m = state.msgs.get(state.current);
+  if (m && m.loaded && m.hasMore && !m.loading && s.scrollHeight <= s.clientHeight + 40) loadOlder();
+}
+
+function handleRoomError(roomId, e) {
+  if (e.status === 404 || e.status === 403) {
+    store.removeRoom(roomId);
+    if (state.current === roomId) openRoom(null);
+    views.renderRoomList();
+  }
+  views.toast(api.describe(e), "error");
+}
+
+/** Stores a message and shows it if its room is open. */
+function putMessage(msg, older = false) {
+  store.rememberUser(msg.author);
+  const room = state.rooms.get(msg.room_id);
+  if (room && msg.seq > (room.last_seq || 0)) room.last_seq = msg.seq;
+  const m = state.msgs.get(msg.room_id);
+  if (!m) return;
+  m.bySeq.set(msg.seq, msg);
+  if (msg.room_id === state.current && !older) views.upsertMessage(msg);
+  else if (msg.room_id === state.current && older) views.upsertMessage(msg);
+}
+
+async function loadMembers(roomId) {
+  try {
+    const items = await api.listAll(`/rooms/${roomId}/members`, 2000);
+    const map = new Map();
+    for (const member of items) {
+      map.set(member.user.id, member);
+      store.rememberUser(member.user);
+    }
+    state.members.set(roomId, map);
+    const room = state.rooms.get(roomId);
+    if (room) room.member_count = Math.max(items.length, 0);
+  } catch (e) {
+    if (e.status === 403 || e.status === 404) return handleRoomError(roomId, e);
+    return;
+  }
+  if (state.current === roomId) {
+    views.renderRoomHeader();
+    views.renderMembers();
+    // Roles decide which message actions show.
+    views.renderMessages();
+  }
+}
+
+// ---- scrolling and reading ----------------------------------------------------------------
+
+function nearBottom() {
+  const s = $("message-scroll");
+  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+}
+
+function scrollToBottom() {
+  const s = $("message-scroll");
+  s.scrollTop = s.scrollHeight;
+  $("jump-latest").hidden = true;
+}
+
+function markReadIfVisible() {
+  if (!state.current || document.visibilityState !== "visible") return;
+  if (!nearBottom()) return;
+  if (store.markRead(state.current)) views.renderRoomList();
+}
+
+// ---- socket frames ----------------------------------------------------------------------
+
+function onFrame(f) {
+  switch (f.type) {
+    case "ready":
+      return onReady(f);
+    case "message.created":
+      return onMessageCreated(f.message);
+    case "message.updated":
+      return onMessageChanged(f.message);
+    case "message.deleted":
+      return onMessageDeleted(f.room_id, f.seq);
+    case "member.joined":
+      return onMemberJoined(f.room_id, f.member);
+    case "member.left":
+      return onMemberLeft(f.room_id, f.user_id);
+    case "room.updated":
+      return onRoomUpdated(f.room);
+    case "room.deleted":
+      return onRoomGone(f.room_id, "was deleted");
+    case "presence":
+      state.presence.set(f.user_id, f.status);
+      if (!$("members-panel").hidden) views.renderMembers();
+      return;
+    case "typing":
+      return onTyping(f.room_id, f.user_id);
+    default:
+      return;
+  }
+}
+
+async function onReady(f) {
+  if (f.user) {
+    state.me = f.user;
+    renderMe();
+  }
+  // Rooms joined or left while away.
+  const ready = new Map(f.rooms.map((r) => [r.room_id, r.last_seq]));
+  const since = {};
+  for (const [id, lastSeq] of ready) since[id] = state.rooms.has(id) ? store.knownSeq(id) : lastSeq;
+  // First `sync` straight away: the server holds live messages until it arrives.
+  socket
+    .request({ type: "sync", since })
+    .then(() => {
+      views.renderRoomList();
+      markReadIfVisible();
+    })
+    .catch(() => {});
+  flushOutbox();
+  const unknown = Array.from(ready.keys()).filter((id) => !state.rooms.has(id));
+  const gone = Array.from(state.rooms.keys()).filter((id) => !ready.has(id));
+  if (unknown.length || gone.length) {
+    try {
+      await loadRooms();
+    } catch {
+      // Next reconnect tries again.
+    }
+    if (state.current && !state.rooms.has(state.current)) openRoom(null);
+  }
+  if (state.current) {
+    // Roles may have changed meanwhile.
+    loadMembers(state.current);
+  }
+}
+
+function onMessageCreated(msg) {
+  const room = state.rooms.get(msg.room_id);
+  if (!room) return;
+  const atBottom = msg.room_id === state.current && nearBottom();
+  const mine = state.me && msg.author.id === state.me.id;
+  if (mine && msg.client_msg_id) dropFromOutbox(msg.client_msg_id);
+  state.presence.set(msg.author.id, "online");
+  const t = state.typing.get(msg.room_id);
+  if (t && t.has(msg.author.id)) {
+    clearTimeout(t.get(msg.author.id));
+    t.delete(msg.author.id);
+    if (msg.room_id === state.current) views.renderTyping();
+  }
+  putMessage(msg);
+  if (msg.room_id === state.current) {
+    if (atBottom || mine) scrollToBottom();
+    else $("jump-latest").hidden = false;
+    if (!mine && !msg.deleted) views.announce(`${displayName(msg.author)}: ${msg.body}`);
+  }
+  if (mine && msg.room_id === state.current) store.markRead(msg.room_id);
+  markReadIfVisible();
+  views.renderRoomList();
+}
+
+function onMessageChanged(msg) {
+  const m = state.msgs.get(msg.room_id);
+  if (m && m.bySeq.has(msg.seq)) putMessage(msg);
+}
+
+function onMessageDeleted(roomId, seq) {
+  const m = state.msgs.get(roomId);
+  const msg = m && m.bySeq.get(seq);
+  if (msg) putMessage({ ...msg, body: "", deleted: true });
+}
+
+async function onMemberJoined(roomId, member) {
+  store.rememberUser(member.user);
+  state.presence.set(member.user.id, "online");
+  if (state.me && member.user.id === state.me.id) {
+    if (!state.rooms.has(roomId)) {
+      try {
+        const room = store.addRoom(await api.request("GET", `/rooms/${roomId}`));
+        views.renderRoomList();
+        if (!joining.has(roomId)) views.toast(`You were added to ${room.name}.`);
+      } catch {
+        // Not visible after all.
+      }
+    }
+    return;
+  }
+  const room = state.rooms.get(roomId);
+  const members = state.members.get(roomId);
+  if (members && !members.has(member.user.id)) {
+    members.set(member.user.id, member);
+    if (room) room.member_count = members.size;
+  } else if (!members && room) {
+    room.member_count += 1;
+  }
+  if (roomId === state.current) {
+    views.renderRoomHeader();
+    views.renderMembers();
+  }
+}
+
+function onMemberLeft(roomId, userId) {
+  if (state.me && userId === state.me.id) return onRoomGone(roomId, "is no longer in your rooms");
+  const room = state.rooms.get(roomId);
+  const members = state.members.get(roomId);
+  if (members && members.delete(userId) && room) room.member_count = members.size;
+  else if (!members && room) room.member_count = Math.max(1, room.member_count - 1);
+  if (roomId === state.current) {
+    views.renderRoomHeader();
+    views.renderMembers();
+  }
+}
+
+function onRoomUpdated(room) {
+  if (!state.rooms.has(room.id)) return;
+  store.addRoom(room);
+  views.renderRoomList();
+  if (room.id === state.current) views.renderRoomHeader();
+}
+
+function onRoomGone(roomId, why) {
+  const room = state.rooms.get(roomId);
+  if (!room) return;
+  store.removeRoom(roomId);
+  views.toast(`${room.name} ${why}.`);
+  if (state.current === roomId) {
+    history.replaceState(null, "", "#");
+    openRoom(null);
+  }
+  views.renderRoomList();
+}
+
+function onTyping(roomId, userId) {
+  if (state.me && userId === state.me.id) return;
+  state.presence.set(userId, "online");
+  let t = state.typing.get(roomId);
+  if (!t) {
+    t = new Map();
+    state.typing.set(roomId, t);
+  }
+  clearTimeout(t.get(userId));
+  t.set(
+    userId,
+    setTimeout(() => {
+      t.delete(userId);
+      if (roomId === state.current) views.renderTyping();
+    }, TYPING_SHOWN_FOR),
+  );
+  if (!state.users.has(userId)) {
+    api
+      .request("GET", `/users/${userId}`)
+      .then((u) => {
+        store.rememberUser(u);
+        if (roomId === state.current) views.renderTyping();
+      })
+      .catch(() => {});
+  }
+  if (roomId === state.current) views.renderTyping();
+}
+
+// ---- sending ----------------------------------------------------------------------------
+
+function submitComposer(e) {
+  e.preventDefault();
+  const input = $("composer-input");
+  const body = input.value.trim();
+  if (!body || !state.current) return;
+  if (body.length > 4000) {
+    views.toast("Messages are at most 4000 characters.", "error");
+    return;
+  }
+  const item = { cmid: randomId(), room_id: state.current, body, created_at: new Date().toISOString(), status: "pending" };
+  state.outbox.push(item);
+  store.saveOutbox();
+  input.value = "";
+  // The next message's typing notice may go soon, but not within the server's 500 ms limit.
+  lastTypingSent = Date.now() - TYPING_SEND_EVERY + 700;
+  clearTimeout(typingTimer);
+  typingTimer = null;
+  autosize();
+  views.renderPending();
+  scrollToBottom();
+  sendItem(item);
+}
+
+/** Sends (or resends, with the same client_msg_id) one outbox item over the socket. */
+function sendItem(item) {
+  if (!socket || !socket.ready || item.sending) return;
+  item.sending = true;
+  socket
+    .request({ type: "send", room_id: item.room_id, body: item.body, client_msg_id: item.cmid })
+    .then((reply) => {
+      item.sending = false;
+      dropFromOutbox(item.cmid);
+      if (reply.message) onMessageCreated(reply.message);
+    })
+    .catch((err) => {
+      item.sending = false;
+      const code = err && err.code;
+      if (code === "disconnected" || code === "timeout") return; // resent after the next `ready`
+      if (code === "rate_limited" || code === "unavailable" || code === "internal") {
+        setTimeout(() => sendItem(item), 1500);
+        return;
+      }
+      item.status = "failed";
+      item.error = (err && err.message) || "error";
+      store.saveOutbox();
+      views.renderPending();
+    });
+}
+
+function flushOutbox() {
+  for (const item of state.outbox) if (item.status === "pending") sendItem(item);
+}
+
+function dropFromOutbox(cmid) {
+  const before = state.outbox.length;
+  state.outbox = state.outbox.filter((o) => o.cmid !== cmid);
+  if (state.outbox.length !== before) {
+    store.saveOutbox();
+    views.renderPending();
+  }
+}
+
+function retry(cmid) {
+  const item = state.outbox.find((o) => o.cmid === cmid);
+  if (!item) return;
+  item.status = "pending";
+  store.saveOutbox();
+  views.renderPending();
+  sendItem(item);
+}
+
+function discard(cmid) {
+  dropFromOutbox(cmid);
+}
+
+function onComposerKey(e) {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+    e.preventDefault();
+    $("composer").requestSubmit();
+  }
+}
+
+/** Typing notices: at most one per TYPING_SEND_EVERY, and a late one rather than none. */
+function onComposerInput() {
+  autosize();
+  if (!state.current || !socket || !$("composer-input").value.trim()) return;
+  const wait = lastTypingSent + TYPING_SEND_EVERY - Date.now();
+  if (wait <= 0) sendTyping();
+  else if (!typingTimer) {
+    typingTimer = setTimeout(() => {
+      typingTimer = null;
+      if ($("composer-input").value.trim()) sendTyping();
+    }, wait);
+  }
+}
+
+function sendTyping() {
+  lastTypingSent = Date.now();
+  if (socket && state.current) socket.notify({ type: "typing", room_id: state.current });
+}
+
+function autosize() {
+  const t = $("composer-input");
+  t.style.height = "auto";
+  t.style.height = `${Math.min(t.scrollHeight, 160)}px`;
+}
+
+// ---- message edit / delete -----------------------------------------------------------------
+
+async function editMessage(msg, body) {
+  try {
+    const updated = await api.request("PATCH", `/rooms/${msg.room_id}/messages/${msg.id}`, { body });
+    const m = state.msgs.get(msg.room_id);
+    if (m) m.bySeq.set(updated.seq, updated);
+    return true;
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+    return false;
+  }
+}
+
+async function deleteMessage(msg) {
+  const ok = await views.confirmDialog("Delete message?", "Everyone in the room will see that it was deleted.", "Delete");
+  if (!ok) return;
+  try {
+    await api.request("DELETE", `/rooms/${msg.room_id}/messages/${msg.id}`);
+    onMessageDeleted(msg.room_id, msg.seq);
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  }
+}
+
+// ---- rooms ------------------------------------------------------------------------------
+
+let editingRoom = null;
+
+function openRoomDialog(room) {
+  editingRoom = room || null;
+  $("room-dialog-title").textContent = room ? "Edit room" : "New room";
+  $("room-save").textContent = room ? "Save" : "Create";
+  $("room-name").value = room ? room.name : "";
+  $("room-description").value = room ? room.description : "";
+  $("room-private").checked = room ? room.is_private : false;
+  $("room-error").textContent = "";
+  $("room-dialog").showModal();
+  $("room-name").focus();
+}
+
+async function submitRoom(e) {
+  e.preventDefault();
+  const name = $("room-name").value.trim();
+  if (!name) {
+    $("room-error").textContent = "Please give the room a name.";
+    $("room-name").focus();
+    return;
+  }
+  const body = { name, description: $("room-description").value.trim(), is_private: $("room-private").checked };
+  $("room-save").disabled = true;
+  try {
+    if (editingRoom) {
+      const room = await api.request("PATCH", `/rooms/${editingRoom.id}`, body);
+      onRoomUpdated(room);
+    } else {
+      const room = store.addRoom(await api.request("POST", "/rooms", body));
+      views.renderRoomList();
+      openRoom(room.id);
+      // Creating a room announces nothing on the socket, so this connection is not subscribed
+      // to it yet: reconnect (and sync) to receive its live events.
+      if (socket) socket.cycle();
+    }
+    $("room-dialog").close();
+  } catch (ex) {
+    $("room-error").textContent = api.describe(ex);
+  } finally {
+    $("room-save").disabled = false;
+  }
+}
+
+async function deleteRoom() {
+  const room = state.rooms.get(state.current);
+  if (!room) return;
+  const ok = await views.confirmDialog(`Delete ${room.name}?`, "The room and all of its messages will be gone for everyone.", "Delete room");
+  if (!ok) return;
+  try {
+    await api.request("DELETE", `/rooms/${room.id}`);
+    onRoomGone(room.id, "was deleted");
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  }
+}
+
+async function leaveRoom() {
+  const room = state.rooms.get(state.current);
+  if (!room) return;
+  const ok = await views.confirmDialog(`Leave ${room.name}?`, room.is_private ? "You will need to be added again to come back." : "You can join again from the public rooms.", "Leave");
+  if (!ok) return;
+  try {
+    await api.request("POST", `/rooms/${room.id}/leave`, {});
+    onRoomGone(room.id, "is no longer in your rooms");
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  }
+}
+
+async function join(room, button) {
+  if (button) button.disabled = true;
+  joining.add(room.id);
+  setTimeout(() => joining.delete(room.id), 10000);
+  try {
+    await api.request("POST", `/rooms/${room.id}/join`, {});
+    const fresh = await api.request("GET", `/rooms/${room.id}`);
+    store.addRoom(fresh);
+    views.renderRoomList();
+    $("browse-dialog").close();
+    openRoom(fresh.id);
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+    if (button) button.disabled = false;
+  }
+}
+
+function openFromBrowse(id) {
+  $("browse-dialog").close();
+  openRoom(id);
+}
+
+// ---- browse -----------------------------------------------------------------------------
+
+let browseCursor = null;
+let browseSeq = 0;
+
+async function browse(append = false) {
+  const q = $("room-search").value.trim();
+  const mySeq = ++browseSeq;
+  const params = new URLSearchParams({ limit: "30" });
+  if (q) params.set("q", q);
+  if (append && browseCursor) params.set("cursor", browseCursor);
+  try {
+    const page = await api.request("GET", `/rooms?${params}`);
+    if (mySeq !== browseSeq) return;
+    browseCursor = page.next_cursor;
+    views.renderBrowse(page.items, append);
+    $("browse-more").hidden = !browseCursor;
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  }
+}
+
+let searchTimer = null;
+
+// ---- members ----------------------------------------------------------------------------
+
+function toggleMembers(open) {
+  const panel = $("members-panel");
+  const show = open === undefined ? panel.hidden : open;
+  panel.hidden = !show;
+  $("members-btn").setAttribute("aria-expanded", String(show));
+  document.body.classList.toggle("members-open", show);
+  if (show) {
+    views.renderMembers();
+    if (state.current) loadMembers(state.current);
+    $("members-close").focus();
+  }
+}
+
+async function addMember(e) {
+  e.preventDefault();
+  const roomId = state.current;
+  const id = Number($("add-member-id").value);
+  $("add-member-error").textContent = "";
+  if (!Number.isInteger(id) || id < 1) {
+    $("add-member-error").textContent = "Enter a user ID (a number).";
+    return;
+  }
+  try {
+    const member = await api.request("POST", `/rooms/${roomId}/members`, { user_id: id });
+    $("add-member-id").value = "";
+    onMemberJoined(roomId, member);
+    views.toast(`${displayName(member.user)} was added.`);
+  } catch (ex) {
+    $("add-member-error").textContent = ex.code === "not_found" ? "No user has that ID." : api.describe(ex);
+  }
+}
+
+async function setRole(roomId, member, role) {
+  try {
+    const updated = await api.request("PATCH", `/rooms/${roomId}/members/${member.user.id}`, { role });
+    const members = state.members.get(roomId);
+    if (members) members.set(updated.user.id, updated);
+    views.renderMembers();
+    views.toast(role === "admin" ? `${displayName(member.user)} is now an admin.` : `${displayName(member.user)} is now a member.`);
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  }
+}
+
+async function kick(roomId, member) {
+  const ok = await views.confirmDialog(`Remove ${displayName(member.user)}?`, "They will no longer see this room's messages.", "Remove");
+  if (!ok) return;
+  try {
+    await api.request("DELETE", `/rooms/${roomId}/members/${member.user.id}`);
+    onMemberLeft(roomId, member.user.id);
+  } catch (e) {
+    views.toast(api.describe(e), "error");
+  }
+}
+
+// ---- profile ----------------------------------------------------------------------------
+
+function openProfile() {
+  const me = state.me;
+  $("profile-username").textContent = `@${me.username}`;
+  $("profile-id").textContent = String(me.id);
+  $("profile-display-name").value = me.display_name || "";
+  $("profile-bio").value = me.bio || "";
+  $("profile-error").textContent = "";
+  $("profile-dialog").showModal();
+  $("profile-display-name").focus();
+}
+
+async function saveProfile(e) {
+  e.preventDefault();
+  const display_name = $("profile-display-name").value.trim();
+  if (!display_name) {
+    $("profile-error").textContent = "Please enter a display name.";
+    return;
+  }
+  $("profile-save").disabled = true;
+  try {
+    const me = await api.request("PATCH", "/users/me", { display_name, bio: $("profile-bio").value });
+    state.me = me;
+    store.rememberUser(me);
+    api.updateUser(me);
+    renderMe();
+    $("profile-dialog").close();
+    views.toast("Profile saved.");
+  } catch (ex) {
+    $("profile-error").textContent = api.describe(ex);
+  } finally {
+    $("profile-save").disabled = false;
+  }
+}
+
+// ---- phone drawer -----------------------------------------------------------------------
+
+function openDrawer() {
+  document.body.classList.add("drawer-open");
+  $("scrim").hidden = false;
+  $("menu-btn").setAttribute("aria-expanded", "true");
+  const first = $("sidebar").querySelector("a, button");
+  if (first) first.focus();
+}
+
+function closeDrawer() {
+  if (!document.body.classList.contains("drawer-open")) return;
+  document.body.classList.remove("drawer-open");
+  $("scrim").hidden = true;
+  $("menu-btn").setAttribute("aria-expanded", "false");
+}
+
+// ---- static bindings ----------------------------------------------------------------------
+
+function bindStatic() {
+  $("auth-form").addEventListener("submit", submitAuth);
+  $("auth-toggle").addEventListener("click", () => {
+    setAuthMode(authMode === "login" ? "register" : "login");
+    $("auth-username").focus();
+  });
+  $("logout-btn").addEventListener("click", () => api.logout());
+  $("profile-btn").addEventListener("click", openProfile);
+  $("profile-form").addEventListener("submit", saveProfile);
+  $("new-room-btn").addEventListener("click", () => openRoomDialog(null));
+  $("room-form").addEventListener("submit", submitRoom);
+  $("room-settings-btn").addEventListener("click", () => openRoomDialog(state.rooms.get(state.current)));
+  $("delete-room-btn").addEventListener("click", deleteRoom);
+  $("leave-room-btn").addEventListener("click", leaveRoom);
+  $("members-btn").addEventListener("click", () => toggleMembers());
+  $("members-close").addEventListener("click", () => {
+    toggleMembers(false);
+    $("members-btn").focus();
+  });
+  $("add-member-form").addEventListener("submit", addMember);
+  $("browse-btn").addEventListener("click", () => {
+    closeDrawer();
+    $("room-search").value = "";
+    $("browse-dialog").showModal();
+    $("room-search").focus();
+    browse(false);
+  });
+  $("room-search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => browse(false), 250);
+  });
+  $("browse-more").addEventListener("click", () => browse(true));
+  $("composer").addEventListener("submit", submitComposer);
+  $("composer-input").addEventListener("keydown", onComposerKey);
+  $("composer-input").addEventListener("input", onComposerInput);
+  $("load-older").addEventListener("click", loadOlder);
+  $("jump-latest").addEventListener("click", () => {
+    scrollToBottom();
+    markReadIfVisible();
+  });
+  $("message-scroll").addEventListener("scroll", () => {
+    const s = $("message-scroll");
+    if (s.scrollTop < 150) loadOlder();
+    if (nearBottom()) {
+      $("jump-latest").hidden = true;
+      markReadIfVisible();
+    }
+  });
+  $("reconnect-now").addEventListener("click", () => socket && socket.reconnectNow());
+  $("menu-btn").addEventListener("click", openDrawer);
+  $("scrim").addEventListener("click", closeDrawer);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && document.body.classList.contains("drawer-open")) closeDrawer();
+    else if (e.key === "Escape" && !$("members-panel").hidden && !document.querySelector("dialog[open]")) toggleMembers(false);
+  });
+  for (const btn of document.querySelectorAll("dialog [data-close]")) {
+    btn.addEventListener("click", () => btn.closest("dialog").close());
+  }
+  $("sidebar").addEventListener("click", (e) => {
+    const link = e.target.closest("a.room-link");
+    if (!link) return;
+    e.preventDefault();
+    openRoom(Number(link.dataset.roomId));
+  });
+  window.addEventListener("hashchange", () => {
+    if (state.me) routeFromHash();
+  });
+  document.addEventListener("visibilitychange", () => {
+    markReadIfVisible();
+    views.renderRoomList();
+  });
+  window.addEventListener("focus", markReadIfVisible);
+}
+
+boot();
