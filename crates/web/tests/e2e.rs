@@ -1,0 +1,566 @@
+//! End-to-end tests of the web app in a real browser: Debian's Chromium, driven through
+//! chromedriver (WebDriver) with fantoccini, against the real server on SQLite.
+//!
+//! Outside CI the test skips loudly when `/usr/bin/chromium` or `/usr/bin/chromedriver` is
+//! missing; with `CI=true` it fails instead. Screenshots go to `target/e2e-screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use huddle_server::Application;
+use huddle_test_support::{test_config, Backend, TestApp};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WAIT: Duration = Duration::from_secs(20);
+const ENTER: &str = "\u{E007}";
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether the browser is here; skips loudly (or fails in CI) when it is not.
+fn browser_available() -> bool {
+    let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
+        .into_iter()
+        .filter(|p| !Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if in_ci() {
+        panic!("CI=true but {missing:?} missing: install Debian's chromium and chromium-driver");
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPING browser end-to-end tests: {missing:?} not found. \
+         Install them with `apt-get install chromium chromium-driver`. !!!!!!!!\n"
+    );
+    false
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = target_dir().join("e2e-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// chromedriver on a free port; killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let url = format!("http://127.0.0.1:{port}");
+        let driver = Driver { child, url };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client.get(format!("{}/status", driver.url)).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        driver
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session with its own fresh profile.
+struct Browser {
+    name: &'static str,
+    c: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn open(driver: &Driver, name: &'static str, width: u32, height: u32) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--disable-quic".to_owned(),
+            "--disable-extensions".to_owned(),
+            "--disable-background-timer-throttling".to_owned(),
+            "--disable-renderer-backgrounding".to_owned(),
+            "--disable-backgrounding-occluded-windows".to_owned(),
+            "--no-first-run".to_owned(),
+            "--no-default-browser-check".to_owned(),
+            "--password-store=basic".to_owned(),
+            "--lang=en-US".to_owned(),
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        });
+        let caps = match caps {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let c = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("open a Chromium session");
+        c.set_window_size(width, height).await.unwrap();
+        Browser {
+            name,
+            c,
+            _profile: profile,
+        }
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.c
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("[{}] script failed: {e}\n{script}", self.name))
+    }
+
+    async fn screenshot(&self, file: &str) -> PathBuf {
+        let png = self.c.screenshot().await.unwrap();
+        let path = screenshot_dir().join(format!("{file}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Polls a JavaScript expression until it is truthy; fails with a screenshot otherwise.
+    async fn wait_js(&self, what: &str, expr: &str) -> Value {
+        let script = format!("return ({expr});");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let v = self.js(&script).await;
+            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
+                && v != json!(0)
+                && v != json!("");
+            if truthy {
+                return v;
+            }
+            if Instant::now() > deadline {
+                let shot = self.screenshot(&format!("FAILED-{}", self.name)).await;
+                panic!("[{}] timed out waiting for {what} ({expr}); last value {v}; screenshot {}", self.name, shot.display());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_visible(&self, css: &str) {
+        let sel = serde_json::to_string(css).unwrap();
+        self.wait_js(
+            &format!("{css} visible"),
+            &format!("(() => {{ const e = document.querySelector({sel}); return !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden'; }})()"),
+        )
+        .await;
+    }
+
+    async fn is_visible(&self, css: &str) -> bool {
+        let sel = serde_json::to_string(css).unwrap();
+        self.js(&format!(
+            "const e = document.querySelector({sel}); return !!e && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== 'hidden';"
+        ))
+        .await
+            == json!(true)
+    }
+
+    async fn click(&self, css: &str) {
+        self.wait_visible(css).await;
+        self.c
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("[{}] click {css}: {e}", self.name));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.wait_visible(css).await;
+        let el = self.c.find(Locator::Css(css)).await.unwrap();
+        el.send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] type into {css}: {e}", self.name));
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        self.wait_visible(css).await;
+        let el = self.c.find(Locator::Css(css)).await.unwrap();
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    /// The texts of the message bodies shown in the open room, in order.
+    async fn bodies(&self) -> Vec<String> {
+        let v = self
+            .js("return Array.from(document.querySelectorAll('#messages [data-testid=message-body]')).map(e => e.textContent);")
+            .await;
+        serde_json::from_value(v).unwrap()
+    }
+
+    async fn wait_message(&self, text: &str) {
+        let t = serde_json::to_string(text).unwrap();
+        self.wait_js(
+            &format!("message {text:?}"),
+            &format!("Array.from(document.querySelectorAll('#messages [data-testid=message-body]')).some(e => e.textContent === {t})"),
+        )
+        .await;
+    }
+
+    /// Sends a message from the composer with Enter.
+    async fn send(&self, text: &str) {
+        self.type_into("#composer-input", &format!("{text}{ENTER}")).await;
+    }
+
+    async fn register(&self, base: &str, username: &str, display: &str) {
+        self.c.goto(base).await.unwrap();
+        self.wait_visible("#auth-form").await;
+        self.click("#auth-toggle").await;
+        self.wait_visible("#auth-display-name").await;
+        self.fill("#auth-username", username).await;
+        self.fill("#auth-display-name", display).await;
+        self.fill("#auth-password", "password123").await;
+        self.click("#auth-submit").await;
+    }
+
+    async fn wait_auth_error(&self, needle: &str) {
+        let n = serde_json::to_string(needle).unwrap();
+        self.wait_js(
+            &format!("auth error {needle:?}"),
+            &format!("document.getElementById('auth-error').textContent.includes({n})"),
+        )
+        .await;
+    }
+}
+
+/// The server on a fixed port, restartable on the same database.
+async fn restart(db_url: &str, port: u16) -> huddle_server::ShutdownHandle {
+    let mut config = test_config(db_url);
+    config.port = port;
+    config.auth_rate_limit = 8;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let app = loop {
+        match Application::build(config.clone()).await {
+            Ok(app) => break app,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("restart: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("restart failed: {e}"),
+        }
+    };
+    let handle = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    handle
+}
+
+fn step(name: &str) {
+    eprintln!("---- e2e: {name}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_chat_in_real_browsers() {
+    if !browser_available() {
+        return;
+    }
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
+        cfg.auth_rate_limit = 8;
+    })
+    .await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    let bob = Browser::open(&driver, "bob", 1280, 800).await;
+
+    step("the sign-in page is served from the binary");
+    ann.c.goto(&base).await.unwrap();
+    ann.wait_visible("#auth-form").await;
+    ann.screenshot("01-sign-in").await;
+
+    step("register ann; bob gets clear messages for a wrong password and a taken name");
+    ann.register(&base, "ann", "Ann Archer").await;
+    ann.wait_visible("#main-view").await;
+    ann.wait_js("name in the top bar", "document.getElementById('me-name').textContent === 'Ann Archer'").await;
+
+    bob.c.goto(&base).await.unwrap();
+    bob.fill("#auth-username", "ann").await;
+    bob.fill("#auth-password", "not-the-password").await;
+    bob.click("#auth-submit").await;
+    bob.wait_auth_error("Wrong username or password").await;
+    bob.screenshot("02-wrong-password").await;
+    bob.register(&base, "ann", "Not Ann").await;
+    bob.wait_auth_error("username is taken").await;
+    bob.fill("#auth-username", "bob").await;
+    bob.fill("#auth-display-name", "Bob Baker").await;
+    bob.click("#auth-submit").await;
+    bob.wait_visible("#main-view").await;
+
+    step("ann creates a room; owner controls are shown to her");
+    ann.wait_js("connected", "document.getElementById('conn-status').dataset.state === 'online'").await;
+    ann.click("#new-room-btn").await;
+    ann.fill("#room-name", "general").await;
+    ann.fill("#room-description", "Everything <b>and</b> nothing").await;
+    ann.click("#room-save").await;
+    ann.wait_js("room open", "document.getElementById('room-title').textContent.includes('general')").await;
+    ann.wait_js("description shown as text", "document.getElementById('room-desc').textContent === 'Everything <b>and</b> nothing'").await;
+    assert!(ann.is_visible("#delete-room-btn").await, "the owner may delete the room");
+    assert!(ann.is_visible("#room-settings-btn").await, "the owner may edit the room");
+    assert!(!ann.is_visible("#leave-room-btn").await, "the owner cannot leave");
+    let room_id = ann
+        .wait_js("room id", "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])")
+        .await
+        .as_i64()
+        .unwrap();
+
+    step("bob finds the room by search and joins it");
+    bob.click("#browse-btn").await;
+    bob.type_into("#room-search", "gene").await;
+    bob.wait_js("search result", &format!("!!document.querySelector('[data-testid=join-{room_id}]')")).await;
+    bob.screenshot("03-browse").await;
+    bob.click(&format!("[data-testid=join-{room_id}]")).await;
+    bob.wait_js("room open", "document.getElementById('room-title').textContent.includes('general')").await;
+
+    step("an unauthorised action is not offered: bob is a plain member");
+    assert!(!bob.is_visible("#delete-room-btn").await, "a member must not be offered room deletion");
+    assert!(!bob.is_visible("#room-settings-btn").await, "a member must not be offered room editing");
+    assert!(bob.is_visible("#leave-room-btn").await, "a member may leave");
+
+    step("messages appear live on both screens");
+    ann.click("#members-btn").await;
+    ann.wait_js("bob in members", "!!document.querySelector('#member-list [data-username=bob]')").await;
+    ann.send("Hello Bob! Welcome to general.").await;
+    bob.wait_message("Hello Bob! Welcome to general.").await;
+    ann.wait_message("Hello Bob! Welcome to general.").await;
+    let evil = "Hi Ann <img src=x onerror=\"document.body.dataset.pwned=1\"> <script>document.body.dataset.pwned=1</script>";
+    bob.send(evil).await;
+    ann.wait_message(evil).await;
+    bob.wait_message(evil).await;
+    bob.send("Shall we plan the release?").await;
+    ann.wait_message("Shall we plan the release?").await;
+    for b in [&ann, &bob] {
+        let injected = b
+            .js("return document.querySelectorAll('#messages img, #messages script, #messages b').length + (document.body.dataset.pwned ? 100 : 0);")
+            .await;
+        assert_eq!(injected, json!(0), "[{}] user text must never become markup", b.name);
+    }
+    let authors = ann
+        .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => e.dataset.author);")
+        .await;
+    assert_eq!(authors, json!(["ann", "bob", "bob"]));
+    let times = ann
+        .js("return Array.from(document.querySelectorAll('#messages time')).map(e => e.textContent.length > 0).every(x => x);")
+        .await;
+    assert_eq!(times, json!(true), "every message shows its time");
+    ann.wait_js("bob shown online", "document.querySelector('#member-list [data-username=bob]').dataset.presence === 'online'").await;
+
+    step("bob may not edit or delete ann's message");
+    let offered = bob
+        .js("return document.querySelectorAll('#messages [data-author=ann] [data-testid=edit-message], #messages [data-author=ann] [data-testid=delete-message]').length;")
+        .await;
+    assert_eq!(offered, json!(0), "no edit/delete on other people's messages for a member");
+
+    step("typing indicator");
+    bob.type_into("#composer-input", "I am typing").await;
+    ann.wait_js("typing shown", "document.getElementById('typing').textContent.includes('Bob Baker is typing')").await;
+    ann.screenshot("04-chat-desktop").await;
+    bob.screenshot("05-chat-desktop-member").await;
+    let keys = "\u{E009}a\u{E000}\u{E003}"; // Ctrl+A, then Delete: clear the composer
+    bob.type_into("#composer-input", keys).await;
+
+    step("an edit appears on the other screen");
+    let ann_msg = "#messages [data-author=ann]";
+    ann.click(&format!("{ann_msg} .msg-body")).await;
+    ann.click(&format!("{ann_msg} [data-testid=edit-message]")).await;
+    ann.wait_visible("[data-testid=edit-input]").await;
+    ann.type_into("[data-testid=edit-input]", "\u{E009}a\u{E000}\u{E003}Hello Bob, edited!").await;
+    ann.type_into("[data-testid=edit-input]", ENTER).await;
+    bob.wait_message("Hello Bob, edited!").await;
+    bob.wait_js("edited mark", "!!document.querySelector('#messages [data-author=ann] [data-testid=edited]')").await;
+    ann.wait_message("Hello Bob, edited!").await;
+
+    step("a delete appears on the other screen");
+    let bob_last = "#messages [data-testid=message][data-author=bob]:last-child";
+    bob.click(&format!("{bob_last} .msg-body")).await;
+    bob.click(&format!("{bob_last} [data-testid=delete-message]")).await;
+    bob.click("#confirm-ok").await;
+    ann.wait_message("This message was deleted.").await;
+    bob.wait_message("This message was deleted.").await;
+    assert!(!ann.bodies().await.contains(&"Shall we plan the release?".to_owned()));
+
+    step("promote bob; after a reload he is still signed in, in the same room, and an admin");
+    ann.click("#member-list [data-username=bob] [data-testid=promote]").await;
+    ann.wait_js("bob is admin", "document.querySelector('#member-list [data-username=bob]').dataset.role === 'admin'").await;
+    bob.c.refresh().await.unwrap();
+    bob.wait_visible("#main-view").await;
+    bob.wait_js("room reopened", "document.getElementById('room-title').textContent.includes('general')").await;
+    bob.wait_message("Hello Bob, edited!").await;
+    bob.wait_visible("#room-settings-btn").await;
+    assert!(!bob.is_visible("#delete-room-btn").await, "only the owner deletes a room");
+
+    step("history scroll-back loads older messages");
+    let ann_api = app.login_ok("ann").await;
+    for i in 1..=120 {
+        app.send(&ann_api, room_id, &format!("history {i}")).await;
+    }
+    bob.wait_message("history 120").await;
+    bob.c.refresh().await.unwrap();
+    bob.wait_message("history 120").await;
+    let shown = bob.bodies().await.len();
+    assert!(shown <= 60, "the first page is the newest 50, not all ({shown})");
+    let scroll_up = "document.getElementById('message-scroll').scrollTop = 0; return document.querySelectorAll('#messages [data-testid=message]').length;";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        bob.js(scroll_up).await;
+        if bob.is_visible("#history-start").await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "scrolling up never reached the first message");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let bodies = bob.bodies().await;
+    assert_eq!(bodies.first().map(String::as_str), Some("Hello Bob, edited!"));
+    assert_eq!(bodies.len(), 123, "every message once, in order");
+    let seqs = bob
+        .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => Number(e.dataset.seq));")
+        .await;
+    let seqs: Vec<i64> = serde_json::from_value(seqs).unwrap();
+    assert_eq!(seqs, (1..=123).collect::<Vec<_>>());
+
+    step("unread counts per room");
+    ann.click("#new-room-btn").await;
+    ann.fill("#room-name", "random").await;
+    ann.click("#room-save").await;
+    ann.wait_js("random open", "document.getElementById('room-title').textContent.includes('random')").await;
+    bob.send("ping from bob").await;
+    ann.wait_js("unread badge", &format!("(document.querySelector('[data-testid=unread-{room_id}]') || {{}}).textContent === '1'")).await;
+    ann.screenshot("06-unread").await;
+    ann.click(&format!("#room-list [data-room-id='{room_id}']")).await;
+    ann.wait_message("ping from bob").await;
+    ann.wait_js("badge cleared", &format!("!document.querySelector('[data-testid=unread-{room_id}]')")).await;
+
+    step("server restart: offline banner, pending message resent, messages sent meanwhile shown");
+    let port = app.port;
+    app.stop().await;
+    ann.wait_visible("#offline-banner").await;
+    bob.wait_visible("#offline-banner").await;
+    bob.send("sent while offline").await;
+    bob.wait_js("pending shown", "document.querySelectorAll('#pending [data-testid=pending-message]').length === 1").await;
+    bob.screenshot("07-offline").await;
+    let server = restart(&app.db_url, port).await;
+    app.send(&ann_api, room_id, "posted during the restart").await;
+    for b in [&ann, &bob] {
+        b.wait_message("posted during the restart").await;
+        b.wait_message("sent while offline").await;
+        b.wait_js("banner gone", "document.getElementById('offline-banner').hidden").await;
+    }
+    bob.wait_js("nothing pending", "document.querySelectorAll('#pending [data-testid=pending-message]').length === 0").await;
+    let once = ann
+        .js("return Array.from(document.querySelectorAll('#messages [data-testid=message-body]')).filter(e => e.textContent === 'sent while offline').length;")
+        .await;
+    assert_eq!(once, json!(1), "a resent message is stored and shown once");
+
+    step("profile editing");
+    bob.click("#profile-btn").await;
+    bob.fill("#profile-display-name", "Bobby Tables").await;
+    bob.fill("#profile-bio", "Drops tables for fun.").await;
+    bob.screenshot("08-profile").await;
+    bob.click("#profile-save").await;
+    bob.wait_js("name updated", "document.getElementById('me-name').textContent === 'Bobby Tables'").await;
+    bob.send("new name, who dis").await;
+    ann.wait_js(
+        "new name on ann's screen",
+        "Array.from(document.querySelectorAll('#messages [data-author=bob] [data-testid=message-author]')).some(e => e.textContent === 'Bobby Tables')",
+    )
+    .await;
+
+    step("phone-sized window");
+    bob.c.set_window_size(390, 844).await.unwrap();
+    bob.wait_js("sidebar off screen", "document.getElementById('sidebar').getBoundingClientRect().right <= 0").await;
+    bob.wait_visible("#composer-input").await;
+    bob.send("hello from a phone").await;
+    ann.wait_message("hello from a phone").await;
+    bob.screenshot("09-chat-phone").await;
+    bob.click("#menu-btn").await;
+    bob.wait_js("drawer open", "document.getElementById('sidebar').getBoundingClientRect().left >= 0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bob.screenshot("10-rooms-phone").await;
+    bob.click(&format!("#room-list [data-room-id='{room_id}']")).await;
+    bob.wait_js("drawer closed", "!document.body.classList.contains('drawer-open')").await;
+
+    step("the owner deletes the room; it disappears for the member");
+    ann.click("#delete-room-btn").await;
+    ann.click("#confirm-ok").await;
+    ann.wait_js("room gone for ann", &format!("!document.querySelector('#room-list [data-room-id=\"{room_id}\"]')")).await;
+    bob.wait_js("room gone for bob", &format!("!document.querySelector('#room-list [data-room-id=\"{room_id}\"]')")).await;
+    bob.wait_visible("#empty-view").await;
+
+    step("sign out, then the rate limit is explained");
+    bob.c.set_window_size(1280, 800).await.unwrap();
+    bob.click("#logout-btn").await;
+    bob.wait_visible("#auth-form").await;
+    let mut limited = false;
+    for _ in 0..12 {
+        bob.fill("#auth-username", "bob").await;
+        bob.fill("#auth-password", "wrong-password").await;
+        bob.click("#auth-submit").await;
+        bob.wait_js("an answer", "document.getElementById('auth-error').textContent.length > 0 && !document.getElementById('auth-submit').disabled").await;
+        let text = bob.js("return document.getElementById('auth-error').textContent;").await;
+        if text.as_str().unwrap_or("").contains("Too many attempts") {
+            limited = true;
+            break;
+        }
+        assert!(text.as_str().unwrap_or("").contains("Wrong username or password"), "{text}");
+        bob.js("document.getElementById('auth-error').textContent = ''; return 1;").await;
+    }
+    assert!(limited, "the rate limit message never showed");
+    bob.screenshot("11-rate-limited").await;
+
+    ann.c.close().await.unwrap();
+    bob.c.close().await.unwrap();
+    server.shutdown().await;
+    let shot = screenshot_dir().join("04-chat-desktop.png");
+    eprintln!("screenshots in {}", shot.parent().unwrap().display());
+}
