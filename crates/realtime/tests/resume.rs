@@ -1,0 +1,276 @@
+//! Resuming: disconnect, miss messages, reconnect, `sync`: exactly the missed messages, once,
+//! in order, also while the room keeps moving during the reconnect.
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use huddle_test_support::{backend_tests, of_type, seqs, Backend, TestApp, WsClient};
+use serde_json::{json, Value};
+
+const QUIET: Duration = Duration::from_millis(600);
+
+fn id(v: &Value) -> i64 {
+    v["id"].as_i64().expect("id")
+}
+
+fn range(from: i64, to: i64) -> Vec<i64> {
+    (from..=to).collect()
+}
+
+async fn reconnect_and_sync_gets_exactly_the_missed(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.realtime.send_burst = 1000.0;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let general = id(&app.create_room(&ann, "general", false).await);
+    let side = id(&app.create_room(&bob, "side", false).await);
+    let quiet = id(&app.create_room(&ann, "quiet", false).await);
+    app.join(&bob, general).await;
+    app.join(&ann, side).await;
+    app.join(&bob, quiet).await;
+    let mut a = WsClient::connect_live(&app, &ann.access_token).await;
+    let mut b = WsClient::connect_live(&app, &bob.access_token).await;
+
+    for i in 1..=5 {
+        app.send(&ann, general, &format!("g{i}")).await;
+    }
+    for i in 1..=2 {
+        app.send(&ann, side, &format!("s{i}")).await;
+    }
+    let mut frames = b.collect_messages(general, 5).await;
+    let already = seqs(&frames, side).len();
+    frames.extend(b.collect_messages(side, 2 - already).await);
+    assert_eq!(seqs(&frames, general), range(1, 5));
+    assert_eq!(seqs(&frames, side), range(1, 2));
+    b.close().await;
+
+    // While bob is away: 230 in general (more than one replay page), 3 in side by socket.
+    let missed = 230;
+    let sends: Vec<_> = (6..6 + missed)
+        .map(|i| {
+            let (app, ann) = (&app, &ann);
+            async move { app.send(ann, general, &format!("g{i}")).await }
+        })
+        .collect();
+    futures_util::stream::iter(sends)
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+    for i in 3..=5 {
+        let (ack, _) = a
+            .request_collect(
+                json!({"type": "send", "room_id": side, "body": format!("s{i}")}),
+                "s",
+            )
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack}");
+    }
+    let last_general = 5 + missed;
+
+    let mut b = WsClient::connect(&app, &bob.access_token).await;
+    let mut rooms = b.ready["rooms"].as_array().expect("rooms").clone();
+    rooms.sort_by_key(|r| r["room_id"].as_i64());
+    assert_eq!(
+        rooms,
+        vec![
+            json!({"room_id": general, "last_seq": last_general}),
+            json!({"room_id": side, "last_seq": 5}),
+            json!({"room_id": quiet, "last_seq": 0}),
+        ]
+    );
+    let replay = b
+        .sync(json!({general.to_string(): 5, side.to_string(): 2, quiet.to_string(): 0}))
+        .await;
+    assert_eq!(seqs(&replay, general), range(6, last_general));
+    assert_eq!(seqs(&replay, side), range(3, 5));
+    assert!(seqs(&replay, quiet).is_empty());
+    let bodies: Vec<&str> = of_type(&replay, "message.created")
+        .iter()
+        .filter(|f| f["room_id"] == side)
+        .map(|f| f["message"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["s3", "s4", "s5"]);
+
+    // Afterwards: live messages, once each, nothing replayed twice.
+    app.send(&ann, general, "live").await;
+    app.send(&ann, quiet, "first").await;
+    let mut frames = b.collect_messages(general, 1).await;
+    frames.extend(b.collect_messages(quiet, 1).await);
+    frames.extend(b.drain(QUIET).await);
+    assert_eq!(seqs(&frames, general), vec![last_general + 1]);
+    assert_eq!(seqs(&frames, quiet), vec![1]);
+    assert!(seqs(&frames, side).is_empty());
+
+    // A send retried after a reconnect (same client_msg_id) is not stored twice.
+    let (first, _) = b
+        .request_collect(
+            json!({"type": "send", "room_id": side, "body": "once", "client_msg_id": "cm-1"}),
+            "c1",
+        )
+        .await;
+    assert_eq!(first["type"], "ack", "{first}");
+    b.close().await;
+    let mut b = WsClient::connect(&app, &bob.access_token).await;
+    let (again, replay) = b
+        .request_collect(
+            json!({"type": "send", "room_id": side, "body": "once", "client_msg_id": "cm-1"}),
+            "c2",
+        )
+        .await;
+    assert_eq!(again["type"], "ack", "{again}");
+    assert_eq!(again["message"]["id"], first["message"]["id"]);
+    assert_eq!(again["message"]["seq"], 6);
+    let mut frames = replay;
+    frames.extend(b.drain(QUIET).await);
+    assert!(
+        seqs(&frames, side).is_empty(),
+        "the retry must not be broadcast again: {frames:?}"
+    );
+    assert_eq!(app.all_messages(&bob, side).await.len(), 6);
+}
+
+async fn sync_of_a_room_one_is_not_in_is_refused(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let private = id(&app.create_room(&ann, "private", true).await);
+    let public = id(&app.create_room(&ann, "public", false).await);
+    app.send(&ann, private, "secret").await;
+    app.send(&ann, public, "hello").await;
+    let mut b = WsClient::connect(&app, &bob.access_token).await;
+    let (err, before) = b
+        .request_collect(
+            json!({"type": "sync", "since": {private.to_string(): 0}}),
+            "x",
+        )
+        .await;
+    assert!(before.is_empty(), "{before:?}");
+    assert_eq!(
+        (err["type"].as_str(), err["code"].as_str()),
+        (Some("error"), Some("not_found")),
+        "{err}"
+    );
+    let (err, _) = b
+        .request_collect(
+            json!({"type": "sync", "since": {public.to_string(): 0}}),
+            "y",
+        )
+        .await;
+    assert_eq!(
+        (err["type"].as_str(), err["code"].as_str()),
+        (Some("error"), Some("forbidden")),
+        "{err}"
+    );
+    let frames = b.drain(QUIET).await;
+    assert!(of_type(&frames, "message.created").is_empty(), "{frames:?}");
+    b.assert_alive().await;
+}
+
+/// Reads `ws` until the `message.created` of seq `total` (once known, i.e. non-zero) has come;
+/// returns the seqs of `room` read.
+async fn read_to_the_end(ws: &mut WsClient, room: i64, total: &AtomicI64) -> Vec<i64> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut got = Vec::new();
+    loop {
+        let t = total.load(Ordering::SeqCst);
+        if t > 0 && got.last() == Some(&t) {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck at {:?} of {t}",
+            got.last()
+        );
+        if let Some(f) = ws.next_within(Duration::from_millis(100)).await {
+            got.extend(seqs(&[f], room));
+        }
+    }
+}
+
+async fn resume_while_another_client_keeps_sending(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.realtime.send_burst = 1000.0;
+        cfg.realtime.send_rate_per_sec = 1000.0;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let room = id(&app.create_room(&ann, "busy", false).await);
+    app.join(&bob, room).await;
+    let mut a = WsClient::connect_live(&app, &ann.access_token).await;
+    let mut b = WsClient::connect_live(&app, &bob.access_token).await;
+    a.drain(Duration::from_millis(200)).await;
+
+    let n = 300;
+    let total = AtomicI64::new(0);
+    // ann sends n messages over her socket, a few in flight at a time, without pause; she reads
+    // her own frames as they come.
+    let sender = async {
+        let mut acked = 0;
+        let mut sent = 0;
+        let mut created = Vec::new();
+        while acked < n {
+            while sent < n && sent - acked < 4 {
+                sent += 1;
+                a.send(json!({"type": "send", "room_id": room, "body": format!("m{sent}"), "ref": format!("r{sent}")}))
+                    .await;
+            }
+            let f = a.next().await;
+            match f["type"].as_str() {
+                Some("ack") => acked += 1,
+                Some("message.created") => created.push(f["message"]["seq"].as_i64().unwrap()),
+                _ => {}
+            }
+        }
+        total.store(n, Ordering::SeqCst);
+        created
+    };
+    // bob reads a little, drops the connection, misses some, reconnects and syncs; five times.
+    let resumer = async {
+        let mut got: Vec<i64> = Vec::new();
+        let mut reconnects = 0;
+        for _ in 0..5 {
+            let frames = b.collect_messages(room, 20).await;
+            got.extend(seqs(&frames, room));
+            let old = std::mem::replace(
+                &mut b,
+                WsClient::connect_raw(&app, Some(&bob.access_token)).await,
+            );
+            old.close().await;
+            // The new connection opened already; give the room time to move on before sync.
+            b.ready = b.expect("ready").await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let last = got.last().copied().unwrap_or(0);
+            let replay = b.sync(json!({ room.to_string(): last })).await;
+            got.extend(seqs(&replay, room));
+            reconnects += 1;
+        }
+        (got, reconnects)
+    };
+    let (mut a_created, (mut got, reconnects)) = tokio::join!(sender, resumer);
+    let expected = range(1, n);
+    if got.last() != Some(&n) {
+        got.extend(read_to_the_end(&mut b, room, &total).await);
+    }
+    let duplicates =
+        got.len() as i64 - got.iter().collect::<std::collections::BTreeSet<_>>().len() as i64;
+    assert_eq!(duplicates, 0, "bob got some messages twice");
+    assert_eq!(
+        got, expected,
+        "bob, after {reconnects} reconnects: every seq once, in order"
+    );
+    let frames = b.drain(QUIET).await;
+    assert!(seqs(&frames, room).is_empty(), "{frames:?}");
+    if a_created.last() != Some(&n) {
+        a_created.extend(read_to_the_end(&mut a, room, &total).await);
+    }
+    assert_eq!(a_created, expected, "the sender's own connection");
+}
+
+backend_tests!(
+    reconnect_and_sync_gets_exactly_the_missed,
+    sync_of_a_room_one_is_not_in_is_refused,
+    resume_while_another_client_keeps_sending,
+);
