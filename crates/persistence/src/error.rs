@@ -17,6 +17,8 @@ pub enum PersistenceError {
     Connect(#[from] diesel::ConnectionError),
     #[error(transparent)]
     Query(#[from] DieselError),
+    #[error("could not start the message writer: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Maps a Diesel error to what the domain understands. A unique violation becomes
