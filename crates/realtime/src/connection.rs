@@ -431,6 +431,15 @@ impl ConnState {
                 }
                 Ok(())
             }
+            Outbound::MessageChange { room_id, seq, frame } => {
+                if let Some(f) = self.delivery.change(room_id, seq, frame) {
+                    self.write(&*f).await?;
+                }
+                if self.delivery.held_count() > self.shared.config.outbound_queue {
+                    return Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync"));
+                }
+                Ok(())
+            }
             Outbound::RoomAdded(room) => {
                 self.delivery.add_room(room);
                 Ok(())

@@ -1,6 +1,7 @@
 //! What one connection has been sent, per room, so that live delivery and `sync` replay
 //! together give each message exactly once, and in order whenever the client syncs right
-//! after `ready` (live messages are held until the replay has gone out).
+//! after `ready` (live messages are held until the replay has gone out). Edits and deletes of
+//! a held room's messages are held with them, so they never overtake the message they change.
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -11,8 +12,17 @@ struct RoomDelivery {
     /// The seqs sent, as sorted disjoint inclusive ranges. Live sends extend the top one and
     /// replays fill in below, so there are rarely more than two.
     sent: Vec<(i64, i64)>,
-    /// Live messages held back during a replay.
-    held: Option<Vec<(i64, Arc<str>)>>,
+    /// Live frames held back during a replay.
+    held: Option<Vec<Held>>,
+}
+
+/// A held live frame: a `message.created`, or a change (edit, delete) of the message with
+/// that seq.
+#[derive(Debug)]
+struct Held {
+    seq: i64,
+    change: bool,
+    frame: Arc<str>,
 }
 
 impl RoomDelivery {
@@ -95,12 +105,37 @@ impl Delivery {
             return None;
         }
         if let Some(held) = &mut r.held {
-            held.push((seq, frame));
+            held.push(Held {
+                seq,
+                change: false,
+                frame,
+            });
             self.held_count += 1;
             return None;
         }
         r.mark(seq);
         Some(frame)
+    }
+
+    /// A live edit or delete of the message with `seq`: the frame to send now, if any. While
+    /// the room is held it waits behind the held messages, so it never comes before the
+    /// message it changes.
+    pub(crate) fn change(&mut self, room: RoomId, seq: i64, frame: Arc<str>) -> Option<Arc<str>> {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return Some(frame);
+        };
+        match &mut r.held {
+            Some(held) => {
+                held.push(Held {
+                    seq,
+                    change: true,
+                    frame,
+                });
+                self.held_count += 1;
+                None
+            }
+            None => Some(frame),
+        }
     }
 
     /// Holds a room's live messages while its replay runs.
@@ -120,7 +155,8 @@ impl Delivery {
         Some(frame)
     }
 
-    /// Ends a room's hold: the held messages not yet sent, in seq order.
+    /// Ends a room's hold: the held messages not yet sent, in seq order, each followed by the
+    /// held changes of it (in the order they came).
     pub(crate) fn release(&mut self, room: RoomId) -> Vec<Arc<str>> {
         let Some(r) = self.rooms.get_mut(&room) else {
             return Vec::new();
@@ -129,10 +165,13 @@ impl Delivery {
             return Vec::new();
         };
         self.held_count -= held.len();
-        held.sort_by_key(|(seq, _)| *seq);
+        // Stable: changes of one message keep their order, after the message itself.
+        held.sort_by_key(|h| (h.seq, h.change));
         let mut out = Vec::with_capacity(held.len());
-        for (seq, frame) in held {
-            if !r.was_sent(seq) && r.highest().is_none_or(|hi| seq > hi) {
+        for Held { seq, change, frame } in held {
+            if change {
+                out.push(frame);
+            } else if !r.was_sent(seq) && r.highest().is_none_or(|hi| seq > hi) {
                 r.mark(seq);
                 out.push(frame);
             }
@@ -193,7 +232,9 @@ mod tests {
         let mut d = Delivery::new([1], true);
         d.live(1, 14, f("14"));
         d.live(1, 13, f("13"));
-        let mut out: Vec<Arc<str>> = (11..=12).filter_map(|s| d.replayed(1, s, f(&s.to_string()))).collect();
+        let mut out: Vec<Arc<str>> = (11..=12)
+            .filter_map(|s| d.replayed(1, s, f(&s.to_string())))
+            .collect();
         out.extend(d.release(1));
         assert_eq!(texts(out), vec!["11", "12", "13", "14"]);
     }
@@ -203,9 +244,32 @@ mod tests {
         let mut d = Delivery::new([1], false);
         assert!(d.live(1, 11, f("11")).is_some());
         d.hold(1);
-        let out: Vec<Arc<str>> = (9..=11).filter_map(|s| d.replayed(1, s, f(&s.to_string()))).collect();
+        let out: Vec<Arc<str>> = (9..=11)
+            .filter_map(|s| d.replayed(1, s, f(&s.to_string())))
+            .collect();
         assert_eq!(texts(out), vec!["9", "10"]);
         assert!(d.release(1).is_empty());
+    }
+
+    #[test]
+    fn changes_of_held_messages_wait_behind_them() {
+        let mut d = Delivery::new([1], true);
+        assert_eq!(d.live(1, 5, f("c5")), None);
+        assert_eq!(d.change(1, 5, f("u5")), None);
+        assert_eq!(d.live(1, 6, f("c6")), None);
+        assert_eq!(d.change(1, 5, f("d5")), None);
+        assert_eq!(d.change(1, 3, f("u3")), None);
+        assert_eq!(d.held_count(), 5);
+        // The replay sent 3..=5 already: their changes still follow, in order.
+        let mut out: Vec<Arc<str>> = (3..=5)
+            .filter_map(|s| d.replayed(1, s, f(&format!("r{s}"))))
+            .collect();
+        out.extend(d.release(1));
+        assert_eq!(texts(out), vec!["r3", "r4", "r5", "u3", "u5", "d5", "c6"]);
+        assert_eq!(d.held_count(), 0);
+        // Not held: straight through; unknown room: straight through.
+        assert_eq!(d.change(1, 6, f("u6")).as_deref(), Some("u6"));
+        assert_eq!(d.change(9, 1, f("x")).as_deref(), Some("x"));
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub(crate) enum Outbound {
         seq: i64,
         frame: Arc<str>,
     },
+    /// A `message.updated` / `message.deleted` frame of the message with `seq`, which must not
+    /// reach the client before that message does.
+    MessageChange {
+        room_id: RoomId,
+        seq: i64,
+        frame: Arc<str>,
+    },
     /// The connection's user joined or left a room.
     RoomAdded(RoomId),
     RoomRemoved(RoomId),
@@ -419,9 +426,25 @@ impl Hub {
                     bus.watch_room(room_id, false);
                 }
             }
-            DomainEvent::MessageUpdated { .. }
-            | DomainEvent::MessageDeleted { .. }
-            | DomainEvent::RoomUpdated { .. } => {
+            DomainEvent::MessageUpdated {
+                message: Message { seq, .. },
+                ..
+            }
+            | DomainEvent::MessageDeleted { seq, .. } => {
+                let seq = *seq;
+                let frame = protocol::event_frame(&event);
+                let targets = self.room_conns(room_id, None);
+                self.send_to(
+                    &targets,
+                    |_| Outbound::MessageChange {
+                        room_id,
+                        seq,
+                        frame: frame.clone(),
+                    },
+                    bus,
+                );
+            }
+            DomainEvent::RoomUpdated { .. } => {
                 self.broadcast(room_id, protocol::event_frame(&event), bus);
             }
         }

@@ -269,7 +269,114 @@ async fn resume_while_another_client_keeps_sending(backend: Backend) {
     assert_eq!(a_created, expected, "the sender's own connection");
 }
 
+/// Applies frames the way the web client does: `message.updated` / `message.deleted` change a
+/// message it has; `message.created` puts the message as given. Returns id -> (body, deleted).
+fn apply_like_the_web_client(frames: &[Value]) -> std::collections::BTreeMap<i64, (String, bool)> {
+    let mut shown = std::collections::BTreeMap::new();
+    for f in frames {
+        let m = &f["message"];
+        match f["type"].as_str() {
+            Some("message.created") => {
+                shown.insert(
+                    m["id"].as_i64().unwrap(),
+                    (m["body"].as_str().unwrap().to_owned(), m["deleted"] == true),
+                );
+            }
+            Some("message.updated") => {
+                if let Some(entry) = shown.get_mut(&m["id"].as_i64().unwrap()) {
+                    *entry = (m["body"].as_str().unwrap().to_owned(), m["deleted"] == true);
+                }
+            }
+            Some("message.deleted") => {
+                if let Some(entry) = shown.get_mut(&f["message_id"].as_i64().unwrap()) {
+                    *entry = (String::new(), true);
+                }
+            }
+            _ => {}
+        }
+    }
+    shown
+}
+
+/// Positions of the first frame of `kind` about message `id` (or `None`).
+fn position(frames: &[Value], kind: &str, id: i64) -> Option<usize> {
+    frames
+        .iter()
+        .position(|f| f["type"] == kind && (f["message"]["id"] == id || f["message_id"] == id))
+}
+
+async fn edits_and_deletes_never_overtake_their_message(backend: Backend) {
+    // Live messages are held after `ready` until the first `sync` (or the grace runs out); an
+    // edit or delete of a held message must not reach the client before the message does.
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let room = id(&app.create_room(&ann, "general", false).await);
+    app.join(&bob, room).await;
+    // b1 will sync without replay once the changes are made; b2 never sends anything.
+    let mut b1 = WsClient::connect(&app, &bob.access_token).await;
+    let mut b2 = WsClient::connect(&app, &bob.access_token).await;
+
+    let one = app.send(&ann, room, "one").await;
+    let two = app.send(&ann, room, "two").await;
+    let (one_id, two_id) = (id(&one), id(&two));
+    let (status, edited) = app
+        .patch(
+            &format!("/api/v1/rooms/{room}/messages/{one_id}"),
+            &ann.access_token,
+            json!({"body": "one, edited"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let (status, body) = app
+        .delete(
+            &format!("/api/v1/rooms/{room}/messages/{two_id}"),
+            &ann.access_token,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let stored: std::collections::BTreeMap<i64, (String, bool)> = app
+        .all_messages(&bob, room)
+        .await
+        .iter()
+        .map(|m| {
+            (
+                id(m),
+                (m["body"].as_str().unwrap().to_owned(), m["deleted"] == true),
+            )
+        })
+        .collect();
+
+    let mut frames1 = b1.sync(json!({})).await;
+    frames1.extend(b1.drain(QUIET).await);
+    // b2: the grace (1.5 s) runs out on its own.
+    let frames2 = b2.drain(Duration::from_millis(2500)).await;
+    for (name, frames) in [("synced", &frames1), ("grace ran out", &frames2)] {
+        assert_eq!(seqs(frames, room), vec![1, 2], "{name}");
+        let created_one = position(frames, "message.created", one_id).unwrap();
+        let created_two = position(frames, "message.created", two_id).unwrap();
+        if let Some(updated) = position(frames, "message.updated", one_id) {
+            assert!(
+                created_one < updated,
+                "{name}: the edit came before its message: {frames:?}"
+            );
+        }
+        if let Some(deleted) = position(frames, "message.deleted", two_id) {
+            assert!(
+                created_two < deleted,
+                "{name}: the delete came before its message: {frames:?}"
+            );
+        }
+        assert_eq!(
+            apply_like_the_web_client(frames),
+            stored,
+            "{name}: what a client shows"
+        );
+    }
+}
+
 backend_tests!(
+    edits_and_deletes_never_overtake_their_message,
     reconnect_and_sync_gets_exactly_the_missed,
     sync_of_a_room_one_is_not_in_is_refused,
     resume_while_another_client_keeps_sending,
