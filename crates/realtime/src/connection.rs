@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use huddle_auth::AccessClaims;
-use huddle_domain::repository::HistoryWindow;
+use huddle_domain::repository::{HistoryWindow, Stored};
 use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
@@ -506,8 +506,15 @@ async fn worker(
                 room_id,
                 body,
                 client_msg_id,
-            } => run_blocking(move || chat.post_message(user_id, room_id, &body, client_msg_id.as_deref()))
-                .await
+            } => run_blocking(move || {
+                let started = std::time::Instant::now();
+                let stored = chat.post_message(user_id, room_id, &body, client_msg_id.as_deref());
+                if let Ok(s) = &stored {
+                    huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
+                }
+                stored
+            })
+            .await
                 .map(|stored| json!({"type": "ack", "message": stored.message()})),
             ClientFrame::Edit {
                 room_id,

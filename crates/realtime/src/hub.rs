@@ -110,6 +110,8 @@ pub struct HubStats {
     pub users_online: AtomicU64,
     pub deliveries: AtomicU64,
     pub slow_consumer_closes: AtomicU64,
+    /// Events not queued because a connection's outbound queue was full.
+    pub queue_drops: AtomicU64,
     pub gap_fills: AtomicU64,
 }
 
@@ -375,8 +377,10 @@ impl Hub {
                 let Some(room) = self.rooms.get_mut(&room_id) else {
                     return;
                 };
+                let started = std::time::Instant::now();
                 let ready = room.sequencer.offer(message.seq, protocol::event_frame(&event));
                 self.send_messages(room_id, ready, bus);
+                huddle_metrics::record_broadcast(started.elapsed());
                 self.arm_gap_check(room_id);
             }
             DomainEvent::MemberJoined { member, .. } => {
@@ -498,6 +502,7 @@ impl Hub {
             match entry.tx.try_send(item(*conn)) {
                 Ok(()) => sent += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.handle.stats.queue_drops.fetch_add(1, Ordering::Relaxed);
                     self.handle
                         .stats
                         .slow_consumer_closes

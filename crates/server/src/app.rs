@@ -78,6 +78,8 @@ impl Application {
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??;
         tracing::info!(backend = repo.backend().name(), "storage connected");
+        let pool_repo = repo.clone();
+        let pool_state: crate::metrics::PoolState = Arc::new(move || pool_repo.pool_state());
         let repo: Arc<dyn Repository> = Arc::new(repo);
 
         let secret = jwt_secret(&config)?;
@@ -144,6 +146,8 @@ impl Application {
 
         let data = web::Data::new(state);
         let app_gateway = gateway.clone();
+        let metrics = crate::metrics::Metrics::new(gateway.clone(), pool_state)
+            .map_err(|e| StartupError::Task(format!("metrics: {e}")))?;
         let mut server = HttpServer::new(move || {
             let state = data.clone();
             App::new()
@@ -163,6 +167,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .configure(huddle_realtime::configure(app_gateway.clone()))
+                .configure(crate::metrics::configure(metrics.clone()))
                 .configure(huddle_http_api::configure(&state))
                 .configure(huddle_web::configure)
         })

@@ -7,8 +7,10 @@
 
 mod app;
 mod config;
+mod metrics;
 mod telemetry;
 
 pub use app::{Application, ShutdownHandle, StartupError};
 pub use config::{Config, ConfigError, Environment, LogFormat};
+pub use metrics::{Metrics, PoolState};
 pub use telemetry::init_tracing;

@@ -10,6 +10,7 @@ async fn main() {
         }
     };
     init_tracing(config.log_format);
+    raise_open_files_limit();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -21,5 +22,14 @@ async fn main() {
     if let Err(e) = app.run_until_stopped().await {
         tracing::error!(error = %e, "server failed");
         std::process::exit(1);
+    }
+}
+
+/// Every socket is a file descriptor, and the usual soft limit (1024) would refuse the
+/// 1025th connection: raise it to the hard limit. Failing to is not fatal.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
     }
 }

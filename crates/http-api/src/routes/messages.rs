@@ -55,7 +55,15 @@ pub async fn post(
     let chat = state.chat.clone();
     let id = path.into_inner();
     let b = body.into_inner();
-    let stored = blocking(move || chat.post_message(user.id, id, &b.body, b.client_msg_id.as_deref())).await?;
+    let stored = blocking(move || {
+        let started = std::time::Instant::now();
+        let stored = chat.post_message(user.id, id, &b.body, b.client_msg_id.as_deref());
+        if let Ok(s) = &stored {
+            huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
+        }
+        stored
+    })
+    .await?;
     Ok(match stored {
         Stored::Created(m) => HttpResponse::Created().json(m),
         Stored::Existing(m) => HttpResponse::Ok().json(m),
