@@ -43,7 +43,8 @@ fn counter(name: &str, help: &str) -> IntCounter {
     IntCounter::with_opts(Opts::new(name, help)).expect("constant counter options are valid")
 }
 
-static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| Instruments {
+static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| {
+    Instruments {
     messages_stored: counter("huddle_messages_stored_total", "Messages newly stored."),
     store_latency: histogram(
         "huddle_store_latency_seconds",
@@ -61,6 +62,7 @@ static INSTRUMENTS: LazyLock<Instruments> = LazyLock::new(|| Instruments {
         "huddle_db_pool_wait_seconds",
         "Time spent waiting for a database connection, when none was free.",
     ),
+}
 });
 
 /// The process's instruments.

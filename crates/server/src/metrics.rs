@@ -27,7 +27,9 @@ impl Metrics {
         huddle_metrics::register(&registry)?;
         registry.register(Box::new(Sampled::new(gateway, pool)?))?;
         #[cfg(target_os = "linux")]
-        registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Self { registry })
     }
 
@@ -77,7 +79,10 @@ impl Sampled {
             gateway,
             pool,
             lock: Mutex::new(()),
-            sockets: gauge("huddle_ws_sockets_open", "Open WebSocket connections, authenticated or not.")?,
+            sockets: gauge(
+                "huddle_ws_sockets_open",
+                "Open WebSocket connections, authenticated or not.",
+            )?,
             connections: gauge(
                 "huddle_ws_connections",
                 "Authenticated WebSocket connections registered with the hub.",
@@ -100,7 +105,10 @@ impl Sampled {
                 "Room gaps the hub read from the database.",
             )?,
             pool_conns: IntGaugeVec::new(
-                Opts::new("huddle_db_pool_connections", "Database pool connections by state."),
+                Opts::new(
+                    "huddle_db_pool_connections",
+                    "Database pool connections by state.",
+                ),
                 &["state"],
             )?,
             descs: Vec::new(),
@@ -145,8 +153,12 @@ impl Sampled {
             counter.inc_by(value);
         }
         let (idle, in_use) = (self.pool)();
-        self.pool_conns.with_label_values(&["idle"]).set(i64::from(idle));
-        self.pool_conns.with_label_values(&["in_use"]).set(i64::from(in_use));
+        self.pool_conns
+            .with_label_values(&["idle"])
+            .set(i64::from(idle));
+        self.pool_conns
+            .with_label_values(&["in_use"])
+            .set(i64::from(in_use));
     }
 }
 

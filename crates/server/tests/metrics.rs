@@ -44,7 +44,8 @@ async fn metrics_follow_the_traffic(backend: Backend) {
     let room_id = room["id"].as_i64().unwrap();
     let mut ws = WsClient::connect(&app, &ann.access_token).await;
     let stored_before = value(&scrape(&app).await, "huddle_messages_stored_total");
-    ws.send(json!({"type": "send", "room_id": room_id, "body": "hi", "ref": "r1"})).await;
+    ws.send(json!({"type": "send", "room_id": room_id, "body": "hi", "ref": "r1"}))
+        .await;
     // The ack and the live message may come in either order.
     let mut seen = Vec::new();
     while !(seen.contains(&"ack".to_owned()) && seen.contains(&"message.created".to_owned())) {
