@@ -17,7 +17,7 @@ use crate::routes as p;
         p::rooms::join, p::rooms::leave,
         p::members::list, p::members::add, p::members::kick, p::members::set_role,
         p::messages::history, p::messages::post, p::messages::edit, p::messages::delete,
-        p::health::healthz, p::health::readyz,
+        p::health::healthz, p::health::readyz, websocket,
     ),
     components(schemas(
         huddle_domain::User, huddle_domain::Room, huddle_domain::Member, huddle_domain::Role,
@@ -28,9 +28,21 @@ use crate::routes as p;
         MessageHistory, ErrorBody, ErrorDetail, Health,
     )),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "realtime"), (name = "operations"))
 )]
 pub struct ApiDoc;
+
+/// Documents the WebSocket endpoint, which the realtime crate serves; OpenAPI can only say how
+/// to open it. The frames are described in the README.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "realtime",
+    params(("Authorization" = Option<String>, Header, description = "`Bearer <access_token>`; browsers send a first frame `{\"type\":\"auth\",\"token\"}` instead")),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol: JSON text frames (`ready`, `message.created`, ...); closes with 4401 for a missing, bad or expired token, 1009 for frames over 16 KiB, 1013 for a client too slow to keep up, 1001 on shutdown"),
+        (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
+        (status = 503, description = "the server is shutting down", body = ErrorBody),
+    ))]
+#[allow(dead_code)]
+fn websocket() {}
 
 struct BearerAuth;
 
