@@ -356,6 +356,8 @@ function onFrame(f) {
 }
 
 async function onReady(f) {
+  // How many times this page has (re)connected: shown to tests and debuggers.
+  document.body.dataset.connections = String(Number(document.body.dataset.connections || 0) + 1);
   if (f.user) {
     state.me = f.user;
     renderMe();

@@ -130,18 +130,30 @@ fn serve(req: &HttpRequest, asset: &Asset) -> HttpResponse {
     builder
         .insert_header((header::ETAG, etag.as_str()))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-cache")))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ));
     if asset.name == "index.html" {
         builder
-            .insert_header((header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ))
             .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
     }
     if matches_etag(req, &etag) {
         return builder.finish();
     }
     builder
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(asset.content_type),
+        ))
         .body(asset.bytes)
 }
 
@@ -164,15 +176,25 @@ mod tests {
         }
         let page = std::str::from_utf8(asset("index.html").unwrap().bytes).unwrap();
         for part in page.split("/assets/").skip(1) {
-            let name: String = part.chars().take_while(|c| !matches!(c, '"' | '\'' | '?')).collect();
-            assert!(asset(&name).is_some(), "index.html links /assets/{name}, which is not embedded");
+            let name: String = part
+                .chars()
+                .take_while(|c| !matches!(c, '"' | '\'' | '?'))
+                .collect();
+            assert!(
+                asset(&name).is_some(),
+                "index.html links /assets/{name}, which is not embedded"
+            );
         }
         // Every module imported by a module is embedded too.
         for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let js = std::str::from_utf8(a.bytes).unwrap();
             for part in js.split("from \"./").skip(1) {
                 let name: String = part.chars().take_while(|c| *c != '"').collect();
-                assert!(asset(&name).is_some(), "{} imports ./{name}, which is not embedded", a.name);
+                assert!(
+                    asset(&name).is_some(),
+                    "{} imports ./{name}, which is not embedded",
+                    a.name
+                );
             }
         }
     }
@@ -183,15 +205,25 @@ mod tests {
         let res = atest::call_service(&app, atest::TestRequest::get().uri("/").to_request()).await;
         assert_eq!(res.status(), StatusCode::OK);
         let h = res.headers();
-        assert_eq!(h.get(header::CONTENT_TYPE).unwrap(), "text/html; charset=utf-8");
+        assert_eq!(
+            h.get(header::CONTENT_TYPE).unwrap(),
+            "text/html; charset=utf-8"
+        );
         assert_eq!(h.get(header::CACHE_CONTROL).unwrap(), "no-cache");
         assert!(h.get(header::CONTENT_SECURITY_POLICY).is_some());
         let etag = h.get(header::ETAG).unwrap().to_str().unwrap().to_owned();
-        assert!(etag.starts_with('"') && etag.ends_with('"') && etag.len() == 18, "{etag}");
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"') && etag.len() == 18,
+            "{etag}"
+        );
         let body = atest::read_body(res).await;
-        assert!(std::str::from_utf8(&body).unwrap().contains("<!doctype html>"));
+        assert!(std::str::from_utf8(&body)
+            .unwrap()
+            .contains("<!doctype html>"));
 
-        let req = atest::TestRequest::get().uri("/").insert_header((header::IF_NONE_MATCH, etag.as_str()));
+        let req = atest::TestRequest::get()
+            .uri("/")
+            .insert_header((header::IF_NONE_MATCH, etag.as_str()));
         let res = atest::call_service(&app, req.to_request()).await;
         assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(res.headers().get(header::ETAG).unwrap(), etag.as_str());
@@ -202,24 +234,53 @@ mod tests {
             .insert_header((header::IF_NONE_MATCH, "\"0000000000000000\""));
         let res = atest::call_service(&app, req.to_request()).await;
         assert_eq!(res.status(), StatusCode::OK);
-        assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), "text/css; charset=utf-8");
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "text/css; charset=utf-8"
+        );
 
         for (uri, ty) in [
             ("/assets/app.js", "text/javascript; charset=utf-8"),
             ("/assets/icon.svg", "image/svg+xml"),
         ] {
-            let res = atest::call_service(&app, atest::TestRequest::get().uri(uri).to_request()).await;
+            let res =
+                atest::call_service(&app, atest::TestRequest::get().uri(uri).to_request()).await;
             assert_eq!(res.status(), StatusCode::OK, "{uri}");
-            assert_eq!(res.headers().get(header::CONTENT_TYPE).unwrap(), ty, "{uri}");
-            assert_eq!(res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(), "nosniff");
+            assert_eq!(
+                res.headers().get(header::CONTENT_TYPE).unwrap(),
+                ty,
+                "{uri}"
+            );
+            assert_eq!(
+                res.headers().get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
+                "nosniff"
+            );
         }
 
-        let res = atest::call_service(&app, atest::TestRequest::get().uri("/assets/nope.js").to_request()).await;
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get()
+                .uri("/assets/nope.js")
+                .to_request(),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
-        let res =
-            atest::call_service(&app, atest::TestRequest::get().uri("/assets/..%2FCargo.toml").to_request()).await;
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get()
+                .uri("/assets/..%2FCargo.toml")
+                .to_request(),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
-        let res = atest::call_service(&app, atest::TestRequest::default().method(actix_web::http::Method::HEAD).uri("/assets/app.js").to_request()).await;
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri("/assets/app.js")
+                .to_request(),
+        )
+        .await;
         assert_eq!(res.status(), StatusCode::OK);
     }
 }

@@ -175,15 +175,18 @@ impl Browser {
         let deadline = Instant::now() + WAIT;
         loop {
             let v = self.js(&script).await;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-                && v != json!(0)
-                && v != json!("");
+            let truthy =
+                !matches!(&v, Value::Null | Value::Bool(false)) && v != json!(0) && v != json!("");
             if truthy {
                 return v;
             }
             if Instant::now() > deadline {
                 let shot = self.screenshot(&format!("FAILED-{}", self.name)).await;
-                panic!("[{}] timed out waiting for {what} ({expr}); last value {v}; screenshot {}", self.name, shot.display());
+                panic!(
+                    "[{}] timed out waiting for {what} ({expr}); last value {v}; screenshot {}",
+                    self.name,
+                    shot.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -252,7 +255,8 @@ impl Browser {
 
     /// Sends a message from the composer with Enter.
     async fn send(&self, text: &str) {
-        self.type_into("#composer-input", &format!("{text}{ENTER}")).await;
+        self.type_into("#composer-input", &format!("{text}{ENTER}"))
+            .await;
     }
 
     async fn register(&self, base: &str, username: &str, display: &str) {
@@ -297,6 +301,20 @@ async fn restart(db_url: &str, port: u16) -> huddle_server::ShutdownHandle {
     handle
 }
 
+/// The browser tests take turns: each runs two Chromium sessions on a small machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Removes screenshots of an earlier failed run.
+fn clear_failure_shots() {
+    if let Ok(entries) = std::fs::read_dir(screenshot_dir()) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with("FAILED-") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
 fn step(name: &str) {
     eprintln!("---- e2e: {name}");
 }
@@ -306,6 +324,8 @@ async fn two_users_chat_in_real_browsers() {
     if !browser_available() {
         return;
     }
+    let _turn = SERIAL.lock().await;
+    clear_failure_shots();
     let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
         cfg.auth_rate_limit = 8;
     })
@@ -323,7 +343,11 @@ async fn two_users_chat_in_real_browsers() {
     step("register ann; bob gets clear messages for a wrong password and a taken name");
     ann.register(&base, "ann", "Ann Archer").await;
     ann.wait_visible("#main-view").await;
-    ann.wait_js("name in the top bar", "document.getElementById('me-name').textContent === 'Ann Archer'").await;
+    ann.wait_js(
+        "name in the top bar",
+        "document.getElementById('me-name').textContent === 'Ann Archer'",
+    )
+    .await;
 
     bob.c.goto(&base).await.unwrap();
     bob.fill("#auth-username", "ann").await;
@@ -339,18 +363,39 @@ async fn two_users_chat_in_real_browsers() {
     bob.wait_visible("#main-view").await;
 
     step("ann creates a room; owner controls are shown to her");
-    ann.wait_js("connected", "document.getElementById('conn-status').dataset.state === 'online'").await;
+    ann.wait_js(
+        "connected",
+        "document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
     ann.click("#new-room-btn").await;
     ann.fill("#room-name", "general").await;
-    ann.fill("#room-description", "Everything <b>and</b> nothing").await;
+    ann.fill("#room-description", "Plans, releases & <everything> else")
+        .await;
     ann.click("#room-save").await;
-    ann.wait_js("room open", "document.getElementById('room-title').textContent.includes('general')").await;
-    ann.wait_js("description shown as text", "document.getElementById('room-desc').textContent === 'Everything <b>and</b> nothing'").await;
-    assert!(ann.is_visible("#delete-room-btn").await, "the owner may delete the room");
-    assert!(ann.is_visible("#room-settings-btn").await, "the owner may edit the room");
-    assert!(!ann.is_visible("#leave-room-btn").await, "the owner cannot leave");
+    ann.wait_js(
+        "room open",
+        "document.getElementById('room-title').textContent.includes('general')",
+    )
+    .await;
+    ann.wait_js("description shown as text", "document.getElementById('room-desc').textContent === 'Plans, releases & <everything> else'").await;
+    assert!(
+        ann.is_visible("#delete-room-btn").await,
+        "the owner may delete the room"
+    );
+    assert!(
+        ann.is_visible("#room-settings-btn").await,
+        "the owner may edit the room"
+    );
+    assert!(
+        !ann.is_visible("#leave-room-btn").await,
+        "the owner cannot leave"
+    );
     let room_id = ann
-        .wait_js("room id", "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])")
+        .wait_js(
+            "room id",
+            "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])",
+        )
         .await
         .as_i64()
         .unwrap();
@@ -358,87 +403,164 @@ async fn two_users_chat_in_real_browsers() {
     step("bob finds the room by search and joins it");
     bob.click("#browse-btn").await;
     bob.type_into("#room-search", "gene").await;
-    bob.wait_js("search result", &format!("!!document.querySelector('[data-testid=join-{room_id}]')")).await;
+    bob.wait_js(
+        "search result",
+        &format!("!!document.querySelector('[data-testid=join-{room_id}]')"),
+    )
+    .await;
     bob.screenshot("03-browse").await;
     bob.click(&format!("[data-testid=join-{room_id}]")).await;
-    bob.wait_js("room open", "document.getElementById('room-title').textContent.includes('general')").await;
+    bob.wait_js(
+        "room open",
+        "document.getElementById('room-title').textContent.includes('general')",
+    )
+    .await;
 
     step("an unauthorised action is not offered: bob is a plain member");
-    assert!(!bob.is_visible("#delete-room-btn").await, "a member must not be offered room deletion");
-    assert!(!bob.is_visible("#room-settings-btn").await, "a member must not be offered room editing");
-    assert!(bob.is_visible("#leave-room-btn").await, "a member may leave");
+    assert!(
+        !bob.is_visible("#delete-room-btn").await,
+        "a member must not be offered room deletion"
+    );
+    assert!(
+        !bob.is_visible("#room-settings-btn").await,
+        "a member must not be offered room editing"
+    );
+    assert!(
+        bob.is_visible("#leave-room-btn").await,
+        "a member may leave"
+    );
 
     step("messages appear live on both screens");
     ann.click("#members-btn").await;
-    ann.wait_js("bob in members", "!!document.querySelector('#member-list [data-username=bob]')").await;
+    ann.wait_js(
+        "bob in members",
+        "!!document.querySelector('#member-list [data-username=bob]')",
+    )
+    .await;
     ann.send("Hello Bob! Welcome to general.").await;
     bob.wait_message("Hello Bob! Welcome to general.").await;
     ann.wait_message("Hello Bob! Welcome to general.").await;
-    let evil = "Hi Ann <img src=x onerror=\"document.body.dataset.pwned=1\"> <script>document.body.dataset.pwned=1</script>";
-    bob.send(evil).await;
-    ann.wait_message(evil).await;
-    bob.wait_message(evil).await;
-    bob.send("Shall we plan the release?").await;
-    ann.wait_message("Shall we plan the release?").await;
-    for b in [&ann, &bob] {
-        let injected = b
-            .js("return document.querySelectorAll('#messages img, #messages script, #messages b').length + (document.body.dataset.pwned ? 100 : 0);")
-            .await;
-        assert_eq!(injected, json!(0), "[{}] user text must never become markup", b.name);
-    }
+    bob.send("Hi Ann! Glad to be here.").await;
+    ann.wait_message("Hi Ann! Glad to be here.").await;
+    ann.send("The release notes are ready. Could you review them today?")
+        .await;
+    bob.wait_message("The release notes are ready. Could you review them today?")
+        .await;
+    bob.send("Sure, I'll read them after lunch.").await;
+    ann.wait_message("Sure, I'll read them after lunch.").await;
     let authors = ann
         .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => e.dataset.author);")
         .await;
-    assert_eq!(authors, json!(["ann", "bob", "bob"]));
+    assert_eq!(
+        authors,
+        json!(["ann", "bob", "ann", "bob"]),
+        "every message once, in order, with its author"
+    );
     let times = ann
-        .js("return Array.from(document.querySelectorAll('#messages time')).map(e => e.textContent.length > 0).every(x => x);")
+        .js("return Array.from(document.querySelectorAll('#messages time')).every(e => e.textContent.length > 0);")
         .await;
     assert_eq!(times, json!(true), "every message shows its time");
-    ann.wait_js("bob shown online", "document.querySelector('#member-list [data-username=bob]').dataset.presence === 'online'").await;
+    ann.wait_js(
+        "bob shown online",
+        "document.querySelector('#member-list [data-username=bob]').dataset.presence === 'online'",
+    )
+    .await;
 
     step("bob may not edit or delete ann's message");
     let offered = bob
         .js("return document.querySelectorAll('#messages [data-author=ann] [data-testid=edit-message], #messages [data-author=ann] [data-testid=delete-message]').length;")
         .await;
-    assert_eq!(offered, json!(0), "no edit/delete on other people's messages for a member");
+    assert_eq!(
+        offered,
+        json!(0),
+        "no edit/delete on other people's messages for a member"
+    );
 
     step("typing indicator");
     bob.type_into("#composer-input", "I am typing").await;
-    ann.wait_js("typing shown", "document.getElementById('typing').textContent.includes('Bob Baker is typing')").await;
+    ann.wait_js(
+        "typing shown",
+        "document.getElementById('typing').textContent.includes('Bob Baker is typing')",
+    )
+    .await;
     ann.screenshot("04-chat-desktop").await;
     bob.screenshot("05-chat-desktop-member").await;
-    let keys = "\u{E009}a\u{E000}\u{E003}"; // Ctrl+A, then Delete: clear the composer
+    let keys = "\u{E009}a\u{E000}\u{E003}"; // Ctrl+A, then Backspace: clear the composer
     bob.type_into("#composer-input", keys).await;
+
+    step("what users type is shown as text, never as markup");
+    let evil = "<img src=x onerror=\"document.body.dataset.pwned=1\"> <script>document.body.dataset.pwned=1</script> <b>bold?</b>";
+    bob.send(evil).await;
+    ann.wait_message(evil).await;
+    bob.wait_message(evil).await;
+    for b in [&ann, &bob] {
+        let injected = b
+            .js("return document.querySelectorAll('#messages img, #messages script, #messages b').length + (document.body.dataset.pwned ? 100 : 0);")
+            .await;
+        assert_eq!(
+            injected,
+            json!(0),
+            "[{}] user text must never become markup",
+            b.name
+        );
+    }
+    bob.send("Shall we plan the release?").await;
+    ann.wait_message("Shall we plan the release?").await;
 
     step("an edit appears on the other screen");
     let ann_msg = "#messages [data-author=ann]";
     ann.click(&format!("{ann_msg} .msg-body")).await;
-    ann.click(&format!("{ann_msg} [data-testid=edit-message]")).await;
+    ann.click(&format!("{ann_msg} [data-testid=edit-message]"))
+        .await;
     ann.wait_visible("[data-testid=edit-input]").await;
-    ann.type_into("[data-testid=edit-input]", "\u{E009}a\u{E000}\u{E003}Hello Bob, edited!").await;
+    ann.type_into(
+        "[data-testid=edit-input]",
+        "\u{E009}a\u{E000}\u{E003}Hello Bob, edited!",
+    )
+    .await;
     ann.type_into("[data-testid=edit-input]", ENTER).await;
     bob.wait_message("Hello Bob, edited!").await;
-    bob.wait_js("edited mark", "!!document.querySelector('#messages [data-author=ann] [data-testid=edited]')").await;
+    bob.wait_js(
+        "edited mark",
+        "!!document.querySelector('#messages [data-author=ann] [data-testid=edited]')",
+    )
+    .await;
     ann.wait_message("Hello Bob, edited!").await;
 
     step("a delete appears on the other screen");
     let bob_last = "#messages [data-testid=message][data-author=bob]:last-child";
     bob.click(&format!("{bob_last} .msg-body")).await;
-    bob.click(&format!("{bob_last} [data-testid=delete-message]")).await;
+    bob.click(&format!("{bob_last} [data-testid=delete-message]"))
+        .await;
     bob.click("#confirm-ok").await;
     ann.wait_message("This message was deleted.").await;
     bob.wait_message("This message was deleted.").await;
-    assert!(!ann.bodies().await.contains(&"Shall we plan the release?".to_owned()));
+    assert!(!ann
+        .bodies()
+        .await
+        .contains(&"Shall we plan the release?".to_owned()));
 
     step("promote bob; after a reload he is still signed in, in the same room, and an admin");
-    ann.click("#member-list [data-username=bob] [data-testid=promote]").await;
-    ann.wait_js("bob is admin", "document.querySelector('#member-list [data-username=bob]').dataset.role === 'admin'").await;
+    ann.click("#member-list [data-username=bob] [data-testid=promote]")
+        .await;
+    ann.wait_js(
+        "bob is admin",
+        "document.querySelector('#member-list [data-username=bob]').dataset.role === 'admin'",
+    )
+    .await;
     bob.c.refresh().await.unwrap();
     bob.wait_visible("#main-view").await;
-    bob.wait_js("room reopened", "document.getElementById('room-title').textContent.includes('general')").await;
+    bob.wait_js(
+        "room reopened",
+        "document.getElementById('room-title').textContent.includes('general')",
+    )
+    .await;
     bob.wait_message("Hello Bob, edited!").await;
     bob.wait_visible("#room-settings-btn").await;
-    assert!(!bob.is_visible("#delete-room-btn").await, "only the owner deletes a room");
+    assert!(
+        !bob.is_visible("#delete-room-btn").await,
+        "only the owner deletes a room"
+    );
 
     step("history scroll-back loads older messages");
     let ann_api = app.login_ok("ann").await;
@@ -449,7 +571,10 @@ async fn two_users_chat_in_real_browsers() {
     bob.c.refresh().await.unwrap();
     bob.wait_message("history 120").await;
     let shown = bob.bodies().await.len();
-    assert!(shown <= 60, "the first page is the newest 50, not all ({shown})");
+    assert!(
+        shown <= 60,
+        "the first page is the newest 50, not all ({shown})"
+    );
     let scroll_up = "document.getElementById('message-scroll').scrollTop = 0; return document.querySelectorAll('#messages [data-testid=message]').length;";
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -457,29 +582,44 @@ async fn two_users_chat_in_real_browsers() {
         if bob.is_visible("#history-start").await {
             break;
         }
-        assert!(Instant::now() < deadline, "scrolling up never reached the first message");
+        assert!(
+            Instant::now() < deadline,
+            "scrolling up never reached the first message"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let bodies = bob.bodies().await;
-    assert_eq!(bodies.first().map(String::as_str), Some("Hello Bob, edited!"));
-    assert_eq!(bodies.len(), 123, "every message once, in order");
+    assert_eq!(
+        bodies.first().map(String::as_str),
+        Some("Hello Bob, edited!")
+    );
+    assert_eq!(bodies.len(), 126, "every message once, in order");
     let seqs = bob
         .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => Number(e.dataset.seq));")
         .await;
     let seqs: Vec<i64> = serde_json::from_value(seqs).unwrap();
-    assert_eq!(seqs, (1..=123).collect::<Vec<_>>());
+    assert_eq!(seqs, (1..=126).collect::<Vec<_>>());
 
     step("unread counts per room");
     ann.click("#new-room-btn").await;
     ann.fill("#room-name", "random").await;
     ann.click("#room-save").await;
-    ann.wait_js("random open", "document.getElementById('room-title').textContent.includes('random')").await;
+    ann.wait_js(
+        "random open",
+        "document.getElementById('room-title').textContent.includes('random')",
+    )
+    .await;
     bob.send("ping from bob").await;
     ann.wait_js("unread badge", &format!("(document.querySelector('[data-testid=unread-{room_id}]') || {{}}).textContent === '1'")).await;
     ann.screenshot("06-unread").await;
-    ann.click(&format!("#room-list [data-room-id='{room_id}']")).await;
+    ann.click(&format!("#room-list [data-room-id='{room_id}']"))
+        .await;
     ann.wait_message("ping from bob").await;
-    ann.wait_js("badge cleared", &format!("!document.querySelector('[data-testid=unread-{room_id}]')")).await;
+    ann.wait_js(
+        "badge cleared",
+        &format!("!document.querySelector('[data-testid=unread-{room_id}]')"),
+    )
+    .await;
 
     step("server restart: offline banner, pending message resent, messages sent meanwhile shown");
     let port = app.port;
@@ -487,16 +627,29 @@ async fn two_users_chat_in_real_browsers() {
     ann.wait_visible("#offline-banner").await;
     bob.wait_visible("#offline-banner").await;
     bob.send("sent while offline").await;
-    bob.wait_js("pending shown", "document.querySelectorAll('#pending [data-testid=pending-message]').length === 1").await;
+    bob.wait_js(
+        "pending shown",
+        "document.querySelectorAll('#pending [data-testid=pending-message]').length === 1",
+    )
+    .await;
     bob.screenshot("07-offline").await;
     let server = restart(&app.db_url, port).await;
-    app.send(&ann_api, room_id, "posted during the restart").await;
+    app.send(&ann_api, room_id, "posted during the restart")
+        .await;
     for b in [&ann, &bob] {
         b.wait_message("posted during the restart").await;
         b.wait_message("sent while offline").await;
-        b.wait_js("banner gone", "document.getElementById('offline-banner').hidden").await;
+        b.wait_js(
+            "banner gone",
+            "document.getElementById('offline-banner').hidden",
+        )
+        .await;
     }
-    bob.wait_js("nothing pending", "document.querySelectorAll('#pending [data-testid=pending-message]').length === 0").await;
+    bob.wait_js(
+        "nothing pending",
+        "document.querySelectorAll('#pending [data-testid=pending-message]').length === 0",
+    )
+    .await;
     let once = ann
         .js("return Array.from(document.querySelectorAll('#messages [data-testid=message-body]')).filter(e => e.textContent === 'sent while offline').length;")
         .await;
@@ -508,7 +661,11 @@ async fn two_users_chat_in_real_browsers() {
     bob.fill("#profile-bio", "Drops tables for fun.").await;
     bob.screenshot("08-profile").await;
     bob.click("#profile-save").await;
-    bob.wait_js("name updated", "document.getElementById('me-name').textContent === 'Bobby Tables'").await;
+    bob.wait_js(
+        "name updated",
+        "document.getElementById('me-name').textContent === 'Bobby Tables'",
+    )
+    .await;
     bob.send("new name, who dis").await;
     ann.wait_js(
         "new name on ann's screen",
@@ -518,23 +675,44 @@ async fn two_users_chat_in_real_browsers() {
 
     step("phone-sized window");
     bob.c.set_window_size(390, 844).await.unwrap();
-    bob.wait_js("sidebar off screen", "document.getElementById('sidebar').getBoundingClientRect().right <= 0").await;
+    bob.wait_js(
+        "sidebar off screen",
+        "document.getElementById('sidebar').getBoundingClientRect().right <= 0",
+    )
+    .await;
     bob.wait_visible("#composer-input").await;
     bob.send("hello from a phone").await;
     ann.wait_message("hello from a phone").await;
     bob.screenshot("09-chat-phone").await;
     bob.click("#menu-btn").await;
-    bob.wait_js("drawer open", "document.getElementById('sidebar').getBoundingClientRect().left >= 0").await;
+    bob.wait_js(
+        "drawer open",
+        "document.getElementById('sidebar').getBoundingClientRect().left >= 0",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     bob.screenshot("10-rooms-phone").await;
-    bob.click(&format!("#room-list [data-room-id='{room_id}']")).await;
-    bob.wait_js("drawer closed", "!document.body.classList.contains('drawer-open')").await;
+    bob.click(&format!("#room-list [data-room-id='{room_id}']"))
+        .await;
+    bob.wait_js(
+        "drawer closed",
+        "!document.body.classList.contains('drawer-open')",
+    )
+    .await;
 
     step("the owner deletes the room; it disappears for the member");
     ann.click("#delete-room-btn").await;
     ann.click("#confirm-ok").await;
-    ann.wait_js("room gone for ann", &format!("!document.querySelector('#room-list [data-room-id=\"{room_id}\"]')")).await;
-    bob.wait_js("room gone for bob", &format!("!document.querySelector('#room-list [data-room-id=\"{room_id}\"]')")).await;
+    ann.wait_js(
+        "room gone for ann",
+        &format!("!document.querySelector('#room-list [data-room-id=\"{room_id}\"]')"),
+    )
+    .await;
+    bob.wait_js(
+        "room gone for bob",
+        &format!("!document.querySelector('#room-list [data-room-id=\"{room_id}\"]')"),
+    )
+    .await;
     bob.wait_visible("#empty-view").await;
 
     step("sign out, then the rate limit is explained");
@@ -547,13 +725,21 @@ async fn two_users_chat_in_real_browsers() {
         bob.fill("#auth-password", "wrong-password").await;
         bob.click("#auth-submit").await;
         bob.wait_js("an answer", "document.getElementById('auth-error').textContent.length > 0 && !document.getElementById('auth-submit').disabled").await;
-        let text = bob.js("return document.getElementById('auth-error').textContent;").await;
+        let text = bob
+            .js("return document.getElementById('auth-error').textContent;")
+            .await;
         if text.as_str().unwrap_or("").contains("Too many attempts") {
             limited = true;
             break;
         }
-        assert!(text.as_str().unwrap_or("").contains("Wrong username or password"), "{text}");
-        bob.js("document.getElementById('auth-error').textContent = ''; return 1;").await;
+        assert!(
+            text.as_str()
+                .unwrap_or("")
+                .contains("Wrong username or password"),
+            "{text}"
+        );
+        bob.js("document.getElementById('auth-error').textContent = ''; return 1;")
+            .await;
     }
     assert!(limited, "the rate limit message never showed");
     bob.screenshot("11-rate-limited").await;
@@ -563,4 +749,65 @@ async fn two_users_chat_in_real_browsers() {
     server.shutdown().await;
     let shot = screenshot_dir().join("04-chat-desktop.png");
     eprintln!("screenshots in {}", shot.parent().unwrap().display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_are_refreshed_silently() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let ttl = Duration::from_secs(10);
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
+        cfg.access_token_ttl = ttl;
+    })
+    .await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let cat = Browser::open(&driver, "cat", 1024, 768).await;
+
+    step("register and open a room");
+    cat.register(&base, "cat", "Cat Cooper").await;
+    cat.wait_visible("#main-view").await;
+    cat.click("#new-room-btn").await;
+    cat.fill("#room-name", "tokens").await;
+    cat.click("#room-save").await;
+    cat.wait_js(
+        "room open",
+        "document.getElementById('room-title').textContent.includes('tokens')",
+    )
+    .await;
+    cat.wait_js(
+        "connected",
+        "document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
+    let token = "return JSON.parse(localStorage.getItem('huddle.session')).access_token;";
+    let first = cat.js(token).await;
+    let connections = cat
+        .wait_js("connections counted", "document.body.dataset.connections")
+        .await;
+
+    step("wait past the access token's lifetime");
+    tokio::time::sleep(ttl * 2).await;
+    let second = cat.js(token).await;
+    assert_ne!(first, second, "the access token was refreshed");
+    assert_eq!(
+        cat.js("return document.body.dataset.connections;").await,
+        connections,
+        "the socket took the new token without reconnecting (no 4401)"
+    );
+    cat.send("still here after the token expired").await;
+    cat.wait_message("still here after the token expired").await;
+    cat.wait_js(
+        "nothing pending",
+        "document.querySelectorAll('#pending [data-testid=pending-message]').length === 0",
+    )
+    .await;
+
+    step("a reload keeps the session");
+    cat.c.refresh().await.unwrap();
+    cat.wait_visible("#main-view").await;
+    cat.wait_message("still here after the token expired").await;
+    cat.c.close().await.unwrap();
 }
