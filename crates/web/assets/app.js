@@ -240,7 +240,7 @@ async function loadOlder() {
   const fromBottom = scroller.scrollHeight - scroller.scrollTop;
   try {
     const page = await api.request("GET", `/rooms/${roomId}/messages?before_seq=${lowest}&limit=${PAGE}`);
-    for (const msg of page.items) putMessage(msg, true);
+    for (const msg of page.items) putMessage(msg);
     m.hasMore = page.has_more;
   } catch (e) {
     views.toast(api.describe(e), "error");
@@ -271,18 +271,18 @@ function handleRoomError(roomId, e) {
 }
 
 /** Stores a message and shows it if its room is open. */
-function putMessage(msg, older = false) {
+function putMessage(msg) {
   store.rememberUser(msg.author);
   const room = state.rooms.get(msg.room_id);
   if (room && msg.seq > (room.last_seq || 0)) room.last_seq = msg.seq;
   const m = state.msgs.get(msg.room_id);
   if (!m) return;
   m.bySeq.set(msg.seq, msg);
-  if (msg.room_id === state.current && !older) views.upsertMessage(msg);
-  else if (msg.room_id === state.current && older) views.upsertMessage(msg);
+  if (msg.room_id === state.current) views.upsertMessage(msg);
 }
 
 async function loadMembers(roomId) {
+  const roleBefore = store.myRole(roomId);
   try {
     const items = await api.listAll(`/rooms/${roomId}/members`, 2000);
     const map = new Map();
@@ -301,7 +301,7 @@ async function loadMembers(roomId) {
     views.renderRoomHeader();
     views.renderMembers();
     // Roles decide which message actions show.
-    views.renderMessages();
+    if (store.myRole(roomId) !== roleBefore) views.renderMessages();
   }
 }
 

@@ -30,7 +30,9 @@ function key(name) {
 
 export function loadLocal() {
   try {
-    state.outbox = JSON.parse(localStorage.getItem(key("outbox")) || "[]").filter((m) => m && m.cmid && m.room_id);
+    state.outbox = JSON.parse(localStorage.getItem(key("outbox")) || "[]")
+      .filter((m) => m && m.cmid && m.room_id)
+      .map((m) => ({ ...m, sending: false }));
   } catch {
     state.outbox = [];
   }
@@ -42,7 +44,8 @@ export function loadLocal() {
 }
 
 export function saveOutbox() {
-  localStorage.setItem(key("outbox"), JSON.stringify(state.outbox));
+  const items = state.outbox.map(({ sending, ...rest }) => rest);
+  localStorage.setItem(key("outbox"), JSON.stringify(items));
 }
 
 export function saveRead() {
