@@ -820,3 +820,138 @@ async fn access_tokens_are_refreshed_silently() {
     cat.wait_message("still here after the token expired").await;
     cat.c.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_manage_a_private_room() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let dan = Browser::open(&driver, "dan", 1280, 800).await;
+    let eve = Browser::open(&driver, "eve", 1280, 800).await;
+    dan.register(&base, "dan", "Dan Diaz").await;
+    eve.register(&base, "eve", "Eve Evans").await;
+    dan.wait_visible("#main-view").await;
+    eve.wait_visible("#main-view").await;
+    let eve_id = eve
+        .js("return JSON.parse(localStorage.getItem('huddle.session')).user.id;")
+        .await
+        .as_i64()
+        .unwrap();
+
+    step("the owner creates a private room and adds a member by user ID");
+    dan.click("#new-room-btn").await;
+    dan.fill("#room-name", "secret").await;
+    dan.click("#room-private").await;
+    dan.click("#room-save").await;
+    dan.wait_js(
+        "private room open",
+        "document.getElementById('room-title').textContent === '🔒 secret'",
+    )
+    .await;
+    let room_id = dan
+        .wait_js(
+            "room id",
+            "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])",
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let link = format!("#room-list [data-room-id='{room_id}']");
+    dan.click("#members-btn").await;
+    dan.fill("#add-member-id", "99999").await;
+    dan.type_into("#add-member-id", ENTER).await;
+    dan.wait_js(
+        "unknown user explained",
+        "document.getElementById('add-member-error').textContent === 'No user has that ID.'",
+    )
+    .await;
+    dan.fill("#add-member-id", &eve_id.to_string()).await;
+    dan.type_into("#add-member-id", ENTER).await;
+    dan.wait_js(
+        "eve listed",
+        "!!document.querySelector('#member-list [data-username=eve]')",
+    )
+    .await;
+    eve.wait_js(
+        "room appears for eve",
+        &format!("!!document.querySelector(\"{link}\")"),
+    )
+    .await;
+    eve.click(&link).await;
+    dan.send("only for us").await;
+    eve.wait_message("only for us").await;
+    assert!(!eve.is_visible("#room-settings-btn").await);
+    assert!(!eve.is_visible("#delete-room-btn").await);
+    eve.click("#members-btn").await;
+    eve.wait_js(
+        "members listed",
+        "!!document.querySelector('#member-list [data-username=dan]')",
+    )
+    .await;
+    let offered = eve
+        .js("return document.querySelectorAll('#member-list [data-testid=kick], #member-list [data-testid=promote], #add-member-form:not([hidden])').length;")
+        .await;
+    assert_eq!(
+        offered,
+        json!(0),
+        "a member is offered no member management"
+    );
+
+    step("a rename and description reach the member live");
+    dan.click("#room-settings-btn").await;
+    dan.fill("#room-name", "top secret").await;
+    dan.fill("#room-description", "Launch plans").await;
+    dan.click("#room-save").await;
+    eve.wait_js(
+        "renamed",
+        "document.getElementById('room-title').textContent === '🔒 top secret'",
+    )
+    .await;
+    eve.wait_js(
+        "described",
+        "document.getElementById('room-desc').textContent === 'Launch plans'",
+    )
+    .await;
+
+    step("the owner removes the member; the room disappears for her");
+    dan.click("#member-list [data-username=eve] [data-testid=kick]")
+        .await;
+    dan.click("#confirm-ok").await;
+    dan.wait_js(
+        "eve gone from members",
+        "!document.querySelector('#member-list [data-username=eve]')",
+    )
+    .await;
+    eve.wait_js(
+        "room gone for eve",
+        &format!("!document.querySelector(\"{link}\")"),
+    )
+    .await;
+    eve.wait_visible("#empty-view").await;
+
+    step("added again, she leaves by herself");
+    dan.fill("#add-member-id", &eve_id.to_string()).await;
+    dan.type_into("#add-member-id", ENTER).await;
+    eve.wait_js(
+        "room back for eve",
+        &format!("!!document.querySelector(\"{link}\")"),
+    )
+    .await;
+    eve.click(&link).await;
+    eve.click("#leave-room-btn").await;
+    eve.click("#confirm-ok").await;
+    eve.wait_js("left", &format!("!document.querySelector(\"{link}\")"))
+        .await;
+    dan.wait_js(
+        "eve left dan's member list",
+        "!document.querySelector('#member-list [data-username=eve]')",
+    )
+    .await;
+    dan.screenshot("12-private-room-owner").await;
+    dan.c.close().await.unwrap();
+    eve.c.close().await.unwrap();
+}
