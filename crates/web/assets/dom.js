@@ -21,6 +21,22 @@ export function h(tag, props, ...children) {
 
 export const $ = (id) => document.getElementById(id);
 
+/** The room-kind mark: a padlock for private rooms, "#" for public ones. */
+export function roomMark(room) {
+  if (!room.is_private) return h("span", { class: "room-mark", "aria-hidden": "true" }, "#");
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("class", "lock");
+  svg.setAttribute("aria-hidden", "true");
+  const body = document.createElementNS(ns, "rect");
+  for (const [k, v] of Object.entries({ x: "3", y: "7", width: "10", height: "7", rx: "1.5" })) body.setAttribute(k, v);
+  const shackle = document.createElementNS(ns, "path");
+  shackle.setAttribute("d", "M5 7V5a3 3 0 0 1 6 0v2");
+  svg.append(body, shackle);
+  return h("span", { class: "room-mark", title: "Private room" }, svg, h("span", { class: "visually-hidden" }, "Private: "));
+}
+
 export function clear(el) {
   while (el.firstChild) el.removeChild(el.firstChild);
 }

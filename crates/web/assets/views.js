@@ -1,6 +1,6 @@
 // Rendering: the room list, the message view, members, typing, the browse list, toasts.
 // Everything user-written goes in through h()/textContent (see dom.js).
-import { $, h, clear, avatar, displayName, shortTime, fullTime } from "./dom.js";
+import { $, h, clear, avatar, displayName, shortTime, fullTime, roomMark } from "./dom.js";
 import { state, unread, myRole, canManage } from "./store.js";
 
 let actions = {};
@@ -40,7 +40,7 @@ export function renderRoomList() {
             "aria-label": label,
             dataset: { testid: "room-link", roomId: String(room.id), roomName: room.name },
           },
-          h("span", { class: "room-hash", "aria-hidden": "true" }, room.is_private ? "🔒" : "#"),
+          roomMark(room),
           h("span", { class: "room-name" }, room.name),
           count ? h("span", { class: "badge", "aria-hidden": "true", dataset: { testid: `unread-${room.id}` } }, count > 99 ? "99+" : String(count)) : null,
         ),
@@ -64,7 +64,9 @@ export function renderRoomHeader() {
   }
   roomView.hidden = false;
   empty.hidden = true;
-  $("room-title").textContent = `${room.is_private ? "🔒 " : "# "}${room.name}`;
+  const title = $("room-title");
+  clear(title);
+  title.append(roomMark(room), h("span", { class: "room-title-text", dataset: { testid: "room-name" } }, room.name));
   $("room-desc").textContent = room.description || "";
   $("room-desc").hidden = !room.description;
   const n = room.member_count;
@@ -358,7 +360,7 @@ export function renderBrowse(rooms, append) {
         h(
           "div",
           { class: "browse-text" },
-          h("span", { class: "browse-name" }, `${room.is_private ? "🔒 " : "# "}${room.name}`),
+          h("span", { class: "browse-name" }, roomMark(room), room.name),
           room.description ? h("span", { class: "browse-desc" }, room.description) : null,
           h("span", { class: "muted small-text" }, `${room.member_count} member${room.member_count === 1 ? "" : "s"}`),
         ),

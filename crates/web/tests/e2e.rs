@@ -849,7 +849,7 @@ async fn owners_manage_a_private_room() {
     dan.click("#room-save").await;
     dan.wait_js(
         "private room open",
-        "document.getElementById('room-title').textContent === '🔒 secret'",
+        "document.getElementById('room-title').textContent === 'Private: secret' && !!document.querySelector('#room-title svg.lock')",
     )
     .await;
     let room_id = dan
@@ -908,7 +908,7 @@ async fn owners_manage_a_private_room() {
     dan.click("#room-save").await;
     eve.wait_js(
         "renamed",
-        "document.getElementById('room-title').textContent === '🔒 top secret'",
+        "document.getElementById('room-title').textContent === 'Private: top secret'",
     )
     .await;
     eve.wait_js(
