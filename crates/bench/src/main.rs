@@ -1,0 +1,288 @@
+//! `huddle-bench`: Huddle's load generator. It starts Huddle (`target/release/huddle`, on a
+//! fresh PostgreSQL database it creates) and the bare server, runs the scenarios against both,
+//! prints a table per scenario and, last, one JSON line with every figure; then stops both
+//! servers and drops the database. `BENCHMARKS.md` describes the scenarios.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use huddle_bench::scenarios::{
+    self, FanoutOptions, HistoryOptions, IdleOptions, Run, Settings, StoreOptions,
+};
+use huddle_bench::Result;
+use serde_json::{json, Map, Value};
+
+#[derive(Parser)]
+#[command(
+    about = "Load generator and benchmarks for Huddle, against the bare broadcast server and a naive store"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The Huddle binary (default: `huddle` beside this one).
+    #[arg(long, global = true)]
+    huddle_bin: Option<PathBuf>,
+    /// The bare server binary (default: `bare-server` beside this one).
+    #[arg(long, global = true)]
+    bare_bin: Option<PathBuf>,
+    /// PostgreSQL server for the run's fresh database.
+    #[arg(
+        long,
+        global = true,
+        default_value = "postgres://postgres@127.0.0.1:5432"
+    )]
+    pg: String,
+    /// Seconds of warm-up before each measurement.
+    #[arg(long, global = true, default_value_t = 3.0)]
+    warmup: f64,
+    /// Seconds each measurement lasts.
+    #[arg(long, global = true, default_value_t = 15.0)]
+    duration: f64,
+    /// Longest wait, in seconds, for the last replies and deliveries after sending stops.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    drain: f64,
+    /// Bytes of padding in each message body.
+    #[arg(long, global = true, default_value_t = 64)]
+    body_bytes: usize,
+    /// Extra environment for Huddle, `KEY=VALUE` (repeatable).
+    #[arg(long = "huddle-env", global = true)]
+    huddle_env: Vec<String>,
+    /// Where the servers' logs go.
+    #[arg(long, global = true, default_value = "target/bench-logs")]
+    log_dir: PathBuf,
+    /// Also write the JSON line to this file.
+    #[arg(long, global = true)]
+    json_out: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct FanoutArgs {
+    #[arg(long, default_value_t = 2000)]
+    connections: usize,
+    #[arg(long, default_value_t = 20)]
+    rooms: usize,
+    /// Sending connections, spread evenly over the rooms.
+    #[arg(long, default_value_t = 200)]
+    senders: usize,
+    /// Messages per second per sender; without it, the bare server's saturating rate is found.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Where the saturation search starts, in messages per second over all senders.
+    #[arg(long, default_value_t = 250.0)]
+    search_from: f64,
+    /// Growth of the rate between search steps.
+    #[arg(long, default_value_t = 1.25)]
+    search_factor: f64,
+    #[arg(long, default_value_t = 20)]
+    max_steps: usize,
+    /// Skip the latency run at half the rate.
+    #[arg(long)]
+    no_latency: bool,
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    #[arg(long = "store-rooms", default_value_t = 100)]
+    rooms: usize,
+    #[arg(long, default_value_t = 1)]
+    senders_per_room: usize,
+    /// Unacknowledged sends each sender keeps in flight.
+    #[arg(long, default_value_t = 1)]
+    window: usize,
+    /// Connections of the naive baseline (Huddle's default pool size).
+    #[arg(long, default_value_t = 10)]
+    naive_connections: usize,
+}
+
+#[derive(Args, Clone)]
+struct HistoryArgs {
+    #[arg(long, default_value_t = 100_000)]
+    messages: i64,
+    /// Requests per second.
+    #[arg(long = "history-rate", default_value_t = 1000.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 50)]
+    page: i64,
+}
+
+#[derive(Args, Clone)]
+struct IdleArgs {
+    #[arg(long = "idle-connections", default_value_t = 10_000)]
+    connections: usize,
+    /// Users owning the idle connections (each opens connections/users of them).
+    #[arg(long = "idle-users", default_value_t = 2000)]
+    users: usize,
+}
+
+#[derive(Subcommand, Clone)]
+enum Command {
+    /// Fan-out at the bare server's saturating rate, then latency at half of it.
+    Fanout(FanoutArgs),
+    /// Acked messages/s against the naive one-transaction-per-message baseline.
+    Store(StoreArgs),
+    /// History pages at a fixed request rate.
+    History(HistoryArgs),
+    /// Server memory per idle authenticated connection.
+    Idle(IdleArgs),
+    /// The standard set: fan-out and latency, store, history, idle.
+    All {
+        #[command(flatten)]
+        fanout: FanoutArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        history: HistoryArgs,
+        #[command(flatten)]
+        idle: IdleArgs,
+    },
+}
+
+fn settings(c: &Common) -> Result<Settings> {
+    let bin = |given: &Option<PathBuf>, name: &str| match given {
+        Some(p) => Ok(p.clone()),
+        None => huddle_bench::procs::sibling_binary(name),
+    };
+    let mut huddle_env = Vec::new();
+    for kv in &c.huddle_env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--huddle-env {kv}: not KEY=VALUE"))?;
+        huddle_env.push((k.to_owned(), v.to_owned()));
+    }
+    Ok(Settings {
+        huddle_bin: bin(&c.huddle_bin, "huddle")?,
+        bare_bin: bin(&c.bare_bin, "bare-server")?,
+        pg_base: c.pg.clone(),
+        log_dir: c.log_dir.clone(),
+        warmup: Duration::from_secs_f64(c.warmup),
+        duration: Duration::from_secs_f64(c.duration),
+        drain: Duration::from_secs_f64(c.drain),
+        body_bytes: c.body_bytes,
+        huddle_env,
+    })
+}
+
+async fn fanout(run: &mut Run, a: &FanoutArgs) -> Result<()> {
+    scenarios::fanout(
+        run,
+        &FanoutOptions {
+            connections: a.connections,
+            rooms: a.rooms,
+            senders: a.senders,
+            rate: a.rate,
+            start_total_rate: a.search_from,
+            factor: a.search_factor,
+            max_steps: a.max_steps,
+            latency: !a.no_latency,
+        },
+    )
+    .await
+}
+
+async fn store(run: &mut Run, a: &StoreArgs) -> Result<()> {
+    scenarios::store(
+        run,
+        &StoreOptions {
+            rooms: a.rooms,
+            senders_per_room: a.senders_per_room,
+            window: a.window,
+            naive_connections: a.naive_connections,
+        },
+    )
+    .await
+}
+
+async fn history(run: &mut Run, a: &HistoryArgs) -> Result<()> {
+    scenarios::history(
+        run,
+        &HistoryOptions {
+            messages: a.messages,
+            rate: a.rate,
+            page: a.page,
+        },
+    )
+    .await
+}
+
+async fn idle(run: &mut Run, a: &IdleArgs) -> Result<()> {
+    scenarios::idle(
+        run,
+        &IdleOptions {
+            connections: a.connections,
+            users: a.users.min(a.connections).max(1),
+            settle: Duration::from_secs(3),
+        },
+    )
+    .await
+}
+
+async fn main_async(cli: Cli) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut run = Run::start(settings(&cli.common)?)?;
+    let outcome = match &cli.command {
+        Command::Fanout(a) => fanout(&mut run, a).await,
+        Command::Store(a) => store(&mut run, a).await,
+        Command::History(a) => history(&mut run, a).await,
+        Command::Idle(a) => idle(&mut run, a).await,
+        Command::All {
+            fanout: f,
+            store: s,
+            history: h,
+            idle: i,
+        } => {
+            async {
+                fanout(&mut run, f).await?;
+                store(&mut run, s).await?;
+                history(&mut run, h).await?;
+                idle(&mut run, i).await
+            }
+            .await
+        }
+    };
+    let mut scenarios = Map::new();
+    for (name, value) in std::mem::take(&mut run.results) {
+        scenarios.insert(name, value);
+    }
+    println!("\n== summary ({:.0} s) ==", started.elapsed().as_secs_f64());
+    for (name, v) in &scenarios {
+        println!("{name:<8} target met: {}", v["met"]);
+    }
+    let line = json!({
+        "machine": scenarios::machine(),
+        "seconds": started.elapsed().as_secs_f64().round(),
+        "error": outcome.as_ref().err().map(|e| e.to_string()),
+        "scenarios": Value::Object(scenarios),
+    })
+    .to_string();
+    println!("{line}");
+    if let Some(path) = &cli.common.json_out {
+        std::fs::write(path, format!("{line}\n"))?;
+    }
+    outcome
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let limit = huddle_bench::raise_open_files_limit();
+    eprintln!("open files limit: {limit}");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("huddle-bench: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(main_async(cli)) {
+        eprintln!("huddle-bench: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,664 @@
+//! The standard scenarios, each measuring Huddle against its baseline in the same run:
+//! fan-out and latency against the bare server, store against the naive one-transaction-per-
+//! message baseline, idle memory per connection (the bare server's figure beside it), and
+//! history paging (an absolute target).
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::db::{self, NaiveResult, StoreCheck};
+use crate::history::{self, HistoryLoad, HistoryResult};
+use crate::load::{self, Conn, Load, LoadResult, SendMode, Target};
+use crate::procs::{self, Database, Server};
+use crate::sample::{Probe, Tracker};
+use crate::setup::{Api, User};
+use crate::Result;
+
+/// Where the servers come from and how long things run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub huddle_bin: PathBuf,
+    pub bare_bin: PathBuf,
+    pub pg_base: String,
+    pub log_dir: PathBuf,
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub drain: Duration,
+    pub body_bytes: usize,
+    /// Extra environment for Huddle (`KEY=VALUE`), e.g. a different pool size.
+    pub huddle_env: Vec<(String, String)>,
+}
+
+/// The processes and the database of a run.
+pub struct Run {
+    pub settings: Settings,
+    pub db: Database,
+    pub huddle: Server,
+    pub bare: Server,
+    pub api: Api,
+    /// Scenario results, as JSON, in the order run.
+    pub results: Vec<(String, Value)>,
+    users_made: usize,
+}
+
+fn trackers(huddle: &Server, bare: &Server, which: &str) -> Vec<Tracker> {
+    let server = if which == "huddle" { huddle } else { bare };
+    vec![
+        Tracker::new(which, Probe::Pid(server.pid())),
+        Tracker::new("load generator", Probe::Pid(std::process::id())),
+    ]
+}
+
+impl Run {
+    pub fn start(settings: Settings) -> Result<Self> {
+        let db = Database::create(&settings.pg_base)?;
+        let huddle = procs::start_huddle(
+            &settings.huddle_bin,
+            &db.url(),
+            &settings.log_dir,
+            &settings.huddle_env,
+        )?;
+        let bare = procs::start_bare(&settings.bare_bin, &settings.log_dir)?;
+        let api = Api::new(&huddle.http_base())?;
+        eprintln!(
+            "huddle pid {} on :{} (database {}), bare-server pid {} on :{}",
+            huddle.pid(),
+            huddle.port,
+            db.name,
+            bare.pid(),
+            bare.port
+        );
+        Ok(Self {
+            settings,
+            db,
+            huddle,
+            bare,
+            api,
+            results: Vec::new(),
+            users_made: 0,
+        })
+    }
+
+    /// Fresh server processes (same database), so memory figures start from a clean heap.
+    pub fn restart_servers(&mut self) -> Result<()> {
+        self.huddle.stop();
+        self.bare.stop();
+        let s = &self.settings;
+        self.huddle =
+            procs::start_huddle(&s.huddle_bin, &self.db.url(), &s.log_dir, &s.huddle_env)?;
+        self.bare = procs::start_bare(&s.bare_bin, &s.log_dir)?;
+        self.api = Api::new(&self.huddle.http_base())?;
+        Ok(())
+    }
+
+    pub async fn users(&mut self, count: usize) -> Result<Vec<User>> {
+        let prefix = format!("u{}_", self.users_made);
+        self.users_made += count;
+        let started = std::time::Instant::now();
+        let users = self.api.register_users(&prefix, count).await?;
+        eprintln!(
+            "registered {count} users in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(users)
+    }
+
+    fn record(&mut self, name: &str, value: Value) {
+        self.results.push((name.to_owned(), value));
+    }
+
+    fn load(&self, target: Target, conns: Vec<Conn>, senders: Vec<usize>, mode: SendMode) -> Load {
+        Load {
+            target,
+            conns,
+            senders,
+            mode,
+            warmup: self.settings.warmup,
+            duration: self.settings.duration,
+            drain: self.settings.drain,
+            body_bytes: self.settings.body_bytes,
+            connect_parallel: 64,
+        }
+    }
+
+    fn bare_target(&self) -> Target {
+        Target::Bare {
+            ws_url: format!("ws://127.0.0.1:{}/ws", self.bare.port),
+        }
+    }
+
+    fn huddle_target(&self) -> Target {
+        Target::Huddle {
+            ws_url: self.api.ws_url(),
+        }
+    }
+
+    pub async fn run_load(&self, load: &Load) -> Result<LoadResult> {
+        let which = load.target.name();
+        let mut t = trackers(&self.huddle, &self.bare, which);
+        let r = load::run(load, &mut t).await?;
+        print_load(&r);
+        Ok(r)
+    }
+}
+
+/// Connections of a fan-out layout: `rooms` rooms, the same number of connections in each,
+/// and `senders` of them sending, spread evenly over the rooms.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub huddle: Vec<Conn>,
+    pub bare: Vec<Conn>,
+    pub senders: Vec<usize>,
+}
+
+impl Layout {
+    pub fn new(rooms: &[(i64, Vec<User>)], senders_per_room: usize) -> Self {
+        let mut huddle = Vec::new();
+        let mut bare = Vec::new();
+        let mut senders = Vec::new();
+        for (r, (room, members)) in rooms.iter().enumerate() {
+            for (i, u) in members.iter().enumerate() {
+                if i < senders_per_room {
+                    senders.push(huddle.len());
+                }
+                huddle.push(Conn {
+                    room: *room,
+                    token: Some(u.token.clone()),
+                });
+                bare.push(Conn {
+                    room: r as i64 + 1,
+                    token: None,
+                });
+            }
+        }
+        Self {
+            huddle,
+            bare,
+            senders,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub rate_per_sender: f64,
+    pub messages_per_s: f64,
+    pub offered_deliveries_per_s: f64,
+    pub deliveries_per_s: f64,
+    pub p99_ms: f64,
+    pub lost: u64,
+    pub kept_up: bool,
+}
+
+/// Raises the bare server's load until it no longer keeps up (delivers less than 95% of what
+/// the room sizes call for, or loses messages): that rate saturates it.
+pub async fn find_saturation(
+    run: &Run,
+    layout: &Layout,
+    start_total_rate: f64,
+    factor: f64,
+    max_steps: usize,
+) -> Result<(f64, Vec<Step>)> {
+    let senders = layout.senders.len().max(1) as f64;
+    let mut rate = start_total_rate / senders;
+    let mut steps = Vec::new();
+    for _ in 0..max_steps {
+        let mut l = run.load(
+            run.bare_target(),
+            layout.bare.clone(),
+            layout.senders.clone(),
+            SendMode::Open {
+                rate,
+                max_in_flight: 1000,
+            },
+        );
+        l.warmup = Duration::from_secs(1);
+        l.duration = Duration::from_secs(3);
+        l.drain = Duration::from_secs(3);
+        let mut t = Vec::new();
+        let r = load::run(&l, &mut t).await?;
+        let kept_up = r.deliveries_per_s >= 0.95 * r.offered_deliveries_per_s
+            && r.lost == 0
+            && r.disconnects == 0;
+        let step = Step {
+            rate_per_sender: rate,
+            messages_per_s: r.sent_per_s,
+            offered_deliveries_per_s: r.offered_deliveries_per_s,
+            deliveries_per_s: r.deliveries_per_s,
+            p99_ms: r.latency.p99_ms,
+            lost: r.lost,
+            kept_up,
+        };
+        eprintln!(
+            "  saturation search: {:>8.1} msg/s offered {:>10.0} deliveries/s, got {:>10.0} (p99 {:.1} ms, lost {}){}",
+            step.messages_per_s,
+            step.offered_deliveries_per_s,
+            step.deliveries_per_s,
+            step.p99_ms,
+            step.lost,
+            if kept_up { "" } else { "  <- saturated" }
+        );
+        steps.push(step);
+        if !kept_up {
+            return Ok((rate, steps));
+        }
+        rate *= factor;
+    }
+    Err("the bare server kept up with every rate tried; raise --max-steps".into())
+}
+
+pub struct FanoutOptions {
+    pub connections: usize,
+    pub rooms: usize,
+    pub senders: usize,
+    /// Per sender; `None` finds the bare server's saturating rate.
+    pub rate: Option<f64>,
+    pub start_total_rate: f64,
+    pub factor: f64,
+    pub max_steps: usize,
+    pub latency: bool,
+}
+
+/// Fan-out at the saturating rate, then latency at half of it; both servers each time.
+pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<()> {
+    println!(
+        "\n== fan-out: {} connections, {} rooms of {}, {} senders ==",
+        o.connections,
+        o.rooms,
+        o.connections / o.rooms,
+        o.senders
+    );
+    let users = run.users(o.connections).await?;
+    let rooms = run.api.rooms_of(&users, o.rooms, "fanout").await?;
+    let layout = Layout::new(&rooms, o.senders / o.rooms.max(1));
+    let (rate, steps) = match o.rate {
+        Some(r) => (r, Vec::new()),
+        None => find_saturation(run, &layout, o.start_total_rate, o.factor, o.max_steps).await?,
+    };
+    let mode = |rate| SendMode::Open {
+        rate,
+        max_in_flight: 1000,
+    };
+    let bare = run
+        .run_load(&run.load(
+            run.bare_target(),
+            layout.bare.clone(),
+            layout.senders.clone(),
+            mode(rate),
+        ))
+        .await?;
+    let huddle = run
+        .run_load(&run.load(
+            run.huddle_target(),
+            layout.huddle.clone(),
+            layout.senders.clone(),
+            mode(rate),
+        ))
+        .await?;
+    let ratio = huddle.deliveries_per_s / bare.deliveries_per_s.max(1e-9);
+    println!(
+        "fan-out: Huddle {:.0} deliveries/s = {:.1}% of the bare server's {:.0} (target >= 70%)",
+        huddle.deliveries_per_s,
+        100.0 * ratio,
+        bare.deliveries_per_s
+    );
+    run.record(
+        "fanout",
+        json!({
+            "rate_per_sender": rate,
+            "saturation_search": steps,
+            "bare": bare,
+            "huddle": huddle,
+            "deliveries_ratio": ratio,
+            "target_ratio_min": 0.70,
+            "met": ratio >= 0.70,
+        }),
+    );
+    if !o.latency {
+        return Ok(());
+    }
+    let half = rate / 2.0;
+    println!("\n== latency: the same at half that rate ({half:.2} msg/s per sender) ==");
+    let bare = run
+        .run_load(&run.load(
+            run.bare_target(),
+            layout.bare.clone(),
+            layout.senders.clone(),
+            mode(half),
+        ))
+        .await?;
+    let huddle = run
+        .run_load(&run.load(
+            run.huddle_target(),
+            layout.huddle.clone(),
+            layout.senders.clone(),
+            mode(half),
+        ))
+        .await?;
+    let ratio = huddle.latency.p99_ms / bare.latency.p99_ms.max(1e-9);
+    println!(
+        "latency: Huddle p99 {:.2} ms = {:.2}x the bare server's {:.2} ms (target <= 2x), lost {} (target 0)",
+        huddle.latency.p99_ms, ratio, bare.latency.p99_ms, huddle.lost
+    );
+    run.record(
+        "latency",
+        json!({
+            "rate_per_sender": half,
+            "bare": bare,
+            "huddle": huddle,
+            "p99_ratio": ratio,
+            "target_ratio_max": 2.0,
+            "met": ratio <= 2.0 && huddle.lost == 0 && huddle.duplicates == 0,
+        }),
+    );
+    Ok(())
+}
+
+pub struct StoreOptions {
+    pub rooms: usize,
+    pub senders_per_room: usize,
+    pub window: usize,
+    pub naive_connections: usize,
+}
+
+/// Store throughput: Huddle's acked messages/s with senders as fast as acks allow, against
+/// the naive one-transaction-per-message baseline on the same database; then every acked
+/// message is looked up.
+pub async fn store(run: &mut Run, o: &StoreOptions) -> Result<()> {
+    println!(
+        "\n== store: {} rooms, {} sender(s) each, window {} ==",
+        o.rooms, o.senders_per_room, o.window
+    );
+    let users = run.users(o.rooms * o.senders_per_room + o.rooms).await?;
+    let (senders, naive_owners) = users.split_at(o.rooms * o.senders_per_room);
+    let rooms = run.api.rooms_of(senders, o.rooms, "store").await?;
+    let mut naive_rooms = Vec::new();
+    for (i, owner) in naive_owners.iter().enumerate() {
+        naive_rooms.push((
+            run.api.create_room(owner, &format!("naive-{i}")).await?,
+            owner.id,
+        ));
+    }
+
+    let s = run.settings.clone();
+    let url = run.db.url();
+    let naive_rooms2 = naive_rooms.clone();
+    let conns = o.naive_connections;
+    let naive: NaiveResult = tokio::task::spawn_blocking(move || {
+        db::naive_store(
+            &url,
+            &naive_rooms2,
+            conns,
+            s.body_bytes,
+            s.warmup,
+            s.duration,
+        )
+    })
+    .await??;
+    println!(
+        "naive baseline ({} connections, one transaction per message): {:.0} messages/s, commit p99 {:.2} ms",
+        naive.connections, naive.stored_per_s, naive.commit_latency.p99_ms
+    );
+
+    let layout = Layout::new(&rooms, o.senders_per_room);
+    let l = run.load(
+        run.huddle_target(),
+        layout.huddle.clone(),
+        layout.senders.clone(),
+        SendMode::Closed { window: o.window },
+    );
+    let huddle = run.run_load(&l).await?;
+    let mut c = run.db.connect()?;
+    let outcomes = huddle.sender_outcomes.clone();
+    let check: StoreCheck =
+        tokio::task::spawn_blocking(move || db::verify_store(&mut c, &outcomes)).await??;
+    let ratio = huddle.acked_per_s / naive.stored_per_s.max(1e-9);
+    println!(
+        "store: Huddle {:.0} acked messages/s = {:.1}x the naive baseline's {:.0} (target >= 10x); \
+         {} acked, {} of them missing from the database, {} rooms with seq gaps",
+        huddle.acked_per_s, ratio, naive.stored_per_s, check.acked, check.acked_missing, check.rooms_with_seq_gaps
+    );
+    run.record(
+        "store",
+        json!({
+            "naive": naive,
+            "huddle": huddle,
+            "check": check,
+            "acked_ratio": ratio,
+            "target_ratio_min": 10.0,
+            "met": ratio >= 10.0 && check.acked_missing == 0 && check.rooms_with_seq_gaps == 0,
+        }),
+    );
+    Ok(())
+}
+
+pub struct HistoryOptions {
+    pub messages: i64,
+    pub rate: f64,
+    pub page: i64,
+}
+
+/// History paging from one long room.
+pub async fn history(run: &mut Run, o: &HistoryOptions) -> Result<()> {
+    println!(
+        "\n== history: pages of {} from a room of {} messages at {} requests/s ==",
+        o.page, o.messages, o.rate
+    );
+    let users = run.users(1).await?;
+    let owner = users.first().ok_or("no user")?.clone();
+    let room = run.api.create_room(&owner, "history").await?;
+    let mut c = run.db.connect()?;
+    let (messages, owner_id) = (o.messages, owner.id);
+    let seeding = std::time::Instant::now();
+    tokio::task::spawn_blocking(move || db::seed_history(&mut c, room, owner_id, messages))
+        .await??;
+    eprintln!(
+        "seeded {} messages in {:.1}s",
+        o.messages,
+        seeding.elapsed().as_secs_f64()
+    );
+    let load = HistoryLoad {
+        base: run.api.base.clone(),
+        token: owner.token.clone(),
+        room,
+        messages: o.messages,
+        rate: o.rate,
+        page: o.page,
+        warmup: run.settings.warmup,
+        duration: run.settings.duration,
+    };
+    let mut t = trackers(&run.huddle, &run.bare, "huddle");
+    let r: HistoryResult = history::run(&load, &mut t).await?;
+    println!(
+        "history: {:.0} requests/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 5 ms), {} errors, {} wrong pages",
+        r.requests_per_s, r.latency.p50_ms, r.latency.p95_ms, r.latency.p99_ms, r.latency.max_ms, r.errors, r.wrong_pages
+    );
+    print_usage(&r.usage);
+    let met = r.latency.p99_ms < 5.0
+        && r.errors == 0
+        && r.wrong_pages == 0
+        && r.requests_per_s >= 0.95 * o.rate;
+    run.record(
+        "history",
+        json!({"messages": o.messages, "rate": o.rate, "result": r, "target_p99_ms_max": 5.0, "met": met}),
+    );
+    Ok(())
+}
+
+pub struct IdleOptions {
+    pub connections: usize,
+    /// Users the connections belong to (each opens connections / users).
+    pub users: usize,
+    pub settle: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IdleResult {
+    pub connections: usize,
+    pub connected: usize,
+    pub rss_mib_before: f64,
+    pub rss_mib_after: f64,
+    pub kib_per_connection: f64,
+    pub connect_seconds: f64,
+}
+
+/// Memory per idle connection, on freshly started servers.
+pub async fn idle(run: &mut Run, o: &IdleOptions) -> Result<()> {
+    println!(
+        "\n== idle: {} authenticated idle connections ({} users) ==",
+        o.connections, o.users
+    );
+    let users = run.users(o.users).await?;
+    let rooms = run
+        .api
+        .rooms_of(&users, (o.users / 100).max(1), "idle")
+        .await?;
+    run.restart_servers()?;
+    let mut huddle_conns = Vec::with_capacity(o.connections);
+    let mut bare_conns = Vec::with_capacity(o.connections);
+    let members: Vec<(i64, usize, &User)> = rooms
+        .iter()
+        .enumerate()
+        .flat_map(|(r, (room, us))| us.iter().map(move |u| (*room, r, u)))
+        .collect();
+    for i in 0..o.connections {
+        let (room, r, u) = members[i % members.len()];
+        huddle_conns.push(Conn {
+            room,
+            token: Some(u.token.clone()),
+        });
+        bare_conns.push(Conn {
+            room: r as i64 + 1,
+            token: None,
+        });
+    }
+    let huddle = idle_one(
+        run,
+        run.huddle_target(),
+        huddle_conns,
+        run.huddle.pid(),
+        o.settle,
+    )
+    .await?;
+    let bare = idle_one(run, run.bare_target(), bare_conns, run.bare.pid(), o.settle).await?;
+    println!(
+        "idle: Huddle {:.1} KiB per connection (target <= 16 KiB); the bare server {:.1} KiB",
+        huddle.kib_per_connection, bare.kib_per_connection
+    );
+    run.record(
+        "idle",
+        json!({
+            "huddle": huddle,
+            "bare": bare,
+            "target_kib_max": 16.0,
+            "met": huddle.kib_per_connection <= 16.0 && huddle.connected == huddle.connections,
+        }),
+    );
+    Ok(())
+}
+
+async fn idle_one(
+    run: &Run,
+    target: Target,
+    conns: Vec<Conn>,
+    pid: u32,
+    settle: Duration,
+) -> Result<IdleResult> {
+    let probe = Probe::Pid(pid);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = probe
+        .sample()
+        .await
+        .ok_or("cannot read the server's memory")?;
+    let n = conns.len();
+    let mut l = run.load(target, conns, Vec::new(), SendMode::Closed { window: 0 });
+    l.warmup = settle;
+    l.duration = Duration::from_secs(2);
+    l.drain = Duration::ZERO;
+    // Sample while every connection is open: at the end of the measurement.
+    let mut t = vec![Tracker::new("server", probe.clone())];
+    let r = load::run(&l, &mut t).await?;
+    let after = t
+        .first()
+        .and_then(Tracker::usage)
+        .ok_or("cannot read the server's memory")?;
+    let connected = n - r.connect_failures as usize - r.disconnects as usize;
+    let before_mib = before.rss_bytes as f64 / (1024.0 * 1024.0);
+    let per = (after.rss_mib_end - before_mib) * 1024.0 / connected.max(1) as f64;
+    let res = IdleResult {
+        connections: n,
+        connected,
+        rss_mib_before: before_mib,
+        rss_mib_after: after.rss_mib_end,
+        kib_per_connection: per,
+        connect_seconds: r.connect_seconds,
+    };
+    println!(
+        "{:>7}: {} of {} connected in {:.1}s; RSS {:.1} MiB -> {:.1} MiB: {:.2} KiB per connection",
+        r.target,
+        connected,
+        n,
+        res.connect_seconds,
+        res.rss_mib_before,
+        res.rss_mib_after,
+        res.kib_per_connection
+    );
+    Ok(res)
+}
+
+fn print_usage(usage: &[crate::sample::Usage]) {
+    for u in usage {
+        println!(
+            "         {:<15} CPU {:>5.0}%  RSS {:>7.1} MiB (max {:.1})",
+            u.process, u.cpu_percent, u.rss_mib_end, u.rss_mib_max
+        );
+    }
+}
+
+pub fn print_load(r: &LoadResult) {
+    println!(
+        "{:>7}: {:>5} conns {:>4} senders | sent {:>8.0}/s acked {:>8.0}/s | deliveries {:>9.0}/s of {:>9.0}/s offered",
+        r.target, r.connections, r.senders, r.sent_per_s, r.acked_per_s, r.deliveries_per_s, r.offered_deliveries_per_s
+    );
+    println!(
+        "         latency ms p50 {:>7.2} p95 {:>7.2} p99 {:>7.2} max {:>8.2} | ack p50 {:>7.2} p99 {:>7.2}",
+        r.latency.p50_ms, r.latency.p95_ms, r.latency.p99_ms, r.latency.max_ms, r.ack_latency.p50_ms, r.ack_latency.p99_ms
+    );
+    println!(
+        "         lost {} duplicated {} | send errors {} other errors {} skipped {} | disconnects {} {:?} | connect failures {}",
+        r.lost, r.duplicates, r.send_errors, r.errors, r.skipped, r.disconnects, r.close_codes, r.connect_failures
+    );
+    print_usage(&r.usage);
+}
+
+/// The machine the figures come from.
+pub fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_default();
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| {
+                    v.split_whitespace()
+                        .next()
+                        .and_then(|k| k.parse::<f64>().ok())
+                })
+        })
+        .map(|kib| kib / (1024.0 * 1024.0))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    json!({"cpu": cpu, "cores": cores, "memory_gib": (mem_gib * 10.0).round() / 10.0})
+}

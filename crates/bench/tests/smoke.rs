@@ -1,0 +1,105 @@
+//! A short run of the load generator (about 3 s of sending) against the real server and
+//! against the bare server: every acknowledged message reaches every connection of its room
+//! exactly once. Timings are printed, never asserted.
+use std::time::Duration;
+
+use huddle_bench::load::{self, Conn, Load, SendMode, Target};
+use huddle_bench::setup::Api;
+use huddle_test_support::{Backend, TestApp};
+
+const ROOMS: usize = 3;
+const PER_ROOM: usize = 10;
+const SENDERS_PER_ROOM: usize = 3;
+
+fn load(target: Target, conns: Vec<Conn>, mode: SendMode) -> Load {
+    let senders = (0..conns.len())
+        .filter(|i| i % PER_ROOM < SENDERS_PER_ROOM)
+        .collect();
+    Load {
+        target,
+        conns,
+        senders,
+        mode,
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_millis(2500),
+        drain: Duration::from_secs(10),
+        body_bytes: 16,
+        connect_parallel: 16,
+    }
+}
+
+fn check(r: &load::LoadResult) {
+    println!("{r:?}");
+    assert_eq!(r.connect_failures, 0, "{r:?}");
+    assert!(r.acked > 0, "nothing was acknowledged: {r:?}");
+    assert_eq!(r.lost, 0, "{r:?}");
+    assert_eq!(r.duplicates, 0, "{r:?}");
+    assert_eq!(r.send_errors, 0, "{r:?}");
+    assert_eq!(r.disconnects, 0, "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huddle_delivers_every_message_once() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.realtime.send_rate_per_sec = 1_000_000.0;
+        c.realtime.send_burst = 1_000_000.0;
+    })
+    .await;
+    let api = Api::new(&app.address).unwrap();
+    let users = api.register_users("smoke", ROOMS * PER_ROOM).await.unwrap();
+    let rooms = api.rooms_of(&users, ROOMS, "smoke").await.unwrap();
+    let conns: Vec<Conn> = rooms
+        .iter()
+        .flat_map(|(room, members)| {
+            members.iter().map(|u| Conn {
+                room: *room,
+                token: Some(u.token.clone()),
+            })
+        })
+        .collect();
+    let target = Target::Huddle {
+        ws_url: api.ws_url(),
+    };
+    // Open loop at a modest rate, then closed loop (as fast as acks allow).
+    let open = SendMode::Open {
+        rate: 20.0,
+        max_in_flight: 100,
+    };
+    let r = load::run(&load(target.clone(), conns.clone(), open), &mut [])
+        .await
+        .unwrap();
+    check(&r);
+    assert_eq!(r.connections, ROOMS * PER_ROOM);
+    let r = load::run(
+        &load(target, conns, SendMode::Closed { window: 2 }),
+        &mut [],
+    )
+    .await
+    .unwrap();
+    check(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bare_server_delivers_every_message_once() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _stats = huddle_bench::bare::spawn(listener);
+    let conns: Vec<Conn> = (0..ROOMS * PER_ROOM)
+        .map(|i| Conn {
+            room: (i / PER_ROOM) as i64,
+            token: None,
+        })
+        .collect();
+    let target = Target::Bare {
+        ws_url: format!("ws://127.0.0.1:{port}/ws"),
+    };
+    let open = SendMode::Open {
+        rate: 50.0,
+        max_in_flight: 100,
+    };
+    let r = load::run(&load(target, conns, open), &mut [])
+        .await
+        .unwrap();
+    check(&r);
+    assert!(r.deliveries_per_s > 0.0);
+}
