@@ -24,4 +24,4 @@ pub use bus::RedisBus;
 pub use config::ClusterConfig;
 pub use conn::{RedisHealth, SharedRedis};
 pub use limiter::RedisLimiter;
-pub use presence::Presence;
+pub use presence::{ClusterPresence, Presence};

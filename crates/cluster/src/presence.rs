@@ -3,10 +3,12 @@
 //! A process renews a lease; when a lease lapses (the process died), another process takes a
 //! short reaper lock and announces that process's users offline unless another process still
 //! holds them.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use huddle_domain::presence::{OnlineFuture, PresenceDirectory};
 use huddle_domain::{RoomId, UserId};
+use huddle_realtime::HubHandle;
 use redis::Script;
 
 use crate::conn::SharedRedis;
@@ -249,5 +251,52 @@ impl Presence {
             }
         }
         gone
+    }
+}
+
+/// Who is online across the cluster, for the REST API: a user with a connection on any
+/// process. Falls back to this process's connections while Redis is unreachable.
+pub struct ClusterPresence {
+    config: ClusterConfig,
+    redis: SharedRedis,
+    local: HubHandle,
+}
+
+impl ClusterPresence {
+    pub fn new(config: ClusterConfig, redis: SharedRedis, local: HubHandle) -> Self {
+        Self { config, redis, local }
+    }
+}
+
+impl PresenceDirectory for ClusterPresence {
+    fn online_among<'a>(&'a self, users: &'a [UserId]) -> OnlineFuture<'a> {
+        Box::pin(async move {
+            if users.is_empty() {
+                return HashSet::new();
+            }
+            let keys: Vec<String> = users
+                .iter()
+                .map(|u| self.config.key(&["presence", &u.to_string()]))
+                .collect();
+            let counts = self
+                .redis
+                .run("presence lookup", |mut c| async move {
+                    let mut pipe = redis::pipe();
+                    for k in &keys {
+                        pipe.cmd("SCARD").arg(k);
+                    }
+                    pipe.query_async::<Vec<i64>>(&mut c).await
+                })
+                .await;
+            match counts {
+                Some(counts) => users
+                    .iter()
+                    .zip(counts)
+                    .filter(|(u, n)| *n > 0 || self.local.is_online_here(**u))
+                    .map(|(u, _)| *u)
+                    .collect(),
+                None => self.local.online_among(users).await,
+            }
+        })
     }
 }

@@ -10,6 +10,7 @@ pub mod entities;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod presence;
 pub mod repository;
 pub mod service;
 pub mod validation;

@@ -117,12 +117,20 @@ impl ChatService {
     pub fn create_room(&self, actor: UserId, input: RoomInput) -> DomainResult<Room> {
         let name = validation::room_name(input.name.as_deref().unwrap_or(""))?;
         let description = validation::room_description(input.description.as_deref().unwrap_or(""))?;
-        Ok(self.repo.create_room(NewRoom {
+        let room = self.repo.create_room(NewRoom {
             name,
             description,
             is_private: input.is_private.unwrap_or(false),
             owner_id: actor,
-        })?)
+        })?;
+        // The owner's open sockets follow the new room from now on, like any joiner's.
+        if let Some(owner) = self.repo.member(room.id, actor)? {
+            self.events.publish(DomainEvent::MemberJoined {
+                room_id: room.id,
+                member: owner,
+            });
+        }
+        Ok(room)
     }
 
     pub fn room(&self, actor: UserId, room_id: RoomId) -> DomainResult<Room> {

@@ -130,8 +130,17 @@ pub struct RoomList {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MemberList {
-    pub items: Vec<Member>,
+    pub items: Vec<MemberEntry>,
     pub next_cursor: Option<String>,
+}
+
+/// A member as listed: the member object plus whether they are connected right now.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MemberEntry {
+    #[serde(flatten)]
+    pub member: Member,
+    /// An open connection on any server process (the live updates are `presence` events).
+    pub online: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -24,7 +24,7 @@ use crate::routes as p;
         huddle_domain::Message, huddle_domain::RoomCursor,
         RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, UpdateProfileRequest,
         ChangePasswordRequest, CreateRoomRequest, UpdateRoomRequest, AddMemberRequest,
-        SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, MemberList,
+        SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, MemberList, MemberEntry,
         MessageHistory, ErrorBody, ErrorDetail, Health,
     )),
     modifiers(&BearerAuth),

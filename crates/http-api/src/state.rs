@@ -4,6 +4,7 @@ use huddle_auth::AuthService;
 use huddle_domain::service::ChatService;
 
 use huddle_domain::limits::RateLimiter;
+use huddle_domain::presence::PresenceDirectory;
 
 /// Request-size and paging limits, from configuration.
 #[derive(Debug, Clone)]
@@ -37,4 +38,6 @@ pub struct ApiState {
     pub limits: ApiLimits,
     /// Reported by `/readyz` next to the database.
     pub readiness: Vec<ReadinessProbe>,
+    /// Who is online, for member lists.
+    pub presence: Arc<dyn PresenceDirectory>,
 }

@@ -5,10 +5,11 @@
 //! single well-defined order. Each event is serialised once; each connection gets it through a
 //! bounded queue, and a connection whose queue is full is cut (1013) instead of slowing the
 //! others or growing memory.
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use huddle_domain::presence::{OnlineFuture, PresenceDirectory};
 use huddle_domain::repository::HistoryWindow;
 use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId};
 use tokio::sync::{mpsc, Notify};
@@ -23,8 +24,11 @@ pub(crate) type ConnId = u64;
 /// Most messages read per room when catching up after a bus outage; clients `sync` for more.
 const REPLAY_LIMIT: usize = 1000;
 
+/// Membership changes remembered for connections still setting up (see [`HubCommand::Register`]).
+const MEMBERSHIP_LOG: usize = 10_000;
+
 /// What the hub hands a connection.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Outbound {
     /// A ready-made frame.
     Frame(Arc<str>),
@@ -73,10 +77,15 @@ impl Kill {
 }
 
 pub(crate) enum HubCommand {
+    /// A connection with its user's rooms as read from the database after the hub's
+    /// membership epoch was `since_epoch`. Membership changes the hub handled after that may
+    /// be missing from `rooms`: the hub applies them on top, so a join or kick racing the
+    /// connect is not lost (nor a kicked user left following the room).
     Register {
         conn: ConnId,
         user_id: UserId,
         rooms: Vec<RoomCursor>,
+        since_epoch: u64,
         tx: mpsc::Sender<Outbound>,
         kill: Arc<Kill>,
     },
@@ -120,6 +129,11 @@ pub struct HubStats {
 pub struct HubHandle {
     tx: mpsc::UnboundedSender<HubCommand>,
     stats: Arc<HubStats>,
+    /// How many membership changes (joins, leaves, room deletions) the hub has handled.
+    membership_epoch: Arc<AtomicU64>,
+    /// Users with a connection in this process. Written only by the hub task; never held
+    /// across an await.
+    online: Arc<RwLock<HashSet<UserId>>>,
 }
 
 impl HubHandle {
@@ -141,6 +155,38 @@ impl HubHandle {
     pub fn stats(&self) -> &HubStats {
         &self.stats
     }
+
+    /// Read before loading a connecting user's rooms, for [`HubCommand::Register`].
+    pub(crate) fn membership_epoch(&self) -> u64 {
+        self.membership_epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether the user has a connection in this process.
+    pub fn is_online_here(&self, user_id: UserId) -> bool {
+        self.online
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&user_id)
+    }
+}
+
+/// A single process's presence: its own connections.
+impl PresenceDirectory for HubHandle {
+    fn online_among<'a>(&'a self, users: &'a [UserId]) -> OnlineFuture<'a> {
+        let online: HashSet<UserId> = users.iter().copied().filter(|u| self.is_online_here(*u)).collect();
+        Box::pin(async move { online })
+    }
+
+}
+
+/// A membership change the hub handled: `user_id` joined or left `room_id` (`None`: everyone
+/// left, the room was deleted), with the frame that told the room.
+struct MembershipChange {
+    epoch: u64,
+    user_id: Option<UserId>,
+    room_id: RoomId,
+    joined: bool,
+    frame: Arc<str>,
 }
 
 struct ConnEntry {
@@ -173,6 +219,9 @@ pub struct Hub {
     conns: HashMap<ConnId, ConnEntry>,
     users: HashMap<UserId, HashSet<ConnId>>,
     rooms: HashMap<RoomId, RoomState>,
+    membership_log: VecDeque<MembershipChange>,
+    /// The newest epoch dropped from the log.
+    log_floor: u64,
 }
 
 impl Hub {
@@ -181,6 +230,8 @@ impl Hub {
         let handle = HubHandle {
             tx,
             stats: Arc::new(HubStats::default()),
+            membership_epoch: Arc::new(AtomicU64::new(0)),
+            online: Arc::new(RwLock::new(HashSet::new())),
         };
         let hub = Hub {
             rx,
@@ -189,6 +240,8 @@ impl Hub {
             conns: HashMap::new(),
             users: HashMap::new(),
             rooms: HashMap::new(),
+            membership_log: VecDeque::new(),
+            log_floor: 0,
         };
         (handle, hub)
     }
@@ -210,9 +263,10 @@ impl Hub {
                 conn,
                 user_id,
                 rooms,
+                since_epoch,
                 tx,
                 kill,
-            } => self.register(conn, user_id, rooms, tx, kill, bus),
+            } => self.register(conn, user_id, rooms, since_epoch, tx, kill, bus),
             HubCommand::Unregister { conn } => self.unregister(conn, bus),
             HubCommand::Typing { conn, room_id } => {
                 if let Some(c) = self.conns.get(&conn) {
@@ -266,19 +320,44 @@ impl Hub {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn register(
         &mut self,
         conn: ConnId,
         user_id: UserId,
         rooms: Vec<RoomCursor>,
+        since_epoch: u64,
         tx: mpsc::Sender<Outbound>,
         kill: Arc<Kill>,
         bus: &dyn EventBus,
     ) {
-        let mut room_ids = HashSet::with_capacity(rooms.len());
-        for cursor in rooms {
-            self.join_room_state(cursor.room_id, conn, Some(cursor.last_seq), bus);
-            room_ids.insert(cursor.room_id);
+        // The rooms as read, then the membership changes handled since (they may or may not
+        // be in the read; applied in order, the outcome is right either way). The connection
+        // starts from the rooms as read, so it is told of each change that makes a difference.
+        let mut cursors: HashMap<RoomId, Option<i64>> =
+            rooms.iter().map(|c| (c.room_id, Some(c.last_seq))).collect();
+        let mut catch_up: Vec<Outbound> = Vec::new();
+        for change in self
+            .membership_log
+            .iter()
+            .filter(|c| c.epoch > since_epoch && c.user_id.is_none_or(|u| u == user_id))
+        {
+            let had = cursors.contains_key(&change.room_id);
+            if change.joined && !had {
+                cursors.insert(change.room_id, None);
+                catch_up.push(Outbound::RoomAdded(change.room_id));
+                catch_up.push(Outbound::Frame(change.frame.clone()));
+            } else if !change.joined && had {
+                cursors.remove(&change.room_id);
+                catch_up.push(Outbound::Frame(change.frame.clone()));
+                catch_up.push(Outbound::RoomRemoved(change.room_id));
+            }
+        }
+        let log_incomplete = since_epoch < self.log_floor;
+        let mut room_ids = HashSet::with_capacity(cursors.len());
+        for (room_id, last_seq) in cursors {
+            self.join_room_state(room_id, conn, last_seq, bus);
+            room_ids.insert(room_id);
         }
         let presence_rooms: Vec<RoomId> = room_ids.iter().copied().collect();
         self.conns.insert(
@@ -291,9 +370,20 @@ impl Hub {
             },
         );
         self.handle.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if log_incomplete {
+            // Set-up took so long that the changes since are no longer known: start over.
+            tracing::warn!(conn, user_id, "membership log overrun during connect; closing with 1013");
+            if let Some(entry) = self.conns.get(&conn) {
+                entry.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
+            }
+        }
+        for item in catch_up {
+            self.send_to(&[conn], |_| item.clone(), bus);
+        }
         let user_conns = self.users.entry(user_id).or_default();
         user_conns.insert(conn);
         if user_conns.len() == 1 {
+            self.set_online(user_id, true);
             bus.watch_user(user_id, true);
             self.handle.stats.users_online.fetch_add(1, Ordering::Relaxed);
             bus.publish(BusEvent::Presence {
@@ -316,6 +406,7 @@ impl Hub {
             user_conns.remove(&conn);
             if user_conns.is_empty() {
                 self.users.remove(&entry.user_id);
+                self.set_online(entry.user_id, false);
                 bus.watch_user(entry.user_id, false);
                 self.handle.stats.users_online.fetch_sub(1, Ordering::Relaxed);
                 bus.publish(BusEvent::Presence {
@@ -327,12 +418,39 @@ impl Hub {
         }
     }
 
+    fn set_online(&self, user_id: UserId, online: bool) {
+        let mut set = self.handle.online.write().unwrap_or_else(|p| p.into_inner());
+        if online {
+            set.insert(user_id);
+        } else {
+            set.remove(&user_id);
+        }
+    }
+
     fn join_room_state(&mut self, room_id: RoomId, conn: ConnId, last_seq: Option<i64>, bus: &dyn EventBus) {
         let room = self.rooms.entry(room_id).or_insert_with(|| {
             bus.watch_room(room_id, true);
             RoomState::new(last_seq)
         });
         room.conns.insert(conn);
+    }
+
+    /// Remembers a membership change for connections still setting up, and makes it count.
+    fn log_membership(&mut self, user_id: Option<UserId>, room_id: RoomId, joined: bool, frame: Arc<str>) {
+        let epoch = self.membership_log.back().map_or(self.log_floor, |c| c.epoch) + 1;
+        self.membership_log.push_back(MembershipChange {
+            epoch,
+            user_id,
+            room_id,
+            joined,
+            frame,
+        });
+        while self.membership_log.len() > MEMBERSHIP_LOG {
+            if let Some(old) = self.membership_log.pop_front() {
+                self.log_floor = old.epoch;
+            }
+        }
+        self.handle.membership_epoch.store(epoch, Ordering::Release);
     }
 
     fn leave_room_state(&mut self, room_id: RoomId, conn: ConnId, bus: &dyn EventBus) {
@@ -400,10 +518,14 @@ impl Hub {
                     }
                     self.send_to(&user_conns, |_| Outbound::RoomAdded(room_id), bus);
                 }
-                self.broadcast(room_id, protocol::event_frame(&event), bus);
+                let frame = protocol::event_frame(&event);
+                self.broadcast(room_id, frame.clone(), bus);
+                self.log_membership(Some(member.user.id), room_id, true, frame);
             }
             DomainEvent::MemberLeft { user_id, .. } => {
-                self.broadcast(room_id, protocol::event_frame(&event), bus);
+                let frame = protocol::event_frame(&event);
+                self.broadcast(room_id, frame.clone(), bus);
+                self.log_membership(Some(*user_id), room_id, false, frame);
                 let user_conns: Vec<ConnId> = self
                     .users
                     .get(user_id)
@@ -418,7 +540,9 @@ impl Hub {
                 }
             }
             DomainEvent::RoomDeleted { .. } => {
-                self.broadcast(room_id, protocol::event_frame(&event), bus);
+                let frame = protocol::event_frame(&event);
+                self.broadcast(room_id, frame.clone(), bus);
+                self.log_membership(None, room_id, false, frame);
                 let targets = self.room_conns(room_id, None);
                 self.send_to(&targets, |_| Outbound::RoomRemoved(room_id), bus);
                 for c in targets {

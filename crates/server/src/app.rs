@@ -10,7 +10,7 @@ use huddle_domain::service::ChatService;
 use huddle_domain::{EventPublisher, Repository};
 use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
 use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
-use huddle_cluster::{ClusterConfig, RedisBus, RedisLimiter, SharedRedis};
+use huddle_cluster::{ClusterConfig, ClusterPresence, RedisBus, RedisLimiter, SharedRedis};
 use huddle_http_api::{ApiLimits, ApiState, ReadinessProbe};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
 use rand::RngCore;
@@ -112,7 +112,7 @@ impl Application {
         let gateway = Gateway::new(
             chat.clone(),
             auth.clone(),
-            hub_handle,
+            hub_handle.clone(),
             send_limiter,
             config.realtime.clone(),
         );
@@ -132,6 +132,10 @@ impl Application {
                     probe
                 })
                 .collect(),
+            presence: match &cluster {
+                Some(c) => Arc::new(c.presence()),
+                None => Arc::new(hub_handle.clone()),
+            },
         };
 
         let addr = format!("{}:{}", config.host, config.port);
@@ -225,6 +229,8 @@ struct Cluster {
     bus: RedisBus,
     redis: SharedRedis,
     prefix: String,
+    config: ClusterConfig,
+    hub: HubHandle,
 }
 
 impl Cluster {
@@ -235,12 +241,18 @@ impl Cluster {
         if let Some(id) = &config.node_id {
             cluster.node_id = id.clone();
         }
-        let bus = RedisBus::start(cluster, redis.clone(), hub);
+        let bus = RedisBus::start(cluster.clone(), redis.clone(), hub.clone());
         Ok(Self {
             bus,
             redis,
             prefix: config.redis_prefix.clone(),
+            config: cluster,
+            hub,
         })
+    }
+
+    fn presence(&self) -> ClusterPresence {
+        ClusterPresence::new(self.config.clone(), self.redis.clone(), self.hub.clone())
     }
 }
 

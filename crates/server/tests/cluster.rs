@@ -151,6 +151,15 @@ async fn events_cross_nodes() {
             break;
         }
     }
+    // The members list, asked on node 0, knows dan is connected on node 2.
+    let (_, members) = n0.get(&format!("/api/v1/rooms/{room_id}/members"), &ann.access_token).await;
+    let listed = |id: i64| {
+        let items = members["items"].as_array().unwrap();
+        items.iter().find(|m| m["user"]["id"] == id).map_or(Value::Null, |m| m["online"].clone())
+    };
+    assert_eq!(listed(dan.user_id), json!(true), "{members}");
+    assert_eq!(listed(eve.user_id), Value::Null, "eve was kicked");
+    assert_eq!(listed(ann.user_id), json!(true));
     d.close().await;
     loop {
         let p = a.expect("presence").await;

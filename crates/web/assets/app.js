@@ -289,6 +289,10 @@ async function loadMembers(roomId) {
     for (const member of items) {
       map.set(member.user.id, member);
       store.rememberUser(member.user);
+      // Who is connected now; `presence` events keep it current from here on.
+      if (typeof member.online === "boolean") {
+        state.presence.set(member.user.id, member.online ? "online" : "offline");
+      }
     }
     state.members.set(roomId, map);
     const room = state.rooms.get(roomId);
@@ -681,10 +685,9 @@ async function submitRoom(e) {
     } else {
       const room = store.addRoom(await api.request("POST", "/rooms", body));
       views.renderRoomList();
+      // The server announces the owner's membership (member.joined) on every open socket of
+      // ours, which from then on receives the room's live events.
       openRoom(room.id);
-      // Creating a room announces nothing on the socket, so this connection is not subscribed
-      // to it yet: reconnect (and sync) to receive its live events.
-      if (socket) socket.cycle();
     }
     $("room-dialog").close();
   } catch (ex) {

@@ -57,15 +57,6 @@ export class Socket {
     if (!this.ws) this.connect();
   }
 
-  /** Reconnects at once (e.g. to pick up a room the server has not subscribed us to). */
-  cycle() {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.teardown(1000, "resubscribing");
-    this.attempt = 0;
-    this.connect();
-  }
-
   async connect() {
     if (this.stopped || this.ws) return;
     this.setState("connecting");

@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use huddle_domain::Member;
 
-use crate::dto::{AddMemberRequest, ErrorBody, MemberList, PageQuery, SetRoleRequest};
+use crate::dto::{AddMemberRequest, ErrorBody, MemberEntry, MemberList, PageQuery, SetRoleRequest};
 use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
 const MEMBERS: &str = "members";
@@ -21,8 +21,17 @@ pub async fn list(
     let chat = state.chat.clone();
     let id = path.into_inner();
     let page = blocking(move || chat.list_members(user.id, id, after, limit)).await?;
+    let ids: Vec<i64> = page.items.iter().map(|m| m.user.id).collect();
+    let online = state.presence.online_among(&ids).await;
     Ok(HttpResponse::Ok().json(MemberList {
-        items: page.items,
+        items: page
+            .items
+            .into_iter()
+            .map(|member| MemberEntry {
+                online: online.contains(&member.user.id),
+                member,
+            })
+            .collect(),
         next_cursor: page.next_after.map(|k| pagination::encode(MEMBERS, k)),
     }))
 }
