@@ -98,6 +98,9 @@ pub(crate) async fn run(
         return;
     };
 
+    // Membership changes the hub handles after this may be missing from the rooms read next;
+    // the hub applies them on registration.
+    let since_epoch = shared.hub.membership_epoch();
     let chat = shared.chat.clone();
     let loaded = actix_web::web::block(move || -> Result<_, DomainError> {
         Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
@@ -128,6 +131,7 @@ pub(crate) async fn run(
         conn,
         user_id,
         rooms: rooms.clone(),
+        since_epoch,
         tx,
         kill: kill.clone(),
     });

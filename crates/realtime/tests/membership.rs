@@ -503,7 +503,64 @@ async fn room_deletion_then_silence(backend: Backend) {
     }
 }
 
+async fn membership_changes_racing_a_connect(backend: Backend) {
+    // A connection that opens while its user is kicked from (or added to) a room must end up
+    // following the room exactly when the user is a member, whichever finished first.
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let room = id(&app.create_room(&ann, "general", false).await);
+    let rounds = 40;
+    let (mut leaks, mut misses) = (0, 0);
+    for i in 0..rounds {
+        // Kick racing the connect: afterwards bob is not a member.
+        app.join(&bob, room).await;
+        let delay = Duration::from_micros((i * 137 % 3000) as u64);
+        let kick = async {
+            tokio::time::sleep(delay).await;
+            let (status, body) = app
+                .delete(&format!("/api/v1/rooms/{room}/members/{}", bob.user_id), &ann.access_token)
+                .await;
+            assert_eq!(status, 204, "{body}");
+        };
+        let (mut b, ()) = tokio::join!(WsClient::connect(&app, &bob.access_token), kick);
+        b.sync(json!({})).await;
+        let body = format!("after kick {i}");
+        app.send(&ann, room, &body).await;
+        let frames = b.drain(Duration::from_millis(300)).await;
+        if created(&frames).iter().any(|(_, _, b)| *b == body) {
+            leaks += 1;
+        }
+        b.close().await;
+
+        // Join racing the connect: afterwards bob is a member.
+        let join = async {
+            tokio::time::sleep(delay).await;
+            app.join(&bob, room).await;
+        };
+        let (mut b, ()) = tokio::join!(WsClient::connect(&app, &bob.access_token), join);
+        b.sync(json!({})).await;
+        let body = format!("after join {i}");
+        app.send(&ann, room, &body).await;
+        let frames = b.drain(Duration::from_millis(300)).await;
+        if !created(&frames).iter().any(|(_, _, b)| *b == body) {
+            misses += 1;
+        }
+        b.close().await;
+        let (status, _) = app
+            .delete(&format!("/api/v1/rooms/{room}/members/{}", bob.user_id), &ann.access_token)
+            .await;
+        assert_eq!(status, 204);
+    }
+    assert_eq!(
+        (leaks, misses),
+        (0, 0),
+        "of {rounds} rounds: messages leaked to a kicked user's new connection, messages missed by a joined user's new connection"
+    );
+}
+
 backend_tests!(
+    membership_changes_racing_a_connect,
     every_member_connection_and_nobody_else,
     rest_join_kick_and_add_on_open_connections,
     socket_join_and_leave,
