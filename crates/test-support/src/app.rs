@@ -77,23 +77,7 @@ impl TestApp {
     /// Sends a request with an optional bearer token and JSON body; returns status and JSON
     /// (`Value::Null` for an empty body).
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status();
-        let bytes = resp.bytes().await.expect("body read");
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("non-JSON body for {path}: {}", String::from_utf8_lossy(&bytes)))
-        };
-        (status, value)
+        send_json(&self.client, method, &self.url(path), token, body).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -330,6 +314,34 @@ impl TestApp {
     pub fn ws_url(&self) -> String {
         format!("ws://127.0.0.1:{}/api/v1/ws", self.port)
     }
+}
+
+/// One request with an optional bearer token and JSON body: status and JSON (`Value::Null` for
+/// an empty body). Panics on a non-JSON body, which the contract never sends.
+pub async fn send_json(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = client.request(method, url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request sent");
+    let status = resp.status();
+    let bytes = resp.bytes().await.expect("body read");
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("non-JSON body for {url}: {}", String::from_utf8_lossy(&bytes)))
+    };
+    (status, value)
 }
 
 pub fn session_from(body: &Value) -> Session {

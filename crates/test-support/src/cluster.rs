@@ -246,22 +246,7 @@ impl NodeClient {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (reqwest::StatusCode, serde_json::Value) {
-        let mut req = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status();
-        let bytes = resp.bytes().await.expect("body");
-        let value = if bytes.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(&bytes).expect("JSON body")
-        };
-        (status, value)
+        crate::app::send_json(&self.client, method, &format!("{}{path}", self.base), token, body).await
     }
 
     pub async fn register(&self, username: &str) -> crate::Session {
