@@ -390,8 +390,8 @@ impl ConnState {
             }
             ClientFrame::Sync { ref since } => {
                 let listed: Vec<RoomId> = since.iter().map(|(room, _)| *room).collect();
-                for room in &listed {
-                    self.delivery.hold(*room);
+                for (room, last_seq) in since {
+                    self.delivery.hold(*room, *last_seq);
                 }
                 for room in self.delivery.rooms() {
                     if !listed.contains(&room) {

@@ -34,6 +34,18 @@ impl RoomDelivery {
         self.sent.last().map(|(_, hi)| *hi)
     }
 
+    /// Counts every seq up to `seq` as sent.
+    fn mark_through(&mut self, seq: i64) {
+        if seq < 1 {
+            return;
+        }
+        self.sent.retain(|(_, hi)| *hi > seq);
+        match self.sent.first_mut() {
+            Some((lo, _)) if *lo <= seq + 1 => *lo = 1,
+            _ => self.sent.insert(0, (1, seq)),
+        }
+    }
+
     fn mark(&mut self, seq: i64) {
         if self.was_sent(seq) {
             return;
@@ -138,10 +150,12 @@ impl Delivery {
         }
     }
 
-    /// Holds a room's live messages while its replay runs.
-    pub(crate) fn hold(&mut self, room: RoomId) {
+    /// Holds a room's live messages while its replay of what follows `since` runs. The client
+    /// has every seq up to `since` already, so none of those is sent again, held or not.
+    pub(crate) fn hold(&mut self, room: RoomId, since: i64) {
         if let Some(r) = self.rooms.get_mut(&room) {
             r.held.get_or_insert_with(Vec::new);
+            r.mark_through(since);
         }
     }
 
@@ -243,7 +257,7 @@ mod tests {
     fn late_sync_does_not_repeat_live_messages() {
         let mut d = Delivery::new([1], false);
         assert!(d.live(1, 11, f("11")).is_some());
-        d.hold(1);
+        d.hold(1, 0);
         let out: Vec<Arc<str>> = (9..=11)
             .filter_map(|s| d.replayed(1, s, f(&s.to_string())))
             .collect();
@@ -270,6 +284,31 @@ mod tests {
         // Not held: straight through; unknown room: straight through.
         assert_eq!(d.change(1, 6, f("u6")).as_deref(), Some("u6"));
         assert_eq!(d.change(9, 1, f("x")).as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn what_the_client_has_is_not_sent_again() {
+        // Held live 2..=4 before the client said it has up to 3.
+        let mut d = Delivery::new([1], true);
+        for s in 2..=4 {
+            assert_eq!(d.live(1, s, f(&s.to_string())), None);
+        }
+        d.hold(1, 3);
+        assert_eq!(d.replayed(1, 3, f("3")), None);
+        assert_eq!(texts(d.release(1)), vec!["4"]);
+        assert_eq!(d.live(1, 5, f("5")).as_deref(), Some("5"));
+        // A since below what was sent merges with it.
+        let mut d = Delivery::new([1], false);
+        assert!(d.live(1, 7, f("7")).is_some());
+        d.hold(1, 6);
+        assert_eq!(d.rooms[&1].sent, vec![(1, 7)]);
+        assert!(d.release(1).is_empty());
+        let mut d = Delivery::new([1], false);
+        assert!(d.live(1, 9, f("9")).is_some());
+        d.hold(1, 4);
+        assert_eq!(d.rooms[&1].sent, vec![(1, 4), (9, 9)]);
+        d.hold(1, 12);
+        assert_eq!(d.rooms[&1].sent, vec![(1, 12)]);
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use huddle_test_support::{backend_tests, of_type, seqs, Backend, TestApp, WsClient};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::Message;
 
 const TOO_BIG: u16 = 1009;
@@ -54,6 +56,48 @@ async fn frames_over_the_limit_close_with_1009(backend: Backend) {
     // Before authentication as well.
     let mut ws = WsClient::connect_raw(&app, None).await;
     ws.send_raw(Message::text(ping_of_len(limit + 1))).await;
+    assert_eq!(ws.expect_close().await, Some(TOO_BIG));
+}
+
+/// `text` as a fragmented message: a first text frame and continuation frames of `piece` bytes.
+fn fragments(text: &str, piece: usize) -> Vec<Message> {
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(piece).collect();
+    let last = chunks.len() - 1;
+    chunks
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            Message::Frame(Frame::message(c.to_vec(), opcode, i == last))
+        })
+        .collect()
+}
+
+async fn fragmented_messages_count_whole(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let limit = 16 * 1024;
+
+    // Fragments adding up to the limit: one message, answered.
+    let mut ws = WsClient::connect_live(&app, &ann.access_token).await;
+    for m in fragments(&ping_of_len(limit), 5000) {
+        ws.send_raw(m).await;
+    }
+    let pong = ws.next().await;
+    assert_eq!(
+        (pong["type"].as_str(), pong["ref"].as_str()),
+        (Some("pong"), Some("big")),
+        "{pong}"
+    );
+
+    // Small fragments adding up to more than the limit: 1009 like one big frame.
+    for m in fragments(&ping_of_len(limit + 1), 5000) {
+        ws.send_raw(m).await;
+    }
     assert_eq!(ws.expect_close().await, Some(TOO_BIG));
 }
 
@@ -349,6 +393,7 @@ async fn a_slow_consumer_is_cut_and_the_others_get_everything(backend: Backend) 
 
 backend_tests!(
     frames_over_the_limit_close_with_1009,
+    fragmented_messages_count_whole,
     bad_frames_get_error_frames_and_the_connection_lives_on,
     sends_over_the_rate_are_refused,
     a_slow_consumer_is_cut_and_the_others_get_everything,

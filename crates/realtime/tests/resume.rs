@@ -168,6 +168,46 @@ async fn sync_of_a_room_one_is_not_in_is_refused(backend: Backend) {
     b.assert_alive().await;
 }
 
+async fn make_before_break_reconnect_repeats_nothing(backend: Backend) {
+    // The client opens its new connection before dropping the old one, reads the old one to
+    // the end, then syncs the new one from there: `sync` sends only seqs above what it was
+    // given, even when the new connection already holds some of those live.
+    let app = TestApp::spawn(backend).await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let room = id(&app.create_room(&ann, "general", false).await);
+    app.join(&bob, room).await;
+    let mut old = WsClient::connect_live(&app, &bob.access_token).await;
+    app.send(&ann, room, "one").await;
+    assert_eq!(seqs(&old.collect_messages(room, 1).await, room), vec![1]);
+
+    let mut new = WsClient::connect(&app, &bob.access_token).await;
+    // Sent while both are open: live on the old one, held on the new one.
+    app.send(&ann, room, "two").await;
+    app.send(&ann, room, "three").await;
+    assert_eq!(seqs(&old.collect_messages(room, 2).await, room), vec![2, 3]);
+    old.close().await;
+
+    let replay = new.sync(json!({ room.to_string(): 3 })).await;
+    assert!(
+        seqs(&replay, room).is_empty(),
+        "sync since 3 sent {:?}",
+        seqs(&replay, room)
+    );
+    app.send(&ann, room, "four").await;
+    let mut frames = new.collect_messages(room, 1).await;
+    frames.extend(new.drain(QUIET).await);
+    assert_eq!(seqs(&frames, room), vec![4]);
+
+    // Same with a since in the middle of what is held: exactly the rest.
+    let mut newer = WsClient::connect(&app, &bob.access_token).await;
+    app.send(&ann, room, "five").await;
+    app.send(&ann, room, "six").await;
+    assert_eq!(seqs(&new.collect_messages(room, 2).await, room), vec![5, 6]);
+    let replay = newer.sync(json!({ room.to_string(): 5 })).await;
+    assert_eq!(seqs(&replay, room), vec![6]);
+}
+
 /// Reads `ws` until the `message.created` of seq `total` (once known, i.e. non-zero) has come;
 /// returns the seqs of `room` read.
 async fn read_to_the_end(ws: &mut WsClient, room: i64, total: &AtomicI64) -> Vec<i64> {
@@ -376,6 +416,7 @@ async fn edits_and_deletes_never_overtake_their_message(backend: Backend) {
 }
 
 backend_tests!(
+    make_before_break_reconnect_repeats_nothing,
     edits_and_deletes_never_overtake_their_message,
     reconnect_and_sync_gets_exactly_the_missed,
     sync_of_a_room_one_is_not_in_is_refused,
