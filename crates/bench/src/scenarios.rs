@@ -16,6 +16,12 @@ use crate::sample::{Probe, Tracker};
 use crate::setup::{Api, User};
 use crate::Result;
 
+/// Unacknowledged sends an open-loop sender allows itself before it skips a beat (and counts
+/// the skip), like a client with a send window. Huddle queues up to 64 commands per
+/// connection; a client that keeps more in flight blocks its own connection, which then
+/// stops reading and is cut as a slow consumer (1013).
+pub const MAX_IN_FLIGHT: usize = 32;
+
 /// Where the servers come from and how long things run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -211,7 +217,7 @@ pub async fn find_saturation(
             layout.senders.clone(),
             SendMode::Open {
                 rate,
-                max_in_flight: 1000,
+                max_in_flight: MAX_IN_FLIGHT,
             },
         );
         l.warmup = Duration::from_secs(1);
@@ -279,7 +285,7 @@ pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<()> {
     };
     let mode = |rate| SendMode::Open {
         rate,
-        max_in_flight: 1000,
+        max_in_flight: MAX_IN_FLIGHT,
     };
     let bare = run
         .run_load(&run.load(

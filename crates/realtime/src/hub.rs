@@ -257,7 +257,7 @@ impl Hub {
         }
     }
 
-    fn handle_command(&mut self, cmd: HubCommand, bus: &dyn EventBus, repo: &Arc<dyn Repository>) {
+    pub(crate) fn handle_command(&mut self, cmd: HubCommand, bus: &dyn EventBus, repo: &Arc<dyn Repository>) {
         match cmd {
             HubCommand::Register {
                 conn,

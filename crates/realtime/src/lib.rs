@@ -11,6 +11,8 @@
 //!   (`sync`) with exactly-once, in-order delivery, and graceful close.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod bus;
 mod config;
 mod connection;
