@@ -305,7 +305,7 @@ async fn read_until_total(
 }
 
 async fn a_slow_consumer_is_cut_and_the_others_get_everything(backend: Backend) {
-    let queue = 16;
+    let queue = 8;
     let app = TestApp::spawn_with(backend, |cfg| {
         cfg.realtime.outbound_queue = queue;
     })
