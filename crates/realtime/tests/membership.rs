@@ -519,7 +519,10 @@ async fn membership_changes_racing_a_connect(backend: Backend) {
         let kick = async {
             tokio::time::sleep(delay).await;
             let (status, body) = app
-                .delete(&format!("/api/v1/rooms/{room}/members/{}", bob.user_id), &ann.access_token)
+                .delete(
+                    &format!("/api/v1/rooms/{room}/members/{}", bob.user_id),
+                    &ann.access_token,
+                )
                 .await;
             assert_eq!(status, 204, "{body}");
         };
@@ -548,7 +551,10 @@ async fn membership_changes_racing_a_connect(backend: Backend) {
         }
         b.close().await;
         let (status, _) = app
-            .delete(&format!("/api/v1/rooms/{room}/members/{}", bob.user_id), &ann.access_token)
+            .delete(
+                &format!("/api/v1/rooms/{room}/members/{}", bob.user_id),
+                &ann.access_token,
+            )
             .await;
         assert_eq!(status, 204);
     }
