@@ -26,3 +26,14 @@ lint:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# The standard benchmark set (BENCHMARKS.md) against PostgreSQL on 127.0.0.1:5432: fan-out
+# and latency against the bare broadcast server, store against the naive baseline, history,
+# idle memory. About 6 minutes after the build; the JSON line also lands in target/bench.json.
+bench:
+    cargo build --release -p huddle-server -p huddle-bench
+    target/release/huddle-bench --json-out target/bench.json all
+
+# Criterion benchmarks of the hot paths (serialisation, fan-out, JWT, validation).
+bench-micro:
+    cargo bench -p huddle-bench --bench hot_paths

@@ -74,12 +74,12 @@ struct FanoutArgs {
     #[arg(long)]
     rate: Option<f64>,
     /// Where the saturation search starts, in messages per second over all senders.
-    #[arg(long, default_value_t = 250.0)]
+    #[arg(long, default_value_t = 1000.0)]
     search_from: f64,
     /// Growth of the rate between search steps.
-    #[arg(long, default_value_t = 1.25)]
+    #[arg(long, default_value_t = 1.5)]
     search_factor: f64,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 12)]
     max_steps: usize,
     /// Skip the latency run at half the rate.
     #[arg(long)]
@@ -88,8 +88,8 @@ struct FanoutArgs {
 
 #[derive(Args, Clone)]
 struct StoreArgs {
-    #[arg(long = "store-rooms", default_value_t = 100)]
-    rooms: usize,
+    #[arg(long, default_value_t = 100)]
+    store_rooms: usize,
     #[arg(long, default_value_t = 1)]
     senders_per_room: usize,
     /// Unacknowledged sends each sender keeps in flight.
@@ -105,19 +105,19 @@ struct HistoryArgs {
     #[arg(long, default_value_t = 100_000)]
     messages: i64,
     /// Requests per second.
-    #[arg(long = "history-rate", default_value_t = 1000.0)]
-    rate: f64,
+    #[arg(long, default_value_t = 1000.0)]
+    history_rate: f64,
     #[arg(long, default_value_t = 50)]
     page: i64,
 }
 
 #[derive(Args, Clone)]
 struct IdleArgs {
-    #[arg(long = "idle-connections", default_value_t = 10_000)]
-    connections: usize,
+    #[arg(long, default_value_t = 10_000)]
+    idle_connections: usize,
     /// Users owning the idle connections (each opens connections/users of them).
-    #[arg(long = "idle-users", default_value_t = 2000)]
-    users: usize,
+    #[arg(long, default_value_t = 2000)]
+    idle_users: usize,
 }
 
 #[derive(Subcommand, Clone)]
@@ -189,7 +189,7 @@ async fn store(run: &mut Run, a: &StoreArgs) -> Result<()> {
     scenarios::store(
         run,
         &StoreOptions {
-            rooms: a.rooms,
+            rooms: a.store_rooms,
             senders_per_room: a.senders_per_room,
             window: a.window,
             naive_connections: a.naive_connections,
@@ -203,7 +203,7 @@ async fn history(run: &mut Run, a: &HistoryArgs) -> Result<()> {
         run,
         &HistoryOptions {
             messages: a.messages,
-            rate: a.rate,
+            rate: a.history_rate,
             page: a.page,
         },
     )
@@ -214,8 +214,8 @@ async fn idle(run: &mut Run, a: &IdleArgs) -> Result<()> {
     scenarios::idle(
         run,
         &IdleOptions {
-            connections: a.connections,
-            users: a.users.min(a.connections).max(1),
+            connections: a.idle_connections,
+            users: a.idle_users.min(a.idle_connections).max(1),
             settle: Duration::from_secs(3),
         },
     )
