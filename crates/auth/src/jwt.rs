@@ -57,7 +57,12 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: i64, session_id: &str, ttl: Duration) -> Result<String, AuthError> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        session_id: &str,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let now = Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -73,7 +78,9 @@ impl JwtKeys {
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
         match decode::<AccessClaims>(token, &self.decoding, &self.validation) {
             Ok(data) => Ok(data.claims),
-            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(AuthError::TokenExpired),
+            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => {
+                Err(AuthError::TokenExpired)
+            }
             Err(_) => Err(AuthError::Unauthenticated("invalid access token")),
         }
     }
@@ -98,9 +105,18 @@ mod tests {
         let keys = JwtKeys::new(b"0123456789abcdef0123456789abcdef");
         let other = JwtKeys::new(b"another secret, quite different!");
         let t = other.issue(1, "f", Duration::from_secs(60)).unwrap();
-        assert!(matches!(keys.verify(&t), Err(AuthError::Unauthenticated(_))));
-        assert!(matches!(keys.verify("abc.def.ghi"), Err(AuthError::Unauthenticated(_))));
-        assert!(matches!(keys.verify(""), Err(AuthError::Unauthenticated(_))));
+        assert!(matches!(
+            keys.verify(&t),
+            Err(AuthError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            keys.verify("abc.def.ghi"),
+            Err(AuthError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            keys.verify(""),
+            Err(AuthError::Unauthenticated(_))
+        ));
     }
 
     #[test]
@@ -128,6 +144,9 @@ mod tests {
             br#"{"sub":"2","sid":"f","iat":0,"exp":99999999999,"iss":"huddle"}"#,
         );
         let forged = format!("{}.{}.{}", parts[0], forged_claims, parts[2]);
-        assert!(matches!(keys.verify(&forged), Err(AuthError::Unauthenticated(_))));
+        assert!(matches!(
+            keys.verify(&forged),
+            Err(AuthError::Unauthenticated(_))
+        ));
     }
 }

@@ -48,7 +48,11 @@ pub struct AuthService {
 }
 
 impl AuthService {
-    pub fn new(repo: Arc<dyn Repository>, keys: JwtKeys, config: AuthConfig) -> Result<Self, AuthError> {
+    pub fn new(
+        repo: Arc<dyn Repository>,
+        keys: JwtKeys,
+        config: AuthConfig,
+    ) -> Result<Self, AuthError> {
         let dummy_hash = hash_password("not a real password", config.bcrypt_cost)?;
         Ok(Self {
             repo,
@@ -110,7 +114,10 @@ impl AuthService {
             return Err(AuthError::Unauthenticated("this login has been ended"));
         }
         if record.spent_at.is_some() {
-            tracing::warn!(user_id = record.user_id, "refresh token reused; revoking its login");
+            tracing::warn!(
+                user_id = record.user_id,
+                "refresh token reused; revoking its login"
+            );
             self.repo.revoke_family(&record.family_id)?;
             return Err(AuthError::Unauthenticated(
                 "refresh token already used; this login has been ended",
@@ -169,7 +176,8 @@ impl AuthService {
             other => other,
         })?;
         let hash = hash_password(new, self.config.bcrypt_cost)?;
-        self.repo.change_password(user_id, &hash, Some(session_id))?;
+        self.repo
+            .change_password(user_id, &hash, Some(session_id))?;
         Ok(())
     }
 
@@ -194,7 +202,12 @@ impl AuthService {
         self.session(user, &family, token)
     }
 
-    fn session(&self, user: User, family: &str, refresh_token: String) -> Result<Session, AuthError> {
+    fn session(
+        &self,
+        user: User,
+        family: &str,
+        refresh_token: String,
+    ) -> Result<Session, AuthError> {
         let access_token = self.keys.issue(user.id, family, self.config.access_ttl)?;
         Ok(Session {
             user,

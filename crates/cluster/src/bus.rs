@@ -32,7 +32,11 @@ struct Inner {
 }
 
 enum PresenceCommand {
-    Changed { user_id: UserId, online: bool, room_ids: Vec<RoomId> },
+    Changed {
+        user_id: UserId,
+        online: bool,
+        room_ids: Vec<RoomId>,
+    },
     Leave(tokio::sync::oneshot::Sender<()>),
 }
 
@@ -60,7 +64,11 @@ impl RedisBus {
         });
         tokio::spawn(publisher(redis.clone(), outbox_rx));
         tokio::spawn(subscriber(inner.clone(), interest_rx));
-        tokio::spawn(presence_task(inner.clone(), Presence::new(config, redis), presence_rx));
+        tokio::spawn(presence_task(
+            inner.clone(),
+            Presence::new(config, redis),
+            presence_rx,
+        ));
         tracing::info!(node = %inner.config.node_id, prefix = %inner.config.prefix, "cluster bus on Redis");
         Self { inner }
     }
@@ -88,9 +96,10 @@ impl Inner {
             ],
             BusEvent::Domain(e) => vec![self.config.room_channel(e.room_id())],
             BusEvent::Typing { room_id, .. } => vec![self.config.room_channel(*room_id)],
-            BusEvent::Presence { room_ids, .. } => {
-                room_ids.iter().map(|r| self.config.room_channel(*r)).collect()
-            }
+            BusEvent::Presence { room_ids, .. } => room_ids
+                .iter()
+                .map(|r| self.config.room_channel(*r))
+                .collect(),
         }
     }
 
@@ -147,11 +156,13 @@ impl EventBus for RedisBus {
     }
 
     fn watch_room(&self, room_id: RoomId, watching: bool) {
-        self.inner.watch(self.inner.config.room_channel(room_id), watching);
+        self.inner
+            .watch(self.inner.config.room_channel(room_id), watching);
     }
 
     fn watch_user(&self, user_id: UserId, watching: bool) {
-        self.inner.watch(self.inner.config.user_channel(user_id), watching);
+        self.inner
+            .watch(self.inner.config.user_channel(user_id), watching);
     }
 }
 
@@ -168,7 +179,9 @@ async fn publisher(redis: SharedRedis, mut outbox: mpsc::UnboundedReceiver<(Vec<
         // While Redis is down the batch is dropped: other processes catch messages up from
         // the database (gap fill, resync) and clients with `sync`.
         redis
-            .run("publish", |mut c| async move { pipe.query_async::<()>(&mut c).await })
+            .run("publish", |mut c| async move {
+                pipe.query_async::<()>(&mut c).await
+            })
             .await;
     }
 }

@@ -16,9 +16,18 @@ pub(crate) struct Envelope {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum WireEvent {
-    Domain { event: DomainEvent },
-    Typing { room_id: RoomId, user_id: UserId },
-    Presence { user_id: UserId, online: bool, room_ids: Vec<RoomId> },
+    Domain {
+        event: DomainEvent,
+    },
+    Typing {
+        room_id: RoomId,
+        user_id: UserId,
+    },
+    Presence {
+        user_id: UserId,
+        online: bool,
+        room_ids: Vec<RoomId>,
+    },
 }
 
 impl From<BusEvent> for WireEvent {
@@ -64,12 +73,26 @@ mod tests {
     #[test]
     fn envelopes_round_trip() {
         for event in [
-            BusEvent::Typing { room_id: 1, user_id: 2 },
-            BusEvent::Presence { user_id: 3, online: false, room_ids: vec![4, 5] },
+            BusEvent::Typing {
+                room_id: 1,
+                user_id: 2,
+            },
+            BusEvent::Presence {
+                user_id: 3,
+                online: false,
+                room_ids: vec![4, 5],
+            },
             BusEvent::Domain(DomainEvent::RoomDeleted { room_id: 9 }),
-            BusEvent::Domain(DomainEvent::MemberLeft { room_id: 9, user_id: 7 }),
+            BusEvent::Domain(DomainEvent::MemberLeft {
+                room_id: 9,
+                user_id: 7,
+            }),
         ] {
-            let env = Envelope { origin: "n1".into(), id: 7, event: event.clone().into() };
+            let env = Envelope {
+                origin: "n1".into(),
+                id: 7,
+                event: event.clone().into(),
+            };
             let text = serde_json::to_string(&env).unwrap();
             let back: Envelope = serde_json::from_str(&text).unwrap();
             assert_eq!(back, env);

@@ -69,7 +69,10 @@ impl Presence {
     }
 
     async fn register(&self, user_id: UserId, rooms: &[RoomId]) -> Option<i64> {
-        let keys = (self.user_key(user_id), self.node_users_key(&self.config.node_id));
+        let keys = (
+            self.user_key(user_id),
+            self.node_users_key(&self.config.node_id),
+        );
         let rooms = serde_json::to_string(rooms).unwrap_or_else(|_| "[]".into());
         let node = self.config.node_id.clone();
         let script = self.add.clone();
@@ -117,7 +120,11 @@ impl Presence {
     pub(crate) async fn tick(&mut self) -> Vec<Announcement> {
         let me = self.config.node_id.clone();
         let lease_ms = u64::try_from(self.config.presence_lease.as_millis()).unwrap_or(15_000);
-        let (lease_key, nodes_key, users_key) = (self.lease_key(&me), self.config.key(&["nodes"]), self.node_users_key(&me));
+        let (lease_key, nodes_key, users_key) = (
+            self.lease_key(&me),
+            self.config.key(&["nodes"]),
+            self.node_users_key(&me),
+        );
         let renewed = self
             .redis
             .run("lease", |mut c| {
@@ -145,7 +152,11 @@ impl Presence {
             return Vec::new();
         };
         if registered != self.local.len() {
-            tracing::info!(local = self.local.len(), registered, "re-registering presence");
+            tracing::info!(
+                local = self.local.len(),
+                registered,
+                "re-registering presence"
+            );
             for (user, rooms) in &self.local {
                 self.register(*user, rooms).await;
             }
@@ -158,7 +169,10 @@ impl Presence {
         let Some(nodes) = self
             .redis
             .run("reap", |mut c| async move {
-                redis::cmd("SMEMBERS").arg(&nodes_key).query_async::<Vec<String>>(&mut c).await
+                redis::cmd("SMEMBERS")
+                    .arg(&nodes_key)
+                    .query_async::<Vec<String>>(&mut c)
+                    .await
             })
             .await
         else {
@@ -173,7 +187,10 @@ impl Presence {
             let claimed = self
                 .redis
                 .run("reap", |mut c| async move {
-                    let alive: bool = redis::cmd("EXISTS").arg(&lease_key).query_async(&mut c).await?;
+                    let alive: bool = redis::cmd("EXISTS")
+                        .arg(&lease_key)
+                        .query_async(&mut c)
+                        .await?;
                     if alive {
                         return Ok(false);
                     }
@@ -201,18 +218,28 @@ impl Presence {
             .redis
             .run("reap", |mut c| {
                 let users_key = users_key.clone();
-                async move { redis::cmd("HGETALL").arg(&users_key).query_async(&mut c).await }
+                async move {
+                    redis::cmd("HGETALL")
+                        .arg(&users_key)
+                        .query_async(&mut c)
+                        .await
+                }
             })
             .await
             .unwrap_or_default();
-        tracing::warn!(node, users = users.len(), "a process's lease lapsed: its users go offline");
+        tracing::warn!(
+            node,
+            users = users.len(),
+            "a process's lease lapsed: its users go offline"
+        );
         let mut gone = Vec::new();
         for (user, rooms) in users {
             let Ok(user_id) = user.parse::<UserId>() else {
                 continue;
             };
             let rooms: Vec<RoomId> = serde_json::from_str(&rooms).unwrap_or_default();
-            if self.unregister(node, user_id).await == Some(0) && !self.local.contains_key(&user_id) {
+            if self.unregister(node, user_id).await == Some(0) && !self.local.contains_key(&user_id)
+            {
                 gone.push((user_id, false, rooms));
             }
         }
@@ -264,7 +291,11 @@ pub struct ClusterPresence {
 
 impl ClusterPresence {
     pub fn new(config: ClusterConfig, redis: SharedRedis, local: HubHandle) -> Self {
-        Self { config, redis, local }
+        Self {
+            config,
+            redis,
+            local,
+        }
     }
 }
 

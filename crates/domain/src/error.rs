@@ -94,7 +94,9 @@ impl From<RepoError> for DomainError {
             RepoError::Conflict("username") => {
                 DomainError::conflict("username_taken", "that username is taken")
             }
-            RepoError::Conflict(what) => DomainError::conflict("conflict", format!("{what} already exists")),
+            RepoError::Conflict(what) => {
+                DomainError::conflict("conflict", format!("{what} already exists"))
+            }
             other => DomainError::Repository(other),
         }
     }

@@ -80,7 +80,9 @@ impl MemoryLimiter {
         if buckets.len() > 100_000 {
             // Full buckets carry no information; forget them.
             let rate = self.rate;
-            buckets.retain(|_, (t, at)| take_token(rate, *t, now.duration_since(*at).as_secs_f64()).0 + 1.0 < rate.burst);
+            buckets.retain(|_, (t, at)| {
+                take_token(rate, *t, now.duration_since(*at).as_secs_f64()).0 + 1.0 < rate.burst
+            });
         }
         let (tokens, at) = buckets
             .entry(key.to_owned())
@@ -105,7 +107,10 @@ mod tests {
 
     #[test]
     fn burst_then_wait_then_refill() {
-        let l = MemoryLimiter::new(Rate { per_second: 50.0, burst: 3.0 });
+        let l = MemoryLimiter::new(Rate {
+            per_second: 50.0,
+            burst: 3.0,
+        });
         assert!(l.check("a").is_ok() && l.check("a").is_ok() && l.check("a").is_ok());
         let wait = l.check("a").unwrap_err();
         assert!(wait <= Duration::from_millis(21), "{wait:?}");
@@ -121,7 +126,10 @@ mod tests {
             assert!(l.check("ip").is_ok());
         }
         let wait = l.check("ip").unwrap_err();
-        assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
     }
 
     #[test]

@@ -153,8 +153,12 @@ pub trait MessageRepository {
     fn store_message(&self, new: NewMessage) -> RepoResult<Stored>;
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>>;
     /// Ascending by seq.
-    fn history(&self, room_id: RoomId, window: HistoryWindow, limit: usize)
-        -> RepoResult<Vec<Message>>;
+    fn history(
+        &self,
+        room_id: RoomId,
+        window: HistoryWindow,
+        limit: usize,
+    ) -> RepoResult<Vec<Message>>;
     fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message>;
     /// Blanks the body and sets `deleted`, keeping the seq.
     fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message>;

@@ -65,7 +65,9 @@ impl ChatService {
     // ---- users ----
 
     pub fn user(&self, id: UserId) -> DomainResult<User> {
-        self.repo.user_by_id(id)?.ok_or(DomainError::NotFound("user"))
+        self.repo
+            .user_by_id(id)?
+            .ok_or(DomainError::NotFound("user"))
     }
 
     pub fn update_profile(
@@ -155,10 +157,19 @@ impl ChatService {
         Ok(Page::from_overfetch(rows, limit, |r| r.id))
     }
 
-    pub fn update_room(&self, actor: UserId, room_id: RoomId, input: RoomInput) -> DomainResult<Room> {
+    pub fn update_room(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        input: RoomInput,
+    ) -> DomainResult<Room> {
         self.manager_role(actor, room_id)?;
         let patch = RoomPatch {
-            name: input.name.as_deref().map(validation::room_name).transpose()?,
+            name: input
+                .name
+                .as_deref()
+                .map(validation::room_name)
+                .transpose()?,
             description: input
                 .description
                 .as_deref()
@@ -167,14 +178,17 @@ impl ChatService {
             is_private: input.is_private,
         };
         let room = self.repo.update_room(room_id, patch)?;
-        self.events.publish(DomainEvent::RoomUpdated { room: room.clone() });
+        self.events
+            .publish(DomainEvent::RoomUpdated { room: room.clone() });
         Ok(room)
     }
 
     pub fn delete_room(&self, actor: UserId, room_id: RoomId) -> DomainResult<()> {
         let (_, role) = self.member_role(actor, room_id)?;
         if role != Role::Owner {
-            return Err(DomainError::forbidden("only the room's owner may delete it"));
+            return Err(DomainError::forbidden(
+                "only the room's owner may delete it",
+            ));
         }
         self.repo.delete_room(room_id)?;
         self.events.publish(DomainEvent::RoomDeleted { room_id });
@@ -197,12 +211,15 @@ impl ChatService {
     }
 
     fn admit(&self, room_id: RoomId, user_id: UserId, role: Role) -> DomainResult<Member> {
-        let member = self.repo.add_member(room_id, user_id, role).map_err(|e| match e {
-            crate::RepoError::Conflict(_) => {
-                DomainError::conflict("conflict", "the user is already a member")
-            }
-            other => other.into(),
-        })?;
+        let member = self
+            .repo
+            .add_member(room_id, user_id, role)
+            .map_err(|e| match e {
+                crate::RepoError::Conflict(_) => {
+                    DomainError::conflict("conflict", "the user is already a member")
+                }
+                other => other.into(),
+            })?;
         self.events.publish(DomainEvent::MemberJoined {
             room_id,
             member: member.clone(),
@@ -239,7 +256,12 @@ impl ChatService {
         Ok(Page::from_overfetch(rows, limit, |m| m.user.id))
     }
 
-    pub fn add_member(&self, actor: UserId, room_id: RoomId, user_id: UserId) -> DomainResult<Member> {
+    pub fn add_member(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        user_id: UserId,
+    ) -> DomainResult<Member> {
         self.manager_role(actor, room_id)?;
         self.repo
             .user_by_id(user_id)?
@@ -261,7 +283,8 @@ impl ChatService {
             return Err(DomainError::forbidden("admins cannot remove other admins"));
         }
         if self.repo.remove_member(room_id, user_id)? {
-            self.events.publish(DomainEvent::MemberLeft { room_id, user_id });
+            self.events
+                .publish(DomainEvent::MemberLeft { room_id, user_id });
         }
         Ok(())
     }
@@ -276,7 +299,9 @@ impl ChatService {
     ) -> DomainResult<Member> {
         let (_, actor_role) = self.member_role(actor, room_id)?;
         if actor_role != Role::Owner {
-            return Err(DomainError::forbidden("only the room's owner may change roles"));
+            return Err(DomainError::forbidden(
+                "only the room's owner may change roles",
+            ));
         }
         let role = match Role::parse(role) {
             Some(r @ (Role::Admin | Role::Member)) => r,
@@ -292,7 +317,10 @@ impl ChatService {
             .role_of(room_id, user_id)?
             .ok_or(DomainError::NotFound("member"))?;
         if current == Role::Owner {
-            return Err(DomainError::conflict("conflict", "the owner's role cannot be changed"));
+            return Err(DomainError::conflict(
+                "conflict",
+                "the owner's role cannot be changed",
+            ));
         }
         Ok(self.repo.set_role(room_id, user_id, role)?)
     }
@@ -351,7 +379,12 @@ impl ChatService {
         Ok(History { items, has_more })
     }
 
-    fn own_message(&self, actor: UserId, room_id: RoomId, message_id: MessageId) -> DomainResult<(Role, Message)> {
+    fn own_message(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        message_id: MessageId,
+    ) -> DomainResult<(Role, Message)> {
         let (_, role) = self.member_role(actor, room_id)?;
         let message = self
             .repo
@@ -373,7 +406,10 @@ impl ChatService {
             return Err(DomainError::forbidden("only the author may edit a message"));
         }
         if message.deleted {
-            return Err(DomainError::conflict("conflict", "a deleted message cannot be edited"));
+            return Err(DomainError::conflict(
+                "conflict",
+                "a deleted message cannot be edited",
+            ));
         }
         let message = self.repo.edit_message(room_id, message_id, &body)?;
         self.events.publish(DomainEvent::MessageUpdated {
@@ -384,7 +420,12 @@ impl ChatService {
     }
 
     /// Deleting twice is harmless and announces once.
-    pub fn delete_message(&self, actor: UserId, room_id: RoomId, message_id: MessageId) -> DomainResult<()> {
+    pub fn delete_message(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        message_id: MessageId,
+    ) -> DomainResult<()> {
         let (role, message) = self.own_message(actor, room_id, message_id)?;
         if message.author.id != actor && !role.can_manage() {
             return Err(DomainError::forbidden(

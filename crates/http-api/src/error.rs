@@ -79,7 +79,9 @@ impl ApiError {
                 format!("too many attempts; retry in {retry_after} s"),
                 None,
             ),
-            ApiError::PayloadTooLarge(m) => (S::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None),
+            ApiError::PayloadTooLarge(m) => {
+                (S::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None)
+            }
             ApiError::UnsupportedMediaType(m) => (
                 S::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -113,10 +115,17 @@ fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<St
         DomainError::Validation { .. } => S::BAD_REQUEST,
         DomainError::NotFound(_) | DomainError::Repository(RepoError::NotFound) => S::NOT_FOUND,
         DomainError::Forbidden(_) => S::FORBIDDEN,
-        DomainError::Conflict { .. } | DomainError::Repository(RepoError::Conflict(_)) => S::CONFLICT,
+        DomainError::Conflict { .. } | DomainError::Repository(RepoError::Conflict(_)) => {
+            S::CONFLICT
+        }
         DomainError::Repository(RepoError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
     };
-    (status, e.code(), e.public_message(), e.field().map(str::to_owned))
+    (
+        status,
+        e.code(),
+        e.public_message(),
+        e.field().map(str::to_owned),
+    )
 }
 
 /// The contract's error body.
@@ -172,25 +181,43 @@ mod tests {
         assert_eq!(b["error"]["code"], "validation_failed");
         assert_eq!(b["error"]["field"], "name");
         let (s, b) = body_of(DomainError::NotFound("room").into()).await;
-        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (404, Some("not_found")));
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (404, Some("not_found"))
+        );
         assert!(b["error"].get("field").is_none());
         let (s, b) = body_of(DomainError::forbidden("no").into()).await;
-        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (403, Some("forbidden")));
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (403, Some("forbidden"))
+        );
         let (s, b) = body_of(DomainError::from(RepoError::Conflict("username")).into()).await;
-        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (409, Some("username_taken")));
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (409, Some("username_taken"))
+        );
     }
 
     #[actix_web::test]
     async fn auth_errors_and_internals() {
         let (s, b) = body_of(AuthError::TokenExpired.into()).await;
-        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("token_expired")));
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (401, Some("token_expired"))
+        );
         let (s, b) = body_of(AuthError::InvalidCredentials.into()).await;
-        assert_eq!((s.as_u16(), b["error"]["code"].as_str()), (401, Some("invalid_credentials")));
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (401, Some("invalid_credentials"))
+        );
         let (s, b) = body_of(ApiError::Internal("db password is hunter2".into())).await;
         assert_eq!(s, 500);
         assert_eq!(b["error"]["code"], "internal");
         assert!(!b.to_string().contains("hunter2"));
-        let (s, b) = body_of(DomainError::Repository(RepoError::Unavailable("pg down at 10.0.0.1".into())).into()).await;
+        let (s, b) = body_of(
+            DomainError::Repository(RepoError::Unavailable("pg down at 10.0.0.1".into())).into(),
+        )
+        .await;
         assert_eq!(s, 503);
         assert!(!b.to_string().contains("10.0.0.1"));
     }

@@ -46,16 +46,16 @@ impl DatabaseConfig {
     /// `postgres://…` or `postgresql://…` selects PostgreSQL; anything else is an SQLite file,
     /// with an optional `sqlite://` or `sqlite:` prefix.
     pub fn from_url(url: &str, pool_size: u32) -> Self {
-        let (backend, target) = if url.starts_with("postgres://") || url.starts_with("postgresql://")
-        {
-            (Backend::Postgres, url.to_owned())
-        } else {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))
-                .unwrap_or(url);
-            (Backend::Sqlite, path.to_owned())
-        };
+        let (backend, target) =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                (Backend::Postgres, url.to_owned())
+            } else {
+                let path = url
+                    .strip_prefix("sqlite://")
+                    .or_else(|| url.strip_prefix("sqlite:"))
+                    .unwrap_or(url);
+                (Backend::Sqlite, path.to_owned())
+            };
         DatabaseConfig {
             backend,
             target,

@@ -57,14 +57,30 @@ fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
             out
         }));
     }
-    let stored: Vec<Stored> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
-    let created: Vec<_> = stored.iter().filter(|s| matches!(s, Stored::Created(_))).collect();
-    assert_eq!(created.len(), 200, "each of the 200 distinct sends stored once");
-    assert_eq!(stored.len() - created.len(), 200, "each retry answered with the first");
+    let stored: Vec<Stored> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let created: Vec<_> = stored
+        .iter()
+        .filter(|s| matches!(s, Stored::Created(_)))
+        .collect();
+    assert_eq!(
+        created.len(),
+        200,
+        "each of the 200 distinct sends stored once"
+    );
+    assert_eq!(
+        stored.len() - created.len(),
+        200,
+        "each retry answered with the first"
+    );
     let mut by_cmid: HashMap<String, i64> = HashMap::new();
     for s in &stored {
         let m = s.message();
-        let id = *by_cmid.entry(m.client_msg_id.clone().unwrap()).or_insert(m.id);
+        let id = *by_cmid
+            .entry(m.client_msg_id.clone().unwrap())
+            .or_insert(m.id);
         assert_eq!(id, m.id, "a retry got a different message");
     }
     for room in rooms {
@@ -131,4 +147,7 @@ macro_rules! both {
     };
 }
 
-both!(concurrent_stores_are_gap_free_per_room, a_failing_message_does_not_fail_its_batch);
+both!(
+    concurrent_stores_are_gap_free_per_room,
+    a_failing_message_does_not_fail_its_batch
+);

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
+};
 use futures_util::StreamExt;
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
@@ -82,10 +84,24 @@ pub(crate) async fn run(
     let _active = ActiveGuard::new(&shared);
     let mut shutdown = shared.shutdown.subscribe();
     if *shutdown.borrow() {
-        close(session, protocol::CLOSE_GOING_AWAY, "server shutting down", Duration::from_secs(1)).await;
+        close(
+            session,
+            protocol::CLOSE_GOING_AWAY,
+            "server shutting down",
+            Duration::from_secs(1),
+        )
+        .await;
         return;
     }
-    let claims = match authenticate(&shared, &mut session, &mut stream, header_token, &mut shutdown).await {
+    let claims = match authenticate(
+        &shared,
+        &mut session,
+        &mut stream,
+        header_token,
+        &mut shutdown,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(End::Close(code, reason)) => {
             close(session, code, reason, Duration::from_secs(2)).await;
@@ -94,7 +110,13 @@ pub(crate) async fn run(
         Err(End::PeerGone) => return,
     };
     let Ok(user_id) = claims.user_id() else {
-        close(session, protocol::CLOSE_UNAUTHENTICATED, "invalid access token", Duration::from_secs(2)).await;
+        close(
+            session,
+            protocol::CLOSE_UNAUTHENTICATED,
+            "invalid access token",
+            Duration::from_secs(2),
+        )
+        .await;
         return;
     };
 
@@ -109,12 +131,24 @@ pub(crate) async fn run(
     let (user, rooms) = match loaded {
         Ok(Ok(v)) => v,
         Ok(Err(DomainError::NotFound(_))) => {
-            close(session, protocol::CLOSE_UNAUTHENTICATED, "unknown user", Duration::from_secs(2)).await;
+            close(
+                session,
+                protocol::CLOSE_UNAUTHENTICATED,
+                "unknown user",
+                Duration::from_secs(2),
+            )
+            .await;
             return;
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "socket set-up failed");
-            close(session, 1011, "temporarily unavailable", Duration::from_secs(2)).await;
+            close(
+                session,
+                1011,
+                "temporarily unavailable",
+                Duration::from_secs(2),
+            )
+            .await;
             return;
         }
         Err(e) => {
@@ -231,7 +265,9 @@ async fn authenticate(
 ) -> Result<AccessClaims, End> {
     let verify = |token: &str| {
         shared.auth.verify_access(token).map_err(|e| match e {
-            huddle_auth::AuthError::TokenExpired => End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"),
+            huddle_auth::AuthError::TokenExpired => {
+                End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired")
+            }
             _ => End::Close(protocol::CLOSE_UNAUTHENTICATED, "invalid access token"),
         })
     };
@@ -252,7 +288,10 @@ async fn authenticate(
             Some(Ok(AggregatedMessage::Text(text))) => {
                 return match protocol::parse(&text).1 {
                     Ok(ClientFrame::Auth { token }) => verify(&token),
-                    _ => Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "authenticate first")),
+                    _ => Err(End::Close(
+                        protocol::CLOSE_UNAUTHENTICATED,
+                        "authenticate first",
+                    )),
                 };
             }
             Some(Ok(AggregatedMessage::Ping(p))) => {
@@ -260,7 +299,10 @@ async fn authenticate(
             }
             Some(Ok(AggregatedMessage::Pong(_))) => {}
             Some(Ok(AggregatedMessage::Binary(_))) => {
-                return Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "authenticate first"));
+                return Err(End::Close(
+                    protocol::CLOSE_UNAUTHENTICATED,
+                    "authenticate first",
+                ));
             }
             Some(Err(e)) => return Err(protocol_end(&e)),
             Some(Ok(AggregatedMessage::Close(_))) | None => return Err(End::PeerGone),
@@ -332,13 +374,24 @@ impl ConnState {
             }
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Binary(_))) => {
-                self.write(protocol::error_frame(None, "unsupported", "binary frames are not supported"))
-                    .await
+                self.write(protocol::error_frame(
+                    None,
+                    "unsupported",
+                    "binary frames are not supported",
+                ))
+                .await
             }
             Some(Ok(AggregatedMessage::Text(text))) => {
                 let (reference, frame) = protocol::parse(&text);
                 match frame {
-                    Err(e) => self.write(protocol::error_frame(reference.as_deref(), e.code, &e.message)).await,
+                    Err(e) => {
+                        self.write(protocol::error_frame(
+                            reference.as_deref(),
+                            e.code,
+                            &e.message,
+                        ))
+                        .await
+                    }
                     Ok(frame) => self.on_frame(reference, frame, cmd_tx).await,
                 }
             }
@@ -352,17 +405,27 @@ impl ConnState {
         cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
     ) -> Step {
         let r = reference.as_deref();
-        if !matches!(frame, ClientFrame::Sync { .. } | ClientFrame::Ping | ClientFrame::Typing { .. })
-            && self.grace.take().is_some()
+        if !matches!(
+            frame,
+            ClientFrame::Sync { .. } | ClientFrame::Ping | ClientFrame::Typing { .. }
+        ) && self.grace.take().is_some()
         {
             // The client is not resuming; deliver what was held.
             let frames = self.delivery.release_all();
             self.write_all(frames).await?;
         }
         match frame {
-            ClientFrame::Ping => self.write(protocol::with_ref(json!({"type": "pong"}), r)).await,
+            ClientFrame::Ping => {
+                self.write(protocol::with_ref(json!({"type": "pong"}), r))
+                    .await
+            }
             ClientFrame::Auth { .. } => {
-                self.write(protocol::error_frame(r, "validation_failed", "already authenticated")).await
+                self.write(protocol::error_frame(
+                    r,
+                    "validation_failed",
+                    "already authenticated",
+                ))
+                .await
             }
             ClientFrame::Reauth { token } => match self.shared.auth.verify_access(&token) {
                 Ok(claims) if claims.user_id().ok() == Some(self.user_id) => {
@@ -370,7 +433,14 @@ impl ConnState {
                     let reply = json!({"type": "reauthed", "expires_in": claims.expires_in()});
                     self.write(protocol::with_ref(reply, r)).await
                 }
-                Ok(_) => self.write(protocol::error_frame(r, "forbidden", "the token is another user's")).await,
+                Ok(_) => {
+                    self.write(protocol::error_frame(
+                        r,
+                        "forbidden",
+                        "the token is another user's",
+                    ))
+                    .await
+                }
                 Err(e) => self.write(protocol::auth_error_frame(r, &e)).await,
             },
             ClientFrame::Typing { room_id } => {
@@ -385,8 +455,12 @@ impl ConnState {
                 Ok(())
             }
             ClientFrame::Send { .. } if self.send_limited().await => {
-                self.write(protocol::error_frame(r, "rate_limited", "too many messages; slow down"))
-                    .await
+                self.write(protocol::error_frame(
+                    r,
+                    "rate_limited",
+                    "too many messages; slow down",
+                ))
+                .await
             }
             ClientFrame::Sync { ref since } => {
                 let listed: Vec<RoomId> = since.iter().map(|(room, _)| *room).collect();
@@ -426,21 +500,35 @@ impl ConnState {
     async fn on_outbound(&mut self, out: Outbound) -> Step {
         match out {
             Outbound::Frame(f) => self.write(&*f).await,
-            Outbound::Message { room_id, seq, frame } => {
+            Outbound::Message {
+                room_id,
+                seq,
+                frame,
+            } => {
                 if let Some(f) = self.delivery.live(room_id, seq, frame) {
                     self.write(&*f).await?;
                 }
                 if self.delivery.held_count() > self.shared.config.outbound_queue {
-                    return Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync"));
+                    return Err(End::Close(
+                        protocol::CLOSE_TRY_AGAIN_LATER,
+                        "too slow: reconnect and sync",
+                    ));
                 }
                 Ok(())
             }
-            Outbound::MessageChange { room_id, seq, frame } => {
+            Outbound::MessageChange {
+                room_id,
+                seq,
+                frame,
+            } => {
                 if let Some(f) = self.delivery.change(room_id, seq, frame) {
                     self.write(&*f).await?;
                 }
                 if self.delivery.held_count() > self.shared.config.outbound_queue {
-                    return Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync"));
+                    return Err(End::Close(
+                        protocol::CLOSE_TRY_AGAIN_LATER,
+                        "too slow: reconnect and sync",
+                    ));
                 }
                 Ok(())
             }
@@ -514,12 +602,15 @@ async fn worker(
                 let started = std::time::Instant::now();
                 let stored = chat.post_message(user_id, room_id, &body, client_msg_id.as_deref());
                 if let Ok(s) = &stored {
-                    huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
+                    huddle_metrics::record_store(
+                        started.elapsed(),
+                        matches!(s, Stored::Created(_)),
+                    );
                 }
                 stored
             })
             .await
-                .map(|stored| json!({"type": "ack", "message": stored.message()})),
+            .map(|stored| json!({"type": "ack", "message": stored.message()})),
             ClientFrame::Edit {
                 room_id,
                 message_id,
@@ -527,17 +618,20 @@ async fn worker(
             } => run_blocking(move || chat.edit_message(user_id, room_id, message_id, &body))
                 .await
                 .map(|m| json!({"type": "edited", "room_id": room_id, "message": m})),
-            ClientFrame::Delete { room_id, message_id } => {
-                run_blocking(move || chat.delete_message(user_id, room_id, message_id))
-                    .await
-                    .map(|()| json!({"type": "deleted", "room_id": room_id, "message_id": message_id}))
-            }
+            ClientFrame::Delete {
+                room_id,
+                message_id,
+            } => run_blocking(move || chat.delete_message(user_id, room_id, message_id))
+                .await
+                .map(|()| json!({"type": "deleted", "room_id": room_id, "message_id": message_id})),
             ClientFrame::Join { room_id } => run_blocking(move || chat.join_room(user_id, room_id))
                 .await
                 .map(|member| json!({"type": "joined", "room_id": room_id, "member": member})),
-            ClientFrame::Leave { room_id } => run_blocking(move || chat.leave_room(user_id, room_id))
-                .await
-                .map(|()| json!({"type": "left", "room_id": room_id})),
+            ClientFrame::Leave { room_id } => {
+                run_blocking(move || chat.leave_room(user_id, room_id))
+                    .await
+                    .map(|()| json!({"type": "left", "room_id": room_id}))
+            }
             ClientFrame::Sync { since } => {
                 for (room_id, after) in since {
                     if !replay(&shared, user_id, room_id, after, r, &replies).await {
@@ -547,7 +641,10 @@ async fn worker(
                 Ok(json!({"type": "synced"}))
             }
             // Handled by the connection task.
-            ClientFrame::Auth { .. } | ClientFrame::Reauth { .. } | ClientFrame::Typing { .. } | ClientFrame::Ping => {
+            ClientFrame::Auth { .. }
+            | ClientFrame::Reauth { .. }
+            | ClientFrame::Typing { .. }
+            | ClientFrame::Ping => {
                 continue;
             }
         };
@@ -573,7 +670,10 @@ async fn replay(
 ) -> bool {
     loop {
         let chat = shared.chat.clone();
-        let page = run_blocking(move || chat.history(user_id, room_id, HistoryWindow::After(after), REPLAY_PAGE)).await;
+        let page = run_blocking(move || {
+            chat.history(user_id, room_id, HistoryWindow::After(after), REPLAY_PAGE)
+        })
+        .await;
         match page {
             Ok(page) => {
                 let Some(last) = page.items.last().map(|m| m.seq) else {
@@ -584,10 +684,20 @@ async fn replay(
                     .into_iter()
                     .map(|message| {
                         let seq = message.seq;
-                        (seq, protocol::event_frame(&DomainEvent::MessageCreated { room_id, message }))
+                        (
+                            seq,
+                            protocol::event_frame(&DomainEvent::MessageCreated {
+                                room_id,
+                                message,
+                            }),
+                        )
                     })
                     .collect();
-                if replies.send(Reply::Replay { room_id, items }).await.is_err() {
+                if replies
+                    .send(Reply::Replay { room_id, items })
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
                 after = last;
@@ -615,6 +725,8 @@ async fn run_blocking<T: Send + 'static>(
 ) -> Result<T, DomainError> {
     actix_web::web::block(f).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "blocking task failed");
-        Err(DomainError::Repository(huddle_domain::RepoError::Unavailable(e.to_string())))
+        Err(DomainError::Repository(
+            huddle_domain::RepoError::Unavailable(e.to_string()),
+        ))
     })
 }

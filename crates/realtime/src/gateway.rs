@@ -12,8 +12,8 @@ use tokio::sync::watch;
 
 use crate::connection;
 use crate::hub::HubHandle;
-use huddle_domain::limits::RateLimiter;
 use crate::RealtimeConfig;
+use huddle_domain::limits::RateLimiter;
 
 pub(crate) struct Shared {
     pub chat: ChatService,

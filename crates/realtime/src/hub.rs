@@ -173,10 +173,13 @@ impl HubHandle {
 /// A single process's presence: its own connections.
 impl PresenceDirectory for HubHandle {
     fn online_among<'a>(&'a self, users: &'a [UserId]) -> OnlineFuture<'a> {
-        let online: HashSet<UserId> = users.iter().copied().filter(|u| self.is_online_here(*u)).collect();
+        let online: HashSet<UserId> = users
+            .iter()
+            .copied()
+            .filter(|u| self.is_online_here(*u))
+            .collect();
         Box::pin(async move { online })
     }
-
 }
 
 /// A membership change the hub handled: `user_id` joined or left `room_id` (`None`: everyone
@@ -247,7 +250,11 @@ impl Hub {
     }
 
     /// Runs the hub on the current Tokio runtime until the process ends.
-    pub fn spawn(self, bus: Arc<dyn EventBus>, repo: Arc<dyn Repository>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(
+        self,
+        bus: Arc<dyn EventBus>,
+        repo: Arc<dyn Repository>,
+    ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(self.run(bus, repo))
     }
 
@@ -257,7 +264,12 @@ impl Hub {
         }
     }
 
-    pub(crate) fn handle_command(&mut self, cmd: HubCommand, bus: &dyn EventBus, repo: &Arc<dyn Repository>) {
+    pub(crate) fn handle_command(
+        &mut self,
+        cmd: HubCommand,
+        bus: &dyn EventBus,
+        repo: &Arc<dyn Repository>,
+    ) {
         match cmd {
             HubCommand::Register {
                 conn,
@@ -286,7 +298,10 @@ impl Hub {
                     .iter()
                     .filter_map(|(id, r)| r.sequencer.released_up_to().map(|s| (*id, s)))
                     .collect();
-                tracing::info!(rooms = rooms.len(), "catching followed rooms up from the database");
+                tracing::info!(
+                    rooms = rooms.len(),
+                    "catching followed rooms up from the database"
+                );
                 for (room_id, after) in rooms {
                     self.fill(room_id, after, REPLAY_LIMIT, None, repo);
                 }
@@ -303,7 +318,10 @@ impl Hub {
                 let mut ready = Vec::new();
                 for m in messages {
                     let seq = m.seq;
-                    let frame = protocol::event_frame(&DomainEvent::MessageCreated { room_id, message: m });
+                    let frame = protocol::event_frame(&DomainEvent::MessageCreated {
+                        room_id,
+                        message: m,
+                    });
                     ready.extend(room.sequencer.offer(seq, frame));
                 }
                 // Only give up on the gap this read was for; a newer gap gets its own wait.
@@ -334,8 +352,10 @@ impl Hub {
         // The rooms as read, then the membership changes handled since (they may or may not
         // be in the read; applied in order, the outcome is right either way). The connection
         // starts from the rooms as read, so it is told of each change that makes a difference.
-        let mut cursors: HashMap<RoomId, Option<i64>> =
-            rooms.iter().map(|c| (c.room_id, Some(c.last_seq))).collect();
+        let mut cursors: HashMap<RoomId, Option<i64>> = rooms
+            .iter()
+            .map(|c| (c.room_id, Some(c.last_seq)))
+            .collect();
         let mut catch_up: Vec<Outbound> = Vec::new();
         for change in self
             .membership_log
@@ -369,10 +389,17 @@ impl Hub {
                 rooms: room_ids,
             },
         );
-        self.handle.stats.connections.fetch_add(1, Ordering::Relaxed);
+        self.handle
+            .stats
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
         if log_incomplete {
             // Set-up took so long that the changes since are no longer known: start over.
-            tracing::warn!(conn, user_id, "membership log overrun during connect; closing with 1013");
+            tracing::warn!(
+                conn,
+                user_id,
+                "membership log overrun during connect; closing with 1013"
+            );
             if let Some(entry) = self.conns.get(&conn) {
                 entry.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
             }
@@ -385,7 +412,10 @@ impl Hub {
         if user_conns.len() == 1 {
             self.set_online(user_id, true);
             bus.watch_user(user_id, true);
-            self.handle.stats.users_online.fetch_add(1, Ordering::Relaxed);
+            self.handle
+                .stats
+                .users_online
+                .fetch_add(1, Ordering::Relaxed);
             bus.publish(BusEvent::Presence {
                 user_id,
                 online: true,
@@ -398,7 +428,10 @@ impl Hub {
         let Some(entry) = self.conns.remove(&conn) else {
             return;
         };
-        self.handle.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        self.handle
+            .stats
+            .connections
+            .fetch_sub(1, Ordering::Relaxed);
         for room_id in &entry.rooms {
             self.leave_room_state(*room_id, conn, bus);
         }
@@ -408,7 +441,10 @@ impl Hub {
                 self.users.remove(&entry.user_id);
                 self.set_online(entry.user_id, false);
                 bus.watch_user(entry.user_id, false);
-                self.handle.stats.users_online.fetch_sub(1, Ordering::Relaxed);
+                self.handle
+                    .stats
+                    .users_online
+                    .fetch_sub(1, Ordering::Relaxed);
                 bus.publish(BusEvent::Presence {
                     user_id: entry.user_id,
                     online: false,
@@ -419,7 +455,11 @@ impl Hub {
     }
 
     fn set_online(&self, user_id: UserId, online: bool) {
-        let mut set = self.handle.online.write().unwrap_or_else(|p| p.into_inner());
+        let mut set = self
+            .handle
+            .online
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         if online {
             set.insert(user_id);
         } else {
@@ -427,7 +467,13 @@ impl Hub {
         }
     }
 
-    fn join_room_state(&mut self, room_id: RoomId, conn: ConnId, last_seq: Option<i64>, bus: &dyn EventBus) {
+    fn join_room_state(
+        &mut self,
+        room_id: RoomId,
+        conn: ConnId,
+        last_seq: Option<i64>,
+        bus: &dyn EventBus,
+    ) {
         let room = self.rooms.entry(room_id).or_insert_with(|| {
             bus.watch_room(room_id, true);
             RoomState::new(last_seq)
@@ -436,8 +482,18 @@ impl Hub {
     }
 
     /// Remembers a membership change for connections still setting up, and makes it count.
-    fn log_membership(&mut self, user_id: Option<UserId>, room_id: RoomId, joined: bool, frame: Arc<str>) {
-        let epoch = self.membership_log.back().map_or(self.log_floor, |c| c.epoch) + 1;
+    fn log_membership(
+        &mut self,
+        user_id: Option<UserId>,
+        room_id: RoomId,
+        joined: bool,
+        frame: Arc<str>,
+    ) {
+        let epoch = self
+            .membership_log
+            .back()
+            .map_or(self.log_floor, |c| c.epoch)
+            + 1;
         self.membership_log.push_back(MembershipChange {
             epoch,
             user_id,
@@ -496,7 +552,9 @@ impl Hub {
                     return;
                 };
                 let started = std::time::Instant::now();
-                let ready = room.sequencer.offer(message.seq, protocol::event_frame(&event));
+                let ready = room
+                    .sequencer
+                    .offer(message.seq, protocol::event_frame(&event));
                 self.send_messages(room_id, ready, bus);
                 huddle_metrics::record_broadcast(started.elapsed());
                 self.arm_gap_check(room_id);
@@ -586,8 +644,7 @@ impl Hub {
             .iter()
             .copied()
             .filter(|c| {
-                except_user.is_none()
-                    || self.conns.get(c).map(|e| e.user_id) != except_user
+                except_user.is_none() || self.conns.get(c).map(|e| e.user_id) != except_user
             })
             .collect()
     }
@@ -616,7 +673,12 @@ impl Hub {
     }
 
     /// Queues an item per target; cuts connections whose queue is full or gone.
-    fn send_to(&mut self, targets: &[ConnId], item: impl Fn(ConnId) -> Outbound, bus: &dyn EventBus) {
+    fn send_to(
+        &mut self,
+        targets: &[ConnId],
+        item: impl Fn(ConnId) -> Outbound,
+        bus: &dyn EventBus,
+    ) {
         let mut cut = Vec::new();
         let mut sent = 0;
         for conn in targets {
@@ -626,19 +688,29 @@ impl Hub {
             match entry.tx.try_send(item(*conn)) {
                 Ok(()) => sent += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.handle.stats.queue_drops.fetch_add(1, Ordering::Relaxed);
+                    self.handle
+                        .stats
+                        .queue_drops
+                        .fetch_add(1, Ordering::Relaxed);
                     self.handle
                         .stats
                         .slow_consumer_closes
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(conn, user_id = entry.user_id, "slow consumer: closing with 1013");
+                    tracing::info!(
+                        conn,
+                        user_id = entry.user_id,
+                        "slow consumer: closing with 1013"
+                    );
                     entry.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
                     cut.push(*conn);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => cut.push(*conn),
             }
         }
-        self.handle.stats.deliveries.fetch_add(sent, Ordering::Relaxed);
+        self.handle
+            .stats
+            .deliveries
+            .fetch_add(sent, Ordering::Relaxed);
         for conn in cut {
             self.unregister(conn, bus);
         }

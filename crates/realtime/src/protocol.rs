@@ -15,8 +15,12 @@ pub(crate) const CLOSE_UNAUTHENTICATED: u16 = 4401;
 /// A client frame, after its `type` and `ref` were read.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ClientFrame {
-    Auth { token: String },
-    Reauth { token: String },
+    Auth {
+        token: String,
+    },
+    Reauth {
+        token: String,
+    },
     Send {
         room_id: RoomId,
         body: String,
@@ -27,11 +31,22 @@ pub(crate) enum ClientFrame {
         message_id: MessageId,
         body: String,
     },
-    Delete { room_id: RoomId, message_id: MessageId },
-    Join { room_id: RoomId },
-    Leave { room_id: RoomId },
-    Typing { room_id: RoomId },
-    Sync { since: Vec<(RoomId, i64)> },
+    Delete {
+        room_id: RoomId,
+        message_id: MessageId,
+    },
+    Join {
+        room_id: RoomId,
+    },
+    Leave {
+        room_id: RoomId,
+    },
+    Typing {
+        room_id: RoomId,
+    },
+    Sync {
+        since: Vec<(RoomId, i64)>,
+    },
     Ping,
 }
 
@@ -108,49 +123,62 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
         Some(Value::Number(n)) => Some(n.to_string()),
         _ => None,
     };
-    let kind = value.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
-    let frame = match kind.as_str() {
-        "auth" => fields::<TokenFields>(value, "auth").map(|f| ClientFrame::Auth { token: f.token }),
-        "reauth" => fields::<TokenFields>(value, "reauth").map(|f| ClientFrame::Reauth { token: f.token }),
-        "send" => fields::<SendFields>(value, "send").map(|f| ClientFrame::Send {
-            room_id: f.room_id,
-            body: f.body,
-            client_msg_id: f.client_msg_id,
-        }),
-        "edit" => fields::<EditFields>(value, "edit").map(|f| ClientFrame::Edit {
-            room_id: f.room_id,
-            message_id: f.message_id,
-            body: f.body,
-        }),
-        "delete" => fields::<MessageRef>(value, "delete").map(|f| ClientFrame::Delete {
-            room_id: f.room_id,
-            message_id: f.message_id,
-        }),
-        "join" => fields::<RoomRef>(value, "join").map(|f| ClientFrame::Join { room_id: f.room_id }),
-        "leave" => fields::<RoomRef>(value, "leave").map(|f| ClientFrame::Leave { room_id: f.room_id }),
-        "typing" => fields::<RoomRef>(value, "typing").map(|f| ClientFrame::Typing { room_id: f.room_id }),
-        "sync" => fields::<SyncFields>(value, "sync").and_then(|f| {
-            let mut since = Vec::with_capacity(f.since.len());
-            for (room, seq) in f.since {
-                let room_id = room.parse().map_err(|_| FrameError {
-                    code: "validation_failed",
-                    message: format!("sync: {room:?} is not a room id"),
-                })?;
-                since.push((room_id, seq.max(0)));
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let frame =
+        match kind.as_str() {
+            "auth" => {
+                fields::<TokenFields>(value, "auth").map(|f| ClientFrame::Auth { token: f.token })
             }
-            since.sort_unstable();
-            Ok(ClientFrame::Sync { since })
-        }),
-        "ping" => Ok(ClientFrame::Ping),
-        "" => Err(FrameError {
-            code: "validation_failed",
-            message: "the frame has no \"type\"".into(),
-        }),
-        other => Err(FrameError {
-            code: "unknown_type",
-            message: format!("unknown frame type {other:?}"),
-        }),
-    };
+            "reauth" => fields::<TokenFields>(value, "reauth")
+                .map(|f| ClientFrame::Reauth { token: f.token }),
+            "send" => fields::<SendFields>(value, "send").map(|f| ClientFrame::Send {
+                room_id: f.room_id,
+                body: f.body,
+                client_msg_id: f.client_msg_id,
+            }),
+            "edit" => fields::<EditFields>(value, "edit").map(|f| ClientFrame::Edit {
+                room_id: f.room_id,
+                message_id: f.message_id,
+                body: f.body,
+            }),
+            "delete" => fields::<MessageRef>(value, "delete").map(|f| ClientFrame::Delete {
+                room_id: f.room_id,
+                message_id: f.message_id,
+            }),
+            "join" => {
+                fields::<RoomRef>(value, "join").map(|f| ClientFrame::Join { room_id: f.room_id })
+            }
+            "leave" => {
+                fields::<RoomRef>(value, "leave").map(|f| ClientFrame::Leave { room_id: f.room_id })
+            }
+            "typing" => fields::<RoomRef>(value, "typing")
+                .map(|f| ClientFrame::Typing { room_id: f.room_id }),
+            "sync" => fields::<SyncFields>(value, "sync").and_then(|f| {
+                let mut since = Vec::with_capacity(f.since.len());
+                for (room, seq) in f.since {
+                    let room_id = room.parse().map_err(|_| FrameError {
+                        code: "validation_failed",
+                        message: format!("sync: {room:?} is not a room id"),
+                    })?;
+                    since.push((room_id, seq.max(0)));
+                }
+                since.sort_unstable();
+                Ok(ClientFrame::Sync { since })
+            }),
+            "ping" => Ok(ClientFrame::Ping),
+            "" => Err(FrameError {
+                code: "validation_failed",
+                message: "the frame has no \"type\"".into(),
+            }),
+            other => Err(FrameError {
+                code: "unknown_type",
+                message: format!("unknown frame type {other:?}"),
+            }),
+        };
     (reference, frame)
 }
 
@@ -163,7 +191,10 @@ pub(crate) fn with_ref(mut frame: Value, reference: Option<&str>) -> String {
 }
 
 pub(crate) fn error_frame(reference: Option<&str>, code: &str, message: &str) -> String {
-    with_ref(json!({"type": "error", "code": code, "message": message}), reference)
+    with_ref(
+        json!({"type": "error", "code": code, "message": message}),
+        reference,
+    )
 }
 
 pub(crate) fn domain_error_frame(reference: Option<&str>, e: &DomainError) -> String {
@@ -177,7 +208,9 @@ pub(crate) fn auth_error_frame(reference: Option<&str>, e: &AuthError) -> String
     match e {
         AuthError::Domain(d) => domain_error_frame(reference, d),
         AuthError::TokenExpired => error_frame(reference, "token_expired", "the token has expired"),
-        AuthError::InvalidCredentials => error_frame(reference, "invalid_credentials", "invalid credentials"),
+        AuthError::InvalidCredentials => {
+            error_frame(reference, "invalid_credentials", "invalid credentials")
+        }
         AuthError::Unauthenticated(m) => error_frame(reference, "unauthenticated", m),
         AuthError::Hashing(_) | AuthError::Signing(_) => {
             error_frame(reference, "internal", "something went wrong on our side")
@@ -212,22 +245,37 @@ mod tests {
 
     #[test]
     fn parses_every_client_frame() {
-        let (r, f) = parse(r#"{"type":"send","room_id":3,"body":"hi","client_msg_id":"c1","ref":"a"}"#);
+        let (r, f) =
+            parse(r#"{"type":"send","room_id":3,"body":"hi","client_msg_id":"c1","ref":"a"}"#);
         assert_eq!(r.as_deref(), Some("a"));
         assert_eq!(
             f.unwrap(),
-            ClientFrame::Send { room_id: 3, body: "hi".into(), client_msg_id: Some("c1".into()) }
+            ClientFrame::Send {
+                room_id: 3,
+                body: "hi".into(),
+                client_msg_id: Some("c1".into())
+            }
         );
         assert_eq!(parse(r#"{"type":"ping"}"#).1.unwrap(), ClientFrame::Ping);
         assert_eq!(
             parse(r#"{"type":"sync","since":{"2":5,"1":0}}"#).1.unwrap(),
-            ClientFrame::Sync { since: vec![(1, 0), (2, 5)] }
+            ClientFrame::Sync {
+                since: vec![(1, 0), (2, 5)]
+            }
         );
         assert_eq!(
-            parse(r#"{"type":"delete","room_id":1,"message_id":9}"#).1.unwrap(),
-            ClientFrame::Delete { room_id: 1, message_id: 9 }
+            parse(r#"{"type":"delete","room_id":1,"message_id":9}"#)
+                .1
+                .unwrap(),
+            ClientFrame::Delete {
+                room_id: 1,
+                message_id: 9
+            }
         );
-        assert!(matches!(parse(r#"{"type":"auth","token":"t"}"#).1, Ok(ClientFrame::Auth { .. })));
+        assert!(matches!(
+            parse(r#"{"type":"auth","token":"t"}"#).1,
+            Ok(ClientFrame::Auth { .. })
+        ));
     }
 
     #[test]
@@ -235,11 +283,26 @@ mod tests {
         assert_eq!(parse("{nope").1.unwrap_err().code, "malformed_json");
         assert_eq!(parse("[1,2]").1.unwrap_err().code, "malformed_json");
         let (r, f) = parse(r#"{"type":"dance","ref":"x"}"#);
-        assert_eq!((r.as_deref(), f.unwrap_err().code), (Some("x"), "unknown_type"));
+        assert_eq!(
+            (r.as_deref(), f.unwrap_err().code),
+            (Some("x"), "unknown_type")
+        );
         let (r, f) = parse(r#"{"type":"send","room_id":"one","ref":"y"}"#);
-        assert_eq!((r.as_deref(), f.unwrap_err().code), (Some("y"), "validation_failed"));
-        assert_eq!(parse(r#"{"type":"sync","since":{"abc":1}}"#).1.unwrap_err().code, "validation_failed");
-        assert_eq!(parse(r#"{"ref":"z"}"#).1.unwrap_err().code, "validation_failed");
+        assert_eq!(
+            (r.as_deref(), f.unwrap_err().code),
+            (Some("y"), "validation_failed")
+        );
+        assert_eq!(
+            parse(r#"{"type":"sync","since":{"abc":1}}"#)
+                .1
+                .unwrap_err()
+                .code,
+            "validation_failed"
+        );
+        assert_eq!(
+            parse(r#"{"ref":"z"}"#).1.unwrap_err().code,
+            "validation_failed"
+        );
     }
 
     #[test]

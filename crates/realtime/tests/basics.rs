@@ -10,7 +10,10 @@ async fn header_auth_gets_ready_with_rooms(backend: Backend) {
     app.send(&ann, room_id, "one").await;
     let ws = WsClient::connect(&app, &ann.access_token).await;
     assert_eq!(ws.ready["user"]["id"], ann.user_id);
-    assert_eq!(ws.ready["rooms"], json!([{"room_id": room_id, "last_seq": 1}]));
+    assert_eq!(
+        ws.ready["rooms"],
+        json!([{"room_id": room_id, "last_seq": 1}])
+    );
     assert!(ws.ready["connection_id"].is_string());
 }
 
@@ -18,14 +21,24 @@ async fn messages_reach_members_live(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
-    let room_id = app.create_room(&ann, "general", false).await["id"].as_i64().unwrap();
-    app.post(&format!("/api/v1/rooms/{room_id}/join"), &bob.access_token, json!({})).await;
+    let room_id = app.create_room(&ann, "general", false).await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/rooms/{room_id}/join"),
+        &bob.access_token,
+        json!({}),
+    )
+    .await;
     let mut a = WsClient::connect(&app, &ann.access_token).await;
     let mut b = WsClient::connect_with_frame(&app, &bob.access_token).await;
     a.request(json!({"type":"sync","since":{}}), "s").await;
     b.request(json!({"type":"sync","since":{}}), "s").await;
     let ack = a
-        .request(json!({"type":"send","room_id":room_id,"body":"hello","client_msg_id":"c1"}), "r1")
+        .request(
+            json!({"type":"send","room_id":room_id,"body":"hello","client_msg_id":"c1"}),
+            "r1",
+        )
         .await;
     assert_eq!(ack["type"], "ack");
     assert_eq!(ack["message"]["seq"], 1);
@@ -41,4 +54,7 @@ async fn messages_reach_members_live(backend: Backend) {
     assert_eq!(got["message"]["body"], "via rest");
 }
 
-backend_tests!(header_auth_gets_ready_with_rooms, messages_reach_members_live);
+backend_tests!(
+    header_auth_gets_ready_with_rooms,
+    messages_reach_members_live
+);

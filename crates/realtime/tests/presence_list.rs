@@ -20,18 +20,34 @@ async fn members_list_shows_who_is_connected(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
-    let room_id = app.create_room(&ann, "general", false).await["id"].as_i64().unwrap();
-    app.post(&format!("/api/v1/rooms/{room_id}/join"), &bob.access_token, json!({})).await;
+    let room_id = app.create_room(&ann, "general", false).await["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/rooms/{room_id}/join"),
+        &bob.access_token,
+        json!({}),
+    )
+    .await;
     let path = format!("/api/v1/rooms/{room_id}/members");
 
     let (_, list) = app.get(&path, &bob.access_token).await;
-    assert!(!online_of(&list, ann.user_id) && !online_of(&list, bob.user_id), "{list}");
+    assert!(
+        !online_of(&list, ann.user_id) && !online_of(&list, bob.user_id),
+        "{list}"
+    );
 
     let ws = WsClient::connect(&app, &ann.access_token).await;
     let (_, list) = app.get(&path, &bob.access_token).await;
-    assert!(online_of(&list, ann.user_id), "ann has a socket open: {list}");
+    assert!(
+        online_of(&list, ann.user_id),
+        "ann has a socket open: {list}"
+    );
     assert!(!online_of(&list, bob.user_id));
-    assert_eq!(list["items"][0]["role"], "owner", "the member fields are still there: {list}");
+    assert_eq!(
+        list["items"][0]["role"], "owner",
+        "the member fields are still there: {list}"
+    );
 
     ws.close().await;
     let mut offline = false;
@@ -53,13 +69,29 @@ async fn a_new_rooms_creator_follows_it_live(backend: Backend) {
     let mut a = WsClient::connect(&app, &ann.access_token).await;
     a.request(json!({"type": "sync", "since": {}}), "s").await;
     // Created after the socket opened.
-    let room_id = app.create_room(&ann, "later", false).await["id"].as_i64().unwrap();
+    let room_id = app.create_room(&ann, "later", false).await["id"]
+        .as_i64()
+        .unwrap();
     let joined = a.expect("member.joined").await;
-    assert_eq!((joined["room_id"].as_i64(), joined["member"]["role"].as_str()), (Some(room_id), Some("owner")));
-    app.post(&format!("/api/v1/rooms/{room_id}/join"), &bob.access_token, json!({})).await;
+    assert_eq!(
+        (
+            joined["room_id"].as_i64(),
+            joined["member"]["role"].as_str()
+        ),
+        (Some(room_id), Some("owner"))
+    );
+    app.post(
+        &format!("/api/v1/rooms/{room_id}/join"),
+        &bob.access_token,
+        json!({}),
+    )
+    .await;
     app.send(&bob, room_id, "hi ann").await;
     let m = a.expect("message.created").await;
     assert_eq!(m["message"]["body"], "hi ann");
 }
 
-backend_tests!(members_list_shows_who_is_connected, a_new_rooms_creator_follows_it_live);
+backend_tests!(
+    members_list_shows_who_is_connected,
+    a_new_rooms_creator_follows_it_live
+);

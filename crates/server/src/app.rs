@@ -6,13 +6,13 @@ use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use huddle_auth::{AuthConfig, AuthError, AuthService, JwtKeys};
+use huddle_cluster::{ClusterConfig, ClusterPresence, RedisBus, RedisLimiter, SharedRedis};
+use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
 use huddle_domain::service::ChatService;
 use huddle_domain::{EventPublisher, Repository};
-use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
-use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
-use huddle_cluster::{ClusterConfig, ClusterPresence, RedisBus, RedisLimiter, SharedRedis};
 use huddle_http_api::{ApiLimits, ApiState, ReadinessProbe};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
+use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
 use rand::RngCore;
 use thiserror::Error;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -161,7 +161,8 @@ impl Application {
                     let fut = srv.call(req);
                     async move {
                         let mut res = fut.await?;
-                        if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                        if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok())
+                        {
                             res.headers_mut()
                                 .insert(HeaderName::from_static("x-request-id"), id);
                         }

@@ -104,12 +104,22 @@ impl Config {
         let environment = match get("HUDDLE_ENV").as_deref() {
             None | Some("development") | Some("dev") => Environment::Development,
             Some("production") | Some("prod") => Environment::Production,
-            Some(other) => return Err(invalid("HUDDLE_ENV", other, "use development or production")),
+            Some(other) => {
+                return Err(invalid(
+                    "HUDDLE_ENV",
+                    other,
+                    "use development or production",
+                ))
+            }
         };
         let jwt_secret = get("HUDDLE_JWT_SECRET");
         if let Some(s) = &jwt_secret {
             if s.len() < 32 {
-                return Err(invalid("HUDDLE_JWT_SECRET", "<hidden>", "must be at least 32 characters"));
+                return Err(invalid(
+                    "HUDDLE_JWT_SECRET",
+                    "<hidden>",
+                    "must be at least 32 characters",
+                ));
             }
         } else if environment == Environment::Production {
             return Err(ConfigError::MissingSecret);
@@ -121,7 +131,11 @@ impl Config {
         };
         let bcrypt_cost = num(&get, "HUDDLE_BCRYPT_COST", d.bcrypt_cost)?;
         if !(4..=31).contains(&bcrypt_cost) {
-            return Err(invalid("HUDDLE_BCRYPT_COST", &bcrypt_cost.to_string(), "must be 4-31"));
+            return Err(invalid(
+                "HUDDLE_BCRYPT_COST",
+                &bcrypt_cost.to_string(),
+                "must be 4-31",
+            ));
         }
         Ok(Config {
             host: get("HUDDLE_HOST").unwrap_or(d.host),
@@ -152,7 +166,10 @@ impl Config {
     }
 }
 
-fn realtime(get: &impl Fn(&str) -> Option<String>, d: RealtimeConfig) -> Result<RealtimeConfig, ConfigError> {
+fn realtime(
+    get: &impl Fn(&str) -> Option<String>,
+    d: RealtimeConfig,
+) -> Result<RealtimeConfig, ConfigError> {
     Ok(RealtimeConfig {
         auth_timeout: millis(get, "HUDDLE_WS_AUTH_TIMEOUT_MS", d.auth_timeout)?,
         heartbeat_interval: millis(get, "HUDDLE_WS_HEARTBEAT_MS", d.heartbeat_interval)?,
@@ -172,7 +189,11 @@ fn millis(
     name: &'static str,
     default: Duration,
 ) -> Result<Duration, ConfigError> {
-    let v: u64 = num(get, name, u64::try_from(default.as_millis()).unwrap_or(u64::MAX))?;
+    let v: u64 = num(
+        get,
+        name,
+        u64::try_from(default.as_millis()).unwrap_or(u64::MAX),
+    )?;
     Ok(Duration::from_millis(v))
 }
 
@@ -242,8 +263,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -259,7 +282,10 @@ mod tests {
 
     #[test]
     fn production_requires_a_secret() {
-        assert_eq!(from(&[("HUDDLE_ENV", "production")]).unwrap_err(), ConfigError::MissingSecret);
+        assert_eq!(
+            from(&[("HUDDLE_ENV", "production")]).unwrap_err(),
+            ConfigError::MissingSecret
+        );
         let secret = "x".repeat(32);
         let c = from(&[("HUDDLE_ENV", "production"), ("HUDDLE_JWT_SECRET", &secret)]).unwrap();
         assert_eq!(c.environment, Environment::Production);
@@ -291,7 +317,11 @@ mod tests {
 
     #[test]
     fn socket_settings() {
-        let c = from(&[("HUDDLE_WS_HEARTBEAT_MS", "250"), ("HUDDLE_WS_SEND_RATE", "2.5")]).unwrap();
+        let c = from(&[
+            ("HUDDLE_WS_HEARTBEAT_MS", "250"),
+            ("HUDDLE_WS_SEND_RATE", "2.5"),
+        ])
+        .unwrap();
         assert_eq!(c.realtime.heartbeat_interval, Duration::from_millis(250));
         assert_eq!(c.realtime.send_rate_per_sec, 2.5);
         assert_eq!(c.realtime.max_frame_bytes, 16 * 1024);

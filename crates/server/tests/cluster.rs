@@ -54,7 +54,11 @@ fn assert_exactly_once_in_order(seqs: &[i64], n: i64, who: &str) {
         *counts.entry(*s).or_default() += 1;
     }
     let missing: Vec<i64> = (1..=n).filter(|s| !counts.contains_key(s)).collect();
-    let repeated: Vec<i64> = counts.iter().filter(|(_, c)| **c > 1).map(|(s, _)| *s).collect();
+    let repeated: Vec<i64> = counts
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(s, _)| *s)
+        .collect();
     let disorder = seqs.windows(2).filter(|w| w[0] >= w[1]).count();
     panic!(
         "{who}: expected seqs 1..={n} once each in order; got {} frames, missing {missing:?}, repeated {repeated:?}, {disorder} out of order",
@@ -64,18 +68,34 @@ fn assert_exactly_once_in_order(seqs: &[i64], n: i64, who: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_nodes() {
-    let Some(cluster) = TestCluster::start(BIN, 3, &redis_url(), &[]) else { return };
+    let Some(cluster) = TestCluster::start(BIN, 3, &redis_url(), &[]) else {
+        return;
+    };
     let (n0, n1, n2) = (cluster.client(0), cluster.client(1), cluster.client(2));
     let ann = n0.register("ann").await;
     let bob = n1.register("bob").await;
     let cat = n2.register("cat").await;
     let eve = n1.register("eve").await;
-    let (_, room) = n0.post("/api/v1/rooms", &ann.access_token, json!({"name": "general"})).await;
+    let (_, room) = n0
+        .post(
+            "/api/v1/rooms",
+            &ann.access_token,
+            json!({"name": "general"}),
+        )
+        .await;
     let room_id = room["id"].as_i64().unwrap();
-    let (_, other) = n0.post("/api/v1/rooms", &ann.access_token, json!({"name": "other"})).await;
+    let (_, other) = n0
+        .post("/api/v1/rooms", &ann.access_token, json!({"name": "other"}))
+        .await;
     let other_id = other["id"].as_i64().unwrap();
     for (client, who) in [(&n1, &bob), (&n2, &cat)] {
-        let (s, _) = client.post(&format!("/api/v1/rooms/{room_id}/join"), &who.access_token, json!({})).await;
+        let (s, _) = client
+            .post(
+                &format!("/api/v1/rooms/{room_id}/join"),
+                &who.access_token,
+                json!({}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK);
     }
     let mut a = connect(&cluster, 0, &ann).await;
@@ -85,13 +105,23 @@ async fn events_cross_nodes() {
     let mut e = connect(&cluster, 1, &eve).await;
 
     // A message sent on node 0 reaches nodes 1 and 2; one sent by REST on node 2 reaches all.
-    let ack = a.request(json!({"type": "send", "room_id": room_id, "body": "from node 0"}), "m1").await;
+    let ack = a
+        .request(
+            json!({"type": "send", "room_id": room_id, "body": "from node 0"}),
+            "m1",
+        )
+        .await;
     assert_eq!(ack["type"], "ack", "{ack}");
     for ws in [&mut b, &mut c] {
         let m = ws.expect("message.created").await;
         assert_eq!(m["message"]["body"], "from node 0");
     }
-    n2.post(&format!("/api/v1/rooms/{room_id}/messages"), &cat.access_token, json!({"body": "from node 2"})).await;
+    n2.post(
+        &format!("/api/v1/rooms/{room_id}/messages"),
+        &cat.access_token,
+        json!({"body": "from node 2"}),
+    )
+    .await;
     for ws in [&mut a, &mut b, &mut c] {
         // The sender's own socket also gets "from node 0" (before or after its ack): skip it.
         let mut m = ws.expect("message.created").await;
@@ -110,23 +140,35 @@ async fn events_cross_nodes() {
 
     // Eve is added on node 0 while connected on node 1: her open socket follows the room.
     let (s, _) = n0
-        .post(&format!("/api/v1/rooms/{room_id}/members"), &ann.access_token, json!({"user_id": eve.user_id}))
+        .post(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            &ann.access_token,
+            json!({"user_id": eve.user_id}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED);
     let joined = e.expect("member.joined").await;
     assert_eq!(joined["member"]["user"]["id"], eve.user_id);
-    c.send(json!({"type": "send", "room_id": room_id, "body": "welcome eve", "ref": "w"})).await;
+    c.send(json!({"type": "send", "room_id": room_id, "body": "welcome eve", "ref": "w"}))
+        .await;
     let m = e.expect("message.created").await;
     assert_eq!(m["message"]["body"], "welcome eve");
 
     // Kicked on node 2: her socket on node 1 hears it and then nothing more of the room.
     let (s, _) = n2
-        .delete(&format!("/api/v1/rooms/{room_id}/members/{}", eve.user_id), &ann.access_token)
+        .delete(
+            &format!("/api/v1/rooms/{room_id}/members/{}", eve.user_id),
+            &ann.access_token,
+        )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let left = e.expect("member.left").await;
     assert_eq!(left["user_id"], eve.user_id);
-    a.request(json!({"type": "send", "room_id": room_id, "body": "after the kick"}), "m2").await;
+    a.request(
+        json!({"type": "send", "room_id": room_id, "body": "after the kick"}),
+        "m2",
+    )
+    .await;
     let after: Vec<Value> = e.drain(Duration::from_millis(800)).await;
     assert!(
         after.iter().all(|f| f["type"] != "message.created"),
@@ -134,15 +176,27 @@ async fn events_cross_nodes() {
     );
 
     // Nobody outside a room hears of it, on any node.
-    a.request(json!({"type": "send", "room_id": other_id, "body": "private-ish"}), "m3").await;
+    a.request(
+        json!({"type": "send", "room_id": other_id, "body": "private-ish"}),
+        "m3",
+    )
+    .await;
     for ws in [&mut b, &mut c] {
         let frames = ws.drain(Duration::from_millis(500)).await;
-        assert!(frames.iter().all(|f| f["room_id"] != other_id), "{frames:?}");
+        assert!(
+            frames.iter().all(|f| f["room_id"] != other_id),
+            "{frames:?}"
+        );
     }
 
     // Presence across nodes: dan (in the room) connects on node 2; ann on node 0 sees it.
     let dan = n2.register("dan").await;
-    n2.post(&format!("/api/v1/rooms/{room_id}/join"), &dan.access_token, json!({})).await;
+    n2.post(
+        &format!("/api/v1/rooms/{room_id}/join"),
+        &dan.access_token,
+        json!({}),
+    )
+    .await;
     let d = connect(&cluster, 2, &dan).await;
     loop {
         let p = a.expect("presence").await;
@@ -152,10 +206,18 @@ async fn events_cross_nodes() {
         }
     }
     // The members list, asked on node 0, knows dan is connected on node 2.
-    let (_, members) = n0.get(&format!("/api/v1/rooms/{room_id}/members"), &ann.access_token).await;
+    let (_, members) = n0
+        .get(
+            &format!("/api/v1/rooms/{room_id}/members"),
+            &ann.access_token,
+        )
+        .await;
     let listed = |id: i64| {
         let items = members["items"].as_array().unwrap();
-        items.iter().find(|m| m["user"]["id"] == id).map_or(Value::Null, |m| m["online"].clone())
+        items
+            .iter()
+            .find(|m| m["user"]["id"] == id)
+            .map_or(Value::Null, |m| m["online"].clone())
     };
     assert_eq!(listed(dan.user_id), json!(true), "{members}");
     assert_eq!(listed(eve.user_id), Value::Null, "eve was kicked");
@@ -172,21 +234,37 @@ async fn events_cross_nodes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nine_hundred_concurrent_sends_over_three_nodes() {
-    let Some(cluster) = TestCluster::start(BIN, 3, &redis_url(), &env(&[("HUDDLE_WS_SEND_BURST", "100")])) else {
+    let Some(cluster) = TestCluster::start(
+        BIN,
+        3,
+        &redis_url(),
+        &env(&[("HUDDLE_WS_SEND_BURST", "100")]),
+    ) else {
         return;
     };
     const PER_NODE: usize = 10;
     const SENDS: usize = 30;
     let owner_client = cluster.client(0);
     let owner = owner_client.register("owner").await;
-    let (_, room) = owner_client.post("/api/v1/rooms", &owner.access_token, json!({"name": "busy"})).await;
+    let (_, room) = owner_client
+        .post(
+            "/api/v1/rooms",
+            &owner.access_token,
+            json!({"name": "busy"}),
+        )
+        .await;
     let room_id = room["id"].as_i64().unwrap();
     let mut clients = Vec::new();
     for node in 0..3 {
         let http = cluster.client(node);
         for i in 0..PER_NODE {
             let user = http.register(&format!("u{node}x{i}")).await;
-            http.post(&format!("/api/v1/rooms/{room_id}/join"), &user.access_token, json!({})).await;
+            http.post(
+                &format!("/api/v1/rooms/{room_id}/join"),
+                &user.access_token,
+                json!({}),
+            )
+            .await;
             clients.push(connect(&cluster, node, &user).await);
         }
     }
@@ -221,25 +299,45 @@ async fn a_killed_node_loses_nothing_acknowledged() {
         BIN,
         3,
         &redis_url(),
-        &env(&[("HUDDLE_PRESENCE_LEASE_MS", lease), ("HUDDLE_WS_SEND_BURST", "1000"), ("HUDDLE_WS_SEND_RATE", "1000")]),
+        &env(&[
+            ("HUDDLE_PRESENCE_LEASE_MS", lease),
+            ("HUDDLE_WS_SEND_BURST", "1000"),
+            ("HUDDLE_WS_SEND_RATE", "1000"),
+        ]),
     ) else {
         return;
     };
     let http = cluster.client(0);
     let owner = http.register("owner").await;
-    let (_, room) = http.post("/api/v1/rooms", &owner.access_token, json!({"name": "r"})).await;
+    let (_, room) = http
+        .post("/api/v1/rooms", &owner.access_token, json!({"name": "r"}))
+        .await;
     let room_id = room["id"].as_i64().unwrap();
     // Two watchers per node, and a sender on nodes 0 and 1; "ghost" lives on node 2 only.
     let mut users = Vec::new();
     for node in 0..3 {
         for i in 0..2 {
             let u = cluster.client(node).register(&format!("w{node}{i}")).await;
-            cluster.client(node).post(&format!("/api/v1/rooms/{room_id}/join"), &u.access_token, json!({})).await;
+            cluster
+                .client(node)
+                .post(
+                    &format!("/api/v1/rooms/{room_id}/join"),
+                    &u.access_token,
+                    json!({}),
+                )
+                .await;
             users.push((node, u));
         }
     }
     let ghost = cluster.client(2).register("ghost").await;
-    cluster.client(2).post(&format!("/api/v1/rooms/{room_id}/join"), &ghost.access_token, json!({})).await;
+    cluster
+        .client(2)
+        .post(
+            &format!("/api/v1/rooms/{room_id}/join"),
+            &ghost.access_token,
+            json!({}),
+        )
+        .await;
     let _ghost_ws = connect(&cluster, 2, &ghost).await;
     let mut watchers = Vec::new();
     for (node, u) in &users {
@@ -249,14 +347,27 @@ async fn a_killed_node_loses_nothing_acknowledged() {
     // Senders on nodes 0 and 1 send 60 messages each, acked one by one.
     let mut senders = Vec::new();
     for node in 0..2 {
-        let s = cluster.client(node).register(&format!("sender{node}")).await;
-        cluster.client(node).post(&format!("/api/v1/rooms/{room_id}/join"), &s.access_token, json!({})).await;
+        let s = cluster
+            .client(node)
+            .register(&format!("sender{node}"))
+            .await;
+        cluster
+            .client(node)
+            .post(
+                &format!("/api/v1/rooms/{room_id}/join"),
+                &s.access_token,
+                json!({}),
+            )
+            .await;
         let mut ws = connect(&cluster, node, &s).await;
         senders.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for j in 0..60 {
                 let ack = ws
-                    .request(json!({"type": "send", "room_id": room_id, "body": format!("{node}:{j}")}), &format!("r{j}"))
+                    .request(
+                        json!({"type": "send", "room_id": room_id, "body": format!("{node}:{j}")}),
+                        &format!("r{j}"),
+                    )
                     .await;
                 assert_eq!(ack["type"], "ack", "{ack}");
                 acked.push(ack["message"]["seq"].as_i64().unwrap());
@@ -281,7 +392,12 @@ async fn a_killed_node_loses_nothing_acknowledged() {
             let mut offline_at = None;
             if node == 2 {
                 loop {
-                    match tokio::time::timeout(Duration::from_secs(10), futures_util::StreamExt::next(&mut ws.stream)).await {
+                    match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        futures_util::StreamExt::next(&mut ws.stream),
+                    )
+                    .await
+                    {
                         Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t)))) => {
                             let f: Value = serde_json::from_str(&t).unwrap();
                             if f["type"] == "message.created" {
@@ -294,18 +410,28 @@ async fn a_killed_node_loses_nothing_acknowledged() {
                 }
                 let last = seqs.last().copied().unwrap_or(0);
                 ws = ws_connect(&url, &user.access_token).await;
-                ws.send(json!({"type": "sync", "since": {room_id.to_string(): last}, "ref": "resume"})).await;
+                ws.send(
+                    json!({"type": "sync", "since": {room_id.to_string(): last}, "ref": "resume"}),
+                )
+                .await;
             }
             let started = Instant::now();
             loop {
                 let total = *total_rx.borrow_and_update();
-                let done = total.is_some_and(|t| seqs.len() as i64 >= t) && (node == 2 || offline_at.is_some());
+                let done = total.is_some_and(|t| seqs.len() as i64 >= t)
+                    && (node == 2 || offline_at.is_some());
                 if done || started.elapsed() > Duration::from_secs(60) {
                     break;
                 }
                 match ws.next_within(Duration::from_millis(500)).await {
-                    Some(f) if f["type"] == "message.created" => seqs.push(f["message"]["seq"].as_i64().unwrap()),
-                    Some(f) if f["type"] == "presence" && f["user_id"] == ghost_id && f["status"] == "offline" => {
+                    Some(f) if f["type"] == "message.created" => {
+                        seqs.push(f["message"]["seq"].as_i64().unwrap())
+                    }
+                    Some(f)
+                        if f["type"] == "presence"
+                            && f["user_id"] == ghost_id
+                            && f["status"] == "offline" =>
+                    {
                         offline_at = Some(Instant::now());
                     }
                     _ => {}
@@ -324,7 +450,11 @@ async fn a_killed_node_loses_nothing_acknowledged() {
     }
     acked.sort_unstable();
     let total = acked.len() as i64;
-    assert_eq!(acked, (1..=total).collect::<Vec<_>>(), "acks are the seqs 1..=N");
+    assert_eq!(
+        acked,
+        (1..=total).collect::<Vec<_>>(),
+        "acks are the seqs 1..=N"
+    );
     total_tx.send_replace(Some(total));
 
     let mut offline_after = Vec::new();
@@ -332,7 +462,8 @@ async fn a_killed_node_loses_nothing_acknowledged() {
         let (node, name, seqs, offline_at) = r.await.unwrap();
         assert_exactly_once_in_order(&seqs, total, &format!("watcher {name} on node {node}"));
         if node != 2 {
-            let at = offline_at.unwrap_or_else(|| panic!("{name} never saw the dead node's user go offline"));
+            let at = offline_at
+                .unwrap_or_else(|| panic!("{name} never saw the dead node's user go offline"));
             offline_after.push(at.saturating_duration_since(killed_at));
         }
     }
@@ -349,15 +480,30 @@ async fn redis_restart_loses_nothing_acknowledged() {
         return;
     }
     let mut redis = PrivateRedis::start();
-    let Some(cluster) = TestCluster::start(BIN, 2, &redis.url(), &env(&[("HUDDLE_WS_SEND_BURST", "1000"), ("HUDDLE_WS_SEND_RATE", "1000")])) else {
+    let Some(cluster) = TestCluster::start(
+        BIN,
+        2,
+        &redis.url(),
+        &env(&[
+            ("HUDDLE_WS_SEND_BURST", "1000"),
+            ("HUDDLE_WS_SEND_RATE", "1000"),
+        ]),
+    ) else {
         return;
     };
     let (n0, n1) = (cluster.client(0), cluster.client(1));
     let ann = n0.register("ann").await;
     let bob = n1.register("bob").await;
-    let (_, room) = n0.post("/api/v1/rooms", &ann.access_token, json!({"name": "r"})).await;
+    let (_, room) = n0
+        .post("/api/v1/rooms", &ann.access_token, json!({"name": "r"}))
+        .await;
     let room_id = room["id"].as_i64().unwrap();
-    n1.post(&format!("/api/v1/rooms/{room_id}/join"), &bob.access_token, json!({})).await;
+    n1.post(
+        &format!("/api/v1/rooms/{room_id}/join"),
+        &bob.access_token,
+        json!({}),
+    )
+    .await;
     let mut a = connect(&cluster, 0, &ann).await;
     let mut b = connect(&cluster, 1, &bob).await;
     let mut sender = connect(&cluster, 0, &ann).await;
@@ -375,14 +521,24 @@ async fn redis_restart_loses_nothing_acknowledged() {
         degraded |= ready["checks"]["redis"] == "degraded";
     }
     let (status, ready) = n1.get("/readyz", "").await;
-    assert_eq!(status, StatusCode::OK, "Redis down is degraded, not dead: {ready}");
-    assert!(degraded || ready["checks"]["redis"] == "degraded", "readyz never said degraded: {ready}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "Redis down is degraded, not dead: {ready}"
+    );
+    assert!(
+        degraded || ready["checks"]["redis"] == "degraded",
+        "readyz never said degraded: {ready}"
+    );
     redis.restart();
     tokio::time::sleep(Duration::from_millis(500)).await;
     for j in 0..20 {
         acked.push(sender.request(send("after", j), &format!("a{j}")).await);
     }
-    assert!(acked.iter().all(|a| a["type"] == "ack"), "every send was acked: {acked:?}");
+    assert!(
+        acked.iter().all(|a| a["type"] == "ack"),
+        "every send was acked: {acked:?}"
+    );
     let total = acked.len() as i64;
     for (name, ws) in [("same node", &mut a), ("other node", &mut b)] {
         let seqs = collect_seqs(ws, room_id, total as usize, Duration::from_secs(30)).await;
@@ -403,19 +559,41 @@ async fn redis_restart_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_limits_hold_across_nodes() {
-    let Some(cluster) = TestCluster::start(BIN, 2, &redis_url(), &env(&[("HUDDLE_AUTH_RATE_LIMIT", "3")])) else {
+    let Some(cluster) = TestCluster::start(
+        BIN,
+        2,
+        &redis_url(),
+        &env(&[("HUDDLE_AUTH_RATE_LIMIT", "3")]),
+    ) else {
         return;
     };
     let (n0, n1) = (cluster.client(0), cluster.client(1));
     let login = json!({"username": "nobody", "password": "wrong password"});
     let mut statuses = HashMap::new();
     for (i, client) in [&n0, &n1, &n0, &n1].into_iter().enumerate() {
-        let (s, body) = client.call(reqwest::Method::POST, "/api/v1/auth/login", None, Some(login.clone())).await;
+        let (s, body) = client
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(login.clone()),
+            )
+            .await;
         statuses.insert(i, (s, body));
     }
     for i in 0..3 {
-        assert_eq!(statuses[&i].0, StatusCode::UNAUTHORIZED, "attempt {i}: {:?}", statuses[&i]);
+        assert_eq!(
+            statuses[&i].0,
+            StatusCode::UNAUTHORIZED,
+            "attempt {i}: {:?}",
+            statuses[&i]
+        );
     }
-    assert_eq!(statuses[&3].0, StatusCode::TOO_MANY_REQUESTS, "the 4th attempt, on another node: {:?}", statuses[&3]);
+    assert_eq!(
+        statuses[&3].0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the 4th attempt, on another node: {:?}",
+        statuses[&3]
+    );
     assert_eq!(statuses[&3].1["error"]["code"], "rate_limited");
 }

@@ -76,7 +76,13 @@ impl TestApp {
 
     /// Sends a request with an optional bearer token and JSON body; returns status and JSON
     /// (`Value::Null` for an empty body).
-    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         send_json(&self.client, method, &self.url(path), token, body).await
     }
 
@@ -89,7 +95,8 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(token), Some(body)).await
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -113,7 +120,11 @@ impl TestApp {
     /// Creates a room owned by `owner` and returns its JSON.
     pub async fn create_room(&self, owner: &Session, name: &str, private: bool) -> Value {
         let (status, room) = self
-            .post("/api/v1/rooms", &owner.access_token, json!({"name": name, "is_private": private}))
+            .post(
+                "/api/v1/rooms",
+                &owner.access_token,
+                json!({"name": name, "is_private": private}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "create room: {room}");
         room
@@ -122,7 +133,11 @@ impl TestApp {
     /// Posts a message and returns its JSON.
     pub async fn send(&self, who: &Session, room_id: i64, body: &str) -> Value {
         let (status, msg) = self
-            .post(&format!("/api/v1/rooms/{room_id}/messages"), &who.access_token, json!({"body": body}))
+            .post(
+                &format!("/api/v1/rooms/{room_id}/messages"),
+                &who.access_token,
+                json!({"body": body}),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "send: {msg}");
         msg
@@ -338,8 +353,12 @@ pub async fn send_json(
     let value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| panic!("non-JSON body for {url}: {}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "non-JSON body for {url}: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
     };
     (status, value)
 }
@@ -347,9 +366,18 @@ pub async fn send_json(
 pub fn session_from(body: &Value) -> Session {
     Session {
         user_id: body["user"]["id"].as_i64().expect("user.id"),
-        username: body["user"]["username"].as_str().expect("username").to_owned(),
-        access_token: body["access_token"].as_str().expect("access_token").to_owned(),
-        refresh_token: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+        username: body["user"]["username"]
+            .as_str()
+            .expect("username")
+            .to_owned(),
+        access_token: body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned(),
+        refresh_token: body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
     }
 }
 

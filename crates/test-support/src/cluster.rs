@@ -15,7 +15,9 @@ fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
         .args(args)
         .output()
         .ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Whether Redis tests can run: skips loudly outside CI when Redis is down, fails under CI.
@@ -59,8 +61,12 @@ impl Default for RedisPrefix {
 
 impl Drop for RedisPrefix {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(redis_url()) else { return };
-        let Ok(mut conn) = client.get_connection() else { return };
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}:*", self.prefix))
             .query(&mut conn)
@@ -100,7 +106,16 @@ impl PrivateRedis {
     /// Starts it (again) on the same port; returns once it answers.
     pub fn restart(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .stdout(Stdio::null())
@@ -150,7 +165,10 @@ impl NodeProcess {
             .env("HUDDLE_BCRYPT_COST", "4")
             .env("HUDDLE_AUTH_RATE_LIMIT", "0")
             .env("HUDDLE_JWT_SECRET", "test-secret-test-secret-test-secret!")
-            .env("RUST_LOG", std::env::var("HUDDLE_TEST_NODE_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("HUDDLE_TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -206,7 +224,9 @@ impl NodeProcess {
 
     /// SIGTERM, then waits for the exit.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
         for _ in 0..200 {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Some(status);
@@ -246,7 +266,14 @@ impl NodeClient {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (reqwest::StatusCode, serde_json::Value) {
-        crate::app::send_json(&self.client, method, &format!("{}{path}", self.base), token, body).await
+        crate::app::send_json(
+            &self.client,
+            method,
+            &format!("{}{path}", self.base),
+            token,
+            body,
+        )
+        .await
     }
 
     pub async fn register(&self, username: &str) -> crate::Session {
@@ -258,20 +285,36 @@ impl NodeClient {
                 Some(serde_json::json!({"username": username, "password": crate::PASSWORD})),
             )
             .await;
-        assert_eq!(status, reqwest::StatusCode::CREATED, "register {username}: {body}");
+        assert_eq!(
+            status,
+            reqwest::StatusCode::CREATED,
+            "register {username}: {body}"
+        );
         crate::session_from(&body)
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: serde_json::Value) -> (reqwest::StatusCode, serde_json::Value) {
-        self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
-        self.call(reqwest::Method::GET, path, Some(token), None).await
+        self.call(reqwest::Method::GET, path, Some(token), None)
+            .await
     }
 
-    pub async fn delete(&self, path: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
-        self.call(reqwest::Method::DELETE, path, Some(token), None).await
+    pub async fn delete(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::DELETE, path, Some(token), None)
+            .await
     }
 }
 
@@ -287,7 +330,12 @@ pub struct TestCluster {
 
 impl TestCluster {
     /// `None` (after a loud message) when PostgreSQL or Redis is missing outside CI.
-    pub fn start(bin: &str, nodes: usize, redis: &str, env: &[(&'static str, String)]) -> Option<TestCluster> {
+    pub fn start(
+        bin: &str,
+        nodes: usize,
+        redis: &str,
+        env: &[(&'static str, String)],
+    ) -> Option<TestCluster> {
         if !crate::Backend::Postgres.available() || !redis_available() {
             return None;
         }
@@ -328,10 +376,13 @@ impl TestCluster {
 pub async fn ws_connect(url: &str, token: &str) -> crate::WsClient {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut request = url.into_client_request().expect("ws request");
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {token}").parse().expect("header"));
-    let (stream, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (stream, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("ws connect");
     let mut client = crate::WsClient {
         stream,
         ready: serde_json::Value::Null,

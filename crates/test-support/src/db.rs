@@ -33,7 +33,10 @@ impl Backend {
                 });
                 match probe {
                     Ok(()) => true,
-                    Err(e) if in_ci() => panic!("CI=true but PostgreSQL is unreachable at {}: {e}", pg_base()),
+                    Err(e) if in_ci() => panic!(
+                        "CI=true but PostgreSQL is unreachable at {}: {e}",
+                        pg_base()
+                    ),
                     Err(e) => {
                         eprintln!(
                             "\n!!!!!!!! SKIPPING PostgreSQL test: {} unreachable ({e}). \
@@ -92,7 +95,8 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {
             if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", pg_base())) {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
             }
         }
     }

@@ -26,7 +26,9 @@ pub async fn register(
     limit_attempts(&req, &state).await?;
     let auth = state.auth.clone();
     let b = body.into_inner();
-    let session = blocking(move || auth.register(&b.username, &b.password, b.display_name.as_deref())).await?;
+    let session =
+        blocking(move || auth.register(&b.username, &b.password, b.display_name.as_deref()))
+            .await?;
     Ok(HttpResponse::Created().json(SessionResponse::from(session)))
 }
 

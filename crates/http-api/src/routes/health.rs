@@ -30,12 +30,18 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
             false
         }
     };
-    checks.insert("database".to_owned(), if ok { "ok" } else { "down" }.to_owned());
+    checks.insert(
+        "database".to_owned(),
+        if ok { "ok" } else { "down" }.to_owned(),
+    );
     let mut degraded = false;
     for probe in &state.readiness {
         let (name, healthy) = probe();
         degraded |= !healthy;
-        checks.insert(name.to_owned(), if healthy { "ok" } else { "degraded" }.to_owned());
+        checks.insert(
+            name.to_owned(),
+            if healthy { "ok" } else { "degraded" }.to_owned(),
+        );
     }
     let status = match (ok, degraded) {
         (false, _) => "unavailable",

@@ -11,8 +11,14 @@ fn window(q: &HistoryQuery) -> Result<HistoryWindow, ApiError> {
             "before_seq",
             "give before_seq or after_seq, not both",
         )),
-        (Some(b), None) if b < 1 => Err(ApiError::validation("before_seq", "before_seq must be at least 1")),
-        (None, Some(a)) if a < 0 => Err(ApiError::validation("after_seq", "after_seq must be at least 0")),
+        (Some(b), None) if b < 1 => Err(ApiError::validation(
+            "before_seq",
+            "before_seq must be at least 1",
+        )),
+        (None, Some(a)) if a < 0 => Err(ApiError::validation(
+            "after_seq",
+            "after_seq must be at least 0",
+        )),
         (Some(b), None) => Ok(HistoryWindow::Before(b)),
         (None, Some(a)) => Ok(HistoryWindow::After(a)),
         (None, None) => Ok(HistoryWindow::Latest),

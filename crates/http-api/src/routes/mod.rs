@@ -24,7 +24,8 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(
-                SwaggerUi::new("/api/v1/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()),
+                SwaggerUi::new("/api/v1/docs/{_:.*}")
+                    .url("/api/v1/openapi.json", ApiDoc::openapi()),
             )
             // Resources rather than `App::route`, whose method guard would turn a wrong method
             // into 404 instead of 405.
@@ -91,7 +92,8 @@ fn json_config(limit: usize) -> web::JsonConfig {
 
 fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
-        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => {
             ApiError::PayloadTooLarge(format!("the request body is larger than {limit} bytes"))
         }
         JsonPayloadError::ContentType => {
@@ -151,14 +153,19 @@ pub fn json_error_handlers<B: 'static>() -> ErrorHandlers<B> {
             404 => ("not_found", "no such resource"),
             405 => ("method_not_allowed", "this method is not allowed here"),
             413 => ("payload_too_large", "the request body is too large"),
-            415 => ("unsupported_media_type", "the request body must be application/json"),
+            415 => (
+                "unsupported_media_type",
+                "the request body must be application/json",
+            ),
             400..=499 => ("bad_request", "the request could not be understood"),
             _ => ("internal", "something went wrong on our side"),
         };
         let (req, _) = res.into_parts();
         let mut resp = HttpResponse::build(status).json(error_body(code, message, None));
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Ok(ErrorHandlerResponse::Response(
             ServiceResponse::new(req, resp).map_into_right_body(),
         ))
@@ -184,7 +191,10 @@ mod tests {
 
     #[test]
     fn missing_field_names() {
-        assert_eq!(missing_field("missing field `name` at line 1 column 2"), Some("name".into()));
+        assert_eq!(
+            missing_field("missing field `name` at line 1 column 2"),
+            Some("name".into())
+        );
         assert_eq!(missing_field("invalid type: integer"), None);
     }
 }

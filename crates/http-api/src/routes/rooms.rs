@@ -38,7 +38,9 @@ pub async fn list(
     let limit = pagination::limit(q.limit, 50, 100)?;
     let after = pagination::decode(ROOMS, q.cursor.as_deref())?;
     let chat = state.chat.clone();
-    let page = blocking(move || chat.list_rooms(user.id, q.q, q.mine.unwrap_or(false), after, limit)).await?;
+    let page =
+        blocking(move || chat.list_rooms(user.id, q.q, q.mine.unwrap_or(false), after, limit))
+            .await?;
     Ok(HttpResponse::Ok().json(RoomList {
         items: page.items,
         next_cursor: page.next_after.map(|k| pagination::encode(ROOMS, k)),

@@ -22,7 +22,9 @@ pub async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let b = body.into_inner();
-    let me = blocking(move || chat.update_profile(user.id, b.display_name.as_deref(), b.bio.as_deref())).await?;
+    let me =
+        blocking(move || chat.update_profile(user.id, b.display_name.as_deref(), b.bio.as_deref()))
+            .await?;
     Ok(HttpResponse::Ok().json(me))
 }
 
@@ -37,8 +39,15 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     let auth = state.auth.clone();
     let b = body.into_inner();
-    blocking(move || auth.change_password(user.id, &user.session_id, &b.current_password, &b.new_password))
-        .await?;
+    blocking(move || {
+        auth.change_password(
+            user.id,
+            &user.session_id,
+            &b.current_password,
+            &b.new_password,
+        )
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

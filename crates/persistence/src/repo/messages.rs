@@ -8,7 +8,11 @@ use crate::error::db_err;
 use crate::models::*;
 use crate::schema::{messages, users};
 
-pub(super) fn load(c: &mut AnyConnection, room_id: RoomId, id: MessageId) -> QueryResult<Option<Message>> {
+pub(super) fn load(
+    c: &mut AnyConnection,
+    room_id: RoomId,
+    id: MessageId,
+) -> QueryResult<Option<Message>> {
     messages::table
         .inner_join(users::table)
         .filter(messages::id.eq(id))
@@ -29,7 +33,12 @@ impl MessageRepository for DieselRepository {
         load(&mut *self.conn()?, room_id, id).map_err(db_err)
     }
 
-    fn history(&self, room_id: RoomId, window: HistoryWindow, limit: usize) -> RepoResult<Vec<Message>> {
+    fn history(
+        &self,
+        room_id: RoomId,
+        window: HistoryWindow,
+        limit: usize,
+    ) -> RepoResult<Vec<Message>> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let base = messages::table
             .inner_join(users::table)
@@ -73,24 +82,35 @@ impl MessageRepository for DieselRepository {
                 .filter(messages::room_id.eq(room_id))
                 .filter(messages::deleted.eq(false)),
         )
-        .set((messages::body.eq(body), messages::edited_at.eq(Some(now_micros()))))
+        .set((
+            messages::body.eq(body),
+            messages::edited_at.eq(Some(now_micros())),
+        ))
         .execute(&mut *conn)
         .map_err(db_err)?;
         if n == 0 {
             return Err(RepoError::NotFound);
         }
-        load(&mut conn, room_id, id).map_err(db_err)?.ok_or(RepoError::NotFound)
+        load(&mut conn, room_id, id)
+            .map_err(db_err)?
+            .ok_or(RepoError::NotFound)
     }
 
     fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message> {
         let mut conn = self.conn()?;
-        let n = diesel::update(messages::table.find(id).filter(messages::room_id.eq(room_id)))
-            .set((messages::body.eq(""), messages::deleted.eq(true)))
-            .execute(&mut *conn)
-            .map_err(db_err)?;
+        let n = diesel::update(
+            messages::table
+                .find(id)
+                .filter(messages::room_id.eq(room_id)),
+        )
+        .set((messages::body.eq(""), messages::deleted.eq(true)))
+        .execute(&mut *conn)
+        .map_err(db_err)?;
         if n == 0 {
             return Err(RepoError::NotFound);
         }
-        load(&mut conn, room_id, id).map_err(db_err)?.ok_or(RepoError::NotFound)
+        load(&mut conn, room_id, id)
+            .map_err(db_err)?
+            .ok_or(RepoError::NotFound)
     }
 }

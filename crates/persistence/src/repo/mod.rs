@@ -9,7 +9,9 @@ use diesel::connection::SimpleConnection;
 use huddle_domain::repository::{HealthCheck, RepoResult};
 use huddle_domain::RepoError;
 
-use crate::connection::{build_pool, run_migrations, Backend, DatabaseConfig, Pool, PooledConnection};
+use crate::connection::{
+    build_pool, run_migrations, Backend, DatabaseConfig, Pool, PooledConnection,
+};
 use crate::error::PersistenceError;
 
 #[derive(Clone)]
@@ -30,7 +32,8 @@ impl DieselRepository {
         let applied = run_migrations(&mut conn)?;
         tracing::info!(backend = config.backend.name(), applied, "database ready");
         drop(conn);
-        let writer = writer::MessageWriter::start(pool.clone()).map_err(PersistenceError::Thread)?;
+        let writer =
+            writer::MessageWriter::start(pool.clone()).map_err(PersistenceError::Thread)?;
         Ok(Self {
             pool,
             backend: config.backend,

@@ -10,7 +10,11 @@ use crate::schema::{room_members, rooms, users};
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
-fn load_member(c: &mut AnyConnection, room_id: RoomId, user_id: UserId) -> QueryResult<Option<Member>> {
+fn load_member(
+    c: &mut AnyConnection,
+    room_id: RoomId,
+    user_id: UserId,
+) -> QueryResult<Option<Member>> {
     room_members::table
         .inner_join(users::table)
         .filter(room_members::room_id.eq(room_id))

@@ -102,7 +102,10 @@ impl UserRepository for DieselRepository {
         self.conn()?
             .transaction(|c| {
                 let n = diesel::update(users::table.find(id))
-                    .set((users::password_hash.eq(password_hash), users::updated_at.eq(now)))
+                    .set((
+                        users::password_hash.eq(password_hash),
+                        users::updated_at.eq(now),
+                    ))
                     .execute(c)?;
                 if n == 0 {
                     return Err(diesel::result::Error::NotFound);

@@ -74,7 +74,11 @@ fn run(pool: Pool, rx: mpsc::Receiver<Job>) {
 
 /// What happened to one message inside the batch transaction.
 enum Outcome {
-    Inserted { id: i64, seq: i64, created_at: i64 },
+    Inserted {
+        id: i64,
+        seq: i64,
+        created_at: i64,
+    },
     /// An earlier send with the same client_msg_id: that message's id.
     Retry(i64),
     Failed(DieselError),
@@ -92,7 +96,11 @@ impl From<DieselError> for Abort {
     }
 }
 
-pub(crate) fn find_retry(c: &mut AnyConnection, new: &NewMessage, client_msg_id: &str) -> QueryResult<Option<i64>> {
+pub(crate) fn find_retry(
+    c: &mut AnyConnection,
+    new: &NewMessage,
+    client_msg_id: &str,
+) -> QueryResult<Option<i64>> {
     messages::table
         .filter(messages::room_id.eq(new.room_id))
         .filter(messages::author_id.eq(new.author_id))
@@ -148,7 +156,11 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
         for job in &batch {
             // A savepoint per message: a failure rolls back that message alone.
             outcomes.push(match c.transaction(|c| store_one(c, &job.new)) {
-                Ok((id, seq, created_at)) => Outcome::Inserted { id, seq, created_at },
+                Ok((id, seq, created_at)) => Outcome::Inserted {
+                    id,
+                    seq,
+                    created_at,
+                },
                 Err(Abort::Retry(id)) => Outcome::Retry(id),
                 Err(Abort::Db(e)) => Outcome::Failed(e),
             });
@@ -185,10 +197,22 @@ fn load_authors(conn: &mut AnyConnection, batch: &[Job]) -> HashMap<i64, User> {
         .unwrap_or_default()
 }
 
-fn answer(conn: &mut AnyConnection, new: &NewMessage, outcome: Outcome, authors: &HashMap<i64, User>) -> RepoResult<Stored> {
+fn answer(
+    conn: &mut AnyConnection,
+    new: &NewMessage,
+    outcome: Outcome,
+    authors: &HashMap<i64, User>,
+) -> RepoResult<Stored> {
     match outcome {
-        Outcome::Inserted { id, seq, created_at } => {
-            let author = authors.get(&new.author_id).cloned().ok_or(RepoError::NotFound)?;
+        Outcome::Inserted {
+            id,
+            seq,
+            created_at,
+        } => {
+            let author = authors
+                .get(&new.author_id)
+                .cloned()
+                .ok_or(RepoError::NotFound)?;
             Ok(Stored::Created(Message {
                 id,
                 room_id: new.room_id,
@@ -204,7 +228,9 @@ fn answer(conn: &mut AnyConnection, new: &NewMessage, outcome: Outcome, authors:
         Outcome::Retry(id) => existing(conn, new, id),
         // A concurrent retry with the same client_msg_id (from another process) committed
         // between our check and our insert: the unique key caught it; answer the one that won.
-        Outcome::Failed(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) if new.client_msg_id.is_some() => {
+        Outcome::Failed(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+            if new.client_msg_id.is_some() =>
+        {
             let cmid = new.client_msg_id.as_deref().unwrap_or_default();
             let id = find_retry(conn, new, cmid)
                 .map_err(db_err)?
