@@ -148,7 +148,8 @@ fn log_file(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File)> {
 /// The environment Huddle runs with in the benchmarks, besides the database and the port.
 /// The send rate limit is lifted (the generator's senders are the load, not abuse), bcrypt is
 /// at its cheapest (thousands of users are registered), access tokens outlive the run, the
-/// sync grace is off (the generator syncs right after `ready`), and logs are at `warn` (an
+/// sync grace is off (the generator syncs right after `ready`), sockets may wait two minutes
+/// for their `auth` frame (the idle scenario holds unauthenticated sockets open), and logs are at `warn` (an
 /// access log line per request would be measured too).
 pub const HUDDLE_BENCH_ENV: &[(&str, &str)] = &[
     ("HUDDLE_HOST", "127.0.0.1"),
@@ -162,6 +163,7 @@ pub const HUDDLE_BENCH_ENV: &[(&str, &str)] = &[
     ("HUDDLE_WS_SEND_RATE", "1000000"),
     ("HUDDLE_WS_SEND_BURST", "1000000"),
     ("HUDDLE_WS_SYNC_GRACE_MS", "0"),
+    ("HUDDLE_WS_AUTH_TIMEOUT_MS", "120000"),
     ("RUST_LOG", "warn"),
 ];
 

@@ -564,6 +564,7 @@ pub async fn idle(run: &mut Run, o: &IdleOptions) -> Result<()> {
         });
     }
     let huddle = idle_one(
+        "huddle",
         run,
         run.huddle_target(),
         huddle_conns,
@@ -571,15 +572,39 @@ pub async fn idle(run: &mut Run, o: &IdleOptions) -> Result<()> {
         o.settle,
     )
     .await?;
-    let bare = idle_one(run, run.bare_target(), bare_conns, run.bare.pid(), o.settle).await?;
+    let bare = idle_one(
+        "bare",
+        run,
+        run.bare_target(),
+        bare_conns.clone(),
+        run.bare.pid(),
+        o.settle,
+    )
+    .await?;
+    // What an upgraded socket costs before Huddle's own per-connection state exists: the same
+    // number of sockets that have not sent their `auth` frame yet (on a fresh process).
+    run.restart_servers()?;
+    let upgraded = idle_one(
+        "huddle, not authenticated",
+        run,
+        Target::Bare {
+            ws_url: run.api.ws_url(),
+        },
+        bare_conns,
+        run.huddle.pid(),
+        o.settle,
+    )
+    .await?;
     println!(
-        "idle: Huddle {:.1} KiB per connection (target <= 16 KiB); the bare server {:.1} KiB",
-        huddle.kib_per_connection, bare.kib_per_connection
+        "idle: Huddle {:.1} KiB per connection (target <= 16 KiB), of which {:.1} KiB before authentication \
+         (HTTP upgrade and WebSocket session); the bare server {:.1} KiB",
+        huddle.kib_per_connection, upgraded.kib_per_connection, bare.kib_per_connection
     );
     run.record(
         "idle",
         json!({
             "huddle": huddle,
+            "huddle_unauthenticated": upgraded,
             "bare": bare,
             "target_kib_max": 16.0,
             "met": huddle.kib_per_connection <= 16.0 && huddle.connected == huddle.connections,
@@ -589,6 +614,7 @@ pub async fn idle(run: &mut Run, o: &IdleOptions) -> Result<()> {
 }
 
 async fn idle_one(
+    label: &str,
     run: &Run,
     target: Target,
     conns: Vec<Conn>,
@@ -625,8 +651,7 @@ async fn idle_one(
         connect_seconds: r.connect_seconds,
     };
     println!(
-        "{:>7}: {} of {} connected in {:.1}s; RSS {:.1} MiB -> {:.1} MiB: {:.2} KiB per connection",
-        r.target,
+        "{label:>7}: {} of {} connected in {:.1}s; RSS {:.1} MiB -> {:.1} MiB: {:.2} KiB per connection",
         connected,
         n,
         res.connect_seconds,
