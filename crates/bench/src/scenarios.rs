@@ -531,6 +531,10 @@ pub struct IdleResult {
     pub rss_mib_after: f64,
     pub kib_per_connection: f64,
     pub connect_seconds: f64,
+    /// What the server's `/metrics` said at most (`huddle_ws_sockets_open`,
+    /// `huddle_ws_connections`), for Huddle.
+    pub server_sockets_open: Option<f64>,
+    pub server_connections: Option<f64>,
 }
 
 /// Memory per idle connection, on freshly started servers.
@@ -634,7 +638,37 @@ async fn idle_one(
     l.drain = Duration::ZERO;
     // Sample while every connection is open: at the end of the measurement.
     let mut t = vec![Tracker::new("server", probe.clone())];
+    // Huddle's own count of the sockets, from /metrics, while they are open.
+    let scrape = (pid == run.huddle.pid()).then(|| {
+        let url = format!("{}/metrics", run.api.base);
+        let client = run.api.client.clone();
+        tokio::spawn(async move {
+            let mut most = (0.0f64, 0.0f64);
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let Ok(resp) = client.get(&url).send().await else {
+                    continue;
+                };
+                let Ok(text) = resp.text().await else {
+                    continue;
+                };
+                let open = crate::sample::metric(&text, "huddle_ws_sockets_open").unwrap_or(0.0);
+                let conns = crate::sample::metric(&text, "huddle_ws_connections").unwrap_or(0.0);
+                most = (most.0.max(open), most.1.max(conns));
+                if open == 0.0 && most.0 > 0.0 {
+                    return most;
+                }
+            }
+        })
+    });
     let r = load::run(&l, &mut t).await?;
+    let counted = match scrape {
+        Some(task) => tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .ok()
+            .and_then(|r| r.ok()),
+        None => None,
+    };
     let after = t
         .first()
         .and_then(Tracker::usage)
@@ -649,6 +683,8 @@ async fn idle_one(
         rss_mib_after: after.rss_mib_end,
         kib_per_connection: per,
         connect_seconds: r.connect_seconds,
+        server_sockets_open: counted.map(|c| c.0),
+        server_connections: counted.map(|c| c.1),
     };
     println!(
         "{label:>7}: {} of {} connected in {:.1}s; RSS {:.1} MiB -> {:.1} MiB: {:.2} KiB per connection",
@@ -659,6 +695,11 @@ async fn idle_one(
         res.rss_mib_after,
         res.kib_per_connection
     );
+    if let Some((open, conns)) = counted {
+        println!(
+            "         the server's /metrics counted {open} open sockets, {conns} authenticated"
+        );
+    }
     Ok(res)
 }
 
