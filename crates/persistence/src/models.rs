@@ -195,6 +195,8 @@ pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
 
 #[derive(Insertable)]
 #[diesel(table_name = messages)]
+// Explicit NULLs, so many rows can go in one INSERT on SQLite too (no DEFAULT there).
+#[diesel(treat_none_as_default_value = false)]
 pub(crate) struct NewMessageRow<'a> {
     pub room_id: i64,
     pub seq: i64,

@@ -139,6 +139,168 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<(i64, i64, i64),
     Ok((id, seq, created_at))
 }
 
+#[derive(QueryableByName)]
+struct RoomSeq {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_seq: i64,
+}
+
+/// Where each message of a batch goes.
+enum Plan {
+    Insert { seq: i64 },
+    /// An earlier message with the same client_msg_id.
+    Retry(i64),
+    /// A retry of an earlier message in this same batch (by index).
+    SameAs(usize),
+    /// The room does not exist (any more).
+    NoRoom,
+}
+
+/// Stores the whole batch with a few set-based statements, whatever its size: one `UPDATE` of
+/// every room's `last_seq` (the write lock and row locks come first), one lookup of earlier
+/// sends with the batch's client_msg_ids, one multi-row `INSERT`. An error means the batch
+/// must take the careful path (e.g. a retry of another process won a unique-key race).
+fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> {
+    let mut counts: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
+    for job in batch {
+        *counts.entry(job.new.room_id).or_default() += 1;
+    }
+    // Integers only, formatted by us: nothing from a client reaches the SQL text.
+    let cases: String = counts.iter().map(|(room, k)| format!(" WHEN {room} THEN {k}")).collect();
+    let ids: Vec<String> = counts.keys().map(i64::to_string).collect();
+    let bumped: Vec<RoomSeq> = diesel::sql_query(format!(
+        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} END WHERE id IN ({}) RETURNING id, last_seq",
+        ids.join(",")
+    ))
+    .load(c)?;
+    // The seq before this batch, per existing room.
+    let mut next: HashMap<i64, i64> = bumped
+        .iter()
+        .map(|r| (r.id, r.last_seq - counts.get(&r.id).copied().unwrap_or(0)))
+        .collect();
+    let reserved_up_to: HashMap<i64, i64> = bumped.iter().map(|r| (r.id, r.last_seq)).collect();
+
+    let cmids: Vec<&str> = batch.iter().filter_map(|j| j.new.client_msg_id.as_deref()).collect();
+    let mut earlier: HashMap<(i64, i64, String), i64> = HashMap::new();
+    if !cmids.is_empty() {
+        let rooms: Vec<i64> = counts.keys().copied().collect();
+        let found: Vec<(i64, i64, i64, Option<String>)> = messages::table
+            .filter(messages::room_id.eq_any(rooms))
+            .filter(messages::client_msg_id.eq_any(cmids))
+            .select((messages::id, messages::room_id, messages::author_id, messages::client_msg_id))
+            .load(c)?;
+        for (id, room, author, cmid) in found {
+            if let Some(cmid) = cmid {
+                earlier.insert((room, author, cmid), id);
+            }
+        }
+    }
+
+    let mut first_in_batch: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(batch.len());
+    for (i, job) in batch.iter().enumerate() {
+        let new = &job.new;
+        let Some(seq) = next.get_mut(&new.room_id) else {
+            plans.push(Plan::NoRoom);
+            continue;
+        };
+        if let Some(cmid) = new.client_msg_id.as_deref() {
+            if let Some(id) = earlier.get(&(new.room_id, new.author_id, cmid.to_owned())) {
+                plans.push(Plan::Retry(*id));
+                continue;
+            }
+            if let Some(first) = first_in_batch.get(&(new.room_id, new.author_id, cmid)) {
+                plans.push(Plan::SameAs(*first));
+                continue;
+            }
+            first_in_batch.insert((new.room_id, new.author_id, cmid), i);
+        }
+        *seq += 1;
+        plans.push(Plan::Insert { seq: *seq });
+    }
+    // Seqs reserved for what turned out to be retries go back, so seqs stay gap-free.
+    for (room, used) in &next {
+        if reserved_up_to.get(room).is_some_and(|r| r != used) {
+            diesel::update(rooms::table.find(*room))
+                .set(rooms::last_seq.eq(*used))
+                .execute(c)?;
+        }
+    }
+
+    let created_at = now_micros();
+    let rows: Vec<NewMessageRow> = batch
+        .iter()
+        .zip(&plans)
+        .filter_map(|(job, plan)| match plan {
+            Plan::Insert { seq } => Some(NewMessageRow {
+                room_id: job.new.room_id,
+                seq: *seq,
+                author_id: job.new.author_id,
+                body: &job.new.body,
+                client_msg_id: job.new.client_msg_id.as_deref(),
+                created_at,
+                deleted: false,
+            }),
+            _ => None,
+        })
+        .collect();
+    let ids: HashMap<(i64, i64), i64> = if rows.is_empty() {
+        HashMap::new()
+    } else {
+        // Multi-row INSERTs are backend-specific in Diesel: the same query, built per backend.
+        macro_rules! insert_rows {
+            ($conn:expr) => {
+                diesel::insert_into(messages::table)
+                    .values(&rows)
+                    .returning((messages::id, messages::room_id, messages::seq))
+                    .get_results::<(i64, i64, i64)>($conn)
+            };
+        }
+        let inserted = match c {
+            AnyConnection::Postgresql(pg) => insert_rows!(pg)?,
+            AnyConnection::Sqlite(lite) => insert_rows!(lite)?,
+        };
+        inserted
+            .into_iter()
+            .map(|(id, room, seq)| ((room, seq), id))
+            .collect()
+    };
+    let id_of = |i: usize| match plans[i] {
+        Plan::Insert { seq } => ids.get(&(batch[i].new.room_id, seq)).copied(),
+        _ => None,
+    };
+    Ok((0..batch.len())
+        .map(|i| match plans[i] {
+            Plan::Insert { seq } => match id_of(i) {
+                Some(id) => Outcome::Inserted { id, seq, created_at },
+                None => Outcome::Failed(DieselError::NotFound),
+            },
+            Plan::Retry(id) => Outcome::Retry(id),
+            Plan::SameAs(first) => id_of(first).map_or(Outcome::Failed(DieselError::NotFound), Outcome::Retry),
+            Plan::NoRoom => Outcome::Failed(DieselError::NotFound),
+        })
+        .collect())
+}
+
+/// The careful path: a savepoint per message, so one failing message fails alone.
+fn store_each(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for job in batch {
+        outcomes.push(match c.transaction(|c| store_one(c, &job.new)) {
+            Ok((id, seq, created_at)) => Outcome::Inserted {
+                id,
+                seq,
+                created_at,
+            },
+            Err(Abort::Retry(id)) => Outcome::Retry(id),
+            Err(Abort::Db(e)) => Outcome::Failed(e),
+        });
+    }
+    Ok(outcomes)
+}
+
 fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
     let mut conn = match pool.get() {
         Ok(c) => c,
@@ -151,22 +313,12 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
         }
     };
     batch.sort_by_key(|j| j.new.room_id);
-    let outcomes = conn.transaction::<Vec<Outcome>, DieselError, _>(|c| {
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for job in &batch {
-            // A savepoint per message: a failure rolls back that message alone.
-            outcomes.push(match c.transaction(|c| store_one(c, &job.new)) {
-                Ok((id, seq, created_at)) => Outcome::Inserted {
-                    id,
-                    seq,
-                    created_at,
-                },
-                Err(Abort::Retry(id)) => Outcome::Retry(id),
-                Err(Abort::Db(e)) => Outcome::Failed(e),
-            });
-        }
-        Ok(outcomes)
-    });
+    let outcomes = conn
+        .transaction(|c| store_set(c, &batch))
+        .or_else(|e| {
+            tracing::debug!(error = %e, messages = batch.len(), "set-based batch failed; storing one by one");
+            conn.transaction(|c| store_each(c, &batch))
+        });
     let outcomes = match outcomes {
         Ok(o) => o,
         Err(e) => {
