@@ -149,7 +149,9 @@ struct RoomSeq {
 
 /// Where each message of a batch goes.
 enum Plan {
-    Insert { seq: i64 },
+    Insert {
+        seq: i64,
+    },
     /// An earlier message with the same client_msg_id.
     Retry(i64),
     /// A retry of an earlier message in this same batch (by index).
@@ -168,7 +170,10 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         *counts.entry(job.new.room_id).or_default() += 1;
     }
     // Integers only, formatted by us: nothing from a client reaches the SQL text.
-    let cases: String = counts.iter().map(|(room, k)| format!(" WHEN {room} THEN {k}")).collect();
+    let cases: String = counts
+        .iter()
+        .map(|(room, k)| format!(" WHEN {room} THEN {k}"))
+        .collect();
     let ids: Vec<String> = counts.keys().map(i64::to_string).collect();
     let bumped: Vec<RoomSeq> = diesel::sql_query(format!(
         "UPDATE rooms SET last_seq = last_seq + CASE id{cases} END WHERE id IN ({}) RETURNING id, last_seq",
@@ -182,14 +187,22 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         .collect();
     let reserved_up_to: HashMap<i64, i64> = bumped.iter().map(|r| (r.id, r.last_seq)).collect();
 
-    let cmids: Vec<&str> = batch.iter().filter_map(|j| j.new.client_msg_id.as_deref()).collect();
+    let cmids: Vec<&str> = batch
+        .iter()
+        .filter_map(|j| j.new.client_msg_id.as_deref())
+        .collect();
     let mut earlier: HashMap<(i64, i64, String), i64> = HashMap::new();
     if !cmids.is_empty() {
         let rooms: Vec<i64> = counts.keys().copied().collect();
         let found: Vec<(i64, i64, i64, Option<String>)> = messages::table
             .filter(messages::room_id.eq_any(rooms))
             .filter(messages::client_msg_id.eq_any(cmids))
-            .select((messages::id, messages::room_id, messages::author_id, messages::client_msg_id))
+            .select((
+                messages::id,
+                messages::room_id,
+                messages::author_id,
+                messages::client_msg_id,
+            ))
             .load(c)?;
         for (id, room, author, cmid) in found {
             if let Some(cmid) = cmid {
@@ -274,11 +287,17 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
     Ok((0..batch.len())
         .map(|i| match plans[i] {
             Plan::Insert { seq } => match id_of(i) {
-                Some(id) => Outcome::Inserted { id, seq, created_at },
+                Some(id) => Outcome::Inserted {
+                    id,
+                    seq,
+                    created_at,
+                },
                 None => Outcome::Failed(DieselError::NotFound),
             },
             Plan::Retry(id) => Outcome::Retry(id),
-            Plan::SameAs(first) => id_of(first).map_or(Outcome::Failed(DieselError::NotFound), Outcome::Retry),
+            Plan::SameAs(first) => {
+                id_of(first).map_or(Outcome::Failed(DieselError::NotFound), Outcome::Retry)
+            }
             Plan::NoRoom => Outcome::Failed(DieselError::NotFound),
         })
         .collect())
