@@ -152,18 +152,18 @@ enum Plan {
     Insert {
         seq: i64,
     },
-    /// An earlier message with the same client_msg_id.
-    Retry(i64),
     /// A retry of an earlier message in this same batch (by index).
     SameAs(usize),
     /// The room does not exist (any more).
     NoRoom,
 }
 
-/// Stores the whole batch with a few set-based statements, whatever its size: one `UPDATE` of
-/// every room's `last_seq` (the write lock and row locks come first), one lookup of earlier
-/// sends with the batch's client_msg_ids, one multi-row `INSERT`. An error means the batch
-/// must take the careful path (e.g. a retry of another process won a unique-key race).
+/// Stores the whole batch with two statements, whatever its size: one `UPDATE` of every room's
+/// `last_seq` (the write lock and row locks come first), one multi-row `INSERT`. A retry of an
+/// earlier send (same room, author and client_msg_id) is not looked up beforehand: the unique
+/// key catches it (`ON CONFLICT DO NOTHING` inserts fewer rows), and the batch is then rolled
+/// back and redone by the careful path, which answers retries. Retries within the batch are
+/// resolved here. Any error means: take the careful path.
 fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> {
     let mut counts: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
     for job in batch {
@@ -187,30 +187,6 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         .collect();
     let reserved_up_to: HashMap<i64, i64> = bumped.iter().map(|r| (r.id, r.last_seq)).collect();
 
-    let cmids: Vec<&str> = batch
-        .iter()
-        .filter_map(|j| j.new.client_msg_id.as_deref())
-        .collect();
-    let mut earlier: HashMap<(i64, i64, String), i64> = HashMap::new();
-    if !cmids.is_empty() {
-        let rooms: Vec<i64> = counts.keys().copied().collect();
-        let found: Vec<(i64, i64, i64, Option<String>)> = messages::table
-            .filter(messages::room_id.eq_any(rooms))
-            .filter(messages::client_msg_id.eq_any(cmids))
-            .select((
-                messages::id,
-                messages::room_id,
-                messages::author_id,
-                messages::client_msg_id,
-            ))
-            .load(c)?;
-        for (id, room, author, cmid) in found {
-            if let Some(cmid) = cmid {
-                earlier.insert((room, author, cmid), id);
-            }
-        }
-    }
-
     let mut first_in_batch: HashMap<(i64, i64, &str), usize> = HashMap::new();
     let mut plans = Vec::with_capacity(batch.len());
     for (i, job) in batch.iter().enumerate() {
@@ -220,10 +196,6 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
             continue;
         };
         if let Some(cmid) = new.client_msg_id.as_deref() {
-            if let Some(id) = earlier.get(&(new.room_id, new.author_id, cmid.to_owned())) {
-                plans.push(Plan::Retry(*id));
-                continue;
-            }
             if let Some(first) = first_in_batch.get(&(new.room_id, new.author_id, cmid)) {
                 plans.push(Plan::SameAs(*first));
                 continue;
@@ -267,6 +239,7 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
             ($conn:expr) => {
                 diesel::insert_into(messages::table)
                     .values(&rows)
+                    .on_conflict_do_nothing()
                     .returning((messages::id, messages::room_id, messages::seq))
                     .get_results::<(i64, i64, i64)>($conn)
             };
@@ -275,6 +248,10 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
             AnyConnection::Postgresql(pg) => insert_rows!(pg)?,
             AnyConnection::Sqlite(lite) => insert_rows!(lite)?,
         };
+        if inserted.len() != rows.len() {
+            // A retry of an earlier send: redo the batch one message at a time, which finds it.
+            return Err(DieselError::RollbackTransaction);
+        }
         inserted
             .into_iter()
             .map(|(id, room, seq)| ((room, seq), id))
@@ -294,7 +271,6 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
                 },
                 None => Outcome::Failed(DieselError::NotFound),
             },
-            Plan::Retry(id) => Outcome::Retry(id),
             Plan::SameAs(first) => {
                 id_of(first).map_or(Outcome::Failed(DieselError::NotFound), Outcome::Retry)
             }
