@@ -225,25 +225,29 @@ async fn idle(run: &mut Run, a: &IdleArgs) -> Result<()> {
 async fn main_async(cli: Cli) -> Result<()> {
     let started = std::time::Instant::now();
     let mut run = Run::start(settings(&cli.common)?)?;
-    let outcome = match &cli.command {
-        Command::Fanout(a) => fanout(&mut run, a).await,
-        Command::Store(a) => store(&mut run, a).await,
-        Command::History(a) => history(&mut run, a).await,
-        Command::Idle(a) => idle(&mut run, a).await,
-        Command::All {
-            fanout: f,
-            store: s,
-            history: h,
-            idle: i,
-        } => {
-            async {
+    let scenario = async {
+        match &cli.command {
+            Command::Fanout(a) => fanout(&mut run, a).await,
+            Command::Store(a) => store(&mut run, a).await,
+            Command::History(a) => history(&mut run, a).await,
+            Command::Idle(a) => idle(&mut run, a).await,
+            Command::All {
+                fanout: f,
+                store: s,
+                history: h,
+                idle: i,
+            } => {
                 fanout(&mut run, f).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 idle(&mut run, i).await
             }
-            .await
         }
+    };
+    // Ctrl-C still stops both servers and drops the database (when `run` is dropped).
+    let outcome: Result<()> = tokio::select! {
+        r = scenario => r,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
     };
     let mut scenarios = Map::new();
     for (name, value) in std::mem::take(&mut run.results) {
