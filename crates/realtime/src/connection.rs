@@ -171,12 +171,14 @@ pub(crate) async fn run(
     });
     tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
 
+    // Rendered at once: the JSON tree would otherwise live as long as the connection.
     let ready = json!({
         "type": "ready",
         "user": user,
         "rooms": rooms,
         "connection_id": format!("{}-{conn}", shared.node),
-    });
+    })
+    .to_string();
     let hold = !shared.config.sync_grace.is_zero();
     let mut state = ConnState {
         shared: shared.clone(),
@@ -190,13 +192,15 @@ pub(crate) async fn run(
         last_typing: None,
         kill: kill.clone(),
     };
+    // Nothing of the set-up needs to live as long as the connection.
+    drop((user, rooms, claims));
 
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
     let (reply_tx, mut reply_rx) = mpsc::channel(256);
     actix_web::rt::spawn(worker(shared.clone(), user_id, cmd_rx, reply_tx));
     let mut cmd_tx = Some(cmd_tx);
 
-    let end = match state.write(ready.to_string()).await {
+    let end = match state.write(ready).await {
         Err(end) => end,
         Ok(()) => {
             let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
