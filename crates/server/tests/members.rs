@@ -50,7 +50,9 @@ async fn member_list_pages_walk(backend: Backend) {
     for m in &all {
         let mut keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["joined_at", "role", "user"]);
+        // The contract's member, plus whether they are connected (nobody is, here).
+        assert_eq!(keys, ["joined_at", "online", "role", "user"]);
+        assert_eq!(m["online"], false);
         let expected_role = if m["user"]["id"] == owner.user_id {
             "owner"
         } else {
