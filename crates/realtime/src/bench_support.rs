@@ -12,10 +12,11 @@ use tokio::sync::mpsc;
 
 use crate::bus::{BusEvent, EventBus};
 use crate::hub::{Hub, HubCommand, Kill, Outbound};
+use crate::protocol::Frame;
 use crate::{protocol, RealtimeConfig};
 
 /// Serialises an event into its frame, once for all receivers, as the hub does.
-pub fn event_frame(event: &DomainEvent) -> Arc<str> {
+pub fn event_frame(event: &DomainEvent) -> Frame {
     protocol::event_frame(event)
 }
 

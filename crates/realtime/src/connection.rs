@@ -11,7 +11,7 @@ use std::time::Duration;
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
 };
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
 use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
@@ -22,7 +22,10 @@ use tokio::time::Instant;
 use crate::delivery::Delivery;
 use crate::gateway::Shared;
 use crate::hub::{ConnId, HubCommand, Kill, Outbound};
-use crate::protocol::{self, ClientFrame};
+use crate::protocol::{self, ClientFrame, Frame};
+
+/// Most queued events handled in one turn of a connection's loop.
+const OUTBOUND_BATCH: usize = 256;
 
 /// Pages of a `sync` replay.
 const REPLAY_PAGE: usize = 200;
@@ -48,7 +51,7 @@ enum Reply {
     Frame(String),
     Replay {
         room_id: RoomId,
-        items: Vec<(i64, Arc<str>)>,
+        items: Vec<(i64, Frame)>,
     },
     ReplayDone {
         room_id: RoomId,
@@ -205,28 +208,41 @@ pub(crate) async fn run(
         Ok(()) => {
             let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
             heartbeat.tick().await;
+            // The timers and waits live as long as the loop and are reset when their deadline
+            // moves: made afresh on every turn, they would be registered (under a lock) and
+            // dropped again for every frame written.
+            let token_expiry = tokio::time::sleep_until(state.token_expires);
+            tokio::pin!(token_expiry);
+            let grace_end = tokio::time::sleep_until(state.grace.unwrap_or_else(Instant::now));
+            tokio::pin!(grace_end);
+            let killed = kill.wait();
+            tokio::pin!(killed);
+            let shutting_down = async {
+                // Ends when shutdown starts, or when its sender is gone.
+                while shutdown.changed().await.is_ok() {
+                    if *shutdown.borrow() {
+                        break;
+                    }
+                }
+            };
+            tokio::pin!(shutting_down);
             loop {
-                let grace = state.grace;
                 let step = tokio::select! {
-                    code = kill.wait() => Err(End::Close(code, "too slow: reconnect and sync")),
-                    changed = shutdown.changed() => {
-                        if changed.is_ok() && !*shutdown.borrow() {
-                            Ok(())
-                        } else {
-                            // Finish what was received, then close.
-                            drop(cmd_tx.take());
-                            state.drain(&mut reply_rx).await;
-                            Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
-                        }
+                    code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
+                    () = &mut shutting_down => {
+                        // Finish what was received, then close.
+                        drop(cmd_tx.take());
+                        state.drain(&mut reply_rx).await;
+                        Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
                     }
                     msg = stream.next() => state.on_incoming(msg, &mut cmd_tx).await,
-                    Some(out) = rx.recv() => state.on_outbound(out).await,
+                    Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
                     Some(reply) = reply_rx.recv() => state.on_reply(reply).await,
                     _ = heartbeat.tick() => state.on_heartbeat().await,
-                    _ = tokio::time::sleep_until(state.token_expires) => {
+                    () = &mut token_expiry => {
                         Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
                     }
-                    _ = tokio::time::sleep_until(grace.unwrap_or_else(Instant::now)), if grace.is_some() => {
+                    () = &mut grace_end, if state.grace.is_some() => {
                         state.grace = None;
                         let frames = state.delivery.release_all();
                         state.write_all(frames).await
@@ -234,6 +250,9 @@ pub(crate) async fn run(
                 };
                 if let Err(end) = step {
                     break end;
+                }
+                if token_expiry.deadline() != state.token_expires {
+                    token_expiry.as_mut().reset(state.token_expires);
                 }
             }
         }
@@ -343,11 +362,19 @@ type Step = Result<(), End>;
 impl ConnState {
     /// Writes a frame, giving up on a client that stops reading for the client timeout, or
     /// when the hub cuts the connection meanwhile.
-    async fn write(&mut self, text: impl Into<String>) -> Step {
-        let text: String = text.into();
+    async fn write(&mut self, frame: impl Into<Frame>) -> Step {
+        let frame: Frame = frame.into();
+        // Nearly always actix-ws's queue has room: one poll, with no timer and no waiter set
+        // up per frame. Frames queued together go out in one socket write.
+        match self.session.text(frame.clone()).now_or_never() {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(_closed)) => return Err(End::PeerGone),
+            None => {}
+        }
         let timeout = self.shared.config.client_timeout;
         tokio::select! {
-            r = tokio::time::timeout(timeout, self.session.text(text)) => match r {
+            biased;
+            r = tokio::time::timeout(timeout, self.session.text(frame)) => match r {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(_closed)) => Err(End::PeerGone),
                 Err(_) => Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync")),
@@ -356,9 +383,9 @@ impl ConnState {
         }
     }
 
-    async fn write_all(&mut self, frames: Vec<Arc<str>>) -> Step {
+    async fn write_all(&mut self, frames: Vec<Frame>) -> Step {
         for f in frames {
-            self.write(&*f).await?;
+            self.write(f).await?;
         }
         Ok(())
     }
@@ -501,16 +528,33 @@ impl ConnState {
         }
     }
 
+    /// Handles `first` and whatever else is already queued (up to a bound, so reading the
+    /// socket is not starved): one wake-up of the task and one socket write for the lot.
+    async fn on_outbound_batch(
+        &mut self,
+        first: Outbound,
+        queue: &mut mpsc::Receiver<Outbound>,
+    ) -> Step {
+        self.on_outbound(first).await?;
+        for _ in 1..OUTBOUND_BATCH {
+            match queue.try_recv() {
+                Ok(out) => self.on_outbound(out).await?,
+                Err(_) => break,
+            }
+        }
+        Ok(())
+    }
+
     async fn on_outbound(&mut self, out: Outbound) -> Step {
         match out {
-            Outbound::Frame(f) => self.write(&*f).await,
+            Outbound::Frame(f) => self.write(f).await,
             Outbound::Message {
                 room_id,
                 seq,
                 frame,
             } => {
                 if let Some(f) = self.delivery.live(room_id, seq, frame) {
-                    self.write(&*f).await?;
+                    self.write(f).await?;
                 }
                 if self.delivery.held_count() > self.shared.config.outbound_queue {
                     return Err(End::Close(
@@ -526,7 +570,7 @@ impl ConnState {
                 frame,
             } => {
                 if let Some(f) = self.delivery.change(room_id, seq, frame) {
-                    self.write(&*f).await?;
+                    self.write(f).await?;
                 }
                 if self.delivery.held_count() > self.shared.config.outbound_queue {
                     return Err(End::Close(
@@ -553,7 +597,7 @@ impl ConnState {
             Reply::Replay { room_id, items } => {
                 for (seq, frame) in items {
                     if let Some(f) = self.delivery.replayed(room_id, seq, frame) {
-                        self.write(&*f).await?;
+                        self.write(f).await?;
                     }
                 }
                 Ok(())

@@ -3,9 +3,10 @@
 //! after `ready` (live messages are held until the replay has gone out). Edits and deletes of
 //! a held room's messages are held with them, so they never overtake the message they change.
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use huddle_domain::RoomId;
+
+use crate::protocol::Frame;
 
 #[derive(Debug, Default)]
 struct RoomDelivery {
@@ -22,7 +23,7 @@ struct RoomDelivery {
 struct Held {
     seq: i64,
     change: bool,
-    frame: Arc<str>,
+    frame: Frame,
 }
 
 impl RoomDelivery {
@@ -47,6 +48,23 @@ impl RoomDelivery {
     }
 
     fn mark(&mut self, seq: i64) {
+        // The live path: the next seq extends the top range (or starts one above it), with
+        // no search and no allocation.
+        match self.sent.last_mut() {
+            Some((_, hi)) if seq == *hi + 1 => {
+                *hi = seq;
+                return;
+            }
+            Some((_, hi)) if seq > *hi + 1 => {
+                self.sent.push((seq, seq));
+                return;
+            }
+            None => {
+                self.sent.push((seq, seq));
+                return;
+            }
+            _ => {}
+        }
         if self.was_sent(seq) {
             return;
         }
@@ -111,7 +129,7 @@ impl Delivery {
     }
 
     /// A live `message.created`: the frame to send now, if any.
-    pub(crate) fn live(&mut self, room: RoomId, seq: i64, frame: Arc<str>) -> Option<Arc<str>> {
+    pub(crate) fn live(&mut self, room: RoomId, seq: i64, frame: Frame) -> Option<Frame> {
         let r = self.rooms.get_mut(&room)?;
         if r.was_sent(seq) || r.highest().is_some_and(|hi| seq < hi) {
             return None;
@@ -132,7 +150,7 @@ impl Delivery {
     /// A live edit or delete of the message with `seq`: the frame to send now, if any. While
     /// the room is held it waits behind the held messages, so it never comes before the
     /// message it changes.
-    pub(crate) fn change(&mut self, room: RoomId, seq: i64, frame: Arc<str>) -> Option<Arc<str>> {
+    pub(crate) fn change(&mut self, room: RoomId, seq: i64, frame: Frame) -> Option<Frame> {
         let Some(r) = self.rooms.get_mut(&room) else {
             return Some(frame);
         };
@@ -160,7 +178,7 @@ impl Delivery {
     }
 
     /// A replayed message: the frame to send, unless this connection already had it.
-    pub(crate) fn replayed(&mut self, room: RoomId, seq: i64, frame: Arc<str>) -> Option<Arc<str>> {
+    pub(crate) fn replayed(&mut self, room: RoomId, seq: i64, frame: Frame) -> Option<Frame> {
         let r = self.rooms.get_mut(&room)?;
         if r.was_sent(seq) {
             return None;
@@ -171,7 +189,7 @@ impl Delivery {
 
     /// Ends a room's hold: the held messages not yet sent, in seq order, each followed by the
     /// held changes of it (in the order they came).
-    pub(crate) fn release(&mut self, room: RoomId) -> Vec<Arc<str>> {
+    pub(crate) fn release(&mut self, room: RoomId) -> Vec<Frame> {
         let Some(r) = self.rooms.get_mut(&room) else {
             return Vec::new();
         };
@@ -193,7 +211,7 @@ impl Delivery {
         out
     }
 
-    pub(crate) fn release_all(&mut self) -> Vec<Arc<str>> {
+    pub(crate) fn release_all(&mut self) -> Vec<Frame> {
         let rooms: Vec<RoomId> = self.rooms.keys().copied().collect();
         rooms.into_iter().flat_map(|r| self.release(r)).collect()
     }
@@ -208,11 +226,11 @@ impl Delivery {
 mod tests {
     use super::*;
 
-    fn f(s: &str) -> Arc<str> {
-        Arc::from(s)
+    fn f(s: &str) -> Frame {
+        Frame::from(s)
     }
 
-    fn texts(v: Vec<Arc<str>>) -> Vec<String> {
+    fn texts(v: Vec<Frame>) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
 
@@ -246,7 +264,7 @@ mod tests {
         let mut d = Delivery::new([1], true);
         d.live(1, 14, f("14"));
         d.live(1, 13, f("13"));
-        let mut out: Vec<Arc<str>> = (11..=12)
+        let mut out: Vec<Frame> = (11..=12)
             .filter_map(|s| d.replayed(1, s, f(&s.to_string())))
             .collect();
         out.extend(d.release(1));
@@ -258,7 +276,7 @@ mod tests {
         let mut d = Delivery::new([1], false);
         assert!(d.live(1, 11, f("11")).is_some());
         d.hold(1, 0);
-        let out: Vec<Arc<str>> = (9..=11)
+        let out: Vec<Frame> = (9..=11)
             .filter_map(|s| d.replayed(1, s, f(&s.to_string())))
             .collect();
         assert_eq!(texts(out), vec!["9", "10"]);
@@ -275,7 +293,7 @@ mod tests {
         assert_eq!(d.change(1, 3, f("u3")), None);
         assert_eq!(d.held_count(), 5);
         // The replay sent 3..=5 already: their changes still follow, in order.
-        let mut out: Vec<Arc<str>> = (3..=5)
+        let mut out: Vec<Frame> = (3..=5)
             .filter_map(|s| d.replayed(1, s, f(&format!("r{s}"))))
             .collect();
         out.extend(d.release(1));

@@ -15,7 +15,7 @@ use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId
 use tokio::sync::{mpsc, Notify};
 
 use crate::bus::{BusEvent, EventBus};
-use crate::protocol;
+use crate::protocol::{self, Frame};
 use crate::sequencer::Sequencer;
 use crate::RealtimeConfig;
 
@@ -31,19 +31,19 @@ const MEMBERSHIP_LOG: usize = 10_000;
 #[derive(Debug, Clone)]
 pub(crate) enum Outbound {
     /// A ready-made frame.
-    Frame(Arc<str>),
+    Frame(Frame),
     /// A `message.created` frame, with what exactly-once delivery needs to know.
     Message {
         room_id: RoomId,
         seq: i64,
-        frame: Arc<str>,
+        frame: Frame,
     },
     /// A `message.updated` / `message.deleted` frame of the message with `seq`, which must not
     /// reach the client before that message does.
     MessageChange {
         room_id: RoomId,
         seq: i64,
-        frame: Arc<str>,
+        frame: Frame,
     },
     /// The connection's user joined or left a room.
     RoomAdded(RoomId),
@@ -189,7 +189,7 @@ struct MembershipChange {
     user_id: Option<UserId>,
     room_id: RoomId,
     joined: bool,
-    frame: Arc<str>,
+    frame: Frame,
 }
 
 struct ConnEntry {
@@ -201,7 +201,7 @@ struct ConnEntry {
 
 struct RoomState {
     conns: HashSet<ConnId>,
-    sequencer: Sequencer<Arc<str>>,
+    sequencer: Sequencer<Frame>,
     gap_check_pending: bool,
 }
 
@@ -487,7 +487,7 @@ impl Hub {
         user_id: Option<UserId>,
         room_id: RoomId,
         joined: bool,
-        frame: Arc<str>,
+        frame: Frame,
     ) {
         let epoch = self
             .membership_log
@@ -649,12 +649,12 @@ impl Hub {
             .collect()
     }
 
-    fn broadcast(&mut self, room_id: RoomId, frame: Arc<str>, bus: &dyn EventBus) {
+    fn broadcast(&mut self, room_id: RoomId, frame: Frame, bus: &dyn EventBus) {
         let targets = self.room_conns(room_id, None);
         self.send_to(&targets, |_| Outbound::Frame(frame.clone()), bus);
     }
 
-    fn send_messages(&mut self, room_id: RoomId, ready: Vec<(i64, Arc<str>)>, bus: &dyn EventBus) {
+    fn send_messages(&mut self, room_id: RoomId, ready: Vec<(i64, Frame)>, bus: &dyn EventBus) {
         if ready.is_empty() {
             return;
         }

@@ -26,3 +26,4 @@ pub use bus::{BusEvent, BusPublisher, EventBus, LocalBus};
 pub use config::RealtimeConfig;
 pub use gateway::{configure, Gateway};
 pub use hub::{Hub, HubHandle, HubStats};
+pub use protocol::Frame;

@@ -1,11 +1,14 @@
 //! The socket's wire format (`shared/API.md`, "Real time"): client frames in, server frames out.
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use huddle_auth::AuthError;
 use huddle_domain::{DomainError, DomainEvent, MessageId, RoomId, UserId};
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// A server frame's text, serialised once and shared by every receiver: cloning it is a
+/// reference count, and actix-ws takes it as is, so no receiver copies it.
+pub type Frame = bytestring::ByteString;
 
 pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
@@ -219,24 +222,26 @@ pub(crate) fn auth_error_frame(reference: Option<&str>, e: &AuthError) -> String
 }
 
 /// Serialises a domain event once, for every receiver.
-pub(crate) fn event_frame(event: &DomainEvent) -> Arc<str> {
+pub(crate) fn event_frame(event: &DomainEvent) -> Frame {
     match serde_json::to_string(event) {
-        Ok(s) => Arc::from(s),
+        Ok(s) => Frame::from(s),
         Err(e) => {
             // Entities are plain data; this cannot fail short of a bug.
             tracing::error!(error = %e, "could not serialise an event");
-            Arc::from("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"event lost\"}")
+            Frame::from_static(
+                "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"event lost\"}",
+            )
         }
     }
 }
 
-pub(crate) fn typing_frame(room_id: RoomId, user_id: UserId) -> Arc<str> {
-    Arc::from(json!({"type": "typing", "room_id": room_id, "user_id": user_id}).to_string())
+pub(crate) fn typing_frame(room_id: RoomId, user_id: UserId) -> Frame {
+    Frame::from(json!({"type": "typing", "room_id": room_id, "user_id": user_id}).to_string())
 }
 
-pub(crate) fn presence_frame(user_id: UserId, online: bool) -> Arc<str> {
+pub(crate) fn presence_frame(user_id: UserId, online: bool) -> Frame {
     let status = if online { "online" } else { "offline" };
-    Arc::from(json!({"type": "presence", "user_id": user_id, "status": status}).to_string())
+    Frame::from(json!({"type": "presence", "user_id": user_id, "status": status}).to_string())
 }
 
 #[cfg(test)]
