@@ -198,10 +198,7 @@ pub(crate) async fn run(
     // Nothing of the set-up needs to live as long as the connection.
     drop((user, rooms, claims));
 
-    let (cmd_tx, cmd_rx) = mpsc::channel(64);
-    let (reply_tx, mut reply_rx) = mpsc::channel(256);
-    actix_web::rt::spawn(worker(shared.clone(), user_id, cmd_rx, reply_tx));
-    let mut cmd_tx = Some(cmd_tx);
+    let mut worker: Option<WorkerLink> = None;
 
     let end = match state.write(ready).await {
         Err(end) => end,
@@ -231,13 +228,21 @@ pub(crate) async fn run(
                     code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
                     () = &mut shutting_down => {
                         // Finish what was received, then close.
-                        drop(cmd_tx.take());
-                        state.drain(&mut reply_rx).await;
+                        if let Some(link) = worker.take() {
+                            state.drain(link).await;
+                        }
                         Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
                     }
-                    msg = stream.next() => state.on_incoming(msg, &mut cmd_tx).await,
+                    msg = stream.next() => state.on_incoming(msg, &mut worker).await,
                     Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
-                    Some(reply) = reply_rx.recv() => state.on_reply(reply).await,
+                    reply = next_reply(&mut worker) => match reply {
+                        Some(reply) => state.on_reply(reply).await,
+                        // The worker went idle and every reply of it was written.
+                        None => {
+                            worker = None;
+                            Ok(())
+                        }
+                    },
                     _ = heartbeat.tick() => state.on_heartbeat().await,
                     () = &mut token_expiry => {
                         Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
@@ -259,7 +264,7 @@ pub(crate) async fn run(
     };
 
     shared.hub.send(HubCommand::Unregister { conn });
-    drop(cmd_tx);
+    drop(worker);
     let ConnState { session, .. } = state;
     match end {
         End::Close(code, reason) => {
@@ -393,7 +398,7 @@ impl ConnState {
     async fn on_incoming(
         &mut self,
         msg: Option<Result<AggregatedMessage, ProtocolError>>,
-        cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
+        worker: &mut Option<WorkerLink>,
     ) -> Step {
         self.last_seen = Instant::now();
         match msg {
@@ -423,7 +428,7 @@ impl ConnState {
                         ))
                         .await
                     }
-                    Ok(frame) => self.on_frame(reference, frame, cmd_tx).await,
+                    Ok(frame) => self.on_frame(reference, frame, worker).await,
                 }
             }
         }
@@ -433,7 +438,7 @@ impl ConnState {
         &mut self,
         reference: Option<String>,
         frame: ClientFrame,
-        cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
+        worker: &mut Option<WorkerLink>,
     ) -> Step {
         let r = reference.as_deref();
         if !matches!(
@@ -505,9 +510,9 @@ impl ConnState {
                     }
                 }
                 self.grace = None;
-                self.forward(reference, frame, cmd_tx).await
+                self.forward(reference, frame, worker).await
             }
-            other => self.forward(reference, other, cmd_tx).await,
+            other => self.forward(reference, other, worker).await,
         }
     }
 
@@ -520,12 +525,29 @@ impl ConnState {
         &mut self,
         reference: Option<String>,
         frame: ClientFrame,
-        cmd_tx: &mut Option<mpsc::Sender<(Option<String>, ClientFrame)>>,
+        worker: &mut Option<WorkerLink>,
     ) -> Step {
-        match cmd_tx {
-            Some(tx) if tx.send((reference, frame)).await.is_ok() => Ok(()),
-            _ => Err(End::Close(1011, "internal error")),
+        let mut command = (reference, frame);
+        // A few rounds at most: a worker that stopped taking commands is wound down, then a
+        // fresh one started.
+        for _ in 0..3 {
+            let Some(link) = worker else {
+                *worker = Some(WorkerLink::start(&self.shared, self.user_id));
+                continue;
+            };
+            match link.commands.send(command).await {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => {
+                    command = back;
+                    // It went idle: its last replies come first, so the client's commands
+                    // are answered in order.
+                    if let Some(link) = worker.take() {
+                        self.finish(link).await?;
+                    }
+                }
+            }
         }
+        Err(End::Close(1011, "internal error"))
     }
 
     /// Handles `first` and whatever else is already queued (up to a bound, so reading the
@@ -622,12 +644,46 @@ impl ConnState {
 
     /// On shutdown: writes the replies of every command already received, until the worker
     /// has finished them all.
-    async fn drain(&mut self, replies: &mut mpsc::Receiver<Reply>) {
+    async fn drain(&mut self, link: WorkerLink) {
+        let _ = self.finish(link).await;
+    }
+
+    /// Takes no more commands to this worker and writes every reply it still has.
+    async fn finish(&mut self, link: WorkerLink) -> Step {
+        let WorkerLink {
+            commands,
+            mut replies,
+        } = link;
+        drop(commands);
         while let Some(reply) = replies.recv().await {
-            if self.on_reply(reply).await.is_err() {
-                break;
-            }
+            self.on_reply(reply).await?;
         }
+        Ok(())
+    }
+}
+
+/// The connection's end of its worker task. The worker is started by the first command that
+/// needs it and stops when it has nothing left to do, so an idle socket keeps neither a task
+/// nor its two queues (a few KiB each, with thousands of sockets open).
+struct WorkerLink {
+    commands: mpsc::Sender<(Option<String>, ClientFrame)>,
+    replies: mpsc::Receiver<Reply>,
+}
+
+impl WorkerLink {
+    fn start(shared: &Arc<Shared>, user_id: UserId) -> Self {
+        let (commands, command_rx) = mpsc::channel(64);
+        let (reply_tx, replies) = mpsc::channel(256);
+        actix_web::rt::spawn(worker(shared.clone(), user_id, command_rx, reply_tx));
+        Self { commands, replies }
+    }
+}
+
+/// The worker's next reply; never, while there is no worker.
+async fn next_reply(worker: &mut Option<WorkerLink>) -> Option<Reply> {
+    match worker {
+        Some(link) => link.replies.recv().await,
+        None => std::future::pending().await,
     }
 }
 
