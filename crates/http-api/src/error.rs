@@ -119,6 +119,7 @@ fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<St
             S::CONFLICT
         }
         DomainError::Repository(RepoError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
+        DomainError::Repository(RepoError::Refused(r)) => return domain_parts(&r.into_domain()),
     };
     (
         status,
