@@ -132,3 +132,31 @@ impl From<RepoError> for DomainError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_sends_answer_like_the_membership_check() {
+        let answers = [
+            (SendRefusal::NoRoom, "not_found", "room not found"),
+            (SendRefusal::PrivateRoom, "not_found", "room not found"),
+            (SendRefusal::NotMember, "forbidden", NOT_A_MEMBER),
+        ];
+        for (refusal, code, message) in answers {
+            let mapped = DomainError::from(RepoError::Refused(refusal));
+            assert_eq!(
+                (mapped.code(), mapped.public_message()),
+                (code, message.into())
+            );
+            // Even unmapped, the code and message are the same.
+            let raw = DomainError::Repository(RepoError::Refused(refusal));
+            assert_eq!((raw.code(), raw.public_message()), (code, message.into()));
+        }
+        assert_eq!(
+            DomainError::from(RepoError::Refused(SendRefusal::NoRoom)),
+            DomainError::NotFound("room")
+        );
+    }
+}
