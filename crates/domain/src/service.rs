@@ -1,6 +1,7 @@
 //! The use cases, with their authorisation rules. REST handlers and the WebSocket gateway both
 //! call these, so a rule lives in one place. All methods block (they call the repository): run
-//! them off the async executor.
+//! them off the async executor. The exception is [`ChatService::send_message`], which answers
+//! through a callback and does not block when the repository queues the store.
 //!
 //! Visibility comes before permission: a private room the caller is not in answers `NotFound`
 //! (its existence is not revealed), a visible room the caller may not change answers `Forbidden`.
