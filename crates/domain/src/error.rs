@@ -12,7 +12,35 @@ pub enum RepoError {
     Conflict(&'static str),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The message was not stored: its author may not post in the room.
+    #[error("message refused: {0:?}")]
+    Refused(SendRefusal),
 }
+
+/// Why a message was refused by the storage's membership check, which runs in the same
+/// transaction as the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendRefusal {
+    /// The room does not exist.
+    NoRoom,
+    /// A private room the author is not a member of (its existence is not revealed).
+    PrivateRoom,
+    /// A public room the author is not a member of.
+    NotMember,
+}
+
+impl SendRefusal {
+    /// The same answer the services give when they check membership themselves.
+    pub fn into_domain(self) -> DomainError {
+        match self {
+            SendRefusal::NoRoom | SendRefusal::PrivateRoom => DomainError::NotFound("room"),
+            SendRefusal::NotMember => DomainError::forbidden(NOT_A_MEMBER),
+        }
+    }
+}
+
+/// What a member-only action answers a non-member of a visible room.
+pub const NOT_A_MEMBER: &str = "you are not a member of this room";
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum DomainError {
@@ -63,6 +91,7 @@ impl DomainError {
             DomainError::Conflict { code, .. } => code,
             DomainError::Repository(RepoError::Conflict(_)) => "conflict",
             DomainError::Repository(RepoError::Unavailable(_)) => "unavailable",
+            DomainError::Repository(RepoError::Refused(r)) => r.into_domain().code(),
         }
     }
 
@@ -75,6 +104,7 @@ impl DomainError {
             DomainError::Repository(RepoError::Unavailable(_)) => {
                 "the service is temporarily unavailable".into()
             }
+            DomainError::Repository(RepoError::Refused(r)) => r.into_domain().public_message(),
             other => other.to_string(),
         }
     }
@@ -97,7 +127,36 @@ impl From<RepoError> for DomainError {
             RepoError::Conflict(what) => {
                 DomainError::conflict("conflict", format!("{what} already exists"))
             }
+            RepoError::Refused(r) => r.into_domain(),
             other => DomainError::Repository(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_sends_answer_like_the_membership_check() {
+        let answers = [
+            (SendRefusal::NoRoom, "not_found", "room not found"),
+            (SendRefusal::PrivateRoom, "not_found", "room not found"),
+            (SendRefusal::NotMember, "forbidden", NOT_A_MEMBER),
+        ];
+        for (refusal, code, message) in answers {
+            let mapped = DomainError::from(RepoError::Refused(refusal));
+            assert_eq!(
+                (mapped.code(), mapped.public_message()),
+                (code, message.into())
+            );
+            // Even unmapped, the code and message are the same.
+            let raw = DomainError::Repository(RepoError::Refused(refusal));
+            assert_eq!((raw.code(), raw.public_message()), (code, message.into()));
+        }
+        assert_eq!(
+            DomainError::from(RepoError::Refused(SendRefusal::NoRoom)),
+            DomainError::NotFound("room")
+        );
     }
 }

@@ -19,6 +19,6 @@ pub use entities::{
     Member, Message, MessageId, RefreshTokenRecord, Role, Room, RoomCursor, RoomId, User,
     UserCredentials, UserId,
 };
-pub use error::{DomainError, RepoError};
+pub use error::{DomainError, RepoError, SendRefusal};
 pub use events::{DomainEvent, EventPublisher, NoopPublisher};
 pub use repository::Repository;

@@ -147,10 +147,22 @@ pub trait RoomRepository {
     fn rooms_of_user(&self, user_id: UserId) -> RepoResult<Vec<RoomCursor>>;
 }
 
+/// Called once with the outcome of a [`MessageRepository::submit_message`]. It may run on the
+/// storage's own thread: it must be cheap and must never block.
+pub type StoreDone = Box<dyn FnOnce(RepoResult<Stored>) + Send>;
+
 pub trait MessageRepository {
     /// Stores the message with the room's next seq, in one transaction; a repeated
-    /// `(room, author, client_msg_id)` returns the first message instead.
+    /// `(room, author, client_msg_id)` returns the first message instead. The author must be a
+    /// member of the room, checked in the same transaction: otherwise nothing is stored (no seq
+    /// is used) and the answer is `RepoError::Refused` saying why.
     fn store_message(&self, new: NewMessage) -> RepoResult<Stored>;
+    /// [`store_message`](Self::store_message), answered through `done` instead of a return
+    /// value. Implementations that can queue the work override this so that it returns at once
+    /// (callable from async code); this default stores on the caller's thread, blocking it.
+    fn submit_message(&self, new: NewMessage, done: StoreDone) {
+        done(self.store_message(new));
+    }
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>>;
     /// Ascending by seq.
     fn history(

@@ -1,6 +1,7 @@
 //! The use cases, with their authorisation rules. REST handlers and the WebSocket gateway both
 //! call these, so a rule lives in one place. All methods block (they call the repository): run
-//! them off the async executor.
+//! them off the async executor. The exception is [`ChatService::send_message`], which answers
+//! through a callback and does not block when the repository queues the store.
 //!
 //! Visibility comes before permission: a private room the caller is not in answers `NotFound`
 //! (its existence is not revealed), a visible room the caller may not change answers `Forbidden`.
@@ -102,7 +103,7 @@ impl ChatService {
     fn member_role(&self, actor: UserId, room_id: RoomId) -> DomainResult<(Room, Role)> {
         match self.visible_room(actor, room_id)? {
             (room, Some(role)) => Ok((room, role)),
-            (_, None) => Err(DomainError::forbidden("you are not a member of this room")),
+            (_, None) => Err(DomainError::forbidden(crate::error::NOT_A_MEMBER)),
         }
     }
 
@@ -332,6 +333,7 @@ impl ChatService {
 
     // ---- messages ----
 
+    /// Stores a message, blocking until it is stored (or refused). See [`Self::send_message`].
     pub fn post_message(
         &self,
         actor: UserId,
@@ -339,22 +341,64 @@ impl ChatService {
         body: &str,
         client_msg_id: Option<&str>,
     ) -> DomainResult<Stored> {
-        let body = validation::message_body(body)?;
-        let client_msg_id = client_msg_id.map(validation::client_msg_id).transpose()?;
-        self.member_role(actor, room_id)?;
-        let stored = self.repo.store_message(NewMessage {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.send_message(
+            actor,
             room_id,
-            author_id: actor,
             body,
             client_msg_id,
-        })?;
-        if let Stored::Created(m) = &stored {
-            self.events.publish(DomainEvent::MessageCreated {
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        rx.recv().unwrap_or_else(|_| {
+            Err(DomainError::Repository(crate::RepoError::Unavailable(
+                "the send was dropped unanswered".into(),
+            )))
+        })
+    }
+
+    /// Validates and submits a message; `done` gets the outcome, after `message.created` is
+    /// published for a new message. Does not block when the repository queues the store (it may
+    /// call `done` before returning, e.g. for invalid input). The author's membership is checked
+    /// by the repository in the store's transaction, with the same answers as
+    /// [`Self::member_role`]: a missing or hidden room is `NotFound`, a visible room the author
+    /// is not in is `Forbidden`.
+    pub fn send_message(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        body: &str,
+        client_msg_id: Option<&str>,
+        done: Box<dyn FnOnce(DomainResult<Stored>) + Send>,
+    ) {
+        let checked = validation::message_body(body).and_then(|body| {
+            let cmid = client_msg_id.map(validation::client_msg_id).transpose()?;
+            Ok((body, cmid))
+        });
+        let (body, client_msg_id) = match checked {
+            Ok(v) => v,
+            Err(e) => return done(Err(e)),
+        };
+        let events = self.events.clone();
+        self.repo.submit_message(
+            NewMessage {
                 room_id,
-                message: m.clone(),
-            });
-        }
-        Ok(stored)
+                author_id: actor,
+                body,
+                client_msg_id,
+            },
+            Box::new(move |stored| {
+                let stored = stored.map_err(DomainError::from);
+                if let Ok(Stored::Created(m)) = &stored {
+                    events.publish(DomainEvent::MessageCreated {
+                        room_id,
+                        message: m.clone(),
+                    });
+                }
+                done(stored);
+            }),
+        );
     }
 
     pub fn history(

@@ -119,6 +119,7 @@ fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<St
             S::CONFLICT
         }
         DomainError::Repository(RepoError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
+        DomainError::Repository(RepoError::Refused(r)) => return domain_parts(&r.into_domain()),
     };
     (
         status,
@@ -190,6 +191,17 @@ mod tests {
         assert_eq!(
             (s.as_u16(), b["error"]["code"].as_str()),
             (403, Some("forbidden"))
+        );
+        let refused = |r| DomainError::Repository(RepoError::Refused(r)).into();
+        let (s, b) = body_of(refused(huddle_domain::SendRefusal::NotMember)).await;
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (403, Some("forbidden"))
+        );
+        let (s, b) = body_of(refused(huddle_domain::SendRefusal::PrivateRoom)).await;
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (404, Some("not_found"))
         );
         let (s, b) = body_of(DomainError::from(RepoError::Conflict("username")).into()).await;
         assert_eq!(

@@ -40,6 +40,9 @@ pub struct DatabaseConfig {
     pub target: String,
     pub pool_size: u32,
     pub connect_timeout: Duration,
+    /// Message writer threads (see `repo::writer`); `None` picks by backend, see
+    /// [`DatabaseConfig::writer_count`].
+    pub writers: Option<u32>,
 }
 
 impl DatabaseConfig {
@@ -61,7 +64,21 @@ impl DatabaseConfig {
             target,
             pool_size: pool_size.max(1),
             connect_timeout: Duration::from_secs(10),
+            writers: None,
         }
+    }
+
+    /// How many message writers to run. Each stores its own rooms' messages in its own
+    /// transactions (one connection each while a batch runs), so on PostgreSQL several batches
+    /// are in flight at once: 4 by default, but no more than half the pool. SQLite has one write
+    /// lock, so one writer. A configured count is kept within 1..=pool size.
+    pub fn writer_count(&self) -> usize {
+        let n = match (self.writers, self.backend) {
+            (Some(n), _) => n.min(self.pool_size),
+            (None, Backend::Postgres) => 4.min(self.pool_size / 2),
+            (None, Backend::Sqlite) => 1,
+        };
+        usize::try_from(n.max(1)).unwrap_or(1)
     }
 }
 

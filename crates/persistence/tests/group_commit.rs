@@ -1,17 +1,227 @@
 //! Message storage straight through the repository, on both backends: many threads storing at
 //! once (so the writer batches them) still give every room gap-free seqs, and retries with the
-//! same client_msg_id store nothing twice, even inside one batch.
+//! same client_msg_id store nothing twice, even inside one batch. The membership check runs in
+//! the batch: refused sends use no seq and do not disturb the others. Several writers keep each
+//! room's seqs gap-free and in arrival order.
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use huddle_domain::repository::{
-    MessageRepository, NewMessage, NewRoom, NewUser, RoomRepository, Stored, UserRepository,
+    HistoryWindow, MessageRepository, NewMessage, NewRoom, NewUser, RepoResult, RoomRepository,
+    Stored, UserRepository,
 };
+use huddle_domain::{RepoError, Role, SendRefusal};
 use huddle_persistence::{DatabaseConfig, DieselRepository};
 use huddle_test_support::{Backend, TestDb};
 
 fn repo(db: &TestDb) -> Arc<DieselRepository> {
-    Arc::new(DieselRepository::connect(&DatabaseConfig::from_url(&db.url, 8)).expect("connect"))
+    repo_with(db, None)
+}
+
+fn repo_with(db: &TestDb, writers: Option<u32>) -> Arc<DieselRepository> {
+    let mut config = DatabaseConfig::from_url(&db.url, 8);
+    config.writers = writers;
+    Arc::new(DieselRepository::connect(&config).expect("connect"))
+}
+
+fn user(repo: &DieselRepository, name: &str) -> i64 {
+    repo.create_user(NewUser {
+        username: name.into(),
+        display_name: name.into(),
+        password_hash: "x".into(),
+    })
+    .unwrap()
+    .id
+}
+
+fn room(repo: &DieselRepository, owner: i64, name: &str, is_private: bool) -> i64 {
+    repo.create_room(NewRoom {
+        name: name.into(),
+        description: String::new(),
+        is_private,
+        owner_id: owner,
+    })
+    .unwrap()
+    .id
+}
+
+/// Submits every message at once (without waiting, so they share batches) and collects the
+/// outcomes in submission order.
+fn submit_all(repo: &DieselRepository, sends: Vec<NewMessage>) -> Vec<RepoResult<Stored>> {
+    let answers: Vec<mpsc::Receiver<RepoResult<Stored>>> = sends
+        .into_iter()
+        .map(|new| {
+            let (tx, rx) = mpsc::channel();
+            repo.submit_message(
+                new,
+                Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
+            );
+            rx
+        })
+        .collect();
+    answers.into_iter().map(|rx| rx.recv().unwrap()).collect()
+}
+
+fn send(room_id: i64, author_id: i64, body: String, cmid: Option<String>) -> NewMessage {
+    NewMessage {
+        room_id,
+        author_id,
+        body,
+        client_msg_id: cmid,
+    }
+}
+
+/// Members' and others' sends mixed in the same batches: a public room's non-member, a private
+/// room's non-member and a missing room are refused with their own answers, use no seq, and the
+/// members' messages are stored with gap-free seqs in submission order. The second round
+/// includes a retry of an earlier message, which sends the batch down the careful
+/// one-at-a-time path: the same answers there.
+fn refused_sends_use_no_seq_and_spare_the_batch(backend: Backend) {
+    let db = TestDb::create(backend);
+    let repo = repo(&db);
+    let ann = user(&repo, "ann");
+    let bob = user(&repo, "bob");
+    let public = room(&repo, ann, "public", false);
+    let private = room(&repo, ann, "private", true);
+    let missing = private + 1000;
+    let cara = user(&repo, "cara");
+    repo.add_member(public, cara, Role::Member).unwrap();
+
+    enum Expect {
+        Created,
+        Retry(&'static str),
+        Refused(SendRefusal),
+    }
+    let mut expected_seq: HashMap<i64, i64> = HashMap::new();
+    for round in 0..2 {
+        let mut sends = Vec::new();
+        let mut expect = Vec::new();
+        for i in 0..40 {
+            if round == 1 && i == 20 {
+                // A retry of round 0's first message, amid the others: answered with the
+                // original, and its batch redone one message at a time.
+                sends.push(send(public, ann, "again".into(), Some("r0-0".into())));
+                expect.push(Expect::Retry("r0 m0"));
+            }
+            let (room_id, author, outcome) = match i % 8 {
+                0 | 1 => (public, ann, Expect::Created),
+                2 => (public, cara, Expect::Created),
+                3 => (private, ann, Expect::Created),
+                4 => (public, bob, Expect::Refused(SendRefusal::NotMember)),
+                5 => (private, bob, Expect::Refused(SendRefusal::PrivateRoom)),
+                6 => (private, cara, Expect::Refused(SendRefusal::PrivateRoom)),
+                _ => (missing, ann, Expect::Refused(SendRefusal::NoRoom)),
+            };
+            sends.push(send(
+                room_id,
+                author,
+                format!("r{round} m{i}"),
+                Some(format!("r{round}-{i}")),
+            ));
+            expect.push(outcome);
+        }
+        let bodies: Vec<(i64, String)> =
+            sends.iter().map(|s| (s.room_id, s.body.clone())).collect();
+        let results = submit_all(&repo, sends);
+        for (i, (result, outcome)) in results.iter().zip(&expect).enumerate() {
+            match (result, outcome) {
+                (Err(e), Expect::Refused(r)) => assert_eq!(*e, RepoError::Refused(*r), "send {i}"),
+                (Ok(Stored::Existing(m)), Expect::Retry(body)) => assert_eq!(m.body, *body),
+                (Ok(Stored::Created(m)), Expect::Created) => {
+                    let (room_id, body) = &bodies[i];
+                    assert_eq!((m.room_id, &m.body), (*room_id, body));
+                    let next = expected_seq.entry(m.room_id).or_insert(0);
+                    *next += 1;
+                    assert_eq!(m.seq, *next, "seqs gap-free, in submission order: send {i}");
+                }
+                (other, _) => panic!("round {round} send {i}: unexpected {other:?}"),
+            }
+        }
+    }
+    for room_id in [public, private] {
+        let stored = repo
+            .history(room_id, HistoryWindow::After(0), 1000)
+            .unwrap();
+        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        let n = expected_seq[&room_id];
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "room {room_id}");
+        assert_eq!(repo.room_by_id(room_id).unwrap().unwrap().last_seq, n);
+        assert!(stored.iter().all(|m| m.author.id != bob));
+    }
+    // Through the blocking call too.
+    assert_eq!(
+        repo.store_message(send(public, bob, "x".into(), None)),
+        Err(RepoError::Refused(SendRefusal::NotMember))
+    );
+}
+
+/// Four writers, many rooms, many threads submitting at once: every room's seqs are exactly
+/// 1..n, each thread's messages to a room are stored in the order it submitted them, and every
+/// answer is the stored row.
+fn several_writers_keep_every_room_gap_free(backend: Backend) {
+    let db = TestDb::create(backend);
+    let repo = repo_with(&db, Some(4));
+    let ann = user(&repo, "ann");
+    let rooms: Vec<i64> = (0..12)
+        .map(|i| room(&repo, ann, &format!("r{i}"), false))
+        .collect();
+    let authors: Vec<i64> = (0..8).map(|i| user(&repo, &format!("u{i}"))).collect();
+    for &r in &rooms {
+        for &a in &authors {
+            repo.add_member(r, a, Role::Member).unwrap();
+        }
+    }
+    let mut threads = Vec::new();
+    for (t, &author) in authors.iter().enumerate() {
+        let repo = repo.clone();
+        let rooms = rooms.clone();
+        threads.push(std::thread::spawn(move || {
+            let sends = (0..60)
+                .map(|k| {
+                    send(
+                        rooms[(k * 7 + t) % rooms.len()],
+                        author,
+                        format!("t{t} k{k}"),
+                        Some(format!("t{t}-{k}")),
+                    )
+                })
+                .collect();
+            submit_all(&repo, sends)
+        }));
+    }
+    let mut acked = Vec::new();
+    for (t, thread) in threads.into_iter().enumerate() {
+        let results = thread.join().unwrap();
+        let mut last_seq: HashMap<i64, i64> = HashMap::new();
+        for r in results {
+            let m = match r {
+                Ok(Stored::Created(m)) => m,
+                other => panic!("thread {t}: {other:?}"),
+            };
+            let prev = last_seq.insert(m.room_id, m.seq).unwrap_or(0);
+            assert!(m.seq > prev, "thread {t}: room {} out of order", m.room_id);
+            acked.push(m);
+        }
+    }
+    assert_eq!(acked.len(), 8 * 60);
+    let mut stored_total = 0;
+    for &room_id in &rooms {
+        let stored = repo
+            .history(room_id, HistoryWindow::After(0), 1000)
+            .unwrap();
+        let n = i64::try_from(stored.len()).unwrap();
+        stored_total += stored.len();
+        let seqs: Vec<i64> = stored.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "room {room_id}");
+        assert_eq!(repo.room_by_id(room_id).unwrap().unwrap().last_seq, n);
+    }
+    assert_eq!(stored_total, acked.len());
+    for m in &acked {
+        let row = repo.message_by_id(m.room_id, m.id).unwrap().unwrap();
+        assert_eq!(&row, m, "the ack is the stored row");
+    }
 }
 
 fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
@@ -149,5 +359,22 @@ macro_rules! both {
 
 both!(
     concurrent_stores_are_gap_free_per_room,
-    a_failing_message_does_not_fail_its_batch
+    a_failing_message_does_not_fail_its_batch,
+    refused_sends_use_no_seq_and_spare_the_batch,
+    several_writers_keep_every_room_gap_free
 );
+
+#[test]
+fn writer_counts_by_backend_and_pool() {
+    let pg = |pool| DatabaseConfig::from_url("postgres://x/y", pool);
+    assert_eq!(pg(10).writer_count(), 4);
+    assert_eq!(pg(6).writer_count(), 3);
+    assert_eq!(pg(1).writer_count(), 1);
+    let lite = DatabaseConfig::from_url("sqlite://x.db", 10);
+    assert_eq!(lite.writer_count(), 1);
+    let mut set = pg(4);
+    set.writers = Some(9);
+    assert_eq!(set.writer_count(), 4, "never more than the pool");
+    set.writers = Some(2);
+    assert_eq!(set.writer_count(), 2);
+}

@@ -1,9 +1,10 @@
 //! One socket, from upgrade to close.
 //!
 //! The connection task reads frames, writes frames and keeps time (heartbeats, token expiry,
-//! the sync grace). Commands that touch storage go to a worker task, one at a time in arrival
-//! order, so a client's sends are stored in the order it sent them while the socket keeps
-//! flowing; their replies come back to the connection task to be written.
+//! the sync grace). Commands that touch storage go to a worker task, in arrival order (sends are
+//! pipelined to the message writer, other commands run one at a time), so a client's sends are
+//! stored in the order it sent them while the socket keeps flowing; their replies come back to
+//! the connection task to be written, in command order.
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,12 +12,13 @@ use std::time::Duration;
 use actix_ws::{
     AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
 };
+use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
 use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
 use serde_json::json;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::delivery::Delivery;
@@ -687,79 +689,151 @@ async fn next_reply(worker: &mut Option<WorkerLink>) -> Option<Reply> {
     }
 }
 
-/// Runs a connection's storage commands one at a time, in the order received.
+/// Sends a client may have waiting for their acks before the worker stops reading commands.
+const MAX_PIPELINED_SENDS: usize = 256;
+
+/// Runs a connection's storage commands in the order received. A `send` is submitted to the
+/// message writer as soon as it arrives (so a client's pipelined sends are stored in its order)
+/// and its ack is written when stored, in send order; any other command first waits until every
+/// send before it is answered, then runs on its own.
 async fn worker(
     shared: Arc<Shared>,
     user_id: UserId,
     mut commands: mpsc::Receiver<(Option<String>, ClientFrame)>,
     replies: mpsc::Sender<Reply>,
 ) {
-    while let Some((reference, frame)) = commands.recv().await {
-        let r = reference.as_deref();
-        let chat = shared.chat.clone();
-        let out = match frame {
-            ClientFrame::Send {
-                room_id,
-                body,
-                client_msg_id,
-            } => run_blocking(move || {
-                let started = std::time::Instant::now();
-                let stored = chat.post_message(user_id, room_id, &body, client_msg_id.as_deref());
-                if let Ok(s) = &stored {
-                    huddle_metrics::record_store(
-                        started.elapsed(),
-                        matches!(s, Stored::Created(_)),
-                    );
+    let mut acks = FuturesOrdered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(frame) = acks.next(), if !acks.is_empty() => {
+                if replies.send(Reply::Frame(frame)).await.is_err() {
+                    return;
                 }
-                stored
-            })
-            .await
-            .map(|stored| json!({"type": "ack", "message": stored.message()})),
-            ClientFrame::Edit {
-                room_id,
-                message_id,
-                body,
-            } => run_blocking(move || chat.edit_message(user_id, room_id, message_id, &body))
-                .await
-                .map(|m| json!({"type": "edited", "room_id": room_id, "message": m})),
-            ClientFrame::Delete {
-                room_id,
-                message_id,
-            } => run_blocking(move || chat.delete_message(user_id, room_id, message_id))
-                .await
-                .map(|()| json!({"type": "deleted", "room_id": room_id, "message_id": message_id})),
-            ClientFrame::Join { room_id } => run_blocking(move || chat.join_room(user_id, room_id))
-                .await
-                .map(|member| json!({"type": "joined", "room_id": room_id, "member": member})),
-            ClientFrame::Leave { room_id } => {
-                run_blocking(move || chat.leave_room(user_id, room_id))
-                    .await
-                    .map(|()| json!({"type": "left", "room_id": room_id}))
             }
-            ClientFrame::Sync { since } => {
-                for (room_id, after) in since {
-                    if !replay(&shared, user_id, room_id, after, r, &replies).await {
+            command = commands.recv(), if acks.len() < MAX_PIPELINED_SENDS => {
+                let Some((reference, frame)) = command else { break };
+                if let ClientFrame::Send { room_id, body, client_msg_id } = frame {
+                    acks.push_back(submit_send(&shared, user_id, reference, room_id, &body, client_msg_id));
+                    continue;
+                }
+                while let Some(frame) = acks.next().await {
+                    if replies.send(Reply::Frame(frame)).await.is_err() {
                         return;
                     }
                 }
-                Ok(json!({"type": "synced"}))
+                let r = reference.as_deref();
+                let out = match command_reply(&shared, user_id, r, frame, &replies).await {
+                    Command::Reply(out) => out,
+                    Command::Skip => continue,
+                    Command::Gone => return,
+                };
+                let frame = match out {
+                    Ok(v) => protocol::with_ref(v, r),
+                    Err(e) => protocol::domain_error_frame(r, &e),
+                };
+                if replies.send(Reply::Frame(frame)).await.is_err() {
+                    return;
+                }
             }
-            // Handled by the connection task.
-            ClientFrame::Auth { .. }
-            | ClientFrame::Reauth { .. }
-            | ClientFrame::Typing { .. }
-            | ClientFrame::Ping => {
-                continue;
-            }
-        };
-        let frame = match out {
-            Ok(v) => protocol::with_ref(v, r),
-            Err(e) => protocol::domain_error_frame(r, &e),
-        };
+        }
+    }
+    while let Some(frame) = acks.next().await {
         if replies.send(Reply::Frame(frame)).await.is_err() {
             return;
         }
     }
+}
+
+/// Submits a `send` without waiting; the future resolves to its ack (or error) frame.
+fn submit_send(
+    shared: &Shared,
+    user_id: UserId,
+    reference: Option<String>,
+    room_id: RoomId,
+    body: &str,
+    client_msg_id: Option<String>,
+) -> impl std::future::Future<Output = String> {
+    let started = std::time::Instant::now();
+    let (tx, rx) = oneshot::channel();
+    shared.chat.send_message(
+        user_id,
+        room_id,
+        body,
+        client_msg_id.as_deref(),
+        Box::new(move |stored| {
+            let _ = tx.send(stored);
+        }),
+    );
+    async move {
+        let r = reference.as_deref();
+        let stored = rx.await.unwrap_or_else(|_| {
+            Err(DomainError::Repository(
+                huddle_domain::RepoError::Unavailable("the send was dropped unanswered".into()),
+            ))
+        });
+        match stored {
+            Ok(s) => {
+                huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
+                protocol::with_ref(json!({"type": "ack", "message": s.message()}), r)
+            }
+            Err(e) => protocol::domain_error_frame(r, &e),
+        }
+    }
+}
+
+/// What a command other than `send` came to.
+enum Command {
+    Reply(Result<serde_json::Value, DomainError>),
+    /// Nothing to answer here.
+    Skip,
+    /// The connection is gone.
+    Gone,
+}
+
+async fn command_reply(
+    shared: &Arc<Shared>,
+    user_id: UserId,
+    r: Option<&str>,
+    frame: ClientFrame,
+    replies: &mpsc::Sender<Reply>,
+) -> Command {
+    let chat = shared.chat.clone();
+    Command::Reply(match frame {
+        ClientFrame::Edit {
+            room_id,
+            message_id,
+            body,
+        } => run_blocking(move || chat.edit_message(user_id, room_id, message_id, &body))
+            .await
+            .map(|m| json!({"type": "edited", "room_id": room_id, "message": m})),
+        ClientFrame::Delete {
+            room_id,
+            message_id,
+        } => run_blocking(move || chat.delete_message(user_id, room_id, message_id))
+            .await
+            .map(|()| json!({"type": "deleted", "room_id": room_id, "message_id": message_id})),
+        ClientFrame::Join { room_id } => run_blocking(move || chat.join_room(user_id, room_id))
+            .await
+            .map(|member| json!({"type": "joined", "room_id": room_id, "member": member})),
+        ClientFrame::Leave { room_id } => run_blocking(move || chat.leave_room(user_id, room_id))
+            .await
+            .map(|()| json!({"type": "left", "room_id": room_id})),
+        ClientFrame::Sync { since } => {
+            for (room_id, after) in since {
+                if !replay(shared, user_id, room_id, after, r, replies).await {
+                    return Command::Gone;
+                }
+            }
+            Ok(json!({"type": "synced"}))
+        }
+        // Sends are the worker's; the rest is handled by the connection task.
+        ClientFrame::Send { .. }
+        | ClientFrame::Auth { .. }
+        | ClientFrame::Reauth { .. }
+        | ClientFrame::Typing { .. }
+        | ClientFrame::Ping => return Command::Skip,
+    })
 }
 
 /// Sends one room's stored messages after `after`, in pages, then ends its hold. False when

@@ -221,7 +221,94 @@ async fn per_room_order_across_rooms(backend: Backend) {
     }
 }
 
+/// Twenty sends written back to back, without waiting, to two rooms (which may be stored by
+/// different writers) and, amid them, to a room the sender is not in and to a missing room: the
+/// twenty replies come in send order, each send stored in that order; a command after the sends
+/// is answered only after all of them.
+async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.realtime.send_burst = 1000.0;
+        cfg.realtime.send_rate_per_sec = 1000.0;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let bob = app.register("bob").await;
+    let one = id(&app.create_room(&ann, "one", false).await);
+    let two = id(&app.create_room(&ann, "two", false).await);
+    let bobs = id(&app.create_room(&bob, "bobs", false).await);
+    let mut ws = WsClient::connect_live(&app, &ann.access_token).await;
+    let room_of = |i: usize| match i {
+        7 => bobs,
+        13 => bobs + 1000,
+        i if i % 3 == 0 => two,
+        _ => one,
+    };
+    for i in 0..20 {
+        ws.send(json!({
+            "type": "send",
+            "room_id": room_of(i),
+            "body": format!("m{i}"),
+            "client_msg_id": format!("c{i}"),
+            "ref": format!("r{i}"),
+        }))
+        .await;
+    }
+    ws.send(json!({"type": "join", "room_id": bobs, "ref": "join"}))
+        .await;
+    let mut replies = Vec::new();
+    while replies.len() < 21 {
+        let frame = ws.next().await;
+        if frame.get("ref").is_some() {
+            replies.push(frame);
+        }
+    }
+    let refs: Vec<&str> = replies.iter().map(|f| f["ref"].as_str().unwrap()).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    assert_eq!(
+        &refs[..20],
+        want.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    assert_eq!(refs[20], "join");
+    assert_eq!(replies[20]["type"], "joined");
+    let mut seq = std::collections::HashMap::new();
+    for (i, reply) in replies[..20].iter().enumerate() {
+        match i {
+            7 => {
+                assert_eq!(reply["type"], "error", "{reply}");
+                assert_eq!(reply["code"], "forbidden", "{reply}");
+            }
+            13 => {
+                assert_eq!(reply["type"], "error", "{reply}");
+                assert_eq!(reply["code"], "not_found", "{reply}");
+            }
+            _ => {
+                assert_eq!(reply["type"], "ack", "{reply}");
+                let m = &reply["message"];
+                assert_eq!(m["body"], format!("m{i}"));
+                let next = seq.entry(room_of(i)).or_insert(0);
+                *next += 1;
+                assert_eq!(m["seq"], *next, "stored in send order: {reply}");
+            }
+        }
+    }
+    for room in [one, two] {
+        let bodies: Vec<String> = app
+            .all_messages(&ann, room)
+            .await
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect();
+        let want: Vec<String> = (0..20)
+            .filter(|&i| room_of(i) == room)
+            .map(|i| format!("m{i}"))
+            .collect();
+        assert_eq!(bodies, want, "room {room}");
+    }
+    assert!(app.all_messages(&bob, bobs).await.is_empty());
+}
+
 backend_tests!(
     ten_clients_fifty_concurrent_sends_each,
-    per_room_order_across_rooms
+    per_room_order_across_rooms,
+    pipelined_sends_are_answered_in_send_order
 );

@@ -73,7 +73,8 @@ impl Application {
     /// Connects and migrates the database, binds the listener and prepares the server; the
     /// server runs once [`Application::run_until_stopped`] is awaited.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let db = DatabaseConfig::from_url(&config.database_url, config.db_pool_size);
+        let mut db = DatabaseConfig::from_url(&config.database_url, config.db_pool_size);
+        db.writers = config.db_writers;
         let repo = tokio::task::spawn_blocking(move || DieselRepository::connect(&db))
             .await
             .map_err(|e| StartupError::Task(e.to_string()))??;

@@ -25,6 +25,8 @@ pub struct Config {
     /// `postgres://…` for PostgreSQL; otherwise an SQLite path (`sqlite://huddle.db` by default).
     pub database_url: String,
     pub db_pool_size: u32,
+    /// Message writer threads; `None`: 4 on PostgreSQL (at most half the pool), 1 on SQLite.
+    pub db_writers: Option<u32>,
     pub environment: Environment,
     /// HS256 secret. Required in production; generated per start in development.
     pub jwt_secret: Option<String>,
@@ -59,6 +61,7 @@ impl Default for Config {
             port: 8080,
             database_url: "sqlite://huddle.db".into(),
             db_pool_size: 10,
+            db_writers: None,
             environment: Environment::Development,
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(15 * 60),
@@ -142,6 +145,9 @@ impl Config {
             port: num(&get, "HUDDLE_PORT", d.port)?,
             database_url: get("DATABASE_URL").unwrap_or(d.database_url),
             db_pool_size: positive(&get, "HUDDLE_DB_POOL_SIZE", d.db_pool_size)?,
+            db_writers: get("HUDDLE_DB_WRITERS")
+                .map(|_| positive(&get, "HUDDLE_DB_WRITERS", 1u32))
+                .transpose()?,
             environment,
             jwt_secret,
             access_token_ttl: secs(&get, "HUDDLE_ACCESS_TOKEN_TTL_SECS", d.access_token_ttl)?,
@@ -311,6 +317,12 @@ mod tests {
         assert!(from(&[("HUDDLE_PORT", "eighty")]).is_err());
         assert!(from(&[("HUDDLE_BCRYPT_COST", "3")]).is_err());
         assert!(from(&[("HUDDLE_DB_POOL_SIZE", "0")]).is_err());
+        assert!(from(&[("HUDDLE_DB_WRITERS", "0")]).is_err());
+        assert_eq!(
+            from(&[("HUDDLE_DB_WRITERS", "3")]).unwrap().db_writers,
+            Some(3)
+        );
+        assert_eq!(from(&[]).unwrap().db_writers, None);
         assert!(from(&[("HUDDLE_ENV", "staging")]).is_err());
         assert!(from(&[("HUDDLE_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
     }

@@ -760,7 +760,58 @@ async fn concurrent_retries_store_once(backend: Backend) {
     assert_eq!(app.send(&alice, room, "after").await["seq"], 8);
 }
 
+/// Posts by non-members, concurrent with members' posts (so they share the writer's batches):
+/// a public room's non-member gets 403, a private room's non-member and a missing room 404;
+/// none uses a seq, and the members' posts get 1..n.
+async fn refused_posts_use_no_seq(backend: Backend) {
+    let app = Arc::new(TestApp::spawn(backend).await);
+    let (alice, bob, public) = setup(&app).await;
+    let private = app.create_room(&alice, "secret", true).await["id"]
+        .as_i64()
+        .unwrap();
+    let carol = app.register("carol").await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let app = app.clone();
+        let (who, room, want) = match i % 5 {
+            0 => (alice.clone(), private, StatusCode::CREATED),
+            1 | 2 => (bob.clone(), public, StatusCode::CREATED),
+            3 => (carol.clone(), public, StatusCode::FORBIDDEN),
+            _ if i % 2 == 0 => (bob.clone(), private, StatusCode::NOT_FOUND),
+            _ => (carol.clone(), private + 1000, StatusCode::NOT_FOUND),
+        };
+        tasks.push(tokio::spawn(async move {
+            let resp = post(&app, &who, room, json!({"body": format!("m{i}")})).await;
+            (i, want, resp)
+        }));
+    }
+    for t in tasks {
+        let (i, want, resp) = t.await.unwrap();
+        match want {
+            StatusCode::CREATED => assert_eq!(resp.0, want, "post {i}: {}", resp.1),
+            StatusCode::FORBIDDEN => {
+                assert_error(&resp, want, "forbidden", None);
+                assert_eq!(
+                    resp.1["error"]["message"],
+                    "you are not a member of this room"
+                );
+            }
+            _ => {
+                assert_error(&resp, want, "not_found", None);
+                assert_eq!(resp.1["error"]["message"], "room not found");
+            }
+        }
+    }
+    let stored = app.all_messages(&alice, public).await;
+    assert_eq!(seqs(&stored), (1..=16).collect::<Vec<_>>());
+    let stored = app.all_messages(&alice, private).await;
+    assert_eq!(seqs(&stored), (1..=8).collect::<Vec<_>>());
+    assert_eq!(app.room(&alice, public).await["last_seq"], 16);
+    assert_eq!(app.room(&alice, private).await["last_seq"], 8);
+}
+
 backend_tests!(
+    refused_posts_use_no_seq,
     posting_answers_the_message,
     message_validation_stores_nothing,
     editing_messages,

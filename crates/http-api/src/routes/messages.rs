@@ -58,18 +58,24 @@ pub async fn post(
     path: web::Path<i64>,
     body: ApiJson<PostMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let chat = state.chat.clone();
     let id = path.into_inner();
     let b = body.into_inner();
-    let stored = blocking(move || {
-        let started = std::time::Instant::now();
-        let stored = chat.post_message(user.id, id, &b.body, b.client_msg_id.as_deref());
-        if let Ok(s) = &stored {
-            huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
-        }
-        stored
-    })
-    .await?;
+    // Queued to the message writer, not run on the blocking pool: nothing waits on a thread.
+    let started = std::time::Instant::now();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state.chat.send_message(
+        user.id,
+        id,
+        &b.body,
+        b.client_msg_id.as_deref(),
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    let stored = rx
+        .await
+        .map_err(|_| ApiError::Internal("the send was dropped unanswered".into()))??;
+    huddle_metrics::record_store(started.elapsed(), matches!(stored, Stored::Created(_)));
     Ok(match stored {
         Stored::Created(m) => HttpResponse::Created().json(m),
         Stored::Existing(m) => HttpResponse::Ok().json(m),

@@ -1,5 +1,7 @@
 use diesel::prelude::*;
-use huddle_domain::repository::{HistoryWindow, MessageRepository, NewMessage, RepoResult, Stored};
+use huddle_domain::repository::{
+    HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
+};
 use huddle_domain::{Message, MessageId, RepoError, RoomId};
 
 use super::DieselRepository;
@@ -27,6 +29,12 @@ impl MessageRepository for DieselRepository {
     /// Group-committed with whatever other sends are waiting (see `writer`).
     fn store_message(&self, new: NewMessage) -> RepoResult<Stored> {
         self.writer.store(new)
+    }
+
+    /// Queues the message to its room's writer and returns at once; `done` runs on the writer
+    /// thread after the batch commits.
+    fn submit_message(&self, new: NewMessage, done: StoreDone) {
+        self.writer.submit(new, done);
     }
 
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {

@@ -32,8 +32,10 @@ impl DieselRepository {
         let applied = run_migrations(&mut conn)?;
         tracing::info!(backend = config.backend.name(), applied, "database ready");
         drop(conn);
-        let writer =
-            writer::MessageWriter::start(pool.clone()).map_err(PersistenceError::Thread)?;
+        let writers = config.writer_count();
+        let writer = writer::MessageWriter::start(pool.clone(), writers)
+            .map_err(PersistenceError::Thread)?;
+        tracing::info!(writers, "message writers started");
         Ok(Self {
             pool,
             backend: config.backend,

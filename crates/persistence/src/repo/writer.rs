@@ -1,55 +1,92 @@
-//! Group commit for messages. Concurrent sends are queued to one writer thread, which stores
-//! everything waiting in a single transaction: one commit (one fsync) for many messages.
+//! Group commit for messages. Concurrent sends are queued to writer threads, each storing
+//! everything waiting in its queue in a single transaction: one commit (one fsync) for many
+//! messages. Rooms are partitioned between the writers by id, so all of a room's messages go
+//! through one writer, in arrival order, and several batches (of disjoint rooms) are in flight.
 //!
-//! Each message keeps the single-message rules: its seq comes from bumping its room's
-//! `last_seq` inside the transaction (gap-free, and rolled back with it), and a repeated
-//! `(room, author, client_msg_id)` answers the first message. Each message runs under its own
-//! savepoint, so one failing message does not fail the others. Rooms are locked in ascending id
-//! order (a stable sort keeps each room's arrival order), so batches of several processes
-//! cannot deadlock each other.
-use std::collections::HashMap;
+//! Each message keeps the single-message rules: its author must be a member of the room
+//! (checked in the transaction, for the whole batch at once; a refused message uses no seq),
+//! its seq comes from bumping its room's `last_seq` inside the transaction (gap-free, and rolled
+//! back with it), and a repeated `(room, author, client_msg_id)` answers the first message. One
+//! failing message does not fail the others. Rooms are locked in ascending id order (a stable
+//! sort keeps each room's arrival order), so batches of several writers or processes cannot
+//! deadlock each other.
+use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::Instant;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use huddle_domain::repository::{NewMessage, RepoResult, Stored};
-use huddle_domain::{Message, RepoError, User};
+use huddle_domain::repository::{NewMessage, RepoResult, StoreDone, Stored};
+use huddle_domain::{Message, RepoError, SendRefusal, User};
 
 use crate::connection::{AnyConnection, Pool};
 use crate::error::db_err;
 use crate::models::*;
-use crate::schema::{messages, rooms, users};
+use crate::schema::{messages, room_members, rooms, users};
 
 /// The most messages one transaction stores.
 const MAX_BATCH: usize = 512;
 
 struct Job {
     new: NewMessage,
-    reply: mpsc::SyncSender<RepoResult<Stored>>,
+    done: StoreDone,
 }
 
-/// Hands messages to the writer thread and waits for their outcome.
+impl Job {
+    /// Answers the send. A panicking callback must not take the writer down with it.
+    fn answer(self, result: RepoResult<Stored>) {
+        let done = self.done;
+        if catch_unwind(AssertUnwindSafe(move || done(result))).is_err() {
+            tracing::error!("a send's completion callback panicked");
+        }
+    }
+}
+
+/// Hands messages to the writer threads.
 pub(crate) struct MessageWriter {
-    jobs: mpsc::Sender<Job>,
+    /// One queue per writer; a room's messages always go to the same one.
+    queues: Vec<mpsc::Sender<Job>>,
 }
 
 impl MessageWriter {
-    /// Starts the writer thread; it ends when the last `MessageWriter` handle is dropped.
-    pub(crate) fn start(pool: Pool) -> std::io::Result<Self> {
-        let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("huddle-message-writer".into())
-            .spawn(move || run(pool, rx))?;
-        Ok(Self { jobs })
+    /// Starts `writers` writer threads (at least one); they end when the last `MessageWriter`
+    /// handle is dropped.
+    pub(crate) fn start(pool: Pool, writers: usize) -> std::io::Result<Self> {
+        let mut queues = Vec::with_capacity(writers.max(1));
+        for i in 0..writers.max(1) {
+            let (jobs, rx) = mpsc::channel::<Job>();
+            let pool = pool.clone();
+            std::thread::Builder::new()
+                .name(format!("huddle-message-writer-{i}"))
+                .spawn(move || run(pool, rx))?;
+            queues.push(jobs);
+        }
+        Ok(Self { queues })
+    }
+
+    /// Queues the message without waiting; `done` runs on the writer thread once the batch is
+    /// committed (or the message refused).
+    pub(crate) fn submit(&self, new: NewMessage, done: StoreDone) {
+        let n = i64::try_from(self.queues.len()).unwrap_or(1);
+        let i = usize::try_from(new.room_id.rem_euclid(n)).unwrap_or(0);
+        let Some(queue) = self.queues.get(i) else {
+            return done(Err(RepoError::Unavailable("no message writer".into())));
+        };
+        if let Err(mpsc::SendError(job)) = queue.send(Job { new, done }) {
+            job.answer(Err(RepoError::Unavailable("message writer stopped".into())));
+        }
     }
 
     /// Blocks until the message is committed (or refused).
     pub(crate) fn store(&self, new: NewMessage) -> RepoResult<Stored> {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.jobs
-            .send(Job { new, reply })
-            .map_err(|_| RepoError::Unavailable("message writer stopped".into()))?;
+        self.submit(
+            new,
+            Box::new(move |r| {
+                let _ = reply.send(r);
+            }),
+        );
         answer
             .recv()
             .map_err(|_| RepoError::Unavailable("message writer stopped".into()))?
@@ -81,12 +118,15 @@ enum Outcome {
     },
     /// An earlier send with the same client_msg_id: that message's id.
     Retry(i64),
+    /// The author may not post there; nothing stored.
+    Refused(SendRefusal),
     Failed(DieselError),
 }
 
 /// Why one message's savepoint was rolled back.
 enum Abort {
     Retry(i64),
+    Refused(SendRefusal),
     Db(DieselError),
 }
 
@@ -111,13 +151,26 @@ pub(crate) fn find_retry(
 }
 
 /// Stores one message: bump the room's seq first (on PostgreSQL its row lock orders writers of
-/// the room; on SQLite the write lock is taken before any read), then check for a retry, then
-/// insert.
+/// the room; on SQLite the write lock is taken before any read), then check membership, then
+/// check for a retry, then insert. Run under a savepoint: a refusal rolls the seq back.
 fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<(i64, i64, i64), Abort> {
-    let seq: i64 = diesel::update(rooms::table.find(new.room_id))
+    let bumped: Option<(i64, bool)> = diesel::update(rooms::table.find(new.room_id))
         .set(rooms::last_seq.eq(rooms::last_seq + 1))
-        .returning(rooms::last_seq)
-        .get_result(c)?;
+        .returning((rooms::last_seq, rooms::is_private))
+        .get_result(c)
+        .optional()?;
+    let Some((seq, is_private)) = bumped else {
+        return Err(Abort::Refused(SendRefusal::NoRoom));
+    };
+    let member = room_members::table
+        .find((new.room_id, new.author_id))
+        .select(room_members::user_id)
+        .first::<i64>(c)
+        .optional()?
+        .is_some();
+    if !member {
+        return Err(Abort::Refused(refusal(is_private)));
+    }
     if let Some(cmid) = &new.client_msg_id {
         if let Some(id) = find_retry(c, new, cmid)? {
             return Err(Abort::Retry(id));
@@ -139,12 +192,22 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<(i64, i64, i64),
     Ok((id, seq, created_at))
 }
 
+fn refusal(is_private: bool) -> SendRefusal {
+    if is_private {
+        SendRefusal::PrivateRoom
+    } else {
+        SendRefusal::NotMember
+    }
+}
+
 #[derive(QueryableByName)]
 struct RoomSeq {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     last_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_private: bool,
 }
 
 /// Where each message of a batch goes.
@@ -154,17 +217,23 @@ enum Plan {
     },
     /// A retry of an earlier message in this same batch (by index).
     SameAs(usize),
-    /// The room does not exist (any more).
-    NoRoom,
+    /// The room does not exist (any more), or the author is not a member.
+    Refused(SendRefusal),
 }
 
-/// Stores the whole batch with two statements, whatever its size: one `UPDATE` of every room's
-/// `last_seq` (the write lock and row locks come first), one multi-row `INSERT`. A retry of an
+/// Stores the whole batch with three statements, whatever its size: one `UPDATE` of every
+/// room's `last_seq` (the write lock and row locks come first), one `SELECT` of the authors'
+/// memberships of those rooms (with the authors, for the answers), one multi-row `INSERT`.
+/// Seqs are reserved for every message of an existing room; those reserved for refused messages
+/// or retries are given back before the insert, so seqs stay gap-free. A retry of an
 /// earlier send (same room, author and client_msg_id) is not looked up beforehand: the unique
 /// key catches it (`ON CONFLICT DO NOTHING` inserts fewer rows), and the batch is then rolled
 /// back and redone by the careful path, which answers retries. Retries within the batch are
 /// resolved here. Any error means: take the careful path.
-fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> {
+fn store_set(
+    c: &mut AnyConnection,
+    batch: &[Job],
+) -> QueryResult<(Vec<Outcome>, HashMap<i64, User>)> {
     let mut counts: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
     for job in batch {
         *counts.entry(job.new.room_id).or_default() += 1;
@@ -176,7 +245,8 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         .collect();
     let ids: Vec<String> = counts.keys().map(i64::to_string).collect();
     let bumped: Vec<RoomSeq> = diesel::sql_query(format!(
-        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} END WHERE id IN ({}) RETURNING id, last_seq",
+        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} END WHERE id IN ({}) \
+         RETURNING id, last_seq, is_private",
         ids.join(",")
     ))
     .load(c)?;
@@ -186,15 +256,40 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         .map(|r| (r.id, r.last_seq - counts.get(&r.id).copied().unwrap_or(0)))
         .collect();
     let reserved_up_to: HashMap<i64, i64> = bumped.iter().map(|r| (r.id, r.last_seq)).collect();
+    let private: HashMap<i64, bool> = bumped.iter().map(|r| (r.id, r.is_private)).collect();
+
+    // Which authors are members of which of these rooms, read under the rooms' locks.
+    let mut authors: Vec<i64> = batch.iter().map(|j| j.new.author_id).collect();
+    authors.sort_unstable();
+    authors.dedup();
+    let memberships: Vec<(i64, UserRow)> = room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq_any(private.keys().copied().collect::<Vec<_>>()))
+        .filter(room_members::user_id.eq_any(authors))
+        .select((room_members::room_id, UserRow::as_select()))
+        .load(c)?;
+    let mut members: HashSet<(i64, i64)> = HashSet::with_capacity(memberships.len());
+    let mut users_by_id: HashMap<i64, User> = HashMap::new();
+    for (room, user) in memberships {
+        members.insert((room, user.id));
+        users_by_id
+            .entry(user.id)
+            .or_insert_with(|| User::from(user));
+    }
 
     let mut first_in_batch: HashMap<(i64, i64, &str), usize> = HashMap::new();
     let mut plans = Vec::with_capacity(batch.len());
     for (i, job) in batch.iter().enumerate() {
         let new = &job.new;
-        let Some(seq) = next.get_mut(&new.room_id) else {
-            plans.push(Plan::NoRoom);
+        let (Some(seq), Some(is_private)) = (next.get_mut(&new.room_id), private.get(&new.room_id))
+        else {
+            plans.push(Plan::Refused(SendRefusal::NoRoom));
             continue;
         };
+        if !members.contains(&(new.room_id, new.author_id)) {
+            plans.push(Plan::Refused(refusal(*is_private)));
+            continue;
+        }
         if let Some(cmid) = new.client_msg_id.as_deref() {
             if let Some(first) = first_in_batch.get(&(new.room_id, new.author_id, cmid)) {
                 plans.push(Plan::SameAs(*first));
@@ -205,7 +300,8 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         *seq += 1;
         plans.push(Plan::Insert { seq: *seq });
     }
-    // Seqs reserved for what turned out to be retries go back, so seqs stay gap-free.
+    // Seqs reserved for what turned out to be refusals or retries go back, so seqs stay
+    // gap-free.
     for (room, used) in &next {
         if reserved_up_to.get(room).is_some_and(|r| r != used) {
             diesel::update(rooms::table.find(*room))
@@ -261,7 +357,7 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
         Plan::Insert { seq } => ids.get(&(batch[i].new.room_id, seq)).copied(),
         _ => None,
     };
-    Ok((0..batch.len())
+    let outcomes = (0..batch.len())
         .map(|i| match plans[i] {
             Plan::Insert { seq } => match id_of(i) {
                 Some(id) => Outcome::Inserted {
@@ -274,9 +370,10 @@ fn store_set(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> 
             Plan::SameAs(first) => {
                 id_of(first).map_or(Outcome::Failed(DieselError::NotFound), Outcome::Retry)
             }
-            Plan::NoRoom => Outcome::Failed(DieselError::NotFound),
+            Plan::Refused(r) => Outcome::Refused(r),
         })
-        .collect())
+        .collect();
+    Ok((outcomes, users_by_id))
 }
 
 /// The careful path: a savepoint per message, so one failing message fails alone.
@@ -290,6 +387,7 @@ fn store_each(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>>
                 created_at,
             },
             Err(Abort::Retry(id)) => Outcome::Retry(id),
+            Err(Abort::Refused(r)) => Outcome::Refused(r),
             Err(Abort::Db(e)) => Outcome::Failed(e),
         });
     }
@@ -302,33 +400,38 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
         Err(e) => {
             let err = RepoError::Unavailable(format!("no database connection: {e}"));
             for job in batch {
-                let _ = job.reply.send(Err(err.clone()));
+                job.answer(Err(err.clone()));
             }
             return;
         }
     };
     batch.sort_by_key(|j| j.new.room_id);
-    let outcomes = conn
+    let stored = conn
         .transaction(|c| store_set(c, &batch))
+        .map(|(outcomes, authors)| (outcomes, Some(authors)))
         .or_else(|e| {
             tracing::debug!(error = %e, messages = batch.len(), "set-based batch failed; storing one by one");
             conn.transaction(|c| store_each(c, &batch))
+                .map(|outcomes| (outcomes, None))
         });
-    let outcomes = match outcomes {
+    let (outcomes, authors) = match stored {
         Ok(o) => o,
         Err(e) => {
             tracing::warn!(error = %e, messages = batch.len(), "message batch failed to commit");
             let err = db_err(e);
             for job in batch {
-                let _ = job.reply.send(Err(err.clone()));
+                job.answer(Err(err.clone()));
             }
             return;
         }
     };
-    let authors = load_authors(&mut conn, &batch);
+    let authors = match authors {
+        Some(a) => a,
+        None => load_authors(&mut conn, &batch),
+    };
     for (job, outcome) in batch.into_iter().zip(outcomes) {
         let answer = answer(&mut conn, &job.new, outcome, &authors);
-        let _ = job.reply.send(answer);
+        job.answer(answer);
     }
 }
 
@@ -373,6 +476,7 @@ fn answer(
             }))
         }
         Outcome::Retry(id) => existing(conn, new, id),
+        Outcome::Refused(r) => Err(RepoError::Refused(r)),
         // A concurrent retry with the same client_msg_id (from another process) committed
         // between our check and our insert: the unique key caught it; answer the one that won.
         Outcome::Failed(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
