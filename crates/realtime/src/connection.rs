@@ -704,6 +704,13 @@ async fn worker(
 ) {
     let mut acks = FuturesOrdered::new();
     loop {
+        if acks.is_empty() && commands.is_empty() {
+            // Nothing in hand: take no more commands, so the task ends once the queue is empty
+            // and an idle socket keeps no worker. A command sent meanwhile is either still
+            // received here or refused to the connection, which then starts a fresh worker
+            // after this one's replies: never lost, never answered out of order.
+            commands.close();
+        }
         tokio::select! {
             biased;
             Some(frame) = acks.next(), if !acks.is_empty() => {
