@@ -721,7 +721,8 @@ async fn worker(
             command = commands.recv(), if acks.len() < MAX_PIPELINED_SENDS => {
                 let Some((reference, frame)) = command else { break };
                 if let ClientFrame::Send { room_id, body, client_msg_id } = frame {
-                    acks.push_back(submit_send(&shared, user_id, reference, room_id, &body, client_msg_id));
+                    let ack = submit_send(&shared, user_id, reference, room_id, &body, client_msg_id);
+                    acks.push_back(ack);
                     continue;
                 }
                 while let Some(frame) = acks.next().await {
