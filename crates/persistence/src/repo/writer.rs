@@ -104,8 +104,8 @@ fn run(pool: Pool, rx: mpsc::Receiver<Job>) {
         }
         let started = Instant::now();
         let n = batch.len();
-        store_batch(&pool, batch);
-        tracing::trace!(messages = n, elapsed = ?started.elapsed(), "batch committed");
+        let committed = store_batch(&pool, batch);
+        tracing::trace!(messages = n, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
     }
 }
 
@@ -394,7 +394,9 @@ fn store_each(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>>
     Ok(outcomes)
 }
 
-fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
+/// Stores and answers a batch; how long the transaction took, for the trace.
+fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
+    let started = Instant::now();
     let mut conn = match pool.get() {
         Ok(c) => c,
         Err(e) => {
@@ -402,7 +404,7 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
             for job in batch {
                 job.answer(Err(err.clone()));
             }
-            return;
+            return started.elapsed();
         }
     };
     batch.sort_by_key(|j| j.new.room_id);
@@ -422,9 +424,10 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
             for job in batch {
                 job.answer(Err(err.clone()));
             }
-            return;
+            return started.elapsed();
         }
     };
+    let committed = started.elapsed();
     let authors = match authors {
         Some(a) => a,
         None => load_authors(&mut conn, &batch),
@@ -433,6 +436,7 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) {
         let answer = answer(&mut conn, &job.new, outcome, &authors);
         job.answer(answer);
     }
+    committed
 }
 
 fn load_authors(conn: &mut AnyConnection, batch: &[Job]) -> HashMap<i64, User> {
