@@ -529,7 +529,7 @@ impl ConnState {
         frame: ClientFrame,
         worker: &mut Option<WorkerLink>,
     ) -> Step {
-        let mut command = (reference, frame);
+        let command = (reference, frame);
         // A few rounds at most: a worker that stopped taking commands is wound down, then a
         // fresh one started.
         for _ in 0..3 {
@@ -537,16 +537,25 @@ impl ConnState {
                 *worker = Some(WorkerLink::start(&self.shared, self.user_id));
                 continue;
             };
-            match link.commands.send(command).await {
-                Ok(()) => return Ok(()),
-                Err(mpsc::error::SendError(back)) => {
-                    command = back;
-                    // It went idle: its last replies come first, so the client's commands
-                    // are answered in order.
-                    if let Some(link) = worker.take() {
-                        self.finish(link).await?;
-                    }
+            // While its queue is full, keep writing its replies: the worker may be waiting
+            // for room in the reply queue, and would never take the command otherwise.
+            loop {
+                tokio::select! {
+                    biased;
+                    permit = link.commands.reserve() => match permit {
+                        Ok(permit) => {
+                            permit.send(command);
+                            return Ok(());
+                        }
+                        Err(_) => break,
+                    },
+                    Some(reply) = link.replies.recv() => self.on_reply(reply).await?,
                 }
+            }
+            // It went idle: its last replies come first, so the client's commands are
+            // answered in order.
+            if let Some(link) = worker.take() {
+                self.finish(link).await?;
             }
         }
         Err(End::Close(1011, "internal error"))

@@ -307,8 +307,41 @@ async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
     assert!(app.all_messages(&bob, bobs).await.is_empty());
 }
 
+/// A thousand sends written back to back, more than the connection's command queue, its worker's
+/// pipeline and its reply queue hold together: every one is answered, in send order, and the
+/// socket still answers afterwards (the connection keeps writing replies while it waits to hand
+/// the worker a command, so the two never wait on each other).
+async fn a_flood_of_pipelined_sends_is_answered_in_full(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |cfg| {
+        cfg.realtime.send_burst = 100_000.0;
+        cfg.realtime.send_rate_per_sec = 100_000.0;
+    })
+    .await;
+    let ann = app.register("ann").await;
+    let room = id(&app.create_room(&ann, "flood", false).await);
+    let mut ws = WsClient::connect_live(&app, &ann.access_token).await;
+    let n = 1000;
+    for i in 0..n {
+        ws.send(json!({"type": "send", "room_id": room, "body": format!("f{i}"), "ref": format!("r{i}")}))
+            .await;
+    }
+    let mut acks = Vec::new();
+    while acks.len() < n {
+        let frame = ws.next().await;
+        if frame.get("ref").is_some() {
+            assert_eq!(frame["type"], "ack", "{frame}");
+            acks.push(frame["message"]["seq"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(acks, (1..=n as i64).collect::<Vec<_>>());
+    let pong = ws.request(json!({"type": "ping"}), "after").await;
+    assert_eq!(pong["type"], "pong", "{pong}");
+    assert_eq!(app.all_messages(&ann, room).await.len(), n);
+}
+
 backend_tests!(
     ten_clients_fifty_concurrent_sends_each,
     per_room_order_across_rooms,
-    pipelined_sends_are_answered_in_send_order
+    pipelined_sends_are_answered_in_send_order,
+    a_flood_of_pipelined_sends_is_answered_in_full
 );
