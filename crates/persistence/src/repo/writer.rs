@@ -31,6 +31,8 @@ const MAX_BATCH: usize = 512;
 struct Job {
     new: NewMessage,
     done: StoreDone,
+    /// When it was queued, for the trace's queue wait.
+    queued: Instant,
 }
 
 impl Job {
@@ -73,7 +75,11 @@ impl MessageWriter {
         let Some(queue) = self.queues.get(i) else {
             return done(Err(RepoError::Unavailable("no message writer".into())));
         };
-        if let Err(mpsc::SendError(job)) = queue.send(Job { new, done }) {
+        if let Err(mpsc::SendError(job)) = queue.send(Job {
+            new,
+            done,
+            queued: Instant::now(),
+        }) {
             job.answer(Err(RepoError::Unavailable("message writer stopped".into())));
         }
     }
@@ -104,8 +110,9 @@ fn run(pool: Pool, rx: mpsc::Receiver<Job>) {
         }
         let started = Instant::now();
         let n = batch.len();
+        let waited = batch.first().map(|j| started - j.queued);
         let committed = store_batch(&pool, batch);
-        tracing::trace!(messages = n, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
+        tracing::trace!(messages = n, waited = ?waited, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
     }
 }
 
