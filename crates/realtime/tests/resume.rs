@@ -1,6 +1,6 @@
 //! Resuming: disconnect, miss messages, reconnect, `sync`: exactly the missed messages, once,
 //! in order, also while the room keeps moving during the reconnect.
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -243,16 +243,24 @@ async fn resume_while_another_client_keeps_sending(backend: Backend) {
     let mut b = WsClient::connect_live(&app, &bob.access_token).await;
     a.drain(Duration::from_millis(200)).await;
 
+    // At least this many, and on until bob has finished reconnecting: however fast the server
+    // stores them, bob's reconnects always happen while messages are flowing.
     let n = 300;
+    let most = 20_000;
     let total = AtomicI64::new(0);
-    // ann sends n messages over her socket, a few in flight at a time, without pause; she reads
-    // her own frames as they come.
+    let resumed = AtomicBool::new(false);
+    // ann sends over her socket, a few in flight at a time, without pause; she reads her own
+    // frames as they come.
     let sender = async {
         let mut acked = 0;
         let mut sent = 0;
         let mut created = Vec::new();
-        while acked < n {
-            while sent < n && sent - acked < 4 {
+        loop {
+            let stop = (sent >= n && resumed.load(Ordering::SeqCst)) || sent >= most;
+            if stop && acked == sent {
+                break;
+            }
+            while !stop && sent - acked < 4 {
                 sent += 1;
                 a.send(json!({"type": "send", "room_id": room, "body": format!("m{sent}"), "ref": format!("r{sent}")}))
                     .await;
@@ -264,7 +272,7 @@ async fn resume_while_another_client_keeps_sending(backend: Backend) {
                 _ => {}
             }
         }
-        total.store(n, Ordering::SeqCst);
+        total.store(sent, Ordering::SeqCst);
         created
     };
     // bob reads a little, drops the connection, misses some, reconnects and syncs; five times.
@@ -287,9 +295,12 @@ async fn resume_while_another_client_keeps_sending(backend: Backend) {
             got.extend(seqs(&replay, room));
             reconnects += 1;
         }
+        resumed.store(true, Ordering::SeqCst);
         (got, reconnects)
     };
     let (mut a_created, (mut got, reconnects)) = tokio::join!(sender, resumer);
+    let n = total.load(Ordering::SeqCst);
+    assert!(n < most, "ann sent {n}: bob never finished reconnecting");
     let expected = range(1, n);
     if got.last() != Some(&n) {
         got.extend(read_to_the_end(&mut b, room, &total).await);
