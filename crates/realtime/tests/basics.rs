@@ -24,12 +24,7 @@ async fn messages_reach_members_live(backend: Backend) {
     let room_id = app.create_room(&ann, "general", false).await["id"]
         .as_i64()
         .unwrap();
-    app.post(
-        &format!("/api/v1/rooms/{room_id}/join"),
-        &bob.access_token,
-        json!({}),
-    )
-    .await;
+    app.join(&bob, room_id).await;
     let mut a = WsClient::connect(&app, &ann.access_token).await;
     let mut b = WsClient::connect_with_frame(&app, &bob.access_token).await;
     a.request(json!({"type":"sync","since":{}}), "s").await;

@@ -34,10 +34,7 @@ fn about_room(frames: &[Value], room_id: i64) -> Vec<&Value> {
 }
 
 async fn every_member_connection_and_nobody_else(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 1000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let cat = app.register("cat").await;

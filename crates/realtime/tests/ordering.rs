@@ -25,11 +25,7 @@ struct Seen {
 }
 
 async fn ten_clients_fifty_concurrent_sends_each(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 1000.0;
-        cfg.realtime.send_rate_per_sec = 1000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let owner = app.register("owner").await;
     let room = id(&app.create_room(&owner, "busy", false).await);
     let users = app.register_many("user", CLIENTS).await;
@@ -190,10 +186,7 @@ async fn ten_clients_fifty_concurrent_sends_each(backend: Backend) {
 async fn per_room_order_across_rooms(backend: Backend) {
     // Two rooms written at once by the same users: each room's seqs arrive in order, and
     // rooms do not disturb each other.
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 1000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let one = id(&app.create_room(&ann, "one", false).await);
@@ -226,11 +219,7 @@ async fn per_room_order_across_rooms(backend: Backend) {
 /// twenty replies come in send order, each send stored in that order; a command after the sends
 /// is answered only after all of them.
 async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 1000.0;
-        cfg.realtime.send_rate_per_sec = 1000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let one = id(&app.create_room(&ann, "one", false).await);
@@ -312,11 +301,7 @@ async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
 /// socket still answers afterwards (the connection keeps writing replies while it waits to hand
 /// the worker a command, so the two never wait on each other).
 async fn a_flood_of_pipelined_sends_is_answered_in_full(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 100_000.0;
-        cfg.realtime.send_rate_per_sec = 100_000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
     let room = id(&app.create_room(&ann, "flood", false).await);
     let mut ws = WsClient::connect_live(&app, &ann.access_token).await;

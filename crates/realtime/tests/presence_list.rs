@@ -23,12 +23,7 @@ async fn members_list_shows_who_is_connected(backend: Backend) {
     let room_id = app.create_room(&ann, "general", false).await["id"]
         .as_i64()
         .unwrap();
-    app.post(
-        &format!("/api/v1/rooms/{room_id}/join"),
-        &bob.access_token,
-        json!({}),
-    )
-    .await;
+    app.join(&bob, room_id).await;
     let path = format!("/api/v1/rooms/{room_id}/members");
 
     let (_, list) = app.get(&path, &bob.access_token).await;
@@ -80,12 +75,7 @@ async fn a_new_rooms_creator_follows_it_live(backend: Backend) {
         ),
         (Some(room_id), Some("owner"))
     );
-    app.post(
-        &format!("/api/v1/rooms/{room_id}/join"),
-        &bob.access_token,
-        json!({}),
-    )
-    .await;
+    app.join(&bob, room_id).await;
     app.send(&bob, room_id, "hi ann").await;
     let m = a.expect("message.created").await;
     assert_eq!(m["message"]["body"], "hi ann");

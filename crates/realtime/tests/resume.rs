@@ -18,10 +18,7 @@ fn range(from: i64, to: i64) -> Vec<i64> {
 }
 
 async fn reconnect_and_sync_gets_exactly_the_missed(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 1000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let general = id(&app.create_room(&ann, "general", false).await);
@@ -230,11 +227,7 @@ async fn read_to_the_end(ws: &mut WsClient, room: i64, total: &AtomicI64) -> Vec
 }
 
 async fn resume_while_another_client_keeps_sending(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |cfg| {
-        cfg.realtime.send_burst = 1000.0;
-        cfg.realtime.send_rate_per_sec = 1000.0;
-    })
-    .await;
+    let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
     let bob = app.register("bob").await;
     let room = id(&app.create_room(&ann, "busy", false).await);

@@ -51,6 +51,16 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
+    /// Starts the server with the per-user send rate limit lifted, for tests about ordering and
+    /// delivery that send faster than a person would (the limit has its own tests).
+    pub async fn spawn_unthrottled(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |cfg| {
+            cfg.realtime.send_rate_per_sec = 1_000_000.0;
+            cfg.realtime.send_burst = 1_000_000.0;
+        })
+        .await
+    }
+
     /// Starts the server with the test configuration changed by `adjust`.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let db = TestDb::create(backend);
@@ -160,21 +170,7 @@ impl TestApp {
         if let Some(ct) = content_type {
             req = req.header(CONTENT_TYPE, ct);
         }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.expect("body read");
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-                panic!(
-                    "non-JSON body for {path}: {}",
-                    String::from_utf8_lossy(&bytes)
-                )
-            })
-        };
-        (status, headers, value)
+        read_json(req.send().await.expect("request sent"), path).await
     }
 
     /// `POST /auth/login`, whatever the outcome.
@@ -347,20 +343,27 @@ pub async fn send_json(
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let resp = req.send().await.expect("request sent");
+    let (status, _, value) = read_json(req.send().await.expect("request sent"), url).await;
+    (status, value)
+}
+
+/// A response's status, headers and JSON body (`Value::Null` for an empty body). Panics on a
+/// non-JSON body, which the contract never sends.
+async fn read_json(resp: reqwest::Response, what: &str) -> (StatusCode, HeaderMap, Value) {
     let status = resp.status();
+    let headers = resp.headers().clone();
     let bytes = resp.bytes().await.expect("body read");
     let value = if bytes.is_empty() {
         Value::Null
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|_| {
             panic!(
-                "non-JSON body for {url}: {}",
+                "non-JSON body for {what}: {}",
                 String::from_utf8_lossy(&bytes)
             )
         })
     };
-    (status, value)
+    (status, headers, value)
 }
 
 pub fn session_from(body: &Value) -> Session {
