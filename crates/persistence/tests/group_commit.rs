@@ -2,7 +2,9 @@
 //! once (so the writer batches them) still give every room gap-free seqs, and retries with the
 //! same client_msg_id store nothing twice, even inside one batch. The membership check runs in
 //! the batch: refused sends use no seq and do not disturb the others. Several writers keep each
-//! room's seqs gap-free and in arrival order.
+//! room's seqs gap-free and in arrival order. On PostgreSQL, a batch is one statement that
+//! reads membership before it locks the room: sends racing a change of the room are still
+//! answered as if checked under the lock.
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc};
 
@@ -349,6 +351,123 @@ fn a_failing_message_does_not_fail_its_batch(backend: Backend) {
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=15).collect::<Vec<_>>());
 }
+
+/// Runs `change` in a transaction of its own that holds `room`'s row lock, submits `new` while
+/// the lock is held, waits until the writer is blocked on that lock, commits, and returns the
+/// send's answer. PostgreSQL only: it pins the moment between the batch statement's snapshot
+/// and its room lock.
+fn send_while_room_changes(
+    db: &TestDb,
+    repo: &DieselRepository,
+    room: i64,
+    change: &str,
+    new: NewMessage,
+) -> RepoResult<Stored> {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+
+    let mut holder = PgConnection::establish(&db.url).unwrap();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; UPDATE rooms SET member_count = member_count WHERE id = {room}; {change}"
+        ))
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    repo.submit_message(
+        new,
+        Box::new(move |r| {
+            let _ = tx.send(r);
+        }),
+    );
+    let mut watcher = PgConnection::establish(&db.url).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let blocked = (0..1000).any(|_| {
+        let w: Waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result(&mut watcher)
+        .unwrap();
+        w.n > 0 || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            false
+        }
+    });
+    assert!(blocked, "the writer never waited for the room's lock");
+    holder.batch_execute("COMMIT").unwrap();
+    rx.recv().unwrap()
+}
+
+/// The batch statement reads membership from its snapshot, before it locks the room: an
+/// author removed (and the room's row updated, as every membership change does) while it
+/// waits for the lock must still be refused, and use no seq. A member's send in the same
+/// position is stored.
+fn a_send_racing_its_authors_removal_is_refused(backend: Backend) {
+    let db = TestDb::create(backend);
+    let repo = repo(&db);
+    let ann = user(&repo, "ann");
+    let bob = user(&repo, "bob");
+    let room_id = room(&repo, ann, "r", false);
+    repo.add_member(room_id, bob, Role::Member).unwrap();
+
+    let removal =
+        format!("DELETE FROM room_members WHERE room_id = {room_id} AND user_id = {bob};");
+    let answer = send_while_room_changes(
+        &db,
+        &repo,
+        room_id,
+        &removal,
+        send(room_id, bob, "sneaky".into(), Some("b1".into())),
+    );
+    assert_eq!(answer, Err(RepoError::Refused(SendRefusal::NotMember)));
+    let answer = send_while_room_changes(
+        &db,
+        &repo,
+        room_id,
+        "",
+        send(room_id, ann, "fine".into(), Some("a1".into())),
+    );
+    match answer {
+        Ok(Stored::Created(m)) => assert_eq!((m.seq, m.body.as_str()), (1, "fine")),
+        other => panic!("unexpected {other:?}"),
+    }
+    let stored = repo.history(room_id, HistoryWindow::After(0), 10).unwrap();
+    assert_eq!(stored.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(repo.room_by_id(room_id).unwrap().unwrap().last_seq, 1);
+}
+
+/// A room deleted while the batch statement waits for its lock: the send is answered "no such
+/// room", nothing is stored.
+fn a_send_racing_its_rooms_deletion_finds_no_room(backend: Backend) {
+    let db = TestDb::create(backend);
+    let repo = repo(&db);
+    let ann = user(&repo, "ann");
+    let room_id = room(&repo, ann, "r", false);
+    let answer = send_while_room_changes(
+        &db,
+        &repo,
+        room_id,
+        &format!("DELETE FROM rooms WHERE id = {room_id};"),
+        send(room_id, ann, "late".into(), None),
+    );
+    assert_eq!(answer, Err(RepoError::Refused(SendRefusal::NoRoom)));
+    assert!(repo.room_by_id(room_id).unwrap().is_none());
+}
+
+macro_rules! postgres_only {
+    ($($name:ident),*) => {
+        mod postgres_races { $( #[test] fn $name() { if huddle_test_support::Backend::Postgres.available() { super::$name(huddle_test_support::Backend::Postgres) } } )* }
+    };
+}
+
+postgres_only!(
+    a_send_racing_its_authors_removal_is_refused,
+    a_send_racing_its_rooms_deletion_finds_no_room
+);
 
 macro_rules! both {
     ($($name:ident),*) => {

@@ -1,15 +1,17 @@
 //! Group commit for messages. Concurrent sends are queued to writer threads, each storing
-//! everything waiting in its queue in a single transaction: one commit (one fsync) for many
-//! messages. Rooms are partitioned between the writers by id, so all of a room's messages go
-//! through one writer, in arrival order, and several batches (of disjoint rooms) are in flight.
+//! everything waiting in its queue at once: one commit (one fsync) for many messages. Rooms are
+//! partitioned between the writers by id, so all of a room's messages go through one writer, in
+//! arrival order, and several batches (of disjoint rooms) are in flight.
 //!
 //! Each message keeps the single-message rules: its author must be a member of the room
-//! (checked in the transaction, for the whole batch at once; a refused message uses no seq),
-//! its seq comes from bumping its room's `last_seq` inside the transaction (gap-free, and rolled
-//! back with it), and a repeated `(room, author, client_msg_id)` answers the first message. One
-//! failing message does not fail the others. Rooms are locked in ascending id order (a stable
-//! sort keeps each room's arrival order), so batches of several writers or processes cannot
-//! deadlock each other.
+//! (checked in the batch; a refused message uses no seq), its seq comes from bumping its room's
+//! `last_seq` in the same commit (gap-free, and rolled back with it), and a repeated
+//! `(room, author, client_msg_id)` answers the first message. One failing message does not fail
+//! the others.
+//!
+//! On PostgreSQL a batch is one prepared statement ([`one_statement`]); on SQLite, three
+//! statements in a transaction ([`store_set`]). Either falls back to the careful path, a
+//! savepoint per message ([`store_each`]), when the batch as a whole fails.
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
@@ -24,6 +26,8 @@ use crate::connection::{AnyConnection, Pool};
 use crate::error::db_err;
 use crate::models::*;
 use crate::schema::{messages, room_members, rooms, users};
+
+mod one_statement;
 
 /// The most messages one transaction stores.
 const MAX_BATCH: usize = 512;
@@ -128,6 +132,11 @@ enum Outcome {
     /// The author may not post there; nothing stored.
     Refused(SendRefusal),
     Failed(DieselError),
+    /// Not stored, for a reason already turned into the answer's error.
+    Error(RepoError),
+    /// Not stored yet: its room changed under the one-statement path, so it goes down the
+    /// careful path.
+    Deferred,
 }
 
 /// Why one message's savepoint was rolled back.
@@ -228,7 +237,7 @@ enum Plan {
     Refused(SendRefusal),
 }
 
-/// Stores the whole batch with three statements, whatever its size: one `UPDATE` of every
+/// Stores the whole batch with three statements, whatever its size (the SQLite path): one `UPDATE` of every
 /// room's `last_seq` (the write lock and row locks come first), one `SELECT` of the authors'
 /// memberships of those rooms (with the authors, for the answers), one multi-row `INSERT`.
 /// Seqs are reserved for every message of an existing room; those reserved for refused messages
@@ -384,8 +393,11 @@ fn store_set(
 }
 
 /// The careful path: a savepoint per message, so one failing message fails alone.
-fn store_each(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>> {
-    let mut outcomes = Vec::with_capacity(batch.len());
+fn store_each<'a>(
+    c: &mut AnyConnection,
+    batch: impl IntoIterator<Item = &'a Job>,
+) -> QueryResult<Vec<Outcome>> {
+    let mut outcomes = Vec::new();
     for job in batch {
         outcomes.push(match c.transaction(|c| store_one(c, &job.new)) {
             Ok((id, seq, created_at)) => Outcome::Inserted {
@@ -399,6 +411,35 @@ fn store_each(c: &mut AnyConnection, batch: &[Job]) -> QueryResult<Vec<Outcome>>
         });
     }
     Ok(outcomes)
+}
+
+/// Stores the messages the one-statement path deferred, in a transaction of their own: the
+/// rest of the batch is committed already, so a failure here fails only these.
+fn store_deferred(c: &mut AnyConnection, batch: &[Job], outcomes: &mut [Outcome]) {
+    let deferred: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| matches!(outcomes[i], Outcome::Deferred))
+        .collect();
+    if deferred.is_empty() {
+        return;
+    }
+    tracing::debug!(
+        messages = deferred.len(),
+        "rooms changed under the batch statement; storing one by one"
+    );
+    match c.transaction(|c| store_each(c, deferred.iter().map(|&i| &batch[i]))) {
+        Ok(redone) => {
+            for (i, outcome) in deferred.into_iter().zip(redone) {
+                outcomes[i] = outcome;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, messages = deferred.len(), "deferred messages failed to commit");
+            let err = db_err(e);
+            for i in deferred {
+                outcomes[i] = Outcome::Error(err.clone());
+            }
+        }
+    }
 }
 
 /// Stores and answers a batch; how long the transaction took, for the trace.
@@ -415,9 +456,15 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
         }
     };
     batch.sort_by_key(|j| j.new.room_id);
-    let stored = conn
-        .transaction(|c| store_set(c, &batch))
-        .map(|(outcomes, authors)| (outcomes, Some(authors)))
+    let first_try = match &mut *conn {
+        AnyConnection::Postgresql(pg) => one_statement::store(pg, &batch, now_micros()),
+        AnyConnection::Sqlite(_) => conn.transaction(|c| store_set(c, &batch)),
+    };
+    let stored = first_try
+        .map(|(mut outcomes, authors)| {
+            store_deferred(&mut conn, &batch, &mut outcomes);
+            (outcomes, Some(authors))
+        })
         .or_else(|e| {
             tracing::debug!(error = %e, messages = batch.len(), "set-based batch failed; storing one by one");
             conn.transaction(|c| store_each(c, &batch))
@@ -500,6 +547,8 @@ fn answer(
             existing(conn, new, id)
         }
         Outcome::Failed(e) => Err(db_err(e)),
+        Outcome::Error(e) => Err(e),
+        Outcome::Deferred => Err(RepoError::Unavailable("message not stored".into())),
     }
 }
 
