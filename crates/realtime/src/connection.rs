@@ -9,10 +9,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_ws::{
-    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError, Session,
-};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::stream::FuturesOrdered;
+
 use futures_util::{FutureExt, StreamExt};
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
@@ -24,6 +23,7 @@ use tokio::time::Instant;
 use crate::delivery::Delivery;
 use crate::gateway::Shared;
 use crate::hub::{ConnId, HubCommand, Kill, Outbound};
+use crate::outlet::Outlet;
 use crate::protocol::{self, ClientFrame, Frame};
 
 /// Most queued events handled in one turn of a connection's loop.
@@ -68,7 +68,7 @@ enum End {
     PeerGone,
 }
 
-async fn close(session: Session, code: u16, reason: &str, wait: Duration) {
+async fn close(session: Outlet, code: u16, reason: &str, wait: Duration) {
     let reason = CloseReason {
         code: CloseCode::from(code),
         description: Some(reason.to_owned()),
@@ -82,7 +82,7 @@ fn token_deadline(claims: &AccessClaims) -> Instant {
 
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    mut session: Session,
+    mut session: Outlet,
     mut stream: AggregatedMessageStream,
     header_token: Option<String>,
 ) {
@@ -288,7 +288,7 @@ pub(crate) async fn run(
 /// (cut short by a shutdown, which closes with 1001 like any open socket).
 async fn authenticate(
     shared: &Shared,
-    session: &mut Session,
+    session: &mut Outlet,
     stream: &mut AggregatedMessageStream,
     header_token: Option<String>,
     shutdown: &mut watch::Receiver<bool>,
@@ -352,7 +352,7 @@ fn protocol_end(e: &ProtocolError) -> End {
 
 struct ConnState {
     shared: Arc<Shared>,
-    session: Session,
+    session: Outlet,
     user_id: UserId,
     conn: ConnId,
     delivery: Delivery,

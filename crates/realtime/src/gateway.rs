@@ -3,6 +3,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use huddle_auth::AuthService;
@@ -12,6 +13,7 @@ use tokio::sync::watch;
 
 use crate::connection;
 use crate::hub::HubHandle;
+use crate::outlet;
 use crate::RealtimeConfig;
 use huddle_domain::limits::RateLimiter;
 
@@ -114,7 +116,12 @@ async fn upgrade(
         .and_then(|v| v.to_str().ok())
         .and_then(huddle_auth::parse_bearer)
         .map(str::to_owned);
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    // actix-ws reads; writes go through the outlet, whose buffer is the response body.
+    let (_, _, stream) = actix_ws::handle(&req, body)?;
+    let (session, body) = outlet::outlet();
+    let response: HttpResponse = actix_http::ws::handshake(req.head())?
+        .message_body(body.boxed())?
+        .into();
     let max = shared.config.max_frame_bytes;
     let stream = stream
         .max_frame_size(max)
