@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use crate::delivery::Delivery;
 use crate::gateway::Shared;
 use crate::hub::{ConnId, HubCommand, Kill, Outbound};
+use crate::outbox::{outbox, OutboxReceiver};
 use crate::protocol::{self, ClientFrame, Frame};
 
 /// Most queued events handled in one turn of a connection's loop.
@@ -164,7 +165,7 @@ pub(crate) async fn run(
     };
 
     let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel(shared.config.outbound_queue.max(1));
+    let (tx, mut rx) = outbox(shared.config.outbound_queue);
     let kill = Arc::new(Kill::default());
     shared.hub.send(HubCommand::Register {
         conn,
@@ -563,16 +564,12 @@ impl ConnState {
 
     /// Handles `first` and whatever else is already queued (up to a bound, so reading the
     /// socket is not starved): one wake-up of the task and one socket write for the lot.
-    async fn on_outbound_batch(
-        &mut self,
-        first: Outbound,
-        queue: &mut mpsc::Receiver<Outbound>,
-    ) -> Step {
+    async fn on_outbound_batch(&mut self, first: Outbound, queue: &mut OutboxReceiver) -> Step {
         self.on_outbound(first).await?;
         for _ in 1..OUTBOUND_BATCH {
             match queue.try_recv() {
-                Ok(out) => self.on_outbound(out).await?,
-                Err(_) => break,
+                Some(out) => self.on_outbound(out).await?,
+                None => break,
             }
         }
         Ok(())

@@ -19,6 +19,7 @@ mod connection;
 mod delivery;
 mod gateway;
 mod hub;
+mod outbox;
 mod protocol;
 mod sequencer;
 
