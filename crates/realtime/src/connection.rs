@@ -5,6 +5,8 @@
 //! pipelined to the message writer, other commands run one at a time), so a client's sends are
 //! stored in the order it sent them while the socket keeps flowing; their replies come back to
 //! the connection task to be written, in command order.
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,12 +71,21 @@ enum End {
     PeerGone,
 }
 
-async fn close(session: Session, code: u16, reason: &str, wait: Duration) {
+/// Boxed, like every wait that is rare or brief: a connection's future is as large as the
+/// largest wait it contains, and keeps that size for as long as the socket is open.
+fn close(
+    session: Session,
+    code: u16,
+    reason: &str,
+    wait: Duration,
+) -> Pin<Box<impl Future<Output = ()>>> {
     let reason = CloseReason {
         code: CloseCode::from(code),
         description: Some(reason.to_owned()),
     };
-    let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
+    Box::pin(async move {
+        let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
+    })
 }
 
 fn token_deadline(claims: &AccessClaims) -> Instant {
@@ -99,13 +110,13 @@ pub(crate) async fn run(
         .await;
         return;
     }
-    let claims = match authenticate(
+    let claims = match Box::pin(authenticate(
         &shared,
         &mut session,
         &mut stream,
         header_token,
         &mut shutdown,
-    )
+    ))
     .await
     {
         Ok(c) => c,
@@ -130,9 +141,9 @@ pub(crate) async fn run(
     // the hub applies them on registration.
     let since_epoch = shared.hub.membership_epoch();
     let chat = shared.chat.clone();
-    let loaded = actix_web::web::block(move || -> Result<_, DomainError> {
+    let loaded = Box::pin(actix_web::web::block(move || -> Result<_, DomainError> {
         Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
-    })
+    }))
     .await;
     let (user, rooms) = match loaded {
         Ok(Ok(v)) => v,
@@ -226,27 +237,31 @@ pub(crate) async fn run(
                 }
             };
             tokio::pin!(shutting_down);
+            // The handlers of client frames, replies, heartbeats and shutdown are boxed while
+            // they run: inline, the largest of them would be part of this future, and so of
+            // every idle connection, for as long as the socket is open. Deliveries, the hot
+            // path, stay inline (and small: a write only boxes when it has to wait).
             loop {
                 let step = tokio::select! {
                     code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
                     () = &mut shutting_down => {
                         // Finish what was received, then close.
                         if let Some(link) = worker.take() {
-                            state.drain(link).await;
+                            Box::pin(state.drain(link)).await;
                         }
                         Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
                     }
-                    msg = stream.next() => state.on_incoming(msg, &mut worker).await,
+                    msg = stream.next() => Box::pin(state.on_incoming(msg, &mut worker)).await,
                     Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
                     reply = next_reply(&mut worker) => match reply {
-                        Some(reply) => state.on_reply(reply).await,
+                        Some(reply) => Box::pin(state.on_reply(reply)).await,
                         // The worker went idle and every reply of it was written.
                         None => {
                             worker = None;
                             Ok(())
                         }
                     },
-                    _ = heartbeat.tick() => state.on_heartbeat().await,
+                    _ = heartbeat.tick() => Box::pin(state.on_heartbeat()).await,
                     () = &mut token_expiry => {
                         Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
                     }
@@ -280,7 +295,8 @@ pub(crate) async fn run(
             close(session, code, reason, wait).await;
         }
         End::PeerGone => {
-            let _ = tokio::time::timeout(Duration::from_secs(1), session.close(None)).await;
+            let closing = tokio::time::timeout(Duration::from_secs(1), session.close(None));
+            let _ = Box::pin(closing).await;
         }
     }
 }
@@ -379,6 +395,13 @@ impl ConnState {
             Some(Err(_closed)) => return Err(End::PeerGone),
             None => {}
         }
+        // Boxed: rare, and inline its timer and waits would make every connection's future
+        // larger for as long as it is open.
+        Box::pin(self.write_waiting(frame)).await
+    }
+
+    /// [`Self::write`] when actix-ws's queue is full.
+    async fn write_waiting(&mut self, frame: Frame) -> Step {
         let timeout = self.shared.config.client_timeout;
         tokio::select! {
             biased;
