@@ -94,123 +94,25 @@ fn token_deadline(claims: &AccessClaims) -> Instant {
 
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    mut session: Session,
+    session: Session,
     mut stream: AggregatedMessageStream,
     header_token: Option<String>,
 ) {
     let _active = ActiveGuard::new(&shared);
     let mut shutdown = shared.shutdown.subscribe();
-    if *shutdown.borrow() {
-        close(
-            session,
-            protocol::CLOSE_GOING_AWAY,
-            "server shutting down",
-            Duration::from_secs(1),
-        )
-        .await;
-        return;
-    }
-    let claims = match Box::pin(authenticate(
-        &shared,
-        &mut session,
-        &mut stream,
-        header_token,
-        &mut shutdown,
-    ))
-    .await
-    {
-        Ok(c) => c,
-        Err(End::Close(code, reason)) => {
-            close(session, code, reason, Duration::from_secs(2)).await;
-            return;
-        }
-        Err(End::PeerGone) => return,
-    };
-    let Ok(user_id) = claims.user_id() else {
-        close(
-            session,
-            protocol::CLOSE_UNAUTHENTICATED,
-            "invalid access token",
-            Duration::from_secs(2),
-        )
-        .await;
+    // Boxed, with all its locals: this future keeps room for every local it ever holds (moved
+    // out or not) for as long as the connection lives, and none of the set-up's is needed.
+    let set_up = set_up(&shared, session, &mut stream, header_token, &mut shutdown);
+    let Some(SetUp {
+        mut state,
+        mut rx,
+        ready,
+    }) = Box::pin(set_up).await
+    else {
         return;
     };
-
-    // Membership changes the hub handles after this may be missing from the rooms read next;
-    // the hub applies them on registration.
-    let since_epoch = shared.hub.membership_epoch();
-    let chat = shared.chat.clone();
-    let loaded = Box::pin(actix_web::web::block(move || -> Result<_, DomainError> {
-        Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
-    }))
-    .await;
-    let (user, rooms) = match loaded {
-        Ok(Ok(v)) => v,
-        Ok(Err(DomainError::NotFound(_))) => {
-            close(
-                session,
-                protocol::CLOSE_UNAUTHENTICATED,
-                "unknown user",
-                Duration::from_secs(2),
-            )
-            .await;
-            return;
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "socket set-up failed");
-            close(
-                session,
-                1011,
-                "temporarily unavailable",
-                Duration::from_secs(2),
-            )
-            .await;
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "socket set-up task failed");
-            close(session, 1011, "internal error", Duration::from_secs(2)).await;
-            return;
-        }
-    };
-
-    let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = outbox(shared.config.outbound_queue);
-    let kill = Arc::new(Kill::default());
-    shared.hub.send(HubCommand::Register {
-        conn,
-        user_id,
-        rooms: rooms.clone(),
-        since_epoch,
-        tx,
-        kill: kill.clone(),
-    });
-    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
-
-    // Rendered at once: the JSON tree would otherwise live as long as the connection.
-    let ready = json!({
-        "type": "ready",
-        "user": user,
-        "rooms": rooms,
-        "connection_id": format!("{}-{conn}", shared.node),
-    })
-    .to_string();
-    let hold = !shared.config.sync_grace.is_zero();
-    let mut state = ConnState {
-        shared: shared.clone(),
-        session,
-        user_id,
-        conn,
-        delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
-        grace: hold.then(|| Instant::now() + shared.config.sync_grace),
-        token_expires: token_deadline(&claims),
-        last_seen: Instant::now(),
-        last_typing: None,
-        kill: kill.clone(),
-    };
-    // Nothing of the set-up needs to live as long as the connection.
-    drop((user, rooms, claims));
+    let conn = state.conn;
+    let kill = state.kill.clone();
 
     let mut worker: Option<WorkerLink> = None;
 
@@ -299,6 +201,127 @@ pub(crate) async fn run(
             let _ = Box::pin(closing).await;
         }
     }
+}
+
+/// What a connection keeps of its set-up.
+struct SetUp {
+    state: ConnState,
+    rx: OutboxReceiver,
+    /// The `ready` frame, to write first.
+    ready: String,
+}
+
+/// Authenticates the socket, loads its user and rooms and registers it with the hub; `None`
+/// when it was closed instead.
+async fn set_up(
+    shared: &Arc<Shared>,
+    mut session: Session,
+    stream: &mut AggregatedMessageStream,
+    header_token: Option<String>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<SetUp> {
+    if *shutdown.borrow() {
+        close(
+            session,
+            protocol::CLOSE_GOING_AWAY,
+            "server shutting down",
+            Duration::from_secs(1),
+        )
+        .await;
+        return None;
+    }
+    let claims = match authenticate(shared, &mut session, stream, header_token, shutdown).await {
+        Ok(c) => c,
+        Err(End::Close(code, reason)) => {
+            close(session, code, reason, Duration::from_secs(2)).await;
+            return None;
+        }
+        Err(End::PeerGone) => return None,
+    };
+    let Ok(user_id) = claims.user_id() else {
+        close(
+            session,
+            protocol::CLOSE_UNAUTHENTICATED,
+            "invalid access token",
+            Duration::from_secs(2),
+        )
+        .await;
+        return None;
+    };
+
+    // Membership changes the hub handles after this may be missing from the rooms read next;
+    // the hub applies them on registration.
+    let since_epoch = shared.hub.membership_epoch();
+    let chat = shared.chat.clone();
+    let loaded = actix_web::web::block(move || -> Result<_, DomainError> {
+        Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
+    })
+    .await;
+    let (user, rooms) = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(DomainError::NotFound(_))) => {
+            close(
+                session,
+                protocol::CLOSE_UNAUTHENTICATED,
+                "unknown user",
+                Duration::from_secs(2),
+            )
+            .await;
+            return None;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "socket set-up failed");
+            close(
+                session,
+                1011,
+                "temporarily unavailable",
+                Duration::from_secs(2),
+            )
+            .await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "socket set-up task failed");
+            close(session, 1011, "internal error", Duration::from_secs(2)).await;
+            return None;
+        }
+    };
+
+    let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = outbox(shared.config.outbound_queue);
+    let kill = Arc::new(Kill::default());
+    shared.hub.send(HubCommand::Register {
+        conn,
+        user_id,
+        rooms: rooms.clone(),
+        since_epoch,
+        tx,
+        kill: kill.clone(),
+    });
+    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
+
+    // Rendered at once: the JSON tree would otherwise live as long as the connection.
+    let ready = json!({
+        "type": "ready",
+        "user": user,
+        "rooms": rooms,
+        "connection_id": format!("{}-{conn}", shared.node),
+    })
+    .to_string();
+    let hold = !shared.config.sync_grace.is_zero();
+    let state = ConnState {
+        shared: shared.clone(),
+        session,
+        user_id,
+        conn,
+        delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
+        grace: hold.then(|| Instant::now() + shared.config.sync_grace),
+        token_expires: token_deadline(&claims),
+        last_seen: Instant::now(),
+        last_typing: None,
+        kill,
+    };
+    Some(SetUp { state, rx, ready })
 }
 
 /// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout
