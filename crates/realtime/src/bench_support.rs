@@ -8,10 +8,10 @@ use huddle_domain::{
     DomainEvent, Member, Message, MessageId, RefreshTokenRecord, RepoError, Role, Room, RoomCursor,
     RoomId, User, UserCredentials, UserId,
 };
-use tokio::sync::mpsc;
 
 use crate::bus::{BusEvent, EventBus};
-use crate::hub::{Hub, HubCommand, Kill, Outbound};
+use crate::hub::{Hub, HubCommand, Kill};
+use crate::outbox::{outbox, OutboxReceiver};
 use crate::protocol::Frame;
 use crate::{protocol, RealtimeConfig};
 
@@ -29,7 +29,7 @@ pub fn parse_client_frame(text: &str) -> bool {
 /// [`FanoutRig::deliver`] hands it one `message.created` and empties every connection's queue.
 pub struct FanoutRig {
     hub: Hub,
-    receivers: Vec<mpsc::Receiver<Outbound>>,
+    receivers: Vec<OutboxReceiver>,
     bus: NullBus,
     repo: Arc<dyn Repository>,
     message: Message,
@@ -42,7 +42,7 @@ impl FanoutRig {
         let repo: Arc<dyn Repository> = Arc::new(NoRepository);
         let mut receivers = Vec::with_capacity(connections);
         for conn in 0..connections {
-            let (tx, rx) = mpsc::channel(16);
+            let (tx, rx) = outbox(16);
             receivers.push(rx);
             let id = conn as u64 + 1;
             hub.handle_command(
@@ -87,7 +87,7 @@ impl FanoutRig {
             .iter_mut()
             .map(|rx| {
                 let mut n = 0;
-                while rx.try_recv().is_ok() {
+                while rx.try_recv().is_some() {
                     n += 1;
                 }
                 n

@@ -5,6 +5,8 @@
 //! pipelined to the message writer, other commands run one at a time), so a client's sends are
 //! stored in the order it sent them while the socket keeps flowing; their replies come back to
 //! the connection task to be written, in command order.
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use tokio::time::Instant;
 use crate::delivery::Delivery;
 use crate::gateway::Shared;
 use crate::hub::{ConnId, HubCommand, Kill, Outbound};
+use crate::outbox::{outbox, OutboxReceiver};
 use crate::outlet::Outlet;
 use crate::protocol::{self, ClientFrame, Frame};
 
@@ -68,12 +71,21 @@ enum End {
     PeerGone,
 }
 
-async fn close(session: Outlet, code: u16, reason: &str, wait: Duration) {
+/// Boxed, like every wait that is rare or brief: a connection's future is as large as the
+/// largest wait it contains, and keeps that size for as long as the socket is open.
+fn close(
+    session: Outlet,
+    code: u16,
+    reason: &str,
+    wait: Duration,
+) -> Pin<Box<impl Future<Output = ()>>> {
     let reason = CloseReason {
         code: CloseCode::from(code),
         description: Some(reason.to_owned()),
     };
-    let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
+    Box::pin(async move {
+        let _ = tokio::time::timeout(wait, session.close(Some(reason))).await;
+    })
 }
 
 fn token_deadline(claims: &AccessClaims) -> Instant {
@@ -82,123 +94,25 @@ fn token_deadline(claims: &AccessClaims) -> Instant {
 
 pub(crate) async fn run(
     shared: Arc<Shared>,
-    mut session: Outlet,
+    session: Outlet,
     mut stream: AggregatedMessageStream,
     header_token: Option<String>,
 ) {
     let _active = ActiveGuard::new(&shared);
     let mut shutdown = shared.shutdown.subscribe();
-    if *shutdown.borrow() {
-        close(
-            session,
-            protocol::CLOSE_GOING_AWAY,
-            "server shutting down",
-            Duration::from_secs(1),
-        )
-        .await;
-        return;
-    }
-    let claims = match authenticate(
-        &shared,
-        &mut session,
-        &mut stream,
-        header_token,
-        &mut shutdown,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(End::Close(code, reason)) => {
-            close(session, code, reason, Duration::from_secs(2)).await;
-            return;
-        }
-        Err(End::PeerGone) => return,
-    };
-    let Ok(user_id) = claims.user_id() else {
-        close(
-            session,
-            protocol::CLOSE_UNAUTHENTICATED,
-            "invalid access token",
-            Duration::from_secs(2),
-        )
-        .await;
+    // Boxed, with all its locals: this future keeps room for every local it ever holds (moved
+    // out or not) for as long as the connection lives, and none of the set-up's is needed.
+    let set_up = set_up(&shared, session, &mut stream, header_token, &mut shutdown);
+    let Some(SetUp {
+        mut state,
+        mut rx,
+        ready,
+    }) = Box::pin(set_up).await
+    else {
         return;
     };
-
-    // Membership changes the hub handles after this may be missing from the rooms read next;
-    // the hub applies them on registration.
-    let since_epoch = shared.hub.membership_epoch();
-    let chat = shared.chat.clone();
-    let loaded = actix_web::web::block(move || -> Result<_, DomainError> {
-        Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
-    })
-    .await;
-    let (user, rooms) = match loaded {
-        Ok(Ok(v)) => v,
-        Ok(Err(DomainError::NotFound(_))) => {
-            close(
-                session,
-                protocol::CLOSE_UNAUTHENTICATED,
-                "unknown user",
-                Duration::from_secs(2),
-            )
-            .await;
-            return;
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "socket set-up failed");
-            close(
-                session,
-                1011,
-                "temporarily unavailable",
-                Duration::from_secs(2),
-            )
-            .await;
-            return;
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "socket set-up task failed");
-            close(session, 1011, "internal error", Duration::from_secs(2)).await;
-            return;
-        }
-    };
-
-    let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (tx, mut rx) = mpsc::channel(shared.config.outbound_queue.max(1));
-    let kill = Arc::new(Kill::default());
-    shared.hub.send(HubCommand::Register {
-        conn,
-        user_id,
-        rooms: rooms.clone(),
-        since_epoch,
-        tx,
-        kill: kill.clone(),
-    });
-    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
-
-    // Rendered at once: the JSON tree would otherwise live as long as the connection.
-    let ready = json!({
-        "type": "ready",
-        "user": user,
-        "rooms": rooms,
-        "connection_id": format!("{}-{conn}", shared.node),
-    })
-    .to_string();
-    let hold = !shared.config.sync_grace.is_zero();
-    let mut state = ConnState {
-        shared: shared.clone(),
-        session,
-        user_id,
-        conn,
-        delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
-        grace: hold.then(|| Instant::now() + shared.config.sync_grace),
-        token_expires: token_deadline(&claims),
-        last_seen: Instant::now(),
-        last_typing: None,
-        kill: kill.clone(),
-    };
-    // Nothing of the set-up needs to live as long as the connection.
-    drop((user, rooms, claims));
+    let conn = state.conn;
+    let kill = state.kill.clone();
 
     let mut worker: Option<WorkerLink> = None;
 
@@ -225,27 +139,31 @@ pub(crate) async fn run(
                 }
             };
             tokio::pin!(shutting_down);
+            // The handlers of client frames, replies, heartbeats and shutdown are boxed while
+            // they run: inline, the largest of them would be part of this future, and so of
+            // every idle connection, for as long as the socket is open. Deliveries, the hot
+            // path, stay inline (and small: a write only boxes when it has to wait).
             loop {
                 let step = tokio::select! {
                     code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
                     () = &mut shutting_down => {
                         // Finish what was received, then close.
                         if let Some(link) = worker.take() {
-                            state.drain(link).await;
+                            Box::pin(state.drain(link)).await;
                         }
                         Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
                     }
-                    msg = stream.next() => state.on_incoming(msg, &mut worker).await,
+                    msg = stream.next() => Box::pin(state.on_incoming(msg, &mut worker)).await,
                     Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
                     reply = next_reply(&mut worker) => match reply {
-                        Some(reply) => state.on_reply(reply).await,
+                        Some(reply) => Box::pin(state.on_reply(reply)).await,
                         // The worker went idle and every reply of it was written.
                         None => {
                             worker = None;
                             Ok(())
                         }
                     },
-                    _ = heartbeat.tick() => state.on_heartbeat().await,
+                    _ = heartbeat.tick() => Box::pin(state.on_heartbeat()).await,
                     () = &mut token_expiry => {
                         Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
                     }
@@ -279,9 +197,131 @@ pub(crate) async fn run(
             close(session, code, reason, wait).await;
         }
         End::PeerGone => {
-            let _ = tokio::time::timeout(Duration::from_secs(1), session.close(None)).await;
+            let closing = tokio::time::timeout(Duration::from_secs(1), session.close(None));
+            let _ = Box::pin(closing).await;
         }
     }
+}
+
+/// What a connection keeps of its set-up.
+struct SetUp {
+    state: ConnState,
+    rx: OutboxReceiver,
+    /// The `ready` frame, to write first.
+    ready: String,
+}
+
+/// Authenticates the socket, loads its user and rooms and registers it with the hub; `None`
+/// when it was closed instead.
+async fn set_up(
+    shared: &Arc<Shared>,
+    mut session: Outlet,
+    stream: &mut AggregatedMessageStream,
+    header_token: Option<String>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<SetUp> {
+    if *shutdown.borrow() {
+        close(
+            session,
+            protocol::CLOSE_GOING_AWAY,
+            "server shutting down",
+            Duration::from_secs(1),
+        )
+        .await;
+        return None;
+    }
+    let claims = match authenticate(shared, &mut session, stream, header_token, shutdown).await {
+        Ok(c) => c,
+        Err(End::Close(code, reason)) => {
+            close(session, code, reason, Duration::from_secs(2)).await;
+            return None;
+        }
+        Err(End::PeerGone) => return None,
+    };
+    let Ok(user_id) = claims.user_id() else {
+        close(
+            session,
+            protocol::CLOSE_UNAUTHENTICATED,
+            "invalid access token",
+            Duration::from_secs(2),
+        )
+        .await;
+        return None;
+    };
+
+    // Membership changes the hub handles after this may be missing from the rooms read next;
+    // the hub applies them on registration.
+    let since_epoch = shared.hub.membership_epoch();
+    let chat = shared.chat.clone();
+    let loaded = actix_web::web::block(move || -> Result<_, DomainError> {
+        Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))
+    })
+    .await;
+    let (user, rooms) = match loaded {
+        Ok(Ok(v)) => v,
+        Ok(Err(DomainError::NotFound(_))) => {
+            close(
+                session,
+                protocol::CLOSE_UNAUTHENTICATED,
+                "unknown user",
+                Duration::from_secs(2),
+            )
+            .await;
+            return None;
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "socket set-up failed");
+            close(
+                session,
+                1011,
+                "temporarily unavailable",
+                Duration::from_secs(2),
+            )
+            .await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "socket set-up task failed");
+            close(session, 1011, "internal error", Duration::from_secs(2)).await;
+            return None;
+        }
+    };
+
+    let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = outbox(shared.config.outbound_queue);
+    let kill = Arc::new(Kill::default());
+    shared.hub.send(HubCommand::Register {
+        conn,
+        user_id,
+        rooms: rooms.clone(),
+        since_epoch,
+        tx,
+        kill: kill.clone(),
+    });
+    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
+
+    // Rendered at once: the JSON tree would otherwise live as long as the connection.
+    let ready = json!({
+        "type": "ready",
+        "user": user,
+        "rooms": rooms,
+        "connection_id": format!("{}-{conn}", shared.node),
+    })
+    .to_string();
+    let hold = !shared.config.sync_grace.is_zero();
+    let state = ConnState {
+        shared: shared.clone(),
+        session,
+        user_id,
+        conn,
+        delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
+        grace: hold.then(|| Instant::now() + shared.config.sync_grace),
+        token_expires: token_deadline(&claims),
+        last_seen: Instant::now(),
+        last_typing: None,
+        kill,
+    };
+    Some(SetUp { state, rx, ready })
 }
 
 /// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout
@@ -371,13 +411,20 @@ impl ConnState {
     /// when the hub cuts the connection meanwhile.
     async fn write(&mut self, frame: impl Into<Frame>) -> Step {
         let frame: Frame = frame.into();
-        // Nearly always actix-ws's queue has room: one poll, with no timer and no waiter set
-        // up per frame. Frames queued together go out in one socket write.
+        // Nearly always the outlet has room: one poll, with no timer and no waiter set up per
+        // frame. Frames queued together go out in one socket write.
         match self.session.text(frame.clone()).now_or_never() {
             Some(Ok(())) => return Ok(()),
             Some(Err(_closed)) => return Err(End::PeerGone),
             None => {}
         }
+        // Boxed: rare, and inline its timer and waits would make every connection's future
+        // larger for as long as it is open.
+        Box::pin(self.write_waiting(frame)).await
+    }
+
+    /// [`Self::write`] when the outlet is full: the client is not reading.
+    async fn write_waiting(&mut self, frame: Frame) -> Step {
         let timeout = self.shared.config.client_timeout;
         tokio::select! {
             biased;
@@ -563,16 +610,12 @@ impl ConnState {
 
     /// Handles `first` and whatever else is already queued (up to a bound, so reading the
     /// socket is not starved): one wake-up of the task and one socket write for the lot.
-    async fn on_outbound_batch(
-        &mut self,
-        first: Outbound,
-        queue: &mut mpsc::Receiver<Outbound>,
-    ) -> Step {
+    async fn on_outbound_batch(&mut self, first: Outbound, queue: &mut OutboxReceiver) -> Step {
         self.on_outbound(first).await?;
         for _ in 1..OUTBOUND_BATCH {
             match queue.try_recv() {
-                Ok(out) => self.on_outbound(out).await?,
-                Err(_) => break,
+                Some(out) => self.on_outbound(out).await?,
+                None => break,
             }
         }
         Ok(())

@@ -2,8 +2,6 @@
 //! together give each message exactly once, and in order whenever the client syncs right
 //! after `ready` (live messages are held until the replay has gone out). Edits and deletes of
 //! a held room's messages are held with them, so they never overtake the message they change.
-use std::collections::HashMap;
-
 use huddle_domain::RoomId;
 
 use crate::protocol::Frame;
@@ -82,16 +80,23 @@ impl RoomDelivery {
     }
 }
 
+fn room_mut(rooms: &mut [(RoomId, RoomDelivery)], room: RoomId) -> Option<&mut RoomDelivery> {
+    let at = rooms.binary_search_by_key(&room, |(r, _)| *r).ok()?;
+    Some(&mut rooms[at].1)
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Delivery {
-    rooms: HashMap<RoomId, RoomDelivery>,
+    /// Sorted by room id. A user is in few rooms, and a hash table's spare buckets would cost
+    /// each idle connection more than its rooms do.
+    rooms: Vec<(RoomId, RoomDelivery)>,
     held_count: usize,
 }
 
 impl Delivery {
     /// Starts with `rooms`, each held until released or synced when `hold` is set.
     pub(crate) fn new(rooms: impl IntoIterator<Item = RoomId>, hold: bool) -> Self {
-        let rooms = rooms
+        let mut rooms: Vec<(RoomId, RoomDelivery)> = rooms
             .into_iter()
             .map(|r| {
                 (
@@ -103,6 +108,9 @@ impl Delivery {
                 )
             })
             .collect();
+        rooms.sort_unstable_by_key(|(r, _)| *r);
+        rooms.dedup_by_key(|(r, _)| *r);
+        rooms.shrink_to_fit();
         Self {
             rooms,
             held_count: 0,
@@ -110,17 +118,20 @@ impl Delivery {
     }
 
     pub(crate) fn add_room(&mut self, room: RoomId) {
-        self.rooms.entry(room).or_default();
+        if let Err(at) = self.rooms.binary_search_by_key(&room, |(r, _)| *r) {
+            self.rooms.insert(at, (room, RoomDelivery::default()));
+        }
     }
 
     pub(crate) fn remove_room(&mut self, room: RoomId) {
-        if let Some(r) = self.rooms.remove(&room) {
+        if let Ok(at) = self.rooms.binary_search_by_key(&room, |(r, _)| *r) {
+            let (_, r) = self.rooms.remove(at);
             self.held_count -= r.held.map_or(0, |h| h.len());
         }
     }
 
     pub(crate) fn rooms(&self) -> Vec<RoomId> {
-        self.rooms.keys().copied().collect()
+        self.rooms.iter().map(|(r, _)| *r).collect()
     }
 
     /// Messages waiting in holds, to bound a connection's memory.
@@ -130,7 +141,7 @@ impl Delivery {
 
     /// A live `message.created`: the frame to send now, if any.
     pub(crate) fn live(&mut self, room: RoomId, seq: i64, frame: Frame) -> Option<Frame> {
-        let r = self.rooms.get_mut(&room)?;
+        let r = room_mut(&mut self.rooms, room)?;
         if r.was_sent(seq) || r.highest().is_some_and(|hi| seq < hi) {
             return None;
         }
@@ -151,7 +162,7 @@ impl Delivery {
     /// the room is held it waits behind the held messages, so it never comes before the
     /// message it changes.
     pub(crate) fn change(&mut self, room: RoomId, seq: i64, frame: Frame) -> Option<Frame> {
-        let Some(r) = self.rooms.get_mut(&room) else {
+        let Some(r) = room_mut(&mut self.rooms, room) else {
             return Some(frame);
         };
         match &mut r.held {
@@ -171,7 +182,7 @@ impl Delivery {
     /// Holds a room's live messages while its replay of what follows `since` runs. The client
     /// has every seq up to `since` already, so none of those is sent again, held or not.
     pub(crate) fn hold(&mut self, room: RoomId, since: i64) {
-        if let Some(r) = self.rooms.get_mut(&room) {
+        if let Some(r) = room_mut(&mut self.rooms, room) {
             r.held.get_or_insert_with(Vec::new);
             r.mark_through(since);
         }
@@ -179,7 +190,7 @@ impl Delivery {
 
     /// A replayed message: the frame to send, unless this connection already had it.
     pub(crate) fn replayed(&mut self, room: RoomId, seq: i64, frame: Frame) -> Option<Frame> {
-        let r = self.rooms.get_mut(&room)?;
+        let r = room_mut(&mut self.rooms, room)?;
         if r.was_sent(seq) {
             return None;
         }
@@ -190,7 +201,7 @@ impl Delivery {
     /// Ends a room's hold: the held messages not yet sent, in seq order, each followed by the
     /// held changes of it (in the order they came).
     pub(crate) fn release(&mut self, room: RoomId) -> Vec<Frame> {
-        let Some(r) = self.rooms.get_mut(&room) else {
+        let Some(r) = room_mut(&mut self.rooms, room) else {
             return Vec::new();
         };
         let Some(mut held) = r.held.take() else {
@@ -212,13 +223,21 @@ impl Delivery {
     }
 
     pub(crate) fn release_all(&mut self) -> Vec<Frame> {
-        let rooms: Vec<RoomId> = self.rooms.keys().copied().collect();
+        let rooms = self.rooms();
         rooms.into_iter().flat_map(|r| self.release(r)).collect()
     }
 
     #[cfg(test)]
     fn holding(&self) -> bool {
-        self.rooms.values().any(|r| r.held.is_some())
+        self.rooms.iter().any(|(_, r)| r.held.is_some())
+    }
+
+    #[cfg(test)]
+    fn sent(&self, room: RoomId) -> &[(i64, i64)] {
+        self.rooms
+            .iter()
+            .find(|(r, _)| *r == room)
+            .map_or(&[], |(_, d)| &d.sent)
     }
 }
 
@@ -319,14 +338,14 @@ mod tests {
         let mut d = Delivery::new([1], false);
         assert!(d.live(1, 7, f("7")).is_some());
         d.hold(1, 6);
-        assert_eq!(d.rooms[&1].sent, vec![(1, 7)]);
+        assert_eq!(d.sent(1), vec![(1, 7)]);
         assert!(d.release(1).is_empty());
         let mut d = Delivery::new([1], false);
         assert!(d.live(1, 9, f("9")).is_some());
         d.hold(1, 4);
-        assert_eq!(d.rooms[&1].sent, vec![(1, 4), (9, 9)]);
+        assert_eq!(d.sent(1), vec![(1, 4), (9, 9)]);
         d.hold(1, 12);
-        assert_eq!(d.rooms[&1].sent, vec![(1, 12)]);
+        assert_eq!(d.sent(1), vec![(1, 12)]);
     }
 
     #[test]

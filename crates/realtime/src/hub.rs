@@ -15,6 +15,7 @@ use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId
 use tokio::sync::{mpsc, Notify};
 
 use crate::bus::{BusEvent, EventBus};
+use crate::outbox::{OutboxSender, TrySendError};
 use crate::protocol::{self, Frame};
 use crate::sequencer::Sequencer;
 use crate::RealtimeConfig;
@@ -86,7 +87,7 @@ pub(crate) enum HubCommand {
         user_id: UserId,
         rooms: Vec<RoomCursor>,
         since_epoch: u64,
-        tx: mpsc::Sender<Outbound>,
+        tx: OutboxSender,
         kill: Arc<Kill>,
     },
     Unregister {
@@ -194,7 +195,7 @@ struct MembershipChange {
 
 struct ConnEntry {
     user_id: UserId,
-    tx: mpsc::Sender<Outbound>,
+    tx: OutboxSender,
     kill: Arc<Kill>,
     rooms: HashSet<RoomId>,
 }
@@ -345,7 +346,7 @@ impl Hub {
         user_id: UserId,
         rooms: Vec<RoomCursor>,
         since_epoch: u64,
-        tx: mpsc::Sender<Outbound>,
+        tx: OutboxSender,
         kill: Arc<Kill>,
         bus: &dyn EventBus,
     ) {
@@ -687,7 +688,7 @@ impl Hub {
             };
             match entry.tx.try_send(item(*conn)) {
                 Ok(()) => sent += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(TrySendError::Full(_)) => {
                     self.handle
                         .stats
                         .queue_drops
@@ -704,7 +705,7 @@ impl Hub {
                     entry.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
                     cut.push(*conn);
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => cut.push(*conn),
+                Err(TrySendError::Closed(_)) => cut.push(*conn),
             }
         }
         self.handle

@@ -20,6 +20,7 @@ mod connection;
 mod delivery;
 mod gateway;
 mod hub;
+mod outbox;
 mod outlet;
 mod protocol;
 mod sequencer;
