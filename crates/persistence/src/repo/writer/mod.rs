@@ -237,7 +237,7 @@ enum Plan {
     Refused(SendRefusal),
 }
 
-/// Stores the whole batch with three statements, whatever its size (the SQLite path): one `UPDATE` of every
+/// The SQLite path: stores the whole batch with three statements, whatever its size: one `UPDATE` of every
 /// room's `last_seq` (the write lock and row locks come first), one `SELECT` of the authors'
 /// memberships of those rooms (with the authors, for the answers), one multi-row `INSERT`.
 /// Seqs are reserved for every message of an existing room; those reserved for refused messages
@@ -247,7 +247,7 @@ enum Plan {
 /// back and redone by the careful path, which answers retries. Retries within the batch are
 /// resolved here. Any error means: take the careful path.
 fn store_set(
-    c: &mut AnyConnection,
+    c: &mut diesel::SqliteConnection,
     batch: &[Job],
 ) -> QueryResult<(Vec<Outcome>, HashMap<i64, User>)> {
     let mut counts: std::collections::BTreeMap<i64, i64> = std::collections::BTreeMap::new();
@@ -346,20 +346,12 @@ fn store_set(
     let ids: HashMap<(i64, i64), i64> = if rows.is_empty() {
         HashMap::new()
     } else {
-        // Multi-row INSERTs are backend-specific in Diesel: the same query, built per backend.
-        macro_rules! insert_rows {
-            ($conn:expr) => {
-                diesel::insert_into(messages::table)
-                    .values(&rows)
-                    .on_conflict_do_nothing()
-                    .returning((messages::id, messages::room_id, messages::seq))
-                    .get_results::<(i64, i64, i64)>($conn)
-            };
-        }
-        let inserted = match c {
-            AnyConnection::Postgresql(pg) => insert_rows!(pg)?,
-            AnyConnection::Sqlite(lite) => insert_rows!(lite)?,
-        };
+        // A multi-row INSERT: backend-specific in Diesel, hence the SQLite connection here.
+        let inserted: Vec<(i64, i64, i64)> = diesel::insert_into(messages::table)
+            .values(&rows)
+            .on_conflict_do_nothing()
+            .returning((messages::id, messages::room_id, messages::seq))
+            .get_results(c)?;
         if inserted.len() != rows.len() {
             // A retry of an earlier send: redo the batch one message at a time, which finds it.
             return Err(DieselError::RollbackTransaction);
@@ -458,7 +450,7 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
     batch.sort_by_key(|j| j.new.room_id);
     let first_try = match &mut *conn {
         AnyConnection::Postgresql(pg) => one_statement::store(pg, &batch, now_micros()),
-        AnyConnection::Sqlite(_) => conn.transaction(|c| store_set(c, &batch)),
+        AnyConnection::Sqlite(lite) => lite.transaction(|c| store_set(c, &batch)),
     };
     let stored = first_try
         .map(|(mut outcomes, authors)| {
