@@ -78,8 +78,8 @@ fn send(room_id: i64, author_id: i64, body: String, cmid: Option<String>) -> New
 /// Members' and others' sends mixed in the same batches: a public room's non-member, a private
 /// room's non-member and a missing room are refused with their own answers, use no seq, and the
 /// members' messages are stored with gap-free seqs in submission order. The second round
-/// includes a retry of an earlier message, which sends the batch down the careful
-/// one-at-a-time path: the same answers there.
+/// includes a retry of an earlier round's message, and messages sent twice within the round
+/// (stored once, refused twice).
 fn refused_sends_use_no_seq_and_spare_the_batch(backend: Backend) {
     let db = TestDb::create(backend);
     let repo = repo(&db);
@@ -94,6 +94,8 @@ fn refused_sends_use_no_seq_and_spare_the_batch(backend: Backend) {
     enum Expect {
         Created,
         Retry(&'static str),
+        /// A repeat of the send `n` places before it, in this round: the same message.
+        RepeatOf(usize),
         Refused(SendRefusal),
     }
     let mut expected_seq: HashMap<i64, i64> = HashMap::new();
@@ -106,6 +108,19 @@ fn refused_sends_use_no_seq_and_spare_the_batch(backend: Backend) {
                 // original, and its batch redone one message at a time.
                 sends.push(send(public, ann, "again".into(), Some("r0-0".into())));
                 expect.push(Expect::Retry("r0 m0"));
+            }
+            if round == 1 && i == 30 {
+                // Sent twice, back to back: one message, both answers are it.
+                for _ in 0..2 {
+                    sends.push(send(public, cara, "twice".into(), Some("r1-twice".into())));
+                }
+                expect.push(Expect::Created);
+                expect.push(Expect::RepeatOf(1));
+                // Refused twice, taking no seq.
+                for _ in 0..2 {
+                    sends.push(send(public, bob, "no".into(), Some("r1-no".into())));
+                    expect.push(Expect::Refused(SendRefusal::NotMember));
+                }
             }
             let (room_id, author, outcome) = match i % 8 {
                 0 | 1 => (public, ann, Expect::Created),
@@ -131,6 +146,9 @@ fn refused_sends_use_no_seq_and_spare_the_batch(backend: Backend) {
             match (result, outcome) {
                 (Err(e), Expect::Refused(r)) => assert_eq!(*e, RepoError::Refused(*r), "send {i}"),
                 (Ok(Stored::Existing(m)), Expect::Retry(body)) => assert_eq!(m.body, *body),
+                (Ok(Stored::Existing(m)), Expect::RepeatOf(n)) => {
+                    assert_eq!(Ok(Stored::Created(m.clone())), results[i - n], "send {i}")
+                }
                 (Ok(Stored::Created(m)), Expect::Created) => {
                     let (room_id, body) = &bodies[i];
                     assert_eq!((m.room_id, &m.body), (*room_id, body));

@@ -16,62 +16,63 @@ use std::collections::HashMap;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Untyped};
-use huddle_domain::{SendRefusal, User};
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, SmallInt, Text, Untyped};
+use huddle_domain::{RepoError, SendRefusal, User};
 
 use super::{refusal, Job, Outcome};
 use crate::models::UserRow;
 
-/// Everything after the statement's first bind parameters. `input` numbers the batch's
-/// messages (`ord`, from 1); `first_ord` points a retry inside the batch at its first copy;
-/// `accepted` gives each stored message its place `k` in its room's run of new seqs.
+/// Everything after the statement's first bind parameters.
+///
+/// Every look-up is a `LATERAL … LIMIT 1` on a key, so it stays an index probe per message
+/// whatever the planner guesses about the arrays' length: as plain joins or `EXISTS`, the
+/// generic plan hashed the whole of `room_members` and `users` for every batch. Results come
+/// back as three lists in one (`kind` 0: one row per message, 1: the inserted rows, 2: the
+/// authors) and are matched up in Rust, rather than joined back in SQL, which nested-looped
+/// over the CTEs (quadratic in the batch's size).
+///
+/// `k` is a stored message's place in its room's run of new seqs; all rows of one room carry
+/// the same `x` (one snapshot), so grouping by it keeps one row per room.
 const REST: &str = ") WITH ORDINALITY AS t(room_id, author_id, body, client_msg_id, ord)
+  LEFT JOIN LATERAL (SELECT r.xmin AS x, r.is_private FROM rooms r
+                     WHERE r.id = t.room_id LIMIT 1) r ON TRUE
+  LEFT JOIN LATERAL (SELECT TRUE AS member FROM room_members m
+                     WHERE m.room_id = t.room_id AND m.user_id = t.author_id LIMIT 1) m ON TRUE
+  LEFT JOIN LATERAL (SELECT e.id FROM messages e
+                     WHERE e.room_id = t.room_id AND e.author_id = t.author_id
+                       AND e.client_msg_id = t.client_msg_id LIMIT 1) e ON TRUE
 ),
-snap AS (
-  SELECT r.id, r.xmin AS x, r.is_private FROM rooms r
-  WHERE r.id IN (SELECT room_id FROM input)
-),
-checked AS (
-  SELECT i.ord, i.room_id, i.author_id, i.body, i.client_msg_id, s.is_private,
-    EXISTS (SELECT 1 FROM room_members m
-            WHERE m.room_id = i.room_id AND m.user_id = i.author_id) AS member,
-    (SELECT x.id FROM messages x
-     WHERE i.client_msg_id IS NOT NULL AND x.room_id = i.room_id
-       AND x.author_id = i.author_id AND x.client_msg_id = i.client_msg_id) AS earlier,
-    CASE WHEN i.client_msg_id IS NULL THEN i.ord
-         ELSE min(i.ord) OVER (PARTITION BY i.room_id, i.author_id, i.client_msg_id)
-    END AS first_ord
-  FROM input i JOIN snap s ON s.id = i.room_id
-),
-accepted AS (
-  SELECT c.*, row_number() OVER (PARTITION BY c.room_id ORDER BY c.ord) AS k
-  FROM checked c WHERE c.member AND c.earlier IS NULL AND c.first_ord = c.ord
+accepted AS MATERIALIZED (
+  SELECT i.room_id, i.author_id, i.body, i.client_msg_id, i.x,
+         row_number() OVER (PARTITION BY i.room_id ORDER BY i.ord) AS k
+  FROM input i WHERE i.x IS NOT NULL AND i.member AND i.earlier IS NULL
 ),
 bumped AS (
   UPDATE rooms r SET last_seq = r.last_seq + a.n
-  FROM (SELECT room_id, count(*) AS n FROM accepted GROUP BY room_id) a, snap s
-  WHERE r.id = a.room_id AND s.id = a.room_id AND r.xmin = s.x
+  FROM (SELECT room_id, x, count(*) AS n FROM accepted GROUP BY room_id, x) a
+  WHERE r.id = a.room_id AND r.xmin = a.x
   RETURNING r.id, r.last_seq - a.n AS base
-),
-planned AS (
-  SELECT a.ord, a.room_id, b.base + a.k AS seq, a.author_id, a.body, a.client_msg_id
-  FROM accepted a JOIN bumped b ON b.id = a.room_id
 ),
 inserted AS (
   INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted)
-  SELECT room_id, seq, author_id, body, client_msg_id, ";
+  SELECT a.room_id, b.base + a.k, a.author_id, a.body, a.client_msg_id, ";
 
-const TAIL: &str = ", FALSE FROM planned
+const TAIL: &str = ", FALSE
+  FROM accepted a JOIN bumped b ON b.id = a.room_id
   RETURNING id, room_id, seq
 )
-SELECT i.ord, c.is_private, c.member, c.earlier, c.first_ord, ins.id, p.seq,
-       u.id AS user_id, u.username, u.display_name, u.bio, u.created_at AS user_created_at
+SELECT 0::smallint AS kind, i.ord AS key, i.x IS NOT NULL AS found, i.is_private, i.member,
+       i.earlier, NULL::bigint AS seq, NULL::text AS username, NULL::text AS display_name,
+       NULL::text AS bio, NULL::bigint AS created_at
 FROM input i
-LEFT JOIN checked c ON c.ord = i.ord
-LEFT JOIN planned p ON p.ord = i.ord
-LEFT JOIN inserted ins ON ins.room_id = p.room_id AND ins.seq = p.seq
-LEFT JOIN users u ON u.id = i.author_id AND c.member
-ORDER BY i.ord";
+UNION ALL
+SELECT 1::smallint, ins.room_id, NULL, NULL, NULL, ins.id, ins.seq, NULL, NULL, NULL, NULL
+FROM inserted ins
+UNION ALL
+SELECT 2::smallint, u.id, NULL, NULL, NULL, NULL, NULL, u.username, u.display_name, u.bio,
+       u.created_at
+FROM (SELECT DISTINCT author_id FROM input WHERE member) a,
+     LATERAL (SELECT * FROM users u WHERE u.id = a.author_id LIMIT 1) u";
 
 /// The statement with its binds: one array per column, so the text never changes with the
 /// batch's size (and the prepared statement is reused).
@@ -99,7 +100,11 @@ impl RunQueryDsl<PgConnection> for StoreBatch<'_> {}
 
 impl QueryFragment<Pg> for StoreBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("WITH input AS (\n  SELECT * FROM unnest(");
+        out.push_sql(
+            "WITH input AS MATERIALIZED (\n  SELECT t.ord, t.room_id, t.author_id, t.body, \
+             t.client_msg_id, r.x, r.is_private, m.member IS NOT NULL AS member, \
+             e.id AS earlier\n  FROM unnest(",
+        );
         out.push_bind_param::<Array<BigInt>, _>(&self.rooms)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.authors)?;
@@ -114,27 +119,27 @@ impl QueryFragment<Pg> for StoreBatch<'_> {
     }
 }
 
-/// One row per message of the batch, in batch order.
+/// A row of one of the statement's three lists (see [`REST`]); what `key` and `earlier` hold
+/// depends on `kind`.
 #[derive(QueryableByName)]
 struct Row {
+    #[diesel(sql_type = SmallInt)]
+    kind: i16,
+    /// 0: the message's `ord` (from 1); 1: the room; 2: the user.
     #[diesel(sql_type = BigInt)]
-    ord: i64,
-    /// `None`: the room was not there.
+    key: i64,
+    /// Whether the room was there.
+    #[diesel(sql_type = Nullable<Bool>)]
+    found: Option<bool>,
     #[diesel(sql_type = Nullable<Bool>)]
     is_private: Option<bool>,
     #[diesel(sql_type = Nullable<Bool>)]
     member: Option<bool>,
-    /// An earlier message with the same `client_msg_id`.
+    /// 0: an earlier message with the same `client_msg_id`; 1: the inserted message.
     #[diesel(sql_type = Nullable<BigInt>)]
     earlier: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    first_ord: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
     seq: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    user_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
     username: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -142,82 +147,138 @@ struct Row {
     #[diesel(sql_type = Nullable<Text>)]
     bio: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    user_created_at: Option<i64>,
+    created_at: Option<i64>,
 }
 
 /// Stores what it can of the batch in one statement; see the module's doc.
+///
+/// A retry of a message earlier in the same batch (same room, author and `client_msg_id`) is
+/// not sent: it gets whatever became of the first copy.
 pub(super) fn store(
     c: &mut PgConnection,
     batch: &[Job],
     created_at: i64,
 ) -> QueryResult<(Vec<Outcome>, HashMap<i64, User>)> {
+    let mut first_copy: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    // For each message of the batch, the first copy it repeats (itself if none).
+    let copy_of: Vec<usize> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, j)| match j.new.client_msg_id.as_deref() {
+            Some(cmid) => *first_copy
+                .entry((j.new.room_id, j.new.author_id, cmid))
+                .or_insert(i),
+            None => i,
+        })
+        .collect();
+    let sent: Vec<&Job> = batch
+        .iter()
+        .zip(&copy_of)
+        .enumerate()
+        .filter(|(i, (_, first))| *i == **first)
+        .map(|(_, (j, _))| j)
+        .collect();
     let rows: Vec<Row> = StoreBatch {
-        rooms: batch.iter().map(|j| j.new.room_id).collect(),
-        authors: batch.iter().map(|j| j.new.author_id).collect(),
-        bodies: batch.iter().map(|j| j.new.body.as_str()).collect(),
-        client_msg_ids: batch
+        rooms: sent.iter().map(|j| j.new.room_id).collect(),
+        authors: sent.iter().map(|j| j.new.author_id).collect(),
+        bodies: sent.iter().map(|j| j.new.body.as_str()).collect(),
+        client_msg_ids: sent
             .iter()
             .map(|j| j.new.client_msg_id.as_deref())
             .collect(),
         created_at,
     }
     .load(c)?;
-    if rows.len() != batch.len() {
-        // Cannot happen (one row per input); stored nothing is not known, so say so loudly.
-        return Err(diesel::result::Error::QueryBuilderError(
-            format!(
-                "batch statement answered {} rows for {} messages",
-                rows.len(),
-                batch.len()
-            )
-            .into(),
-        ));
-    }
+
+    let mut checked = Vec::with_capacity(sent.len());
+    // Per room, its inserted rows as (seq, id).
+    let mut inserted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
     let mut users = HashMap::new();
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        let index = |ord: i64| usize::try_from(ord - 1).unwrap_or(usize::MAX);
-        debug_assert_eq!(index(row.ord), i);
-        if let (Some(id), Some(username), Some(display_name), Some(bio), Some(created_at)) = (
-            row.user_id,
-            row.username,
-            row.display_name,
-            row.bio,
-            row.user_created_at,
-        ) {
-            users.entry(id).or_insert_with(|| {
-                User::from(UserRow {
-                    id,
-                    username,
-                    display_name,
-                    bio,
-                    created_at,
-                })
-            });
-        }
-        let outcome = match (row.member, row.earlier, row.first_ord) {
-            (None, _, _) => Outcome::Refused(SendRefusal::NoRoom),
-            (Some(false), _, _) => Outcome::Refused(refusal(row.is_private.unwrap_or(false))),
-            (Some(true), Some(earlier), _) => Outcome::Retry(earlier),
-            // A retry of a message earlier in this batch: whatever became of that one.
-            (Some(true), None, Some(first)) if index(first) < i => {
-                match outcomes.get(index(first)) {
-                    Some(Outcome::Inserted { id, .. }) => Outcome::Retry(*id),
-                    Some(Outcome::Retry(id)) => Outcome::Retry(*id),
-                    _ => Outcome::Deferred,
+    for row in rows {
+        match row.kind {
+            0 => checked.push(row),
+            1 => {
+                if let (Some(id), Some(seq)) = (row.earlier, row.seq) {
+                    inserted.entry(row.key).or_default().push((seq, id));
                 }
             }
-            (Some(true), None, _) => match (row.id, row.seq) {
-                (Some(id), Some(seq)) => Outcome::Inserted {
-                    id,
-                    seq,
-                    created_at,
-                },
-                // Its room changed after the snapshot.
-                _ => Outcome::Deferred,
-            },
-        };
-        outcomes.push(outcome);
+            _ => {
+                if let (Some(username), Some(display_name), Some(bio), Some(created_at)) =
+                    (row.username, row.display_name, row.bio, row.created_at)
+                {
+                    users.insert(
+                        row.key,
+                        User::from(UserRow {
+                            id: row.key,
+                            username,
+                            display_name,
+                            bio,
+                            created_at,
+                        }),
+                    );
+                }
+            }
+        }
     }
-    Ok((outcomes, users))
+    checked.sort_unstable_by_key(|r| r.key);
+    // A room's new seqs went to its accepted messages in batch order.
+    for rows in inserted.values_mut() {
+        rows.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    let outcomes: Vec<Outcome> = if checked.len() == sent.len() {
+        checked
+            .iter()
+            .zip(&sent)
+            .map(|(row, job)| match (row.found, row.member, row.earlier) {
+                (Some(true), Some(true), Some(earlier)) => Outcome::Retry(earlier),
+                (Some(true), Some(true), None) => match inserted.get_mut(&job.new.room_id) {
+                    Some(rows) => match rows.pop() {
+                        Some((seq, id)) => Outcome::Inserted {
+                            id,
+                            seq,
+                            created_at,
+                        },
+                        None => unexpected("fewer messages inserted than accepted"),
+                    },
+                    // Its room changed after the snapshot: nothing of that room was stored.
+                    None => Outcome::Deferred,
+                },
+                (Some(true), _, _) => Outcome::Refused(refusal(row.is_private.unwrap_or(false))),
+                _ => Outcome::Refused(SendRefusal::NoRoom),
+            })
+            .collect()
+    } else {
+        sent.iter()
+            .map(|_| unexpected("the batch statement lost track of a message"))
+            .collect()
+    };
+    if inserted.values().any(|rows| !rows.is_empty()) {
+        tracing::error!("the batch statement inserted more messages than it accepted");
+    }
+    // Each message of the batch: its own outcome, or for a repeat, what became of the first.
+    let mut sent_outcomes = outcomes.into_iter();
+    let mut all: Vec<Outcome> = Vec::with_capacity(batch.len());
+    for (i, &first) in copy_of.iter().enumerate() {
+        let outcome = if first == i {
+            sent_outcomes
+                .next()
+                .unwrap_or_else(|| unexpected("an outcome went missing"))
+        } else {
+            match all.get(first) {
+                Some(Outcome::Inserted { id, .. }) | Some(Outcome::Retry(id)) => {
+                    Outcome::Retry(*id)
+                }
+                _ => Outcome::Deferred,
+            }
+        };
+        all.push(outcome);
+    }
+    Ok((all, users))
+}
+
+/// An answer the statement cannot give. The statement has committed, so the message is not
+/// retried (that could store it twice); its sender gets an error.
+fn unexpected(what: &'static str) -> Outcome {
+    tracing::error!(what, "unexpected answer from the batch statement");
+    Outcome::Error(RepoError::Unavailable(what.into()))
 }
