@@ -69,14 +69,17 @@ impl DatabaseConfig {
     }
 
     /// How many message writers to run. Each stores its own rooms' messages in its own
-    /// transactions (one connection each while a batch runs), so on PostgreSQL several batches
-    /// are in flight at once: 4 by default, but no more than half the pool. SQLite has one write
-    /// lock, so one writer. A configured count is kept within 1..=pool size.
+    /// batches (one connection each while a batch runs). One by default: a lone writer's batch
+    /// takes in every send that queued during the previous commit, so batches grow with the
+    /// load, and the cost per message falls with a batch's size (on two cores, one writer
+    /// stored 30% more than four and left more CPU for fan-out; BENCHMARKS.md). More help
+    /// only once one database backend is saturated and the database has cores to spare; SQLite
+    /// has one write lock, so more never help there. A configured count is kept within
+    /// 1..=pool size.
     pub fn writer_count(&self) -> usize {
-        let n = match (self.writers, self.backend) {
-            (Some(n), _) => n.min(self.pool_size),
-            (None, Backend::Postgres) => 4.min(self.pool_size / 2),
-            (None, Backend::Sqlite) => 1,
+        let n = match self.writers {
+            Some(n) => n.min(self.pool_size),
+            None => 1,
         };
         usize::try_from(n.max(1)).unwrap_or(1)
     }

@@ -502,10 +502,9 @@ both!(
 );
 
 #[test]
-fn writer_counts_by_backend_and_pool() {
+fn one_writer_unless_configured_and_never_more_than_the_pool() {
     let pg = |pool| DatabaseConfig::from_url("postgres://x/y", pool);
-    assert_eq!(pg(10).writer_count(), 4);
-    assert_eq!(pg(6).writer_count(), 3);
+    assert_eq!(pg(10).writer_count(), 1);
     assert_eq!(pg(1).writer_count(), 1);
     let lite = DatabaseConfig::from_url("sqlite://x.db", 10);
     assert_eq!(lite.writer_count(), 1);
