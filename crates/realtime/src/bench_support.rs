@@ -83,6 +83,7 @@ impl FanoutRig {
             &self.bus,
             &self.repo,
         );
+        self.hub.flush(&self.bus);
         self.receivers
             .iter_mut()
             .map(|rx| {

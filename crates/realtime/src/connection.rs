@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::stream::FuturesOrdered;
 
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
 use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
@@ -411,12 +411,13 @@ impl ConnState {
     /// when the hub cuts the connection meanwhile.
     async fn write(&mut self, frame: impl Into<Frame>) -> Step {
         let frame: Frame = frame.into();
-        // Nearly always the outlet has room: one poll, with no timer and no waiter set up per
-        // frame. Frames queued together go out in one socket write.
-        match self.session.text(frame.clone()).now_or_never() {
-            Some(Ok(())) => return Ok(()),
-            Some(Err(_closed)) => return Err(End::PeerGone),
-            None => {}
+        // Nearly always the outlet has room: written at once, with no timer, no waiter and no
+        // copy of the frame set up for a wait. Frames queued together go out in one socket
+        // write.
+        match self.session.try_text(&frame) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(_closed) => return Err(End::PeerGone),
         }
         // Boxed: rare, and inline its timer and waits would make every connection's future
         // larger for as long as it is open.

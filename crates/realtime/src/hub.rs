@@ -226,7 +226,14 @@ pub struct Hub {
     membership_log: VecDeque<MembershipChange>,
     /// The newest epoch dropped from the log.
     log_floor: u64,
+    /// Messages released in this turn, per room, rooms in the order they first had one: sent
+    /// when the turn ends ([`Hub::flush`]), so that each connection takes a room's messages
+    /// of a whole batch commit in one queue push, one wake-up and one socket write.
+    staged: Vec<(RoomId, Vec<(i64, Frame)>)>,
 }
+
+/// The most commands one turn of the hub handles before it sends what they released.
+const TURN: usize = 256;
 
 impl Hub {
     pub fn new(config: &RealtimeConfig) -> (HubHandle, Hub) {
@@ -246,6 +253,7 @@ impl Hub {
             rooms: HashMap::new(),
             membership_log: VecDeque::new(),
             log_floor: 0,
+            staged: Vec::new(),
         };
         (handle, hub)
     }
@@ -261,16 +269,35 @@ impl Hub {
 
     async fn run(mut self, bus: Arc<dyn EventBus>, repo: Arc<dyn Repository>) {
         while let Some(cmd) = self.rx.recv().await {
+            // A batch commit publishes its messages back to back: take in what is queued
+            // already, then send it together.
             self.handle_command(cmd, &*bus, &repo);
+            for _ in 1..TURN {
+                match self.rx.try_recv() {
+                    Ok(cmd) => self.handle_command(cmd, &*bus, &repo),
+                    Err(_) => break,
+                }
+            }
+            self.flush(&*bus);
         }
     }
 
+    /// Handles one command. New messages are staged until [`Hub::flush`]; anything else
+    /// sends what is staged first, so a connection gets everything in the order it happened.
     pub(crate) fn handle_command(
         &mut self,
         cmd: HubCommand,
         bus: &dyn EventBus,
         repo: &Arc<dyn Repository>,
     ) {
+        let stages_messages = matches!(
+            cmd,
+            HubCommand::GapFilled { .. }
+                | HubCommand::Deliver(BusEvent::Domain(DomainEvent::MessageCreated { .. }))
+        );
+        if !stages_messages {
+            self.flush(bus);
+        }
         match cmd {
             HubCommand::Register {
                 conn,
@@ -333,7 +360,7 @@ impl Hub {
                     ready.extend(room.sequencer.skip_gap());
                 }
                 self.handle.stats.gap_fills.fetch_add(1, Ordering::Relaxed);
-                self.send_messages(room_id, ready, bus);
+                self.send_messages(room_id, ready);
                 self.arm_gap_check(room_id);
             }
         }
@@ -552,12 +579,10 @@ impl Hub {
                 let Some(room) = self.rooms.get_mut(&room_id) else {
                     return;
                 };
-                let started = std::time::Instant::now();
                 let ready = room
                     .sequencer
                     .offer(message.seq, protocol::event_frame(&event));
-                self.send_messages(room_id, ready, bus);
-                huddle_metrics::record_broadcast(started.elapsed());
+                self.send_messages(room_id, ready);
                 self.arm_gap_check(room_id);
             }
             DomainEvent::MemberJoined { member, .. } => {
@@ -655,21 +680,37 @@ impl Hub {
         self.send_to(&targets, |_| Outbound::Frame(frame.clone()), bus);
     }
 
-    fn send_messages(&mut self, room_id: RoomId, ready: Vec<(i64, Frame)>, bus: &dyn EventBus) {
+    /// Stages a room's released messages for [`Hub::flush`].
+    fn send_messages(&mut self, room_id: RoomId, ready: Vec<(i64, Frame)>) {
         if ready.is_empty() {
             return;
         }
-        let targets = self.room_conns(room_id, None);
-        for (seq, frame) in ready {
-            self.send_to(
+        match self.staged.iter_mut().find(|(r, _)| *r == room_id) {
+            Some((_, staged)) => staged.extend(ready),
+            None => self.staged.push((room_id, ready)),
+        }
+    }
+
+    /// Sends the staged messages: per room, all of them to each of its connections at once.
+    pub(crate) fn flush(&mut self, bus: &dyn EventBus) {
+        for (room_id, ready) in std::mem::take(&mut self.staged) {
+            let started = std::time::Instant::now();
+            let targets = self.room_conns(room_id, None);
+            self.send_all_to(
                 &targets,
-                |_| Outbound::Message {
-                    room_id,
-                    seq,
-                    frame: frame.clone(),
+                |_| {
+                    ready.iter().map(|(seq, frame)| Outbound::Message {
+                        room_id,
+                        seq: *seq,
+                        frame: frame.clone(),
+                    })
                 },
                 bus,
             );
+            let took = started.elapsed();
+            for _ in &ready {
+                huddle_metrics::record_broadcast(took);
+            }
         }
     }
 
@@ -680,15 +721,31 @@ impl Hub {
         item: impl Fn(ConnId) -> Outbound,
         bus: &dyn EventBus,
     ) {
+        self.send_all_to(targets, |conn| std::iter::once(item(conn)), bus);
+    }
+
+    /// Queues items per target, each target's in one go; cuts connections whose queue has no
+    /// room for them or is gone.
+    fn send_all_to<I>(
+        &mut self,
+        targets: &[ConnId],
+        items: impl Fn(ConnId) -> I,
+        bus: &dyn EventBus,
+    ) where
+        I: IntoIterator<Item = Outbound>,
+        I::IntoIter: ExactSizeIterator,
+    {
         let mut cut = Vec::new();
         let mut sent = 0;
         for conn in targets {
             let Some(entry) = self.conns.get(conn) else {
                 continue;
             };
-            match entry.tx.try_send(item(*conn)) {
-                Ok(()) => sent += 1,
-                Err(TrySendError::Full(_)) => {
+            let items = items(*conn).into_iter();
+            let n = items.len() as u64;
+            match entry.tx.try_send_all(items) {
+                Ok(()) => sent += n,
+                Err(TrySendError::Full) => {
                     self.handle
                         .stats
                         .queue_drops
@@ -705,7 +762,7 @@ impl Hub {
                     entry.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
                     cut.push(*conn);
                 }
-                Err(TrySendError::Closed(_)) => cut.push(*conn),
+                Err(TrySendError::Closed) => cut.push(*conn),
             }
         }
         self.handle

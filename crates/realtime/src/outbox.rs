@@ -11,13 +11,13 @@ use tokio::sync::Notify;
 
 use crate::hub::Outbound;
 
-/// Why [`OutboxSender::try_send`] refused an item, which it hands back.
-#[derive(Debug)]
-pub(crate) enum TrySendError<T> {
-    /// The queue holds its capacity already.
-    Full(T),
+/// Why [`OutboxSender::try_send_all`] refused what it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TrySendError {
+    /// The queue has no room for all of it.
+    Full,
     /// The connection is gone.
-    Closed(T),
+    Closed,
 }
 
 struct State {
@@ -66,16 +66,29 @@ pub(crate) struct OutboxSender {
 
 impl OutboxSender {
     /// Queues `item` unless the queue is full or the receiver is gone; never waits.
-    pub(crate) fn try_send(&self, item: Outbound) -> Result<(), TrySendError<Outbound>> {
+    #[cfg(test)]
+    pub(crate) fn try_send(&self, item: Outbound) -> Result<(), TrySendError> {
+        self.try_send_all(std::iter::once(item))
+    }
+
+    /// Queues all of `items`, or none of them when they do not all fit or the receiver is
+    /// gone; never waits. One lock and one wake-up for the lot: the receiver takes them in one
+    /// turn, and writes them to its socket at once.
+    pub(crate) fn try_send_all<I>(&self, items: I) -> Result<(), TrySendError>
+    where
+        I: IntoIterator<Item = Outbound>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let items = items.into_iter();
         {
             let mut state = self.inner.lock();
             if !state.receiver_alive {
-                return Err(TrySendError::Closed(item));
+                return Err(TrySendError::Closed);
             }
-            if state.items.len() >= self.inner.capacity {
-                return Err(TrySendError::Full(item));
+            if state.items.len() + items.len() > self.inner.capacity {
+                return Err(TrySendError::Full);
             }
-            state.items.push_back(item);
+            state.items.extend(items);
         }
         self.inner.notify.notify_one();
         Ok(())
@@ -159,10 +172,7 @@ mod tests {
         let (tx, mut rx) = outbox(2);
         assert!(tx.try_send(frame("a")).is_ok());
         assert!(tx.try_send(frame("b")).is_ok());
-        assert!(matches!(
-            tx.try_send(frame("c")),
-            Err(TrySendError::Full(_))
-        ));
+        assert_eq!(tx.try_send(frame("c")), Err(TrySendError::Full));
         assert_eq!(text(rx.try_recv()).as_deref(), Some("a"));
         assert!(tx.try_send(frame("c")).is_ok());
         assert_eq!(text(rx.try_recv()).as_deref(), Some("b"));
@@ -172,13 +182,24 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_goes_in_whole_or_not_at_all() {
+        let (tx, mut rx) = outbox(3);
+        assert!(tx.try_send(frame("a")).is_ok());
+        assert_eq!(
+            tx.try_send_all([frame("b"), frame("c"), frame("d")]),
+            Err(TrySendError::Full),
+            "three more do not fit beside one"
+        );
+        assert!(tx.try_send_all([frame("b"), frame("c")]).is_ok());
+        let taken: Vec<_> = std::iter::from_fn(|| text(rx.try_recv())).collect();
+        assert_eq!(taken, ["a", "b", "c"]);
+    }
+
+    #[test]
     fn closed_when_the_receiver_is_gone() {
         let (tx, rx) = outbox(4);
         drop(rx);
-        assert!(matches!(
-            tx.try_send(frame("a")),
-            Err(TrySendError::Closed(_))
-        ));
+        assert_eq!(tx.try_send(frame("a")), Err(TrySendError::Closed));
     }
 
     #[tokio::test]

@@ -102,11 +102,14 @@ impl Outlet {
     /// Queues a text frame, waiting while [`LIMIT`] bytes are already queued.
     pub(crate) async fn text(&mut self, text: impl Into<ByteString>) -> Result<(), Closed> {
         let text: ByteString = text.into();
-        self.write_with(|buf| {
-            put_header(buf, OP_TEXT, text.len());
-            buf.extend_from_slice(text.as_bytes());
-        })
-        .await
+        self.write_with(|buf| put_text(buf, &text)).await
+    }
+
+    /// Queues a text frame if there is room now; `Ok(false)` when [`LIMIT`] bytes already
+    /// wait, and nothing was queued. Takes the text by reference, so the nearly-always case
+    /// costs the caller no copy of its frame to keep for a wait.
+    pub(crate) fn try_text(&mut self, text: &str) -> Result<bool, Closed> {
+        Ok(self.try_put(|buf| put_text(buf, text), false)?.is_none())
     }
 
     pub(crate) async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
@@ -129,29 +132,44 @@ impl Outlet {
     }
 
     async fn write_with(&mut self, put: impl FnOnce(&mut BytesMut)) -> Result<(), Closed> {
-        let mut put = Some(put);
+        let mut put = put;
         loop {
             // Created before the check, so a wake-up between the check and the wait is kept.
             let room = self.shared.room.notified();
-            {
-                let mut s = self.shared.lock();
-                if s.gone || s.closing {
-                    return Err(Closed);
-                }
-                if s.buf.len() < LIMIT {
-                    if let Some(put) = put.take() {
-                        put(&mut s.buf);
-                    }
-                    if let Some(body) = s.body.take() {
-                        body.wake();
-                    }
-                    return Ok(());
-                }
-                s.writer_waiting = true;
+            match self.try_put(put, true)? {
+                None => return Ok(()),
+                Some(back) => put = back,
             }
             room.await;
         }
     }
+
+    /// Runs `put` on the buffer if it holds less than [`LIMIT`]; otherwise hands `put` back
+    /// (and, when the caller will wait, asks the body to wake writers once it takes the bytes).
+    fn try_put<F: FnOnce(&mut BytesMut)>(
+        &self,
+        put: F,
+        will_wait: bool,
+    ) -> Result<Option<F>, Closed> {
+        let mut s = self.shared.lock();
+        if s.gone || s.closing {
+            return Err(Closed);
+        }
+        if s.buf.len() < LIMIT {
+            put(&mut s.buf);
+            if let Some(body) = s.body.take() {
+                body.wake();
+            }
+            return Ok(None);
+        }
+        s.writer_waiting |= will_wait;
+        Ok(Some(put))
+    }
+}
+
+fn put_text(buf: &mut BytesMut, text: &str) {
+    put_header(buf, OP_TEXT, text.len());
+    buf.extend_from_slice(text.as_bytes());
 }
 
 /// Control frames, through actix-http's own encoder.
@@ -291,6 +309,7 @@ mod tests {
             assert!(written < 1000, "the limit never applied");
         }
         assert_eq!(written, LIMIT.div_ceil(1004));
+        assert_eq!(outlet.try_text("more"), Ok(false), "full: nothing queued");
         let waiting = tokio::spawn(async move {
             outlet.text("after").await.unwrap();
             outlet
@@ -311,6 +330,7 @@ mod tests {
         let (mut outlet, body) = outlet();
         drop(body);
         assert_eq!(outlet.text("late").await, Err(Closed));
+        assert_eq!(outlet.try_text("late"), Err(Closed));
         let (outlet, mut body) = super::outlet();
         drop(outlet);
         assert_eq!(take(&mut body), Some(None));
