@@ -1,10 +1,15 @@
 //! One socket, from upgrade to close.
 //!
 //! The connection task reads frames, writes frames and keeps time (heartbeats, token expiry,
-//! the sync grace). Commands that touch storage go to a worker task, in arrival order (sends are
-//! pipelined to the message writer, other commands run one at a time), so a client's sends are
-//! stored in the order it sent them while the socket keeps flowing; their replies come back to
-//! the connection task to be written, in command order.
+//! the sync grace). Sends are submitted to the message writer as they arrive, so a client's
+//! sends are stored in the order it sent them while the socket keeps flowing, and their acks
+//! are written in send order. Other commands that touch storage run on a worker task, one at a
+//! time, after every send before them is answered; while one is in hand, sends queue behind it
+//! on the worker. Replies are written in command order.
+//!
+//! While no worker runs, which is nearly always, the connection task submits sends itself and
+//! writes their acks as they are stored: a hop through another task, on a busy worker thread,
+//! costs a turn of its run queue each way.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -114,7 +119,7 @@ pub(crate) async fn run(
     let conn = state.conn;
     let kill = state.kill.clone();
 
-    let mut worker: Option<WorkerLink> = None;
+    let mut cmds = Commands::default();
 
     let end = match state.write(ready).await {
         Err(end) => end,
@@ -148,18 +153,21 @@ pub(crate) async fn run(
                     code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
                     () = &mut shutting_down => {
                         // Finish what was received, then close.
-                        if let Some(link) = worker.take() {
-                            Box::pin(state.drain(link)).await;
-                        }
+                        Box::pin(state.drain(&mut cmds)).await;
                         Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
                     }
-                    msg = stream.next() => Box::pin(state.on_incoming(msg, &mut worker)).await,
+                    // Not while a command waits for the acks before it, nor while the most
+                    // sends are pipelined: the client waits, in its socket's buffers.
+                    msg = stream.next(), if cmds.reading() => {
+                        Box::pin(state.on_incoming(msg, &mut cmds)).await
+                    }
                     Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
-                    reply = next_reply(&mut worker) => match reply {
+                    Some(ack) = next_ack(&mut cmds.acks) => state.on_ack(ack, &mut cmds).await,
+                    reply = next_reply(&mut cmds.worker) => match reply {
                         Some(reply) => Box::pin(state.on_reply(reply)).await,
                         // The worker went idle and every reply of it was written.
                         None => {
-                            worker = None;
+                            cmds.worker = None;
                             Ok(())
                         }
                     },
@@ -184,7 +192,7 @@ pub(crate) async fn run(
     };
 
     shared.hub.send(HubCommand::Unregister { conn });
-    drop(worker);
+    drop(cmds);
     let ConnState { session, .. } = state;
     match end {
         End::Close(code, reason) => {
@@ -448,7 +456,7 @@ impl ConnState {
     async fn on_incoming(
         &mut self,
         msg: Option<Result<AggregatedMessage, ProtocolError>>,
-        worker: &mut Option<WorkerLink>,
+        cmds: &mut Commands,
     ) -> Step {
         self.last_seen = Instant::now();
         match msg {
@@ -478,7 +486,7 @@ impl ConnState {
                         ))
                         .await
                     }
-                    Ok(frame) => self.on_frame(reference, frame, worker).await,
+                    Ok(frame) => self.on_frame(reference, frame, cmds).await,
                 }
             }
         }
@@ -488,7 +496,7 @@ impl ConnState {
         &mut self,
         reference: Option<String>,
         frame: ClientFrame,
-        worker: &mut Option<WorkerLink>,
+        cmds: &mut Commands,
     ) -> Step {
         let r = reference.as_deref();
         if !matches!(
@@ -560,9 +568,9 @@ impl ConnState {
                     }
                 }
                 self.grace = None;
-                self.forward(reference, frame, worker).await
+                self.forward(reference, frame, cmds).await
             }
-            other => self.forward(reference, other, worker).await,
+            other => self.forward(reference, other, cmds).await,
         }
     }
 
@@ -575,8 +583,36 @@ impl ConnState {
         &mut self,
         reference: Option<String>,
         frame: ClientFrame,
-        worker: &mut Option<WorkerLink>,
+        cmds: &mut Commands,
     ) -> Step {
+        if cmds.worker.is_none() {
+            if let ClientFrame::Send {
+                room_id,
+                body,
+                client_msg_id,
+            } = frame
+            {
+                let ack = submit_send(
+                    &self.shared,
+                    self.user_id,
+                    reference,
+                    room_id,
+                    &body,
+                    client_msg_id,
+                );
+                cmds.acks
+                    .get_or_insert_with(FuturesOrdered::new)
+                    .push_back(Box::pin(ack));
+                return Ok(());
+            }
+            if cmds.acks_pending() > 0 {
+                // Answered after the sends before it: it goes to a worker once their acks
+                // are written (and nothing more is read meanwhile).
+                cmds.waiting = Some(Box::new((reference, frame)));
+                return Ok(());
+            }
+        }
+        let worker = &mut cmds.worker;
         let command = (reference, frame);
         // A few rounds at most: a worker that stopped taking commands is wound down, then a
         // fresh one started.
@@ -697,10 +733,32 @@ impl ConnState {
         }
     }
 
-    /// On shutdown: writes the replies of every command already received, until the worker
-    /// has finished them all.
-    async fn drain(&mut self, link: WorkerLink) {
-        let _ = self.finish(link).await;
+    /// A send's ack, written in send order; the command waiting for it goes on once none is
+    /// left.
+    async fn on_ack(&mut self, ack: String, cmds: &mut Commands) -> Step {
+        self.write(ack).await?;
+        if cmds.acks_pending() == 0 {
+            if let Some(waiting) = cmds.waiting.take() {
+                let (reference, frame) = *waiting;
+                return Box::pin(self.forward(reference, frame, cmds)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// On shutdown: writes the replies of every command already received: the pending sends'
+    /// acks, then the worker's replies until it has finished them all.
+    async fn drain(&mut self, cmds: &mut Commands) {
+        if let Some(acks) = cmds.acks.as_mut() {
+            while let Some(ack) = acks.next().await {
+                if self.write(ack).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if let Some(link) = cmds.worker.take() {
+            let _ = self.finish(link).await;
+        }
     }
 
     /// Takes no more commands to this worker and writes every reply it still has.
@@ -714,6 +772,39 @@ impl ConnState {
             self.on_reply(reply).await?;
         }
         Ok(())
+    }
+}
+
+/// An ack (or error) frame, once its send is stored.
+type AckFuture = Pin<Box<dyn Future<Output = String>>>;
+
+/// The client's commands in hand.
+#[derive(Default)]
+struct Commands {
+    /// Sends the connection task submitted itself, while no worker ran; acks in send order.
+    /// Made on the first send, then kept (small), so an idle socket that never sends has none.
+    acks: Option<FuturesOrdered<AckFuture>>,
+    /// A command that came while sends were pending: forwarded once their acks are written.
+    waiting: Option<Box<(Option<String>, ClientFrame)>>,
+    worker: Option<WorkerLink>,
+}
+
+impl Commands {
+    fn acks_pending(&self) -> usize {
+        self.acks.as_ref().map_or(0, FuturesOrdered::len)
+    }
+
+    /// Whether to read the next client frame.
+    fn reading(&self) -> bool {
+        self.waiting.is_none() && self.acks_pending() < MAX_PIPELINED_SENDS
+    }
+}
+
+/// The next ack of a send the connection submitted; never, while there is none.
+async fn next_ack(acks: &mut Option<FuturesOrdered<AckFuture>>) -> Option<String> {
+    match acks {
+        Some(acks) if !acks.is_empty() => acks.next().await,
+        _ => std::future::pending().await,
     }
 }
 

@@ -217,7 +217,7 @@ async fn per_room_order_across_rooms(backend: Backend) {
 /// Twenty sends written back to back, without waiting, to two rooms (which may be stored by
 /// different writers) and, amid them, to a room the sender is not in and to a missing room: the
 /// twenty replies come in send order, each send stored in that order; a command after the sends
-/// is answered only after all of them.
+/// is answered only after all of them, and sends after that command only after it.
 async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
     let app = TestApp::spawn_unthrottled(backend).await;
     let ann = app.register("ann").await;
@@ -244,8 +244,17 @@ async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
     }
     ws.send(json!({"type": "join", "room_id": bobs, "ref": "join"}))
         .await;
+    for i in 20..25 {
+        ws.send(json!({
+            "type": "send",
+            "room_id": bobs,
+            "body": format!("m{i}"),
+            "ref": format!("r{i}"),
+        }))
+        .await;
+    }
     let mut replies = Vec::new();
-    while replies.len() < 21 {
+    while replies.len() < 26 {
         let frame = ws.next().await;
         if frame.get("ref").is_some() {
             replies.push(frame);
@@ -259,6 +268,11 @@ async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
     );
     assert_eq!(refs[20], "join");
     assert_eq!(replies[20]["type"], "joined");
+    for (k, reply) in replies[21..].iter().enumerate() {
+        assert_eq!(reply["ref"], format!("r{}", 20 + k));
+        assert_eq!(reply["type"], "ack", "a member now: {reply}");
+        assert_eq!(reply["message"]["seq"], k + 1, "{reply}");
+    }
     let mut seq = std::collections::HashMap::new();
     for (i, reply) in replies[..20].iter().enumerate() {
         match i {
@@ -293,7 +307,11 @@ async fn pipelined_sends_are_answered_in_send_order(backend: Backend) {
             .collect();
         assert_eq!(bodies, want, "room {room}");
     }
-    assert!(app.all_messages(&bob, bobs).await.is_empty());
+    assert_eq!(
+        app.all_messages(&bob, bobs).await.len(),
+        5,
+        "only the sends after the join"
+    );
 }
 
 /// A thousand sends written back to back, more than the connection's command queue, its worker's
