@@ -833,7 +833,8 @@ async fn next_reply(worker: &mut Option<WorkerLink>) -> Option<Reply> {
     }
 }
 
-/// Sends a client may have waiting for their acks before the worker stops reading commands.
+/// Sends a client may have waiting for their acks before the connection (or its worker) reads
+/// no more commands.
 const MAX_PIPELINED_SENDS: usize = 256;
 
 /// Runs a connection's storage commands in the order received. A `send` is submitted to the
