@@ -1,15 +1,13 @@
 //! One socket, from upgrade to close.
 //!
 //! The connection task reads frames, writes frames and keeps time (heartbeats, token expiry,
-//! the sync grace). Sends are submitted to the message writer as they arrive, so a client's
-//! sends are stored in the order it sent them while the socket keeps flowing, and their acks
-//! are written in send order. Other commands that touch storage run on a worker task, one at a
-//! time, after every send before them is answered; while one is in hand, sends queue behind it
-//! on the worker. Replies are written in command order.
-//!
-//! While no worker runs, which is nearly always, the connection task submits sends itself and
-//! writes their acks as they are stored: a hop through another task, on a busy worker thread,
-//! costs a turn of its run queue each way.
+//! the sync grace). The connection task submits sends to the message writer itself, as they
+//! arrive, so a client's sends are stored in the order it sent them while the socket keeps
+//! flowing, and writes their acks in send order as they are stored: no hop through another task,
+//! which on a busy worker thread costs a turn of its run queue each way. Other commands that
+//! touch storage run on a worker task, one at a time. The two never overlap: a command waits
+//! for the acks of the sends before it, and a send for the replies of the commands before it
+//! (reading stops meanwhile), so every reply is written in command order.
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -168,7 +166,7 @@ pub(crate) async fn run(
                         // The worker went idle and every reply of it was written.
                         None => {
                             cmds.worker = None;
-                            Ok(())
+                            Box::pin(state.resume(&mut cmds)).await
                         }
                     },
                     _ = heartbeat.tick() => Box::pin(state.on_heartbeat()).await,
@@ -585,32 +583,31 @@ impl ConnState {
         frame: ClientFrame,
         cmds: &mut Commands,
     ) -> Step {
-        if cmds.worker.is_none() {
-            if let ClientFrame::Send {
+        let is_send = matches!(frame, ClientFrame::Send { .. });
+        if (is_send && cmds.worker.is_some()) || (!is_send && cmds.acks_pending() > 0) {
+            // Answered after what is in hand: it goes on once that is answered (and nothing
+            // more is read meanwhile).
+            cmds.waiting = Some(Box::new((reference, frame)));
+            return Ok(());
+        }
+        if let ClientFrame::Send {
+            room_id,
+            body,
+            client_msg_id,
+        } = frame
+        {
+            let ack = submit_send(
+                &self.shared,
+                self.user_id,
+                reference,
                 room_id,
-                body,
+                &body,
                 client_msg_id,
-            } = frame
-            {
-                let ack = submit_send(
-                    &self.shared,
-                    self.user_id,
-                    reference,
-                    room_id,
-                    &body,
-                    client_msg_id,
-                );
-                cmds.acks
-                    .get_or_insert_with(FuturesOrdered::new)
-                    .push_back(Box::pin(ack));
-                return Ok(());
-            }
-            if cmds.acks_pending() > 0 {
-                // Answered after the sends before it: it goes to a worker once their acks
-                // are written (and nothing more is read meanwhile).
-                cmds.waiting = Some(Box::new((reference, frame)));
-                return Ok(());
-            }
+            );
+            cmds.acks
+                .get_or_insert_with(FuturesOrdered::new)
+                .push_back(Box::pin(ack));
+            return Ok(());
         }
         let worker = &mut cmds.worker;
         let command = (reference, frame);
@@ -733,11 +730,15 @@ impl ConnState {
         }
     }
 
-    /// A send's ack, written in send order; the command waiting for it goes on once none is
-    /// left.
+    /// A send's ack, written in send order.
     async fn on_ack(&mut self, ack: String, cmds: &mut Commands) -> Step {
         self.write(ack).await?;
-        if cmds.acks_pending() == 0 {
+        self.resume(cmds).await
+    }
+
+    /// Forwards the command that waited for what was in hand, once nothing is.
+    async fn resume(&mut self, cmds: &mut Commands) -> Step {
+        if cmds.acks_pending() == 0 && cmds.worker.is_none() {
             if let Some(waiting) = cmds.waiting.take() {
                 let (reference, frame) = *waiting;
                 return Box::pin(self.forward(reference, frame, cmds)).await;
@@ -746,18 +747,25 @@ impl ConnState {
         Ok(())
     }
 
-    /// On shutdown: writes the replies of every command already received: the pending sends'
-    /// acks, then the worker's replies until it has finished them all.
+    /// On shutdown: answers every command already received: the pending sends' acks, the
+    /// worker's replies until it has finished them all, then the command that waited for them.
     async fn drain(&mut self, cmds: &mut Commands) {
-        if let Some(acks) = cmds.acks.as_mut() {
-            while let Some(ack) = acks.next().await {
-                if self.write(ack).await.is_err() {
+        loop {
+            if let Some(acks) = cmds.acks.as_mut() {
+                while let Some(ack) = acks.next().await {
+                    if self.write(ack).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if let Some(link) = cmds.worker.take() {
+                if self.finish(link).await.is_err() {
                     return;
                 }
             }
-        }
-        if let Some(link) = cmds.worker.take() {
-            let _ = self.finish(link).await;
+            if cmds.waiting.is_none() || self.resume(cmds).await.is_err() {
+                return;
+            }
         }
     }
 
@@ -781,11 +789,13 @@ type AckFuture = Pin<Box<dyn Future<Output = String>>>;
 /// The client's commands in hand.
 #[derive(Default)]
 struct Commands {
-    /// Sends the connection task submitted itself, while no worker ran; acks in send order.
-    /// Made on the first send, then kept (small), so an idle socket that never sends has none.
+    /// Sends submitted and not yet answered; acks in send order. Made on the first send, then
+    /// kept (small), so an idle socket that never sends has none.
     acks: Option<FuturesOrdered<AckFuture>>,
-    /// A command that came while sends were pending: forwarded once their acks are written.
+    /// A command that came while sends were pending, or a send while the worker had commands:
+    /// forwarded once those are answered.
     waiting: Option<Box<(Option<String>, ClientFrame)>>,
+    /// Runs the other commands; exists only while it has some.
     worker: Option<WorkerLink>,
 }
 
@@ -833,65 +843,38 @@ async fn next_reply(worker: &mut Option<WorkerLink>) -> Option<Reply> {
     }
 }
 
-/// Sends a client may have waiting for their acks before the connection (or its worker) reads
-/// no more commands.
+/// Sends a client may have waiting for their acks before the connection reads no more frames.
 const MAX_PIPELINED_SENDS: usize = 256;
 
-/// Runs a connection's storage commands in the order received. A `send` is submitted to the
-/// message writer as soon as it arrives (so a client's pipelined sends are stored in its order)
-/// and its ack is written when stored, in send order; any other command first waits until every
-/// send before it is answered, then runs on its own.
+/// Runs a connection's storage commands other than sends, one at a time, in the order
+/// received.
 async fn worker(
     shared: Arc<Shared>,
     user_id: UserId,
     mut commands: mpsc::Receiver<(Option<String>, ClientFrame)>,
     replies: mpsc::Sender<Reply>,
 ) {
-    let mut acks = FuturesOrdered::new();
     loop {
-        if acks.is_empty() && commands.is_empty() {
+        if commands.is_empty() {
             // Nothing in hand: take no more commands, so the task ends once the queue is empty
             // and an idle socket keeps no worker. A command sent meanwhile is either still
             // received here or refused to the connection, which then starts a fresh worker
             // after this one's replies: never lost, never answered out of order.
             commands.close();
         }
-        tokio::select! {
-            biased;
-            Some(frame) = acks.next(), if !acks.is_empty() => {
-                if replies.send(Reply::Frame(frame)).await.is_err() {
-                    return;
-                }
-            }
-            command = commands.recv(), if acks.len() < MAX_PIPELINED_SENDS => {
-                let Some((reference, frame)) = command else { break };
-                if let ClientFrame::Send { room_id, body, client_msg_id } = frame {
-                    let ack = submit_send(&shared, user_id, reference, room_id, &body, client_msg_id);
-                    acks.push_back(ack);
-                    continue;
-                }
-                while let Some(frame) = acks.next().await {
-                    if replies.send(Reply::Frame(frame)).await.is_err() {
-                        return;
-                    }
-                }
-                let r = reference.as_deref();
-                let out = match command_reply(&shared, user_id, r, frame, &replies).await {
-                    Command::Reply(out) => out,
-                    Command::Skip => continue,
-                    Command::Gone => return,
-                };
-                let frame = match out {
-                    Ok(v) => protocol::with_ref(v, r),
-                    Err(e) => protocol::domain_error_frame(r, &e),
-                };
-                if replies.send(Reply::Frame(frame)).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    while let Some(frame) = acks.next().await {
+        let Some((reference, frame)) = commands.recv().await else {
+            return;
+        };
+        let r = reference.as_deref();
+        let out = match command_reply(&shared, user_id, r, frame, &replies).await {
+            Command::Reply(out) => out,
+            Command::Skip => continue,
+            Command::Gone => return,
+        };
+        let frame = match out {
+            Ok(v) => protocol::with_ref(v, r),
+            Err(e) => protocol::domain_error_frame(r, &e),
+        };
         if replies.send(Reply::Frame(frame)).await.is_err() {
             return;
         }
@@ -980,7 +963,7 @@ async fn command_reply(
             }
             Ok(json!({"type": "synced"}))
         }
-        // Sends are the worker's; the rest is handled by the connection task.
+        // Never forwarded here: handled by the connection task.
         ClientFrame::Send { .. }
         | ClientFrame::Auth { .. }
         | ClientFrame::Reauth { .. }

@@ -293,7 +293,7 @@ fn store_set(
             .or_insert_with(|| User::from(user));
     }
 
-    let mut first_in_batch: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    let copy_of = first_copies(batch);
     let mut plans = Vec::with_capacity(batch.len());
     for (i, job) in batch.iter().enumerate() {
         let new = &job.new;
@@ -306,12 +306,10 @@ fn store_set(
             plans.push(Plan::Refused(refusal(*is_private)));
             continue;
         }
-        if let Some(cmid) = new.client_msg_id.as_deref() {
-            if let Some(first) = first_in_batch.get(&(new.room_id, new.author_id, cmid)) {
-                plans.push(Plan::SameAs(*first));
-                continue;
-            }
-            first_in_batch.insert((new.room_id, new.author_id, cmid), i);
+        if copy_of[i] != i {
+            // Its first copy passed the same checks, so it is stored.
+            plans.push(Plan::SameAs(copy_of[i]));
+            continue;
         }
         *seq += 1;
         plans.push(Plan::Insert { seq: *seq });
@@ -382,6 +380,23 @@ fn store_set(
         })
         .collect();
     Ok((outcomes, users_by_id))
+}
+
+/// For each message of the batch, the index of the first one with the same room, author and
+/// `client_msg_id` (its own, for a first copy or a message without one): a retry inside one
+/// batch gets whatever became of its first copy.
+fn first_copies(batch: &[Job]) -> Vec<usize> {
+    let mut first: HashMap<(i64, i64, &str), usize> = HashMap::new();
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, j)| match j.new.client_msg_id.as_deref() {
+            Some(cmid) => *first
+                .entry((j.new.room_id, j.new.author_id, cmid))
+                .or_insert(i),
+            None => i,
+        })
+        .collect()
 }
 
 /// The careful path: a savepoint per message, so one failing message fails alone.

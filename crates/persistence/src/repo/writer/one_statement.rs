@@ -19,7 +19,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, SmallInt, Text, Untyped};
 use huddle_domain::{RepoError, SendRefusal, User};
 
-use super::{refusal, Job, Outcome};
+use super::{first_copies, refusal, Job, Outcome};
 use crate::models::UserRow;
 
 /// Everything after the statement's first bind parameters.
@@ -62,8 +62,8 @@ const TAIL: &str = ", FALSE
   RETURNING id, room_id, seq
 )
 SELECT 0::smallint AS kind, i.ord AS key, i.x IS NOT NULL AS found, i.is_private, i.member,
-       i.earlier, NULL::bigint AS seq, NULL::text AS username, NULL::text AS display_name,
-       NULL::text AS bio, NULL::bigint AS created_at
+       i.earlier AS message_id, NULL::bigint AS seq, NULL::text AS username,
+       NULL::text AS display_name, NULL::text AS bio, NULL::bigint AS created_at
 FROM input i
 UNION ALL
 SELECT 1::smallint, ins.room_id, NULL, NULL, NULL, ins.id, ins.seq, NULL, NULL, NULL, NULL
@@ -119,7 +119,7 @@ impl QueryFragment<Pg> for StoreBatch<'_> {
     }
 }
 
-/// A row of one of the statement's three lists (see [`REST`]); what `key` and `earlier` hold
+/// A row of one of the statement's three lists (see [`REST`]); what `key` and `message_id` hold
 /// depends on `kind`.
 #[derive(QueryableByName)]
 struct Row {
@@ -137,7 +137,7 @@ struct Row {
     member: Option<bool>,
     /// 0: an earlier message with the same `client_msg_id`; 1: the inserted message.
     #[diesel(sql_type = Nullable<BigInt>)]
-    earlier: Option<i64>,
+    message_id: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
     seq: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -159,18 +159,7 @@ pub(super) fn store(
     batch: &[Job],
     created_at: i64,
 ) -> QueryResult<(Vec<Outcome>, HashMap<i64, User>)> {
-    let mut first_copy: HashMap<(i64, i64, &str), usize> = HashMap::new();
-    // For each message of the batch, the first copy it repeats (itself if none).
-    let copy_of: Vec<usize> = batch
-        .iter()
-        .enumerate()
-        .map(|(i, j)| match j.new.client_msg_id.as_deref() {
-            Some(cmid) => *first_copy
-                .entry((j.new.room_id, j.new.author_id, cmid))
-                .or_insert(i),
-            None => i,
-        })
-        .collect();
+    let copy_of = first_copies(batch);
     let sent: Vec<&Job> = batch
         .iter()
         .zip(&copy_of)
@@ -198,7 +187,7 @@ pub(super) fn store(
         match row.kind {
             0 => checked.push(row),
             1 => {
-                if let (Some(id), Some(seq)) = (row.earlier, row.seq) {
+                if let (Some(id), Some(seq)) = (row.message_id, row.seq) {
                     inserted.entry(row.key).or_default().push((seq, id));
                 }
             }
@@ -229,7 +218,7 @@ pub(super) fn store(
         checked
             .iter()
             .zip(&sent)
-            .map(|(row, job)| match (row.found, row.member, row.earlier) {
+            .map(|(row, job)| match (row.found, row.member, row.message_id) {
                 (Some(true), Some(true), Some(earlier)) => Outcome::Retry(earlier),
                 (Some(true), Some(true), None) => match inserted.get_mut(&job.new.room_id) {
                     Some(rows) => match rows.pop() {
