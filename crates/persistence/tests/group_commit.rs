@@ -5,9 +5,12 @@
 //! room's seqs gap-free and in arrival order. On PostgreSQL, a batch is one statement that
 //! reads membership before it locks the room: sends racing a change of the room are still
 //! answered as if checked under the lock.
-use std::collections::HashMap;
-use std::sync::{mpsc, Arc};
+mod common;
 
+use std::collections::HashMap;
+use std::sync::mpsc;
+
+use common::{repo, repo_with, room, send, submit_all, user};
 use huddle_domain::repository::{
     HistoryWindow, MessageRepository, NewMessage, NewRoom, NewUser, RepoResult, RoomRepository,
     Stored, UserRepository,
@@ -15,65 +18,6 @@ use huddle_domain::repository::{
 use huddle_domain::{RepoError, Role, SendRefusal};
 use huddle_persistence::{DatabaseConfig, DieselRepository};
 use huddle_test_support::{Backend, TestDb};
-
-fn repo(db: &TestDb) -> Arc<DieselRepository> {
-    repo_with(db, None)
-}
-
-fn repo_with(db: &TestDb, writers: Option<u32>) -> Arc<DieselRepository> {
-    let mut config = DatabaseConfig::from_url(&db.url, 8);
-    config.writers = writers;
-    Arc::new(DieselRepository::connect(&config).expect("connect"))
-}
-
-fn user(repo: &DieselRepository, name: &str) -> i64 {
-    repo.create_user(NewUser {
-        username: name.into(),
-        display_name: name.into(),
-        password_hash: "x".into(),
-    })
-    .unwrap()
-    .id
-}
-
-fn room(repo: &DieselRepository, owner: i64, name: &str, is_private: bool) -> i64 {
-    repo.create_room(NewRoom {
-        name: name.into(),
-        description: String::new(),
-        is_private,
-        owner_id: owner,
-    })
-    .unwrap()
-    .id
-}
-
-/// Submits every message at once (without waiting, so they share batches) and collects the
-/// outcomes in submission order.
-fn submit_all(repo: &DieselRepository, sends: Vec<NewMessage>) -> Vec<RepoResult<Stored>> {
-    let answers: Vec<mpsc::Receiver<RepoResult<Stored>>> = sends
-        .into_iter()
-        .map(|new| {
-            let (tx, rx) = mpsc::channel();
-            repo.submit_message(
-                new,
-                Box::new(move |r| {
-                    let _ = tx.send(r);
-                }),
-            );
-            rx
-        })
-        .collect();
-    answers.into_iter().map(|rx| rx.recv().unwrap()).collect()
-}
-
-fn send(room_id: i64, author_id: i64, body: String, cmid: Option<String>) -> NewMessage {
-    NewMessage {
-        room_id,
-        author_id,
-        body,
-        client_msg_id: cmid,
-    }
-}
 
 /// Members' and others' sends mixed in the same batches: a public room's non-member, a private
 /// room's non-member and a missing room are refused with their own answers, use no seq, and the

@@ -129,7 +129,8 @@ impl RoomRepository for DieselRepository {
     }
 
     fn delete_room(&self, id: RoomId) -> RepoResult<()> {
-        // Members and messages go with it (ON DELETE CASCADE).
+        // Members and messages go with it (ON DELETE CASCADE; on PostgreSQL a trigger for the
+        // messages, see the migration `messages_statement_checks`).
         let n = diesel::delete(rooms::table.find(id))
             .execute(&mut *self.conn()?)
             .map_err(db_err)?;
