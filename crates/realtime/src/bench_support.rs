@@ -86,13 +86,7 @@ impl FanoutRig {
         self.hub.flush(&self.bus);
         self.receivers
             .iter_mut()
-            .map(|rx| {
-                let mut n = 0;
-                while rx.try_recv().is_some() {
-                    n += 1;
-                }
-                n
-            })
+            .map(|rx| rx.try_recv_up_to(usize::MAX).len())
             .sum()
     }
 }

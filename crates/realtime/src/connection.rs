@@ -645,12 +645,16 @@ impl ConnState {
     /// Handles `first` and whatever else is already queued (up to a bound, so reading the
     /// socket is not starved): one wake-up of the task and one socket write for the lot.
     async fn on_outbound_batch(&mut self, first: Outbound, queue: &mut OutboxReceiver) -> Step {
+        let rest = queue.try_recv_up_to(OUTBOUND_BATCH - 1);
+        self.session.reserve(
+            std::iter::once(&first)
+                .chain(&rest)
+                .map(Outbound::frame_bytes)
+                .sum(),
+        );
         self.on_outbound(first).await?;
-        for _ in 1..OUTBOUND_BATCH {
-            match queue.try_recv() {
-                Some(out) => self.on_outbound(out).await?,
-                None => break,
-            }
+        for out in rest {
+            self.on_outbound(out).await?;
         }
         Ok(())
     }
@@ -911,7 +915,7 @@ fn submit_send(
         match stored {
             Ok(s) => {
                 huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
-                protocol::with_ref(json!({"type": "ack", "message": s.message()}), r)
+                protocol::ack_frame(s.message(), r)
             }
             Err(e) => protocol::domain_error_frame(r, &e),
         }

@@ -51,6 +51,19 @@ pub(crate) enum Outbound {
     RoomRemoved(RoomId),
 }
 
+impl Outbound {
+    /// About how many bytes it will take on the socket, header included (none when it
+    /// carries no frame).
+    pub(crate) fn frame_bytes(&self) -> usize {
+        match self {
+            Outbound::Frame(frame)
+            | Outbound::Message { frame, .. }
+            | Outbound::MessageChange { frame, .. } => frame.len() + 10,
+            Outbound::RoomAdded(_) | Outbound::RoomRemoved(_) => 0,
+        }
+    }
+}
+
 /// Tells a connection task to close with a code, from outside it.
 #[derive(Debug, Default)]
 pub(crate) struct Kill {

@@ -126,9 +126,16 @@ impl OutboxReceiver {
         }
     }
 
-    /// The next item, if one is queued.
-    pub(crate) fn try_recv(&mut self) -> Option<Outbound> {
-        Self::take(&mut self.inner.lock())
+    /// Up to `max` of the items queued now, in order, taken under one lock (a burst is
+    /// handled in one turn). When that is all of them, the queue's buffer goes with them, so
+    /// an idle connection keeps none.
+    pub(crate) fn try_recv_up_to(&mut self, max: usize) -> VecDeque<Outbound> {
+        let mut state = self.inner.lock();
+        if state.items.len() <= max {
+            std::mem::take(&mut state.items)
+        } else {
+            state.items.drain(..max).collect()
+        }
     }
 
     fn take(state: &mut State) -> Option<Outbound> {
@@ -159,6 +166,11 @@ mod tests {
         Outbound::Frame(s.into())
     }
 
+    /// The next item, if one is queued.
+    fn next(rx: &mut OutboxReceiver) -> Option<Outbound> {
+        rx.try_recv_up_to(1).pop_front()
+    }
+
     fn text(out: Option<Outbound>) -> Option<String> {
         match out {
             Some(Outbound::Frame(f)) => Some(f.to_string()),
@@ -173,11 +185,11 @@ mod tests {
         assert!(tx.try_send(frame("a")).is_ok());
         assert!(tx.try_send(frame("b")).is_ok());
         assert_eq!(tx.try_send(frame("c")), Err(TrySendError::Full));
-        assert_eq!(text(rx.try_recv()).as_deref(), Some("a"));
+        assert_eq!(text(next(&mut rx)).as_deref(), Some("a"));
         assert!(tx.try_send(frame("c")).is_ok());
-        assert_eq!(text(rx.try_recv()).as_deref(), Some("b"));
-        assert_eq!(text(rx.try_recv()).as_deref(), Some("c"));
-        assert!(rx.try_recv().is_none());
+        assert_eq!(text(next(&mut rx)).as_deref(), Some("b"));
+        assert_eq!(text(next(&mut rx)).as_deref(), Some("c"));
+        assert!(next(&mut rx).is_none());
         assert_eq!(rx.inner.lock().items.capacity(), 0);
     }
 
@@ -191,8 +203,23 @@ mod tests {
             "three more do not fit beside one"
         );
         assert!(tx.try_send_all([frame("b"), frame("c")]).is_ok());
-        let taken: Vec<_> = std::iter::from_fn(|| text(rx.try_recv())).collect();
-        assert_eq!(taken, ["a", "b", "c"]);
+        let taken: Vec<_> = rx
+            .try_recv_up_to(2)
+            .into_iter()
+            .map(|o| text(Some(o)))
+            .collect();
+        assert_eq!(
+            taken,
+            [Some("a".into()), Some("b".into())],
+            "at most two at once"
+        );
+        assert_eq!(text(next(&mut rx)).as_deref(), Some("c"));
+        assert!(rx.try_recv_up_to(5).is_empty());
+        assert_eq!(
+            rx.inner.lock().items.capacity(),
+            0,
+            "emptied, the buffer went too"
+        );
     }
 
     #[test]

@@ -83,7 +83,10 @@ pub(crate) fn outlet() -> (Outlet, OutletBody) {
 
 /// RFC 6455 frame header of a final, unmasked (server-to-client) frame.
 fn put_header(buf: &mut BytesMut, opcode: u8, len: usize) {
-    buf.reserve((len + 10).max(FIRST));
+    let need = len + 10;
+    if buf.capacity() - buf.len() < need {
+        buf.reserve(need.max(FIRST));
+    }
     buf.extend_from_slice(&[0x80 | opcode]);
     if len < 126 {
         buf.extend_from_slice(&[len as u8]);
@@ -110,6 +113,15 @@ impl Outlet {
     /// costs the caller no copy of its frame to keep for a wait.
     pub(crate) fn try_text(&mut self, text: &str) -> Result<bool, Closed> {
         Ok(self.try_put(|buf| put_text(buf, text), false)?.is_none())
+    }
+
+    /// Makes room for about `bytes` of frames about to be written, so that a burst grows the
+    /// buffer once instead of doubling it (and copying what it holds) frame by frame.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        let mut s = self.shared.lock();
+        if !s.gone && !s.closing && s.buf.len() < LIMIT {
+            s.buf.reserve(bytes.min(LIMIT));
+        }
     }
 
     pub(crate) async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
@@ -296,6 +308,35 @@ mod tests {
             take(&mut body),
             Some(None),
             "the body ends after the close frame"
+        );
+    }
+
+    #[test]
+    fn a_reserved_burst_grows_the_buffer_once() {
+        let (mut outlet, mut body) = outlet();
+        let texts: Vec<String> = (0..20)
+            .map(|i| format!("{i}:{}", "m".repeat(200)))
+            .collect();
+        outlet.reserve(texts.iter().map(|t| t.len() + 10).sum());
+        let reserved = outlet.shared.lock().buf.capacity();
+        for t in &texts {
+            assert_eq!(outlet.try_text(t), Ok(true));
+        }
+        assert_eq!(outlet.shared.lock().buf.capacity(), reserved, "no regrowth");
+        let got = frames(take(&mut body).unwrap().unwrap());
+        let got: Vec<&[u8]> = got
+            .iter()
+            .map(|f| match f {
+                Frame::Text(b) => &b[..],
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        let sent: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+        assert_eq!(got, sent);
+        assert_eq!(
+            outlet.shared.lock().buf.capacity(),
+            0,
+            "taken whole: nothing kept"
         );
     }
 

@@ -2,8 +2,8 @@
 use std::collections::HashMap;
 
 use huddle_auth::AuthError;
-use huddle_domain::{DomainError, DomainEvent, MessageId, RoomId, UserId};
-use serde::Deserialize;
+use huddle_domain::{DomainError, DomainEvent, Message, MessageId, RoomId, UserId};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A server frame's text, serialised once and shared by every receiver: cloning it is a
@@ -193,6 +193,34 @@ pub(crate) fn with_ref(mut frame: Value, reference: Option<&str>) -> String {
     frame.to_string()
 }
 
+/// The `ack` of a stored send. Serialised straight from the message, as `message.created` is:
+/// there is one per send, and building a `serde_json::Value` of the message first cost about
+/// as much again as the serialising.
+pub(crate) fn ack_frame(message: &Message, reference: Option<&str>) -> String {
+    #[derive(Serialize)]
+    struct Ack<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        message: &'a Message,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a str>,
+    }
+    serde_json::to_string(&Ack {
+        kind: "ack",
+        message,
+        reference,
+    })
+    .unwrap_or_else(|e| {
+        // Entities are plain data; this cannot fail short of a bug.
+        tracing::error!(error = %e, "could not serialise an ack");
+        error_frame(
+            reference,
+            "internal",
+            "the message was stored, but its ack was lost",
+        )
+    })
+}
+
 pub(crate) fn error_frame(reference: Option<&str>, code: &str, message: &str) -> String {
     with_ref(
         json!({"type": "error", "code": code, "message": message}),
@@ -318,5 +346,35 @@ mod tests {
         assert_eq!(v["type"], "error");
         let s = error_frame(None, "x", "y");
         assert!(!s.contains("ref"));
+    }
+
+    #[test]
+    fn an_ack_is_the_message_and_the_ref() {
+        let message = Message {
+            id: 7,
+            room_id: 3,
+            seq: 2,
+            author: huddle_domain::User {
+                id: 1,
+                username: "ann".into(),
+                display_name: "Ann \"A\"".into(),
+                bio: String::new(),
+                created_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            },
+            body: "hi\nthere".into(),
+            client_msg_id: Some("c1".into()),
+            created_at: chrono::DateTime::from_timestamp(1_700_000_001, 5_000).unwrap(),
+            edited_at: None,
+            deleted: false,
+        };
+        let as_value = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert_eq!(
+            as_value(&ack_frame(&message, Some("r1"))),
+            json!({"type": "ack", "message": message, "ref": "r1"})
+        );
+        assert_eq!(
+            as_value(&ack_frame(&message, None)),
+            json!({"type": "ack", "message": message})
+        );
     }
 }
