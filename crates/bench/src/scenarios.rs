@@ -54,6 +54,9 @@ fn trackers(huddle: &Server, bare: &Server, which: &str) -> Vec<Tracker> {
     vec![
         Tracker::new(which, Probe::Pid(server.pid())),
         Tracker::new("load generator", Probe::Pid(std::process::id())),
+        // What Huddle's messages cost the database (the bare server stores nothing), when
+        // PostgreSQL runs on this machine.
+        Tracker::new("postgresql", Probe::Processes("postgres")),
     ]
 }
 
