@@ -656,6 +656,7 @@ impl ConnState {
         for out in rest {
             self.on_outbound(out).await?;
         }
+        self.session.release_unused();
         Ok(())
     }
 

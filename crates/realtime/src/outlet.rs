@@ -124,6 +124,15 @@ impl Outlet {
         }
     }
 
+    /// Lets go of a reservation that nothing was written into (the burst was held back, or
+    /// dropped as already delivered), so that an idle connection keeps no buffer.
+    pub(crate) fn release_unused(&mut self) {
+        let mut s = self.shared.lock();
+        if s.buf.is_empty() && s.buf.capacity() > 0 {
+            s.buf = BytesMut::new();
+        }
+    }
+
     pub(crate) async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
         let msg = Message::Ping(Bytes::copy_from_slice(payload));
         self.write_with(|buf| encode(msg, buf)).await
@@ -337,6 +346,21 @@ mod tests {
             outlet.shared.lock().buf.capacity(),
             0,
             "taken whole: nothing kept"
+        );
+
+        outlet.reserve(4000);
+        outlet.release_unused();
+        assert_eq!(
+            outlet.shared.lock().buf.capacity(),
+            0,
+            "nothing written: let go"
+        );
+        outlet.reserve(4000);
+        assert_eq!(outlet.try_text("kept"), Ok(true));
+        outlet.release_unused();
+        assert!(
+            outlet.shared.lock().buf.capacity() >= 4000,
+            "bytes wait: kept"
         );
     }
 
