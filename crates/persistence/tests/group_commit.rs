@@ -431,14 +431,7 @@ postgres_only!(
     a_send_racing_its_rooms_deletion_finds_no_room
 );
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod sqlite { $( #[test] fn $name() { super::$name(huddle_test_support::Backend::Sqlite) } )* }
-        mod postgres { $( #[test] fn $name() { if huddle_test_support::Backend::Postgres.available() { super::$name(huddle_test_support::Backend::Postgres) } } )* }
-    };
-}
-
-both!(
+huddle_test_support::blocking_backend_tests!(
     concurrent_stores_are_gap_free_per_room,
     a_failing_message_does_not_fail_its_batch,
     refused_sends_use_no_seq_and_spare_the_batch,

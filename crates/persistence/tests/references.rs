@@ -146,11 +146,4 @@ fn messages_keep_their_room_and_author(backend: Backend) {
     );
 }
 
-macro_rules! both {
-    ($($name:ident),*) => {
-        mod sqlite { $( #[test] fn $name() { super::$name(huddle_test_support::Backend::Sqlite) } )* }
-        mod postgres { $( #[test] fn $name() { if huddle_test_support::Backend::Postgres.available() { super::$name(huddle_test_support::Backend::Postgres) } } )* }
-    };
-}
-
-both!(messages_keep_their_room_and_author);
+huddle_test_support::blocking_backend_tests!(messages_keep_their_room_and_author);

@@ -22,6 +22,31 @@ pub use app::{
 pub use db::{Backend, TestDb};
 pub use ws::{of_type, seqs, WsClient, WAIT};
 
+/// [`backend_tests!`] for plain (blocking) test functions: `fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! blocking_backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::Backend::Sqlite);
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    if $crate::Backend::Postgres.available() {
+                        super::$name($crate::Backend::Postgres);
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Expands `backend_tests!(a, b)` into `sqlite::a`, `sqlite::b`, `postgres::a`, `postgres::b`,
 /// each calling `a(Backend::…)`. The test functions are `async fn name(backend: Backend)`.
 #[macro_export]
