@@ -10,8 +10,9 @@ use huddle_domain::{
 };
 
 use crate::bus::{BusEvent, EventBus};
+use crate::delivery::Delivery;
 use crate::hub::{Hub, HubCommand, Kill};
-use crate::outbox::{outbox, OutboxReceiver};
+use crate::outlet::{outlet, Outlet, OutletBody};
 use crate::protocol::Frame;
 use crate::{protocol, RealtimeConfig};
 
@@ -26,10 +27,11 @@ pub fn parse_client_frame(text: &str) -> bool {
 }
 
 /// A hub with `connections` registered in one room, driven synchronously: each
-/// [`FanoutRig::deliver`] hands it one `message.created` and empties every connection's queue.
+/// [`FanoutRig::deliver`] hands it one `message.created` and polls every connection's
+/// response body, as actix-http would, which encodes it.
 pub struct FanoutRig {
     hub: Hub,
-    receivers: Vec<OutboxReceiver>,
+    sockets: Vec<(Outlet, OutletBody)>,
     bus: NullBus,
     repo: Arc<dyn Repository>,
     message: Message,
@@ -40,10 +42,16 @@ impl FanoutRig {
         let (_handle, mut hub) = Hub::new(&RealtimeConfig::default());
         let bus = NullBus;
         let repo: Arc<dyn Repository> = Arc::new(NoRepository);
-        let mut receivers = Vec::with_capacity(connections);
+        let mut sockets = Vec::with_capacity(connections);
         for conn in 0..connections {
-            let (tx, rx) = outbox(16);
-            receivers.push(rx);
+            let (mut outlet, mut body) = outlet();
+            let kill = Arc::new(Kill::default());
+            let Ok(tx) = outlet.start_feed("", Delivery::new([message.room_id], false), 16, kill)
+            else {
+                unreachable!("the body is alive");
+            };
+            poll_body(&mut body);
+            sockets.push((outlet, body));
             let id = conn as u64 + 1;
             hub.handle_command(
                 HubCommand::Register {
@@ -63,7 +71,7 @@ impl FanoutRig {
         }
         Self {
             hub,
-            receivers,
+            sockets,
             bus,
             repo,
             message,
@@ -84,10 +92,22 @@ impl FanoutRig {
             &self.repo,
         );
         self.hub.flush(&self.bus);
-        self.receivers
+        self.sockets
             .iter_mut()
-            .map(|rx| rx.try_recv_up_to(usize::MAX).len())
-            .sum()
+            .map(|(_, body)| poll_body(body))
+            .filter(|bytes| *bytes > 0)
+            .count()
+    }
+}
+
+/// Polls a response body once; the bytes it handed over.
+fn poll_body(body: &mut OutletBody) -> usize {
+    use actix_web::body::MessageBody;
+    let waker = futures_util::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    match std::pin::Pin::new(body).poll_next(&mut cx) {
+        std::task::Poll::Ready(Some(Ok(bytes))) => bytes.len(),
+        _ => 0,
     }
 }
 
