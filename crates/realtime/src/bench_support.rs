@@ -10,9 +10,8 @@ use huddle_domain::{
 };
 
 use crate::bus::{BusEvent, EventBus};
-use crate::delivery::Delivery;
 use crate::hub::{Hub, HubCommand, Kill};
-use crate::outlet::{outlet, Outlet, OutletBody};
+use crate::outbox::{outbox, OutboxReceiver};
 use crate::protocol::Frame;
 use crate::{protocol, RealtimeConfig};
 
@@ -27,11 +26,10 @@ pub fn parse_client_frame(text: &str) -> bool {
 }
 
 /// A hub with `connections` registered in one room, driven synchronously: each
-/// [`FanoutRig::deliver`] hands it one `message.created` and polls every connection's
-/// response body, as actix-http would, which encodes it.
+/// [`FanoutRig::deliver`] hands it one `message.created` and empties every connection's queue.
 pub struct FanoutRig {
     hub: Hub,
-    sockets: Vec<(Outlet, OutletBody)>,
+    receivers: Vec<OutboxReceiver>,
     bus: NullBus,
     repo: Arc<dyn Repository>,
     message: Message,
@@ -42,16 +40,10 @@ impl FanoutRig {
         let (_handle, mut hub) = Hub::new(&RealtimeConfig::default());
         let bus = NullBus;
         let repo: Arc<dyn Repository> = Arc::new(NoRepository);
-        let mut sockets = Vec::with_capacity(connections);
+        let mut receivers = Vec::with_capacity(connections);
         for conn in 0..connections {
-            let (mut outlet, mut body) = outlet();
-            let kill = Arc::new(Kill::default());
-            let Ok(tx) = outlet.start_feed("", Delivery::new([message.room_id], false), 16, kill)
-            else {
-                unreachable!("the body is alive");
-            };
-            poll_body(&mut body);
-            sockets.push((outlet, body));
+            let (tx, rx) = outbox(16);
+            receivers.push(rx);
             let id = conn as u64 + 1;
             hub.handle_command(
                 HubCommand::Register {
@@ -71,7 +63,7 @@ impl FanoutRig {
         }
         Self {
             hub,
-            sockets,
+            receivers,
             bus,
             repo,
             message,
@@ -92,22 +84,10 @@ impl FanoutRig {
             &self.repo,
         );
         self.hub.flush(&self.bus);
-        self.sockets
+        self.receivers
             .iter_mut()
-            .map(|(_, body)| poll_body(body))
-            .filter(|bytes| *bytes > 0)
-            .count()
-    }
-}
-
-/// Polls a response body once; the bytes it handed over.
-fn poll_body(body: &mut OutletBody) -> usize {
-    use actix_web::body::MessageBody;
-    let waker = futures_util::task::noop_waker();
-    let mut cx = std::task::Context::from_waker(&waker);
-    match std::pin::Pin::new(body).poll_next(&mut cx) {
-        std::task::Poll::Ready(Some(Ok(bytes))) => bytes.len(),
-        _ => 0,
+            .map(|rx| rx.try_recv_up_to(usize::MAX).len())
+            .sum()
     }
 }
 

@@ -1,8 +1,7 @@
 //! One socket, from upgrade to close.
 //!
-//! The connection task reads frames, writes its replies and keeps time (heartbeats, token
-//! expiry, the sync grace); what the hub hands the connection is written by the outlet's body
-//! (see `outlet`), under the same delivery state. The connection task submits sends to the message writer itself, as they
+//! The connection task reads frames, writes frames and keeps time (heartbeats, token expiry,
+//! the sync grace). The connection task submits sends to the message writer itself, as they
 //! arrive, so a client's sends are stored in the order it sent them while the socket keeps
 //! flowing, and writes their acks in send order as they are stored: no hop through another task,
 //! which on a busy worker thread costs a turn of its run queue each way. Other commands that
@@ -28,9 +27,13 @@ use tokio::time::Instant;
 
 use crate::delivery::Delivery;
 use crate::gateway::Shared;
-use crate::hub::{ConnId, HubCommand, Kill};
+use crate::hub::{ConnId, HubCommand, Kill, Outbound};
+use crate::outbox::{outbox, OutboxReceiver};
 use crate::outlet::Outlet;
 use crate::protocol::{self, ClientFrame, Frame};
+
+/// Most queued events handled in one turn of a connection's loop.
+const OUTBOUND_BATCH: usize = 256;
 
 /// Pages of a `sync` replay.
 const REPLAY_PAGE: usize = 200;
@@ -103,7 +106,12 @@ pub(crate) async fn run(
     // Boxed, with all its locals: this future keeps room for every local it ever holds (moved
     // out or not) for as long as the connection lives, and none of the set-up's is needed.
     let set_up = set_up(&shared, session, &mut stream, header_token, &mut shutdown);
-    let Some(SetUp { mut state }) = Box::pin(set_up).await else {
+    let Some(SetUp {
+        mut state,
+        mut rx,
+        ready,
+    }) = Box::pin(set_up).await
+    else {
         return;
     };
     let conn = state.conn;
@@ -111,67 +119,72 @@ pub(crate) async fn run(
 
     let mut cmds = Commands::default();
 
-    let end = {
-        let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
-        heartbeat.tick().await;
-        // The timers and waits live as long as the loop and are reset when their deadline
-        // moves: made afresh on every turn, they would be registered (under a lock) and
-        // dropped again for every frame written.
-        let token_expiry = tokio::time::sleep_until(state.token_expires);
-        tokio::pin!(token_expiry);
-        let grace_end = tokio::time::sleep_until(state.grace.unwrap_or_else(Instant::now));
-        tokio::pin!(grace_end);
-        let killed = kill.wait();
-        tokio::pin!(killed);
-        let shutting_down = async {
-            // Ends when shutdown starts, or when its sender is gone.
-            while shutdown.changed().await.is_ok() {
-                if *shutdown.borrow() {
-                    break;
-                }
-            }
-        };
-        tokio::pin!(shutting_down);
-        // The handlers of client frames, replies, heartbeats and shutdown are boxed while
-        // they run: inline, the largest of them would be part of this future, and so of
-        // every idle connection, for as long as the socket is open. Deliveries, the hot
-        // path, stay inline (and small: a write only boxes when it has to wait).
-        loop {
-            let step = tokio::select! {
-                code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
-                () = &mut shutting_down => {
-                    // Finish what was received, then close.
-                    Box::pin(state.drain(&mut cmds)).await;
-                    Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
-                }
-                // Not while a command waits for the acks before it, nor while the most
-                // sends are pipelined: the client waits, in its socket's buffers.
-                msg = stream.next(), if cmds.reading() => {
-                    Box::pin(state.on_incoming(msg, &mut cmds)).await
-                }
-                Some(ack) = next_ack(&mut cmds.acks) => state.on_ack(ack, &mut cmds).await,
-                reply = next_reply(&mut cmds.worker) => match reply {
-                    Some(reply) => Box::pin(state.on_reply(reply)).await,
-                    // The worker went idle and every reply of it was written.
-                    None => {
-                        cmds.worker = None;
-                        Box::pin(state.resume(&mut cmds)).await
+    let end = match state.write(ready).await {
+        Err(end) => end,
+        Ok(()) => {
+            let mut heartbeat = tokio::time::interval(shared.config.heartbeat_interval);
+            heartbeat.tick().await;
+            // The timers and waits live as long as the loop and are reset when their deadline
+            // moves: made afresh on every turn, they would be registered (under a lock) and
+            // dropped again for every frame written.
+            let token_expiry = tokio::time::sleep_until(state.token_expires);
+            tokio::pin!(token_expiry);
+            let grace_end = tokio::time::sleep_until(state.grace.unwrap_or_else(Instant::now));
+            tokio::pin!(grace_end);
+            let killed = kill.wait();
+            tokio::pin!(killed);
+            let shutting_down = async {
+                // Ends when shutdown starts, or when its sender is gone.
+                while shutdown.changed().await.is_ok() {
+                    if *shutdown.borrow() {
+                        break;
                     }
-                },
-                _ = heartbeat.tick() => Box::pin(state.on_heartbeat()).await,
-                () = &mut token_expiry => {
-                    Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
-                }
-                () = &mut grace_end, if state.grace.is_some() => {
-                    state.grace = None;
-                    state.deliver(Delivery::release_all).await
                 }
             };
-            if let Err(end) = step {
-                break end;
-            }
-            if token_expiry.deadline() != state.token_expires {
-                token_expiry.as_mut().reset(state.token_expires);
+            tokio::pin!(shutting_down);
+            // The handlers of client frames, replies, heartbeats and shutdown are boxed while
+            // they run: inline, the largest of them would be part of this future, and so of
+            // every idle connection, for as long as the socket is open. Deliveries, the hot
+            // path, stay inline (and small: a write only boxes when it has to wait).
+            loop {
+                let step = tokio::select! {
+                    code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
+                    () = &mut shutting_down => {
+                        // Finish what was received, then close.
+                        Box::pin(state.drain(&mut cmds)).await;
+                        Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
+                    }
+                    // Not while a command waits for the acks before it, nor while the most
+                    // sends are pipelined: the client waits, in its socket's buffers.
+                    msg = stream.next(), if cmds.reading() => {
+                        Box::pin(state.on_incoming(msg, &mut cmds)).await
+                    }
+                    Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
+                    Some(ack) = next_ack(&mut cmds.acks) => state.on_ack(ack, &mut cmds).await,
+                    reply = next_reply(&mut cmds.worker) => match reply {
+                        Some(reply) => Box::pin(state.on_reply(reply)).await,
+                        // The worker went idle and every reply of it was written.
+                        None => {
+                            cmds.worker = None;
+                            Box::pin(state.resume(&mut cmds)).await
+                        }
+                    },
+                    _ = heartbeat.tick() => Box::pin(state.on_heartbeat()).await,
+                    () = &mut token_expiry => {
+                        Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
+                    }
+                    () = &mut grace_end, if state.grace.is_some() => {
+                        state.grace = None;
+                        let frames = state.delivery.release_all();
+                        state.write_all(frames).await
+                    }
+                };
+                if let Err(end) = step {
+                    break end;
+                }
+                if token_expiry.deadline() != state.token_expires {
+                    token_expiry.as_mut().reset(state.token_expires);
+                }
             }
         }
     };
@@ -199,6 +212,9 @@ pub(crate) async fn run(
 /// What a connection keeps of its set-up.
 struct SetUp {
     state: ConnState,
+    rx: OutboxReceiver,
+    /// The `ready` frame, to write first.
+    ready: String,
 }
 
 /// Authenticates the socket, loads its user and rooms and registers it with the hub; `None`
@@ -278,7 +294,18 @@ async fn set_up(
     };
 
     let conn: ConnId = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = outbox(shared.config.outbound_queue);
     let kill = Arc::new(Kill::default());
+    shared.hub.send(HubCommand::Register {
+        conn,
+        user_id,
+        rooms: rooms.clone(),
+        since_epoch,
+        tx,
+        kill: kill.clone(),
+    });
+    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
+
     // Rendered at once: the JSON tree would otherwise live as long as the connection.
     let ready = json!({
         "type": "ready",
@@ -288,37 +315,19 @@ async fn set_up(
     })
     .to_string();
     let hold = !shared.config.sync_grace.is_zero();
-    // `ready` goes out first, then whatever the hub hands over once registered.
-    let Ok(feed) = session.start_feed(
-        &ready,
-        Delivery::new(rooms.iter().map(|r| r.room_id), hold),
-        shared.config.outbound_queue,
-        kill.clone(),
-    ) else {
-        return None;
-    };
-    drop(ready);
-    shared.hub.send(HubCommand::Register {
-        conn,
-        user_id,
-        rooms: rooms.clone(),
-        since_epoch,
-        tx: feed,
-        kill: kill.clone(),
-    });
-    tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
     let state = ConnState {
         shared: shared.clone(),
         session,
         user_id,
         conn,
+        delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
         grace: hold.then(|| Instant::now() + shared.config.sync_grace),
         token_expires: token_deadline(&claims),
         last_seen: Instant::now(),
         last_typing: None,
         kill,
     };
-    Some(SetUp { state })
+    Some(SetUp { state, rx, ready })
 }
 
 /// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout
@@ -392,6 +401,7 @@ struct ConnState {
     session: Outlet,
     user_id: UserId,
     conn: ConnId,
+    delivery: Delivery,
     /// Until when live messages are held for the client's first `sync`.
     grace: Option<Instant>,
     token_expires: Instant,
@@ -434,23 +444,11 @@ impl ConnState {
         }
     }
 
-    /// Runs `f` on the delivery state, which the outlet keeps (see `outlet`), and writes
-    /// the frames it returns at once; then waits, as [`Self::write`] does, while the client
-    /// has not taken them.
-    async fn deliver(&mut self, f: impl FnOnce(&mut Delivery) -> Vec<Frame>) -> Step {
-        if self.session.with_delivery(f).is_err() {
-            return Err(End::PeerGone);
+    async fn write_all(&mut self, frames: Vec<Frame>) -> Step {
+        for f in frames {
+            self.write(f).await?;
         }
-        let timeout = self.shared.config.client_timeout;
-        tokio::select! {
-            biased;
-            r = tokio::time::timeout(timeout, self.session.room()) => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_closed)) => Err(End::PeerGone),
-                Err(_) => Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "too slow: reconnect and sync")),
-            },
-            code = self.kill.wait() => Err(End::Close(code, "too slow: reconnect and sync")),
-        }
+        Ok(())
     }
 
     async fn on_incoming(
@@ -505,7 +503,8 @@ impl ConnState {
         ) && self.grace.take().is_some()
         {
             // The client is not resuming; deliver what was held.
-            self.deliver(Delivery::release_all).await?;
+            let frames = self.delivery.release_all();
+            self.write_all(frames).await?;
         }
         match frame {
             ClientFrame::Ping => {
@@ -556,21 +555,16 @@ impl ConnState {
                 .await
             }
             ClientFrame::Sync { ref since } => {
-                // Rooms not listed are not replayed: what was held of them goes now.
-                self.deliver(|delivery| {
-                    let listed: Vec<RoomId> = since.iter().map(|(room, _)| *room).collect();
-                    for (room, last_seq) in since {
-                        delivery.hold(*room, *last_seq);
+                let listed: Vec<RoomId> = since.iter().map(|(room, _)| *room).collect();
+                for (room, last_seq) in since {
+                    self.delivery.hold(*room, *last_seq);
+                }
+                for room in self.delivery.rooms() {
+                    if !listed.contains(&room) {
+                        let frames = self.delivery.release(room);
+                        self.write_all(frames).await?;
                     }
-                    let mut frames = Vec::new();
-                    for room in delivery.rooms() {
-                        if !listed.contains(&room) {
-                            frames.extend(delivery.release(room));
-                        }
-                    }
-                    frames
-                })
-                .await?;
+                }
                 self.grace = None;
                 self.forward(reference, frame, cmds).await
             }
@@ -648,19 +642,85 @@ impl ConnState {
         Err(End::Close(1011, "internal error"))
     }
 
+    /// Handles `first` and whatever else is already queued (up to a bound, so reading the
+    /// socket is not starved): one wake-up of the task and one socket write for the lot.
+    async fn on_outbound_batch(&mut self, first: Outbound, queue: &mut OutboxReceiver) -> Step {
+        let rest = queue.try_recv_up_to(OUTBOUND_BATCH - 1);
+        self.session.reserve(
+            std::iter::once(&first)
+                .chain(&rest)
+                .map(Outbound::frame_bytes)
+                .sum(),
+        );
+        self.on_outbound(first).await?;
+        for out in rest {
+            self.on_outbound(out).await?;
+        }
+        self.session.release_unused();
+        Ok(())
+    }
+
+    async fn on_outbound(&mut self, out: Outbound) -> Step {
+        match out {
+            Outbound::Frame(f) => self.write(f).await,
+            Outbound::Message {
+                room_id,
+                seq,
+                frame,
+            } => {
+                if let Some(f) = self.delivery.live(room_id, seq, frame) {
+                    self.write(f).await?;
+                }
+                if self.delivery.held_count() > self.shared.config.outbound_queue {
+                    return Err(End::Close(
+                        protocol::CLOSE_TRY_AGAIN_LATER,
+                        "too slow: reconnect and sync",
+                    ));
+                }
+                Ok(())
+            }
+            Outbound::MessageChange {
+                room_id,
+                seq,
+                frame,
+            } => {
+                if let Some(f) = self.delivery.change(room_id, seq, frame) {
+                    self.write(f).await?;
+                }
+                if self.delivery.held_count() > self.shared.config.outbound_queue {
+                    return Err(End::Close(
+                        protocol::CLOSE_TRY_AGAIN_LATER,
+                        "too slow: reconnect and sync",
+                    ));
+                }
+                Ok(())
+            }
+            Outbound::RoomAdded(room) => {
+                self.delivery.add_room(room);
+                Ok(())
+            }
+            Outbound::RoomRemoved(room) => {
+                self.delivery.remove_room(room);
+                Ok(())
+            }
+        }
+    }
+
     async fn on_reply(&mut self, reply: Reply) -> Step {
         match reply {
             Reply::Frame(f) => self.write(f).await,
             Reply::Replay { room_id, items } => {
-                self.deliver(|delivery| {
-                    items
-                        .into_iter()
-                        .filter_map(|(seq, frame)| delivery.replayed(room_id, seq, frame))
-                        .collect()
-                })
-                .await
+                for (seq, frame) in items {
+                    if let Some(f) = self.delivery.replayed(room_id, seq, frame) {
+                        self.write(f).await?;
+                    }
+                }
+                Ok(())
             }
-            Reply::ReplayDone { room_id } => self.deliver(|d| d.release(room_id)).await,
+            Reply::ReplayDone { room_id } => {
+                let frames = self.delivery.release(room_id);
+                self.write_all(frames).await
+            }
         }
     }
 

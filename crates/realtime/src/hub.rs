@@ -15,7 +15,7 @@ use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId
 use tokio::sync::{mpsc, Notify};
 
 use crate::bus::{BusEvent, EventBus};
-use crate::outlet::{Feed, TrySendError};
+use crate::outbox::{OutboxSender, TrySendError};
 use crate::protocol::{self, Frame};
 use crate::sequencer::Sequencer;
 use crate::RealtimeConfig;
@@ -100,7 +100,7 @@ pub(crate) enum HubCommand {
         user_id: UserId,
         rooms: Vec<RoomCursor>,
         since_epoch: u64,
-        tx: Feed,
+        tx: OutboxSender,
         kill: Arc<Kill>,
     },
     Unregister {
@@ -208,7 +208,7 @@ struct MembershipChange {
 
 struct ConnEntry {
     user_id: UserId,
-    tx: Feed,
+    tx: OutboxSender,
     kill: Arc<Kill>,
     rooms: HashSet<RoomId>,
 }
@@ -386,7 +386,7 @@ impl Hub {
         user_id: UserId,
         rooms: Vec<RoomCursor>,
         since_epoch: u64,
-        tx: Feed,
+        tx: OutboxSender,
         kill: Arc<Kill>,
         bus: &dyn EventBus,
     ) {

@@ -9,8 +9,7 @@
 //!   serialises every event once and fans it out to bounded per-connection queues.
 //! - `connection`: one task per socket: authentication, frames in and out, heartbeats, resume
 //!   (`sync`) with exactly-once, in-order delivery, and graceful close.
-//! - `outlet`: a connection's frames, encoded straight into its response body, and the
-//!   hub's deliveries to it, applied and encoded there when the socket takes bytes.
+//! - `outlet`: a connection's frames, encoded straight into its response body.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 #[doc(hidden)]
@@ -21,6 +20,7 @@ mod connection;
 mod delivery;
 mod gateway;
 mod hub;
+mod outbox;
 mod outlet;
 mod protocol;
 mod sequencer;

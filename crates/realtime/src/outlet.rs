@@ -8,18 +8,8 @@
 //! the shared state. The body hands over everything written since its last poll as one chunk
 //! (one socket write for a burst).
 //!
-//! What the hub hands a connection ([`Feed`]) waits here too, and the body itself applies it
-//! to the connection's [`Delivery`] and encodes it when actix-http asks for bytes: a delivery
-//! wakes only the task that writes the socket, not the connection's task as well (which would
-//! cost a turn of its worker's run queue, behind every other connection of that worker, per
-//! delivery). The connection's task shares the delivery state under the same lock for what it
-//! writes itself (replays, held messages), so nothing the hub hands over comes between.
-//!
 //! Backpressure is by bytes: once [`LIMIT`] bytes wait for a client that is not reading, writers
-//! wait until the body has taken them, and the hub's items wait in the feed, which is bounded
-//! (a full feed is a slow consumer: the hub cuts it). Reading stays with actix-ws's
-//! `MessageStream`.
-use std::collections::VecDeque;
+//! wait until the body has taken them. Reading stays with actix-ws's `MessageStream`.
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -30,10 +20,6 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
 use bytestring::ByteString;
 use tokio::sync::Notify;
-
-use crate::delivery::Delivery;
-use crate::hub::{Kill, Outbound};
-use crate::protocol::{self, Frame};
 
 /// How many encoded bytes may wait for the socket before writers wait. Small: behind a client
 /// that reads slowly, a deeper buffer only adds memory and latency (at 64 KiB, 2,000 saturated
@@ -47,65 +33,9 @@ const FIRST: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Closed;
 
-/// Why [`Feed::try_send_all`] refused what it was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TrySendError {
-    /// The feed has no room for all of it.
-    Full,
-    /// The connection is gone (or closing).
-    Closed,
-}
-
-/// What the hub handed the connection and the socket has not taken yet, with the state that
-/// decides what of it goes out.
-struct FeedState {
-    items: VecDeque<Outbound>,
-    delivery: Delivery,
-    /// The most items waiting, and the most messages held back for a replay.
-    capacity: usize,
-    kill: Arc<Kill>,
-}
-
-impl FeedState {
-    /// Applies one item to the delivery state and encodes what goes out.
-    fn apply(&mut self, item: Outbound, buf: &mut BytesMut) {
-        let out = match item {
-            Outbound::Frame(f) => Some(f),
-            Outbound::Message {
-                room_id,
-                seq,
-                frame,
-            } => self.delivery.live(room_id, seq, frame),
-            Outbound::MessageChange {
-                room_id,
-                seq,
-                frame,
-            } => self.delivery.change(room_id, seq, frame),
-            Outbound::RoomAdded(room) => {
-                self.delivery.add_room(room);
-                None
-            }
-            Outbound::RoomRemoved(room) => {
-                self.delivery.remove_room(room);
-                None
-            }
-        };
-        if let Some(f) = out {
-            put_text(buf, &f);
-        }
-        if self.delivery.held_count() > self.capacity {
-            // Held back for a replay that does not come to an end: the task closes.
-            self.kill.kill(protocol::CLOSE_TRY_AGAIN_LATER);
-        }
-    }
-}
-
 #[derive(Default)]
 struct State {
     buf: BytesMut,
-    /// Set once the connection is authenticated and registered with the hub; gone again
-    /// once it closes. Boxed: a socket still authenticating keeps one pointer for it.
-    feed: Option<Box<FeedState>>,
     /// A close frame is queued, or the writer is gone: the body ends once `buf` is taken.
     closing: bool,
     /// The body was dropped: the socket is gone.
@@ -127,77 +57,6 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while the lock is held; the state is consistent either way.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-impl State {
-    /// Encodes the feed's items into the buffer until it holds [`LIMIT`] bytes; the rest
-    /// waits for the next poll. The buffer grows once for the lot.
-    fn drain_feed(&mut self) {
-        let State { buf, feed, .. } = self;
-        let Some(feed) = feed.as_mut() else {
-            return;
-        };
-        if feed.items.is_empty() || buf.len() >= LIMIT {
-            return;
-        }
-        let mut want = 0;
-        for item in &feed.items {
-            want += item.frame_bytes();
-            if buf.len() + want >= LIMIT {
-                break;
-            }
-        }
-        buf.reserve(want);
-        while buf.len() < LIMIT {
-            let Some(item) = feed.items.pop_front() else {
-                break;
-            };
-            feed.apply(item, buf);
-        }
-        if buf.is_empty() {
-            // All held back, or already delivered: an idle connection keeps no buffer.
-            *buf = BytesMut::new();
-        }
-    }
-
-    /// Wakes the body, after the lock is let go.
-    fn take_body(&mut self) -> Option<Waker> {
-        self.body.take()
-    }
-}
-
-/// The hub's end of a connection: see the module's doc.
-pub(crate) struct Feed {
-    shared: Arc<Shared>,
-}
-
-impl Feed {
-    /// Queues all of `items` for the socket, or none of them when there is no room for all
-    /// (or the connection is gone); never waits.
-    pub(crate) fn try_send_all<I>(&self, items: I) -> Result<(), TrySendError>
-    where
-        I: IntoIterator<Item = Outbound>,
-        I::IntoIter: ExactSizeIterator,
-    {
-        let items = items.into_iter();
-        let mut s = self.shared.lock();
-        if s.gone || s.closing {
-            return Err(TrySendError::Closed);
-        }
-        let Some(feed) = s.feed.as_mut() else {
-            return Err(TrySendError::Closed);
-        };
-        if feed.items.len() + items.len() > feed.capacity {
-            return Err(TrySendError::Full);
-        }
-        feed.items.extend(items);
-        let body = s.take_body();
-        drop(s);
-        if let Some(body) = body {
-            body.wake();
-        }
-        Ok(())
     }
 }
 
@@ -256,71 +115,22 @@ impl Outlet {
         Ok(self.try_put(|buf| put_text(buf, text), false)?.is_none())
     }
 
-    /// Writes `first` (the `ready` frame), then opens the feed that the hub writes through:
-    /// nothing the hub hands over goes out before `first`.
-    pub(crate) fn start_feed(
-        &mut self,
-        first: &str,
-        delivery: Delivery,
-        capacity: usize,
-        kill: Arc<Kill>,
-    ) -> Result<Feed, Closed> {
+    /// Makes room for about `bytes` of frames about to be written, so that a burst grows the
+    /// buffer once instead of doubling it (and copying what it holds) frame by frame.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
         let mut s = self.shared.lock();
-        if s.gone || s.closing {
-            return Err(Closed);
+        if !s.gone && !s.closing && s.buf.len() < LIMIT {
+            s.buf.reserve(bytes.min(LIMIT));
         }
-        put_text(&mut s.buf, first);
-        s.feed = Some(Box::new(FeedState {
-            items: VecDeque::new(),
-            delivery,
-            capacity: capacity.max(1),
-            kill,
-        }));
-        let body = s.take_body();
-        drop(s);
-        if let Some(body) = body {
-            body.wake();
-        }
-        Ok(Feed {
-            shared: self.shared.clone(),
-        })
     }
 
-    /// Runs `f` on the connection's delivery state and writes the frames it returns, all at
-    /// once and in order, past [`LIMIT`] if need be: nothing the hub hands over comes between
-    /// (a released message must not be overtaken by a later one of its room). Callers that
-    /// write many wait for [`Outlet::room`] afterwards. Without a feed, `f` is not run.
-    pub(crate) fn with_delivery(
-        &mut self,
-        f: impl FnOnce(&mut Delivery) -> Vec<Frame>,
-    ) -> Result<(), Closed> {
+    /// Lets go of a reservation that nothing was written into (the burst was held back, or
+    /// dropped as already delivered), so that an idle connection keeps no buffer.
+    pub(crate) fn release_unused(&mut self) {
         let mut s = self.shared.lock();
-        if s.gone || s.closing {
-            return Err(Closed);
+        if s.buf.is_empty() && s.buf.capacity() > 0 {
+            s.buf = BytesMut::new();
         }
-        let State { buf, feed, .. } = &mut *s;
-        let Some(feed) = feed.as_mut() else {
-            return Ok(());
-        };
-        let frames = f(&mut feed.delivery);
-        if frames.is_empty() {
-            return Ok(());
-        }
-        buf.reserve(frames.iter().map(|f| f.len() + 10).sum());
-        for frame in &frames {
-            put_text(buf, frame);
-        }
-        let body = s.take_body();
-        drop(s);
-        if let Some(body) = body {
-            body.wake();
-        }
-        Ok(())
-    }
-
-    /// Waits until fewer than [`LIMIT`] bytes wait for the socket.
-    pub(crate) async fn room(&mut self) -> Result<(), Closed> {
-        self.write_with(|_| {}).await
     }
 
     pub(crate) async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
@@ -333,10 +143,8 @@ impl Outlet {
         self.write_with(|buf| encode(msg, buf)).await
     }
 
-    /// Queues a close frame; the body ends after it. The feed closes first: nothing the hub
-    /// hands over may follow the close frame.
+    /// Queues a close frame; the body ends after it.
     pub(crate) async fn close(mut self, reason: Option<CloseReason>) -> Result<(), Closed> {
-        self.shared.lock().feed = None;
         let written = self
             .write_with(|buf| encode(Message::Close(reason), buf))
             .await;
@@ -397,7 +205,6 @@ impl Drop for Outlet {
     fn drop(&mut self) {
         let mut s = self.shared.lock();
         s.closing = true;
-        s.feed = None;
         if let Some(body) = s.body.take() {
             body.wake();
         }
@@ -416,9 +223,6 @@ impl MessageBody for OutletBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         let mut s = self.shared.lock();
-        if !s.closing && !s.gone {
-            s.drain_feed();
-        }
         if !s.buf.is_empty() {
             // The whole buffer goes: an idle socket keeps no allocation.
             let chunk = std::mem::take(&mut s.buf).freeze();
@@ -442,7 +246,6 @@ impl Drop for OutletBody {
         let mut s = self.shared.lock();
         s.gone = true;
         s.buf = BytesMut::new();
-        s.feed = None;
         drop(s);
         self.shared.room.notify_waiters();
     }
@@ -517,143 +320,47 @@ mod tests {
         );
     }
 
-    fn texts(bytes: Bytes) -> Vec<String> {
-        frames(bytes)
-            .into_iter()
+    #[test]
+    fn a_reserved_burst_grows_the_buffer_once() {
+        let (mut outlet, mut body) = outlet();
+        let texts: Vec<String> = (0..20)
+            .map(|i| format!("{i}:{}", "m".repeat(200)))
+            .collect();
+        outlet.reserve(texts.iter().map(|t| t.len() + 10).sum());
+        let reserved = outlet.shared.lock().buf.capacity();
+        for t in &texts {
+            assert_eq!(outlet.try_text(t), Ok(true));
+        }
+        assert_eq!(outlet.shared.lock().buf.capacity(), reserved, "no regrowth");
+        let got = frames(take(&mut body).unwrap().unwrap());
+        let got: Vec<&[u8]> = got
+            .iter()
             .map(|f| match f {
-                Frame::Text(b) => String::from_utf8(b.to_vec()).unwrap(),
+                Frame::Text(b) => &b[..],
                 other => panic!("{other:?}"),
             })
-            .collect()
-    }
-
-    fn message(room_id: i64, seq: i64) -> Outbound {
-        Outbound::Message {
-            room_id,
-            seq,
-            frame: format!("{room_id}:{seq}").into(),
-        }
-    }
-
-    #[test]
-    fn the_feed_goes_out_after_ready_in_order_in_one_chunk() {
-        let (mut outlet, mut body) = outlet();
-        let feed = outlet
-            .start_feed("ready", Delivery::new([1, 2], false), 64, Arc::default())
-            .unwrap();
-        feed.try_send_all(
-            (1..=20)
-                .map(|seq| message(1 + seq % 2, seq))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
-        feed.try_send_all([Outbound::Frame("presence".into())])
-            .unwrap();
-        let mut want = vec!["ready".to_string()];
-        want.extend((1..=20).map(|seq| format!("{}:{seq}", 1 + seq % 2)));
-        want.push("presence".into());
-        assert_eq!(texts(take(&mut body).unwrap().unwrap()), want);
-        assert_eq!(outlet.shared.lock().buf.capacity(), 0, "taken whole");
-        assert!(take(&mut body).is_none(), "then pending");
-
-        // Already delivered: nothing goes out, and no buffer is kept for it.
-        feed.try_send_all([message(1, 20)]).unwrap();
-        assert!(take(&mut body).is_none());
-        assert_eq!(outlet.shared.lock().buf.capacity(), 0);
-    }
-
-    #[test]
-    fn held_messages_go_out_when_released_before_later_ones() {
-        let (mut outlet, mut body) = outlet();
-        let feed = outlet
-            .start_feed("ready", Delivery::new([7], true), 64, Arc::default())
-            .unwrap();
-        feed.try_send_all([message(7, 5), message(7, 6)]).unwrap();
+            .collect();
+        let sent: Vec<&[u8]> = texts.iter().map(|t| t.as_bytes()).collect();
+        assert_eq!(got, sent);
         assert_eq!(
-            texts(take(&mut body).unwrap().unwrap()),
-            ["ready"],
-            "held for the client's sync"
+            outlet.shared.lock().buf.capacity(),
+            0,
+            "taken whole: nothing kept"
         );
-        // The replay up to 4, then what was held, written at once by the connection's task.
-        outlet
-            .with_delivery(|d| {
-                d.hold(7, 2);
-                let mut out: Vec<protocol::Frame> = (3..=4)
-                    .filter_map(|seq| d.replayed(7, seq, format!("7:{seq}").into()))
-                    .collect();
-                out.extend(d.release(7));
-                out
-            })
-            .unwrap();
-        feed.try_send_all([message(7, 7)]).unwrap();
-        assert_eq!(
-            texts(take(&mut body).unwrap().unwrap()),
-            ["7:3", "7:4", "7:5", "7:6", "7:7"]
-        );
-    }
 
-    #[test]
-    fn a_full_feed_takes_nothing_and_a_closed_one_refuses() {
-        let (mut outlet, mut body) = outlet();
-        let feed = outlet
-            .start_feed("ready", Delivery::new([1], false), 2, Arc::default())
-            .unwrap();
+        outlet.reserve(4000);
+        outlet.release_unused();
         assert_eq!(
-            feed.try_send_all([message(1, 1), message(1, 2), message(1, 3)]),
-            Err(TrySendError::Full)
+            outlet.shared.lock().buf.capacity(),
+            0,
+            "nothing written: let go"
         );
-        feed.try_send_all([message(1, 1), message(1, 2)]).unwrap();
-        assert_eq!(feed.try_send_all([message(1, 3)]), Err(TrySendError::Full));
-        assert_eq!(
-            texts(take(&mut body).unwrap().unwrap()),
-            ["ready", "1:1", "1:2"],
-            "the refused batch left nothing behind"
-        );
-        feed.try_send_all([message(1, 3)]).unwrap();
-        drop(body);
-        assert_eq!(
-            feed.try_send_all([message(1, 4)]),
-            Err(TrySendError::Closed)
-        );
-    }
-
-    #[tokio::test]
-    async fn nothing_fed_follows_the_close_frame() {
-        let (mut outlet, mut body) = outlet();
-        let feed = outlet
-            .start_feed("ready", Delivery::new([1], false), 8, Arc::default())
-            .unwrap();
-        feed.try_send_all([message(1, 1)]).unwrap();
-        outlet.close(None).await.unwrap();
-        assert_eq!(
-            feed.try_send_all([message(1, 2)]),
-            Err(TrySendError::Closed)
-        );
-        let got = frames(take(&mut body).unwrap().unwrap());
+        outlet.reserve(4000);
+        assert_eq!(outlet.try_text("kept"), Ok(true));
+        outlet.release_unused();
         assert!(
-            matches!(&got[..], [Frame::Text(r), Frame::Close(None)] if &r[..] == b"ready"),
-            "{got:?}"
-        );
-        assert_eq!(take(&mut body), Some(None));
-    }
-
-    #[test]
-    fn holding_more_than_the_feed_holds_closes_the_connection() {
-        let (mut outlet, mut body) = outlet();
-        let kill = Arc::new(Kill::default());
-        let feed = outlet
-            .start_feed("ready", Delivery::new([1], true), 2, kill.clone())
-            .unwrap();
-        for seq in 1..=2 {
-            feed.try_send_all([message(1, seq)]).unwrap();
-        }
-        take(&mut body);
-        assert!(kill.wait().now_or_never().is_none(), "two held: still open");
-        feed.try_send_all([message(1, 3)]).unwrap();
-        assert!(take(&mut body).is_none(), "held, nothing written");
-        assert_eq!(
-            kill.wait().now_or_never(),
-            Some(protocol::CLOSE_TRY_AGAIN_LATER)
+            outlet.shared.lock().buf.capacity() >= 4000,
+            "bytes wait: kept"
         );
     }
 
