@@ -93,6 +93,7 @@ impl AuthService {
     }
 
     pub fn login(&self, username: &str, password: &str) -> Result<Session, AuthError> {
+        validation::login_username(username)?;
         match self.repo.credentials_by_username(username)? {
             Some(c) if verify_password(password, &c.password_hash) => self.start_session(c.user),
             Some(_) => Err(AuthError::InvalidCredentials),

@@ -1,4 +1,4 @@
-//! The entities as clients see them. Their serde form is the wire form of `shared/API.md`.
+//! The entities as clients see them. Their serde form is the wire form of `docs/API.md`.
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -1,8 +1,10 @@
 //! Errors of the domain layer. The HTTP and WebSocket edges map these to the contract's codes.
 use thiserror::Error;
 
-/// What a repository can report. Anything not a rule of the data (a lost connection, a driver
-/// error) is `Unavailable`, carrying text for the log and never for the client.
+/// What a repository can report, by class: the data's own rules (`NotFound`, `Conflict`,
+/// `Invalid`, `Refused`) are the client's to fix; only a lost or exhausted connection is
+/// `Unavailable`; anything else is a fault of ours (`Internal`). Texts are for the log, never
+/// for the client.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum RepoError {
     #[error("not found")]
@@ -12,6 +14,13 @@ pub enum RepoError {
     Conflict(&'static str),
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    /// The database refused a value as data (an encoding it cannot hold, a check constraint):
+    /// the input was bad, though validation should have caught it first.
+    #[error("value refused by the database: {0}")]
+    Invalid(String),
+    /// A query failed for a reason that is neither the data's nor the connection's.
+    #[error("storage fault: {0}")]
+    Internal(String),
     /// The message was not stored: its author may not post in the room.
     #[error("message refused: {0:?}")]
     Refused(SendRefusal),
@@ -91,6 +100,8 @@ impl DomainError {
             DomainError::Conflict { code, .. } => code,
             DomainError::Repository(RepoError::Conflict(_)) => "conflict",
             DomainError::Repository(RepoError::Unavailable(_)) => "unavailable",
+            DomainError::Repository(RepoError::Invalid(_)) => "validation_failed",
+            DomainError::Repository(RepoError::Internal(_)) => "internal",
             DomainError::Repository(RepoError::Refused(r)) => r.into_domain().code(),
         }
     }
@@ -103,6 +114,12 @@ impl DomainError {
             DomainError::Repository(RepoError::Conflict(what)) => format!("{what} already exists"),
             DomainError::Repository(RepoError::Unavailable(_)) => {
                 "the service is temporarily unavailable".into()
+            }
+            DomainError::Repository(RepoError::Invalid(_)) => {
+                "a value in the request cannot be stored".into()
+            }
+            DomainError::Repository(RepoError::Internal(_)) => {
+                "something went wrong on our side".into()
             }
             DomainError::Repository(RepoError::Refused(r)) => r.into_domain().public_message(),
             other => other.to_string(),

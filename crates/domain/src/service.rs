@@ -150,7 +150,7 @@ impl ChatService {
     ) -> DomainResult<Page<Room>> {
         let rows = self.repo.list_rooms(RoomQuery {
             viewer: actor,
-            name_contains: name_contains.filter(|q| !q.trim().is_empty()),
+            name_contains: validation::search_query(name_contains)?,
             only_joined,
             after_id,
             limit: limit + 1,

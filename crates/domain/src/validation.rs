@@ -4,6 +4,9 @@ use crate::error::DomainError;
 
 pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
+/// The characters a username may hold, as a regular expression (the OpenAPI document's
+/// `pattern` is built from it, so the published rule is the enforced one).
+pub const USERNAME_PATTERN: &str = "^[a-zA-Z0-9_.-]{3,32}$";
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
 pub const DISPLAY_NAME_MAX: usize = 64;
@@ -12,9 +15,44 @@ pub const ROOM_NAME_MAX: usize = 64;
 pub const ROOM_DESCRIPTION_MAX: usize = 1000;
 pub const MESSAGE_BODY_MAX: usize = 4000;
 pub const CLIENT_MSG_ID_MAX: usize = 64;
+/// Longest room search text (`GET /rooms?q=`).
+pub const SEARCH_QUERY_MAX: usize = 100;
+/// A one-line field: no control character at all (ECMA-262 syntax, for the OpenAPI document).
+pub const SINGLE_LINE_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+/// A multi-line field (bodies, bio, descriptions): control characters but newline and tab.
+pub const MULTI_LINE_PATTERN: &str = "^[^\\u0000-\\u0008\\u000B-\\u001F\\u007F-\\u009F]*$";
 
 fn chars(s: &str) -> usize {
     s.chars().count()
+}
+
+/// Which control characters a field tolerates. NUL is never storable on PostgreSQL, and the
+/// rest are invisible, so every text field refuses them; text meant to span lines keeps
+/// newline and tab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    Single,
+    Multi,
+}
+
+fn control_free(field: &'static str, s: &str, lines: Lines) -> Result<(), DomainError> {
+    let allowed = |c: char| lines == Lines::Multi && matches!(c, '\n' | '\t');
+    match s.chars().find(|&c| c.is_control() && !allowed(c)) {
+        None => Ok(()),
+        Some(c) => Err(DomainError::validation(
+            field,
+            match lines {
+                Lines::Single => format!(
+                    "{field} must not contain control characters (found U+{:04X})",
+                    c as u32
+                ),
+                Lines::Multi => format!(
+                    "{field} must not contain control characters other than newline and tab (found U+{:04X})",
+                    c as u32
+                ),
+            },
+        )),
+    }
 }
 
 pub fn username(s: &str) -> Result<String, DomainError> {
@@ -31,6 +69,18 @@ pub fn username(s: &str) -> Result<String, DomainError> {
     Ok(s.to_owned())
 }
 
+/// A username as typed at login: anything that could never be a username is the client's
+/// mistake (400), not a reason to ask the database.
+pub fn login_username(s: &str) -> Result<(), DomainError> {
+    if s.is_empty() || chars(s) > USERNAME_MAX {
+        return Err(DomainError::validation(
+            "username",
+            format!("username must be 1-{USERNAME_MAX} characters"),
+        ));
+    }
+    control_free("username", s, Lines::Single)
+}
+
 pub fn password(s: &str) -> Result<(), DomainError> {
     let n = chars(s);
     if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&n) {
@@ -41,18 +91,19 @@ pub fn password(s: &str) -> Result<(), DomainError> {
     }
     // bcrypt only looks at the first 72 bytes; longer passwords are pre-hashed by the auth
     // crate, so nothing more to check here.
-    Ok(())
+    control_free("password", s, Lines::Single)
 }
 
 /// Display names are trimmed; an all-blank one is refused rather than stored empty.
 pub fn display_name(s: &str) -> Result<String, DomainError> {
     let t = s.trim();
-    if t.is_empty() || chars(t) > DISPLAY_NAME_MAX || has_control(t) {
+    if t.is_empty() || chars(t) > DISPLAY_NAME_MAX {
         return Err(DomainError::validation(
             "display_name",
             format!("display_name must be 1-{DISPLAY_NAME_MAX} characters, not blank"),
         ));
     }
+    control_free("display_name", t, Lines::Single)?;
     Ok(t.to_owned())
 }
 
@@ -63,17 +114,19 @@ pub fn bio(s: &str) -> Result<String, DomainError> {
             format!("bio must be at most {BIO_MAX} characters"),
         ));
     }
+    control_free("bio", s, Lines::Multi)?;
     Ok(s.to_owned())
 }
 
 pub fn room_name(s: &str) -> Result<String, DomainError> {
     let t = s.trim();
-    if t.is_empty() || chars(t) > ROOM_NAME_MAX || has_control(t) {
+    if t.is_empty() || chars(t) > ROOM_NAME_MAX {
         return Err(DomainError::validation(
             "name",
             format!("name must be 1-{ROOM_NAME_MAX} characters, not blank"),
         ));
     }
+    control_free("name", t, Lines::Single)?;
     Ok(t.to_owned())
 }
 
@@ -84,6 +137,7 @@ pub fn room_description(s: &str) -> Result<String, DomainError> {
             format!("description must be at most {ROOM_DESCRIPTION_MAX} characters"),
         ));
     }
+    control_free("description", s, Lines::Multi)?;
     Ok(s.to_owned())
 }
 
@@ -95,21 +149,32 @@ pub fn message_body(s: &str) -> Result<String, DomainError> {
             format!("body must be 1-{MESSAGE_BODY_MAX} characters, not blank"),
         ));
     }
+    control_free("body", s, Lines::Multi)?;
     Ok(s.to_owned())
 }
 
 pub fn client_msg_id(s: &str) -> Result<String, DomainError> {
-    if s.is_empty() || chars(s) > CLIENT_MSG_ID_MAX || has_control(s) {
+    if s.is_empty() || chars(s) > CLIENT_MSG_ID_MAX {
         return Err(DomainError::validation(
             "client_msg_id",
             format!("client_msg_id must be 1-{CLIENT_MSG_ID_MAX} characters"),
         ));
     }
+    control_free("client_msg_id", s, Lines::Single)?;
     Ok(s.to_owned())
 }
 
-fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+/// A search text: blank means no filter (`None`).
+pub fn search_query(s: Option<String>) -> Result<Option<String>, DomainError> {
+    let Some(q) = s else { return Ok(None) };
+    if chars(&q) > SEARCH_QUERY_MAX {
+        return Err(DomainError::validation(
+            "q",
+            format!("q must be at most {SEARCH_QUERY_MAX} characters"),
+        ));
+    }
+    control_free("q", &q, Lines::Single)?;
+    Ok(Some(q).filter(|q| !q.trim().is_empty()))
 }
 
 #[cfg(test)]
@@ -174,5 +239,81 @@ mod tests {
         assert!(room_description(&"a".repeat(1001)).is_err());
         assert!(client_msg_id("").is_err());
         assert!(client_msg_id("abc-123").is_ok());
+    }
+
+    /// Every text field against control characters: one-line fields refuse all of them,
+    /// multi-line fields all but newline and tab, and the error names the field.
+    #[test]
+    fn control_characters_are_refused_by_every_text_field() {
+        type Check = fn(&str) -> Result<(), DomainError>;
+        let one_line: [(&str, Check); 6] = [
+            ("display_name", |s| display_name(s).map(drop)),
+            ("name", |s| room_name(s).map(drop)),
+            ("client_msg_id", |s| client_msg_id(s).map(drop)),
+            ("password", password),
+            ("username", login_username),
+            ("q", |s| search_query(Some(s.into())).map(drop)),
+        ];
+        let multi_line: [(&str, Check); 3] = [
+            ("bio", |s| bio(s).map(drop)),
+            ("description", |s| room_description(s).map(drop)),
+            ("body", |s| message_body(s).map(drop)),
+        ];
+        for (field, check) in one_line.iter().chain(multi_line.iter()) {
+            assert!(check("plain text ok").is_ok(), "{field}");
+            for bad in [
+                '\u{0}', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}', '\r',
+            ] {
+                let e = check(&format!("some{bad}text")).unwrap_err();
+                assert_eq!(
+                    field_of(e),
+                    Some(*field),
+                    "{field} with U+{:04X}",
+                    bad as u32
+                );
+            }
+        }
+        for (field, check) in one_line {
+            assert!(check("a\nb text").is_err(), "{field} is one line");
+            assert!(check("a\tb text").is_err(), "{field} is one line");
+        }
+        for (field, check) in multi_line {
+            assert!(
+                check("line one\nline\ttwo").is_ok(),
+                "{field} keeps newline and tab"
+            );
+        }
+    }
+
+    #[test]
+    fn search_queries() {
+        assert_eq!(search_query(None).unwrap(), None);
+        assert_eq!(search_query(Some("  ".into())).unwrap(), None);
+        assert_eq!(
+            search_query(Some("gen".into())).unwrap(),
+            Some("gen".into())
+        );
+        assert!(search_query(Some("x".repeat(SEARCH_QUERY_MAX))).is_ok());
+        assert!(search_query(Some("x".repeat(SEARCH_QUERY_MAX + 1))).is_err());
+    }
+
+    #[test]
+    fn login_usernames() {
+        assert!(login_username("ann").is_ok());
+        // Not a valid username, but only a wrong one: it gets invalid_credentials, not 400.
+        assert!(login_username("a b").is_ok());
+        assert!(login_username("").is_err());
+        assert!(login_username(&"a".repeat(USERNAME_MAX + 1)).is_err());
+    }
+
+    /// The published patterns say what the code enforces.
+    #[test]
+    fn patterns_match_the_rules() {
+        assert_eq!(
+            USERNAME_PATTERN,
+            format!("^[a-zA-Z0-9_.-]{{{USERNAME_MIN},{USERNAME_MAX}}}$")
+        );
+        assert!(SINGLE_LINE_PATTERN.contains("\\u0000-\\u001F"));
+        assert!(MULTI_LINE_PATTERN.contains("\\u0000-\\u0008\\u000B-\\u001F"));
     }
 }

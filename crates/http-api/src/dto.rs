@@ -95,6 +95,7 @@ pub struct EditMessageRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListRoomsQuery {
     /// Case-insensitive part of the room name.
     pub q: Option<String>,
@@ -106,6 +107,7 @@ pub struct ListRoomsQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub cursor: Option<String>,
     /// 1-100, default 50.
@@ -113,6 +115,7 @@ pub struct PageQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// The newest messages below this seq.
     pub before_seq: Option<i64>,

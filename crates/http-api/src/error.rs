@@ -119,6 +119,8 @@ fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<St
             S::CONFLICT
         }
         DomainError::Repository(RepoError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
+        DomainError::Repository(RepoError::Invalid(_)) => S::BAD_REQUEST,
+        DomainError::Repository(RepoError::Internal(_)) => S::INTERNAL_SERVER_ERROR,
         DomainError::Repository(RepoError::Refused(r)) => return domain_parts(&r.into_domain()),
     };
     (

@@ -1,4 +1,4 @@
-//! Huddle's REST API (`/api/v1`), as `shared/API.md` specifies it: handlers, wire types, the
+//! Huddle's REST API (`/api/v1`), as `docs/API.md` specifies it: handlers, wire types, the
 //! OpenAPI document, and the one place where errors become HTTP responses.
 //!
 //! The handlers are thin: they parse, call the domain's `ChatService` or the `AuthService` on the
@@ -11,6 +11,7 @@ pub mod dto;
 mod error;
 mod extract;
 mod openapi;
+mod openapi_rules;
 mod pagination;
 mod routes;
 mod state;

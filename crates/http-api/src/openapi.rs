@@ -4,6 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::*;
+use crate::openapi_rules::{ErrorResponses, InputLimits};
 use crate::routes as p;
 
 #[derive(OpenApi)]
@@ -27,7 +28,7 @@ use crate::routes as p;
         SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, MemberList, MemberEntry,
         MessageHistory, ErrorBody, ErrorDetail, Health,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses, &InputLimits),
     tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "realtime"), (name = "operations"))
 )]
 pub struct ApiDoc;

@@ -23,6 +23,13 @@ pub(crate) fn decode(kind: &str, cursor: Option<&str>) -> Result<Option<i64>, Ap
     key.parse().map(Some).map_err(|_| bad())
 }
 
+/// Page sizes: the default and the largest `limit` each list takes. The OpenAPI document's
+/// `maximum`s come from these too.
+pub(crate) const PAGE_DEFAULT: usize = 50;
+pub(crate) const ROOMS_PAGE_MAX: usize = 100;
+pub(crate) const MEMBERS_PAGE_MAX: usize = 100;
+pub(crate) const HISTORY_PAGE_MAX: usize = 200;
+
 /// Checks a `limit` query parameter against its range, with a default when absent.
 pub(crate) fn limit(value: Option<i64>, default: usize, max: usize) -> Result<usize, ApiError> {
     match value {

@@ -1,4 +1,4 @@
-//! The socket's wire format (`shared/API.md`, "Real time"): client frames in, server frames out.
+//! The socket's wire format (`docs/API.md`, "Real time"): client frames in, server frames out.
 use std::collections::HashMap;
 
 use huddle_auth::AuthError;

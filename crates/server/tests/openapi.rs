@@ -1,26 +1,15 @@
-//! The served OpenAPI document agrees with the wire contract, `shared/API.md`: every call the
+//! The served OpenAPI document agrees with the wire contract, `docs/API.md`: every call the
 //! contract lists is documented with its method, path and success status, calls other than
 //! `/auth/*` require the bearer token, and the objects have the contract's fields.
-//!
-//! `API.md` is found through `HUDDLE_API_MD`, or as `shared/API.md` in a directory above this
-//! crate (the workspace sits next to `shared/`).
-use std::path::PathBuf;
+use std::path::Path;
 
 use huddle_test_support::{backend_tests, Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// The contract is the repository's own document, so a clone with nothing beside it has it.
 fn api_md() -> String {
-    let path = std::env::var_os("HUDDLE_API_MD")
-        .map(PathBuf::from)
-        .or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .map(|dir| dir.join("shared/API.md"))
-                .find(|p| p.is_file())
-        });
-    let path =
-        path.expect("shared/API.md not found above the crate; set HUDDLE_API_MD to its path");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/API.md");
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 

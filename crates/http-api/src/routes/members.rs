@@ -16,7 +16,11 @@ pub async fn list(
     query: ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = pagination::limit(q.limit, 50, 100)?;
+    let limit = pagination::limit(
+        q.limit,
+        pagination::PAGE_DEFAULT,
+        pagination::MEMBERS_PAGE_MAX,
+    )?;
     let after = pagination::decode(MEMBERS, q.cursor.as_deref())?;
     let chat = state.chat.clone();
     let id = path.into_inner();

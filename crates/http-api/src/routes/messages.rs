@@ -37,7 +37,11 @@ pub async fn history(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let window = window(&q)?;
-    let limit = pagination::limit(q.limit, 50, 200)?;
+    let limit = pagination::limit(
+        q.limit,
+        pagination::PAGE_DEFAULT,
+        pagination::HISTORY_PAGE_MAX,
+    )?;
     let chat = state.chat.clone();
     let id = path.into_inner();
     let h = blocking(move || chat.history(user.id, id, window, limit)).await?;

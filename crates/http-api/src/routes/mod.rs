@@ -16,6 +16,23 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{error_body, ApiDoc, ApiError, ApiState};
 
+/// A resource with its methods; any other method gets 405 with `Allow`. Resources rather than
+/// `App::route`, whose method guard would turn a wrong method into 404 instead of 405.
+macro_rules! resource {
+    ($path:expr, $($method:ident => $handler:expr),+ $(,)?) => {
+        web::resource($path)
+            $(.route(web::$method().to($handler)))+
+            .default_service(web::to(|| async {
+                method_not_allowed(concat!($(resource!(@upper $method), ", "),+).trim_end_matches(", "))
+            }))
+    };
+    (@upper get) => { "GET" };
+    (@upper post) => { "POST" };
+    (@upper patch) => { "PATCH" };
+    (@upper put) => { "PUT" };
+    (@upper delete) => { "DELETE" };
+}
+
 /// Mounts the API, its OpenAPI document (`/api/v1/openapi.json`) and docs page
 /// (`/api/v1/docs/`), and the health probes. The caller provides `web::Data<ApiState>`.
 pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ {
@@ -27,61 +44,43 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                 SwaggerUi::new("/api/v1/docs/{_:.*}")
                     .url("/api/v1/openapi.json", ApiDoc::openapi()),
             )
-            // Resources rather than `App::route`, whose method guard would turn a wrong method
-            // into 404 instead of 405.
-            .service(web::resource("/healthz").route(web::get().to(health::healthz)))
-            .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+            .service(resource!("/healthz", get => health::healthz))
+            .service(resource!("/readyz", get => health::readyz))
             .service(
                 web::scope("/api/v1")
-                    .service(web::resource("/auth/register").route(web::post().to(auth::register)))
-                    .service(web::resource("/auth/login").route(web::post().to(auth::login)))
-                    .service(web::resource("/auth/refresh").route(web::post().to(auth::refresh)))
-                    .service(web::resource("/auth/logout").route(web::post().to(auth::logout)))
-                    .service(
-                        web::resource("/users/me")
-                            .route(web::get().to(users::me))
-                            .route(web::patch().to(users::update_me)),
-                    )
-                    .service(
-                        web::resource("/users/me/password")
-                            .route(web::post().to(users::change_password)),
-                    )
-                    .service(web::resource("/users/{id}").route(web::get().to(users::get)))
-                    .service(
-                        web::resource("/rooms")
-                            .route(web::get().to(rooms::list))
-                            .route(web::post().to(rooms::create)),
-                    )
-                    .service(
-                        web::resource("/rooms/{id}")
-                            .route(web::get().to(rooms::get))
-                            .route(web::patch().to(rooms::update))
-                            .route(web::delete().to(rooms::delete)),
-                    )
-                    .service(web::resource("/rooms/{id}/join").route(web::post().to(rooms::join)))
-                    .service(web::resource("/rooms/{id}/leave").route(web::post().to(rooms::leave)))
-                    .service(
-                        web::resource("/rooms/{id}/members")
-                            .route(web::get().to(members::list))
-                            .route(web::post().to(members::add)),
-                    )
-                    .service(
-                        web::resource("/rooms/{id}/members/{user_id}")
-                            .route(web::patch().to(members::set_role))
-                            .route(web::delete().to(members::kick)),
-                    )
-                    .service(
-                        web::resource("/rooms/{id}/messages")
-                            .route(web::get().to(messages::history))
-                            .route(web::post().to(messages::post)),
-                    )
-                    .service(
-                        web::resource("/rooms/{id}/messages/{message_id}")
-                            .route(web::patch().to(messages::edit))
-                            .route(web::delete().to(messages::delete)),
-                    ),
+                    .service(resource!("/auth/register", post => auth::register))
+                    .service(resource!("/auth/login", post => auth::login))
+                    .service(resource!("/auth/refresh", post => auth::refresh))
+                    .service(resource!("/auth/logout", post => auth::logout))
+                    .service(resource!("/users/me", get => users::me, patch => users::update_me))
+                    .service(resource!("/users/me/password", post => users::change_password))
+                    .service(resource!("/users/{id}", get => users::get))
+                    .service(resource!("/rooms", get => rooms::list, post => rooms::create))
+                    .service(resource!("/rooms/{id}",
+                        get => rooms::get, patch => rooms::update, delete => rooms::delete))
+                    .service(resource!("/rooms/{id}/join", post => rooms::join))
+                    .service(resource!("/rooms/{id}/leave", post => rooms::leave))
+                    .service(resource!("/rooms/{id}/members",
+                        get => members::list, post => members::add))
+                    .service(resource!("/rooms/{id}/members/{user_id}",
+                        patch => members::set_role, delete => members::kick))
+                    .service(resource!("/rooms/{id}/messages",
+                        get => messages::history, post => messages::post))
+                    .service(resource!("/rooms/{id}/messages/{message_id}",
+                        patch => messages::edit, delete => messages::delete)),
             );
     }
+}
+
+/// 405 with the `Allow` header the HTTP spec asks for, naming the resource's methods.
+pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .json(error_body(
+            "method_not_allowed",
+            &format!("this method is not allowed here; allowed: {allow}"),
+            None,
+        ))
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {

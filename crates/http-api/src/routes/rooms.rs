@@ -35,7 +35,11 @@ pub async fn list(
     query: ApiQuery<ListRoomsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
-    let limit = pagination::limit(q.limit, 50, 100)?;
+    let limit = pagination::limit(
+        q.limit,
+        pagination::PAGE_DEFAULT,
+        pagination::ROOMS_PAGE_MAX,
+    )?;
     let after = pagination::decode(ROOMS, q.cursor.as_deref())?;
     let chat = state.chat.clone();
     let page =
