@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
@@ -61,8 +62,30 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
 }
 
 fn from_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    utf8_query(query)?;
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| invalid("query", &e))
+}
+
+/// Refuses percent-escapes that are not UTF-8, which the form decoder would silently turn into
+/// replacement characters.
+fn utf8_query(query: &str) -> Result<(), ApiError> {
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key_text = percent_decode_str(key).decode_utf8();
+        if key_text.is_err() || percent_decode_str(value).decode_utf8().is_err() {
+            let field = key_text.ok().map(|k| k.into_owned());
+            return Err(ApiError::BadRequest {
+                code: "validation_failed",
+                message: format!(
+                    "query parameter {} is not valid UTF-8",
+                    field.as_deref().unwrap_or("name")
+                ),
+                field,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A `validation_failed` naming the field where deserialisation stopped; at the top level (a

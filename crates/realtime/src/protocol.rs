@@ -232,7 +232,11 @@ pub(crate) fn domain_error_frame(reference: Option<&str>, e: &DomainError) -> St
     if let DomainError::Repository(r) = e {
         tracing::error!(error = %r, "socket command failed in storage");
     }
-    error_frame(reference, e.code(), &e.public_message())
+    let mut frame = json!({"type": "error", "code": e.code(), "message": e.public_message()});
+    if let Some(field) = e.field() {
+        frame["field"] = json!(field);
+    }
+    with_ref(frame, reference)
 }
 
 pub(crate) fn auth_error_frame(reference: Option<&str>, e: &AuthError) -> String {

@@ -79,7 +79,14 @@ async fn unknown_routes_and_methods(backend: Backend) {
     ];
     let mut wrong = Vec::new();
     for (method, path) in wrong_methods {
-        let resp = raw(&app, method.clone(), &path, t, JSON, "{}").await;
+        let (status, headers, body) = app.raw(method.clone(), &path, t, JSON, "{}").await;
+        // RFC 9110: a 405 names the methods the resource does take.
+        let allow = headers.get("allow").map(|v| v.to_str().unwrap().to_owned());
+        let allowed: Vec<&str> = allow.as_deref().unwrap_or("").split(", ").collect();
+        if allowed.is_empty() || allowed.contains(&method.as_str()) || allowed.contains(&"") {
+            wrong.push(format!("{method} {path}: Allow {allow:?}"));
+        }
+        let resp = (status, body);
         if resp.0 != StatusCode::METHOD_NOT_ALLOWED {
             wrong.push(format!("{method} {path}: {} {}", resp.0, resp.1));
             continue;
