@@ -11,28 +11,30 @@ run-pg db="huddle":
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/{{db}} cargo run --release
 
 # The whole test suite, SQLite and PostgreSQL (PostgreSQL tests skip loudly when it is down).
-test:
-    cargo test --workspace
+# Arguments go to cargo test: `just test -p huddle-domain --lib`.
+test *args:
+    cargo test --workspace {{args}}
 
-# The suite with PostgreSQL required, as CI runs it.
-test-pg:
-    CI=true cargo test --workspace
+# The suite with PostgreSQL, Redis and Chromium required, as CI runs it.
+test-pg *args:
+    CI=true cargo test --workspace {{args}}
 
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
-# Everything CI runs.
+# Everything CI runs, in a fresh clone of what is committed.
 ci:
     bash .ci/run
 
 # The standard benchmark set (BENCHMARKS.md) against PostgreSQL on 127.0.0.1:5432: fan-out
 # and latency against the bare broadcast server, store against the naive baseline, history,
 # idle memory. About 6 minutes after the build; the JSON line also lands in target/bench.json.
-bench:
+# Arguments pick a scenario and its options: `just bench fanout --duration 5`.
+bench *args="all":
     cargo build --release -p huddle-server -p huddle-bench
-    target/release/huddle-bench --json-out target/bench.json all
+    "${CARGO_TARGET_DIR:-target}/release/huddle-bench" --json-out target/bench.json {{args}}
 
 # Criterion benchmarks of the hot paths (serialisation, fan-out, JWT, validation).
 bench-micro:

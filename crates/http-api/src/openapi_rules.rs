@@ -35,6 +35,9 @@ impl Modify for ErrorResponses {
             ];
             for (method, op) in ops {
                 let Some(op) = op.as_mut() else { continue };
+                // utoipa names operations after their functions, which repeat across modules
+                // (`list`, `delete`); an OpenAPI document needs them unique.
+                op.operation_id = Some(operation_id(method, path));
                 // The socket's upgrade and the probes answer in their own ways.
                 if path == "/api/v1/ws" || !path.starts_with("/api/") {
                     continue;
@@ -44,6 +47,18 @@ impl Modify for ErrorResponses {
             }
         }
     }
+}
+
+/// `get /api/v1/rooms/{id}/members` -> `get_rooms_id_members`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path
+        .trim_start_matches("/api/v1")
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    std::iter::once(method)
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 fn add_errors(op: &mut Operation, names_resource: bool, rate_limited: bool) {
@@ -257,6 +272,33 @@ mod tests {
 
     fn doc() -> Value {
         serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = doc();
+        let mut ids = std::collections::BTreeSet::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                let id = op["operationId"].as_str().unwrap().to_owned();
+                assert!(ids.insert(id.clone()), "{id} twice");
+            }
+        }
+        assert!(ids.contains("get_rooms_id_members"), "{ids:?}");
+    }
+
+    /// Every rule of [`super::text_rules`] finds its property: a renamed field fails here.
+    #[test]
+    fn every_limit_finds_its_field() {
+        let doc = doc();
+        for (schema, property, super::Text(_, max, _)) in super::text_rules() {
+            let field = &doc["components"]["schemas"][schema]["properties"][property];
+            assert_eq!(
+                field["maxLength"],
+                serde_json::json!(max),
+                "{schema}.{property}"
+            );
+        }
     }
 
     #[test]

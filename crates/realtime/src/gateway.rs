@@ -94,8 +94,17 @@ impl Gateway {
 /// answer 404 for it.
 pub fn configure(gateway: Gateway) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(gateway))
-            .route("/api/v1/ws", web::get().to(upgrade));
+        cfg.app_data(web::Data::new(gateway)).service(
+            web::resource("/api/v1/ws")
+                .route(web::get().to(upgrade))
+                // Any other method: 405 naming the one that works (RFC 9110).
+                .default_service(web::to(|| async {
+                    HttpResponse::MethodNotAllowed()
+                        .insert_header((header::ALLOW, "GET"))
+                        .json(json!({"error": {"code": "method_not_allowed",
+                            "message": "this method is not allowed here; allowed: GET"}}))
+                })),
+        );
     }
 }
 
