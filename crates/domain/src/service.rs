@@ -362,7 +362,7 @@ impl ChatService {
     /// published for a new message. Does not block when the repository queues the store (it may
     /// call `done` before returning, e.g. for invalid input). The author's membership is checked
     /// by the repository in the store's transaction, with the same answers as
-    /// [`Self::member_role`]: a missing or hidden room is `NotFound`, a visible room the author
+    /// `member_role`: a missing or hidden room is `NotFound`, a visible room the author
     /// is not in is `Forbidden`.
     pub fn send_message(
         &self,

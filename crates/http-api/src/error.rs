@@ -21,7 +21,7 @@ pub enum ApiError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    #[error("too many attempts; retry in {retry_after} s")]
+    #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -76,7 +76,7 @@ impl ApiError {
             ApiError::RateLimited { retry_after } => (
                 S::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("too many attempts; retry in {retry_after} s"),
+                format!("too many requests; retry in {retry_after} s"),
                 None,
             ),
             ApiError::PayloadTooLarge(m) => {

@@ -17,10 +17,11 @@ use crate::pagination::{HISTORY_PAGE_MAX, MEMBERS_PAGE_MAX, ROOMS_PAGE_MAX};
 /// applies, and 500 and 503, which any call can meet.
 pub(crate) struct ErrorResponses;
 
-/// Operations behind the per-address attempt limit.
-const RATE_LIMITED: [(&str, &str); 2] = [
+/// Operations behind a rate limit: attempts per address, sends per user.
+const RATE_LIMITED: [(&str, &str); 3] = [
     ("/api/v1/auth/register", "post"),
     ("/api/v1/auth/login", "post"),
+    ("/api/v1/rooms/{id}/messages", "post"),
 ];
 
 impl Modify for ErrorResponses {
@@ -109,7 +110,10 @@ fn add_errors(op: &mut Operation, names_resource: bool, rate_limited: bool) {
         // Replaces an annotation's plain 429 so the header is always described.
         op.responses.responses.insert(
             "429".to_owned(),
-            error_response("rate_limited: too many attempts from this address", true),
+            error_response(
+                "rate_limited: over a rate limit; retry after `Retry-After` seconds",
+                true,
+            ),
         );
     }
 }

@@ -35,6 +35,9 @@ pub struct ApiState {
     pub auth: Arc<AuthService>,
     /// Login and registration attempts per client address.
     pub auth_limiter: Arc<dyn RateLimiter>,
+    /// Message sends per user (keys `send:<user id>`): the same limiter the socket uses, so
+    /// REST and socket sends draw on one budget.
+    pub send_limiter: Arc<dyn RateLimiter>,
     pub limits: ApiLimits,
     /// Reported by `/readyz` next to the database.
     pub readiness: Vec<ReadinessProbe>,

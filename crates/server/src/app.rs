@@ -114,13 +114,14 @@ impl Application {
             chat.clone(),
             auth.clone(),
             hub_handle.clone(),
-            send_limiter,
+            send_limiter.clone(),
             config.realtime.clone(),
         );
         let state = ApiState {
             chat,
             auth,
             auth_limiter: limiter(cluster.as_ref(), "auth", auth_rate(&config)),
+            send_limiter,
             limits: ApiLimits {
                 max_body_bytes: config.max_body_bytes,
                 trust_proxy_headers: config.trust_proxy_headers,

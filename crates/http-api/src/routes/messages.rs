@@ -55,7 +55,8 @@ pub async fn history(
     params(("id" = i64, Path, description = "room id")), request_body = PostMessageRequest,
     responses((status = 201, description = "stored; live message.created", body = Message),
               (status = 200, description = "a retry: the message first stored with this client_msg_id", body = Message),
-              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 429, description = "over the user's send budget, shared with the socket", body = ErrorBody)))]
 pub async fn post(
     user: AuthUser,
     state: web::Data<ApiState>,
@@ -64,6 +65,13 @@ pub async fn post(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let b = body.into_inner();
+    // The key the socket uses too: one budget per user, whichever way the sends come.
+    let key = format!("send:{}", user.id);
+    if let Err(wait) = state.send_limiter.hit(&key).await {
+        return Err(ApiError::RateLimited {
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        });
+    }
     // Queued to the message writer, not run on the blocking pool: nothing waits on a thread.
     let started = std::time::Instant::now();
     let (tx, rx) = tokio::sync::oneshot::channel();
