@@ -162,6 +162,8 @@ pub const HUDDLE_BENCH_ENV: &[(&str, &str)] = &[
     ("HUDDLE_ACCESS_TOKEN_TTL_SECS", "86400"),
     ("HUDDLE_WS_SEND_RATE", "1000000"),
     ("HUDDLE_WS_SEND_BURST", "1000000"),
+    // The generator opens many sockets per user.
+    ("HUDDLE_WS_MAX_SOCKETS_PER_USER", "0"),
     ("HUDDLE_WS_SYNC_GRACE_MS", "0"),
     ("HUDDLE_WS_AUTH_TIMEOUT_MS", "120000"),
     ("RUST_LOG", "warn"),

@@ -24,6 +24,8 @@ pub struct RealtimeConfig {
     /// After `ready`, live messages are held this long for the client's first `sync`, so a
     /// resuming client sees its rooms exactly once and in order.
     pub sync_grace: Duration,
+    /// Most open sockets per user on one process (0: no cap); the next is closed with 4429.
+    pub max_sockets_per_user: usize,
 }
 
 impl RealtimeConfig {
@@ -48,6 +50,7 @@ impl Default for RealtimeConfig {
             typing_interval: Duration::from_millis(500),
             gap_wait: Duration::from_millis(250),
             sync_grace: Duration::from_millis(1500),
+            max_sockets_per_user: 20,
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::hub::{ConnId, HubCommand, Kill, Outbound};
 use crate::outbox::{outbox, OutboxReceiver};
 use crate::outlet::Outlet;
 use crate::protocol::{self, ClientFrame, Frame};
+use crate::user_slots::{Slot, UserSlots};
 
 /// Most queued events handled in one turn of a connection's loop.
 const OUTBOUND_BATCH: usize = 256;
@@ -70,8 +71,21 @@ enum Reply {
 enum End {
     /// Close with this code and reason.
     Close(u16, &'static str),
-    /// The peer closed or vanished; nothing more to send but the closing handshake.
+    /// The peer vanished; nothing more to send but the closing handshake.
     PeerGone,
+    /// The peer sent a close frame: answered at once, echoing its code (RFC 6455, 5.5.1).
+    PeerClosed(Option<CloseReason>),
+}
+
+/// The answer to a peer's close frame: its own code, or none when it gave none.
+fn echo(session: Outlet, theirs: Option<CloseReason>) -> Pin<Box<impl Future<Output = ()>>> {
+    let reply = theirs.map(|r| CloseReason {
+        code: r.code,
+        description: None,
+    });
+    Box::pin(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reply)).await;
+    })
 }
 
 /// Boxed, like every wait that is rare or brief: a connection's future is as large as the
@@ -110,6 +124,7 @@ pub(crate) async fn run(
         mut state,
         mut rx,
         ready,
+        slot: _slot,
     }) = Box::pin(set_up).await
     else {
         return;
@@ -206,6 +221,7 @@ pub(crate) async fn run(
             let closing = tokio::time::timeout(Duration::from_secs(1), session.close(None));
             let _ = Box::pin(closing).await;
         }
+        End::PeerClosed(theirs) => echo(session, theirs).await,
     }
 }
 
@@ -215,6 +231,8 @@ struct SetUp {
     rx: OutboxReceiver,
     /// The `ready` frame, to write first.
     ready: String,
+    /// Held for as long as the socket is open.
+    slot: Slot,
 }
 
 /// Authenticates the socket, loads its user and rooms and registers it with the hub; `None`
@@ -243,12 +261,28 @@ async fn set_up(
             return None;
         }
         Err(End::PeerGone) => return None,
+        Err(End::PeerClosed(theirs)) => {
+            echo(session, theirs).await;
+            return None;
+        }
     };
     let Ok(user_id) = claims.user_id() else {
         close(
             session,
             protocol::CLOSE_UNAUTHENTICATED,
             "invalid access token",
+            Duration::from_secs(2),
+        )
+        .await;
+        return None;
+    };
+
+    let Some(slot) = UserSlots::acquire(&shared.user_slots, user_id) else {
+        tracing::info!(user_id, "socket refused: too many connections");
+        close(
+            session,
+            protocol::CLOSE_TOO_MANY_CONNECTIONS,
+            "too many connections",
             Duration::from_secs(2),
         )
         .await;
@@ -327,7 +361,12 @@ async fn set_up(
         last_typing: None,
         kill,
     };
-    Some(SetUp { state, rx, ready })
+    Some(SetUp {
+        state,
+        rx,
+        ready,
+        slot,
+    })
 }
 
 /// Waits for credentials: the upgrade's header, or a first `auth` frame within the timeout
@@ -381,7 +420,8 @@ async fn authenticate(
                 ));
             }
             Some(Err(e)) => return Err(protocol_end(&e)),
-            Some(Ok(AggregatedMessage::Close(_))) | None => return Err(End::PeerGone),
+            Some(Ok(AggregatedMessage::Close(theirs))) => return Err(End::PeerClosed(theirs)),
+            None => return Err(End::PeerGone),
         }
     }
 }
@@ -458,7 +498,8 @@ impl ConnState {
     ) -> Step {
         self.last_seen = Instant::now();
         match msg {
-            None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::PeerGone),
+            None => Err(End::PeerGone),
+            Some(Ok(AggregatedMessage::Close(theirs))) => Err(End::PeerClosed(theirs)),
             Some(Err(e)) => Err(protocol_end(&e)),
             Some(Ok(AggregatedMessage::Ping(p))) => {
                 let _ = self.session.pong(&p).await;

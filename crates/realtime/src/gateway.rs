@@ -11,6 +11,8 @@ use huddle_domain::service::ChatService;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::user_slots::UserSlots;
+
 use crate::connection;
 use crate::hub::HubHandle;
 use crate::outlet;
@@ -28,6 +30,7 @@ pub(crate) struct Shared {
     pub node: String,
     pub shutdown: watch::Sender<bool>,
     pub active: AtomicUsize,
+    pub user_slots: Arc<UserSlots>,
 }
 
 /// The gateway: cheap to clone, one per process.
@@ -57,6 +60,7 @@ impl Gateway {
                 chat,
                 auth,
                 hub,
+                user_slots: UserSlots::new(config.max_sockets_per_user),
                 config,
                 next_conn: AtomicU64::new(1),
                 node,

@@ -24,6 +24,7 @@ mod outbox;
 mod outlet;
 mod protocol;
 mod sequencer;
+mod user_slots;
 
 pub use bus::{BusEvent, BusPublisher, EventBus, LocalBus};
 pub use config::RealtimeConfig;

@@ -14,6 +14,8 @@ pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 pub(crate) const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
 pub(crate) const CLOSE_UNAUTHENTICATED: u16 = 4401;
+/// The user already holds the most sockets a process allows.
+pub(crate) const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
 
 /// A client frame, after its `type` and `ref` were read.
 #[derive(Debug, Clone, PartialEq)]

@@ -308,6 +308,9 @@ async fn a_slow_consumer_is_cut_and_the_others_get_everything(backend: Backend) 
     let queue = 8;
     let app = TestApp::spawn_with(backend, |cfg| {
         cfg.realtime.outbound_queue = queue;
+        // Many sends from one user over REST; the send budget has its own tests.
+        cfg.realtime.send_rate_per_sec = 1_000_000.0;
+        cfg.realtime.send_burst = 1_000_000.0;
     })
     .await;
     let sam = app.register("sam").await;

@@ -187,6 +187,11 @@ fn realtime(
         typing_interval: millis(get, "HUDDLE_WS_TYPING_INTERVAL_MS", d.typing_interval)?,
         gap_wait: millis(get, "HUDDLE_WS_GAP_WAIT_MS", d.gap_wait)?,
         sync_grace: millis(get, "HUDDLE_WS_SYNC_GRACE_MS", d.sync_grace)?,
+        max_sockets_per_user: num(
+            get,
+            "HUDDLE_WS_MAX_SOCKETS_PER_USER",
+            d.max_sockets_per_user,
+        )?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! The error contract at the edges: unknown routes and methods, bad ids in paths, malformed
 //! JSON, wrong media types and oversized bodies, each in the one error shape and each storing
 //! nothing.
-use huddle_test_support::{assert_error, backend_tests, Backend, Session, TestApp};
+use huddle_test_support::{assert_error, backend_tests, Backend, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -28,14 +28,6 @@ async fn raw(
         );
     }
     (status, body)
-}
-
-/// Rooms alice is in, and the messages of `room`: what a bad request must not change.
-async fn state(app: &TestApp, alice: &Session, room: i64) -> Value {
-    let rooms = app.walk_pages(alice, "/api/v1/rooms?mine=true", 100).await;
-    let messages = app.all_messages(alice, room).await;
-    let (_, me) = app.get("/api/v1/users/me", &alice.access_token).await;
-    json!({"rooms": rooms, "messages": messages, "me": me})
 }
 
 async fn unknown_routes_and_methods(backend: Backend) {
@@ -113,7 +105,7 @@ async fn ids_in_paths_must_be_numbers(backend: Backend) {
         .as_i64()
         .unwrap();
     let m = app.send(&alice, room, "hi").await["id"].as_i64().unwrap();
-    let before = state(&app, &alice, room).await;
+    let before = app.snapshot(&alice, room).await;
     let t = Some(alice.access_token.as_str());
     for bad in [
         "abc",
@@ -189,7 +181,7 @@ async fn ids_in_paths_must_be_numbers(backend: Backend) {
         "not_found",
         None,
     );
-    assert_eq!(state(&app, &alice, room).await, before);
+    assert_eq!(app.snapshot(&alice, room).await, before);
 }
 
 async fn malformed_json_and_media_types(backend: Backend) {
@@ -199,7 +191,7 @@ async fn malformed_json_and_media_types(backend: Backend) {
         .as_i64()
         .unwrap();
     app.send(&alice, room, "hi").await;
-    let before = state(&app, &alice, room).await;
+    let before = app.snapshot(&alice, room).await;
     let t = Some(alice.access_token.as_str());
     let msgs = format!("/api/v1/rooms/{room}/messages");
     let room_path = format!("/api/v1/rooms/{room}");
@@ -289,7 +281,7 @@ async fn malformed_json_and_media_types(backend: Backend) {
         None,
     );
     assert_eq!(
-        state(&app, &alice, room).await,
+        app.snapshot(&alice, room).await,
         before,
         "no bad request changed anything"
     );
@@ -368,7 +360,7 @@ async fn oversized_bodies_are_refused(backend: Backend) {
     let room = app.create_room(&alice, "r", false).await["id"]
         .as_i64()
         .unwrap();
-    let before = state(&app, &alice, room).await;
+    let before = app.snapshot(&alice, room).await;
     let t = Some(alice.access_token.as_str());
     let msgs = format!("/api/v1/rooms/{room}/messages");
 
@@ -431,7 +423,7 @@ async fn oversized_bodies_are_refused(backend: Backend) {
         None,
     );
 
-    assert_eq!(state(&app, &alice, room).await, before, "nothing stored");
+    assert_eq!(app.snapshot(&alice, room).await, before, "nothing stored");
     let resp = app.login("big", "x").await;
     assert_error(&resp, StatusCode::UNAUTHORIZED, "invalid_credentials", None);
 

@@ -173,6 +173,15 @@ impl TestApp {
         read_json(req.send().await.expect("request sent"), path).await
     }
 
+    /// What a bad request must not change: the rooms `who` is in, the messages of `room_id`,
+    /// and `who`'s profile.
+    pub async fn snapshot(&self, who: &Session, room_id: i64) -> Value {
+        let rooms = self.walk_pages(who, "/api/v1/rooms?mine=true", 100).await;
+        let messages = self.all_messages(who, room_id).await;
+        let (_, me) = self.get("/api/v1/users/me", &who.access_token).await;
+        json!({"rooms": rooms, "messages": messages, "me": me})
+    }
+
     /// `POST /auth/login`, whatever the outcome.
     pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
         self.call(
