@@ -5,11 +5,13 @@
 mod error;
 mod jwt;
 mod password;
+mod revocations;
 mod service;
 mod tokens;
 
 pub use error::AuthError;
 pub use jwt::{AccessClaims, JwtKeys};
 pub use password::{hash_password, verify_password};
-pub use service::{AuthConfig, AuthService, Session};
+pub use revocations::Revocations;
+pub use service::{AuthConfig, AuthService, Session, SessionsEnded, SESSION_ENDED};
 pub use tokens::{hash_refresh_token, new_family_id, new_refresh_token, parse_bearer};

@@ -3,11 +3,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use huddle_domain::repository::{NewRefreshToken, NewUser};
-use huddle_domain::{validation, DomainError, Repository, User, UserId};
+use huddle_domain::repository::{NewRefreshToken, NewSession, NewUser, SessionFilter};
+use huddle_domain::{
+    validation, DomainError, EndedSession, Repository, SessionRecord, User, UserId,
+};
 
 use crate::jwt::{AccessClaims, JwtKeys};
 use crate::password::{hash_password, verify_password};
+use crate::revocations::Revocations;
 use crate::tokens::{hash_refresh_token, new_family_id, new_refresh_token};
 use crate::AuthError;
 
@@ -38,10 +41,18 @@ pub struct Session {
     pub expires_in: u64,
 }
 
+/// What a token of an ended session is told.
+pub const SESSION_ENDED: &str = "this session has ended; sign in again";
+
+/// Told of every session this node ends, to tell the other nodes (and close sockets).
+pub type SessionsEnded = Arc<dyn Fn(&[EndedSession]) + Send + Sync>;
+
 pub struct AuthService {
     repo: Arc<dyn Repository>,
     keys: JwtKeys,
     config: AuthConfig,
+    revocations: Arc<Revocations>,
+    on_ended: Option<SessionsEnded>,
     /// Checked against when the user does not exist, so that an unknown name costs as much time
     /// as a wrong password and login timing does not reveal which names exist.
     dummy_hash: String,
@@ -57,18 +68,47 @@ impl AuthService {
         Ok(Self {
             repo,
             keys,
+            revocations: Arc::new(Revocations::new(config.access_ttl)),
             config,
+            on_ended: None,
             dummy_hash,
         })
+    }
+
+    /// Calls `f` with every batch of sessions this node ends, after they are refused here.
+    pub fn on_sessions_ended(mut self, f: SessionsEnded) -> Self {
+        self.on_ended = Some(f);
+        self
     }
 
     pub fn keys(&self) -> &JwtKeys {
         &self.keys
     }
 
-    /// Cheap (one HMAC); fine to call on the async executor.
+    /// The sessions this node refuses; other nodes' endings are recorded here from the bus.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.revocations
+    }
+
+    /// Cheap (one HMAC and a map lookup); fine to call on the async executor.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        self.keys.verify(token)
+        let claims = self.keys.verify(token)?;
+        if self.revocations.is_ended(&claims.sid) {
+            return Err(AuthError::Unauthenticated(SESSION_ENDED));
+        }
+        Ok(claims)
+    }
+
+    /// At start: the sessions ended within a token lifetime, so that their access tokens are
+    /// refused here too. Returns how many.
+    pub fn load_revocations(&self) -> Result<usize, AuthError> {
+        let since = Utc::now()
+            - chrono::Duration::from_std(self.revocations.window())
+                .unwrap_or_else(|_| chrono::Duration::hours(1));
+        let ended = self.repo.sessions_ended_since(since)?;
+        self.revocations
+            .record(ended.iter().map(|e| (e.id.as_str(), e.revoked_at)));
+        Ok(ended.len())
     }
 
     pub fn register(
@@ -76,6 +116,7 @@ impl AuthService {
         username: &str,
         password: &str,
         display_name: Option<&str>,
+        user_agent: Option<&str>,
     ) -> Result<Session, AuthError> {
         let username = validation::username(username)?;
         validation::password(password)?;
@@ -89,13 +130,20 @@ impl AuthService {
             display_name,
             password_hash,
         })?;
-        self.start_session(user)
+        self.start_session(user, user_agent)
     }
 
-    pub fn login(&self, username: &str, password: &str) -> Result<Session, AuthError> {
+    pub fn login(
+        &self,
+        username: &str,
+        password: &str,
+        user_agent: Option<&str>,
+    ) -> Result<Session, AuthError> {
         validation::login_username(username)?;
         match self.repo.credentials_by_username(username)? {
-            Some(c) if verify_password(password, &c.password_hash) => self.start_session(c.user),
+            Some(c) if verify_password(password, &c.password_hash) => {
+                self.start_session(c.user, user_agent)
+            }
             Some(_) => Err(AuthError::InvalidCredentials),
             None => {
                 let _ = verify_password(password, &self.dummy_hash);
@@ -119,7 +167,7 @@ impl AuthService {
                 user_id = record.user_id,
                 "refresh token reused; revoking its login"
             );
-            self.repo.revoke_family(&record.family_id)?;
+            self.end_login(&record.family_id)?;
             return Err(AuthError::Unauthenticated(
                 "refresh token already used; this login has been ended",
             ));
@@ -134,7 +182,7 @@ impl AuthService {
         let (refresh_token, successor) = self.new_refresh(user.id, &record.family_id);
         if !self.repo.rotate_refresh_token(record.id, successor)? {
             // Someone rotated it between our read and our write: a concurrent reuse.
-            self.repo.revoke_family(&record.family_id)?;
+            self.end_login(&record.family_id)?;
             return Err(AuthError::Unauthenticated(
                 "refresh token already used; this login has been ended",
             ));
@@ -149,9 +197,57 @@ impl AuthService {
             .repo
             .refresh_token_by_hash(&hash_refresh_token(refresh_token))?
         {
-            self.repo.revoke_family(&record.family_id)?;
+            self.end_login(&record.family_id)?;
         }
         Ok(())
+    }
+
+    /// Ends every session of the user, the caller's own included.
+    pub fn logout_all(&self, user_id: UserId) -> Result<usize, AuthError> {
+        let ended = self.repo.end_sessions(SessionFilter::AllOf {
+            user_id,
+            except: None,
+        })?;
+        Ok(self.announce(ended))
+    }
+
+    /// Ends one of the user's sessions; `NotFound` when the user has no such live session.
+    pub fn end_session(&self, user_id: UserId, session_id: &str) -> Result<(), AuthError> {
+        let ended = self.repo.end_sessions(SessionFilter::One {
+            id: session_id,
+            user_id: Some(user_id),
+        })?;
+        if self.announce(ended) == 0 {
+            return Err(DomainError::NotFound("session").into());
+        }
+        Ok(())
+    }
+
+    /// The user's live sessions, newest first.
+    pub fn sessions(&self, user_id: UserId) -> Result<Vec<SessionRecord>, AuthError> {
+        Ok(self.repo.live_sessions(user_id)?)
+    }
+
+    fn end_login(&self, session_id: &str) -> Result<(), AuthError> {
+        let ended = self.repo.end_sessions(SessionFilter::One {
+            id: session_id,
+            user_id: None,
+        })?;
+        self.announce(ended);
+        Ok(())
+    }
+
+    /// Refuses the sessions here at once, then tells the listener (the other nodes).
+    fn announce(&self, ended: Vec<EndedSession>) -> usize {
+        if ended.is_empty() {
+            return 0;
+        }
+        self.revocations
+            .record(ended.iter().map(|e| (e.id.as_str(), e.revoked_at)));
+        if let Some(f) = &self.on_ended {
+            f(&ended);
+        }
+        ended.len()
     }
 
     /// Keeps the caller's own login (`session_id`) and ends every other one.
@@ -177,8 +273,10 @@ impl AuthService {
             other => other,
         })?;
         let hash = hash_password(new, self.config.bcrypt_cost)?;
-        self.repo
+        let ended = self
+            .repo
             .change_password(user_id, &hash, Some(session_id))?;
+        self.announce(ended);
         Ok(())
     }
 
@@ -196,10 +294,13 @@ impl AuthService {
         (token, record)
     }
 
-    fn start_session(&self, user: User) -> Result<Session, AuthError> {
+    fn start_session(&self, user: User, user_agent: Option<&str>) -> Result<Session, AuthError> {
         let family = new_family_id();
         let (token, record) = self.new_refresh(user.id, &family);
-        self.repo.insert_refresh_token(record)?;
+        self.repo.start_session(NewSession {
+            user_agent: user_agent.and_then(validation::user_agent),
+            first_token: record,
+        })?;
         self.session(user, &family, token)
     }
 

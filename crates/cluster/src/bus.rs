@@ -59,7 +59,7 @@ impl RedisBus {
             next_id: AtomicU64::new(1),
             outbox,
             presence,
-            interest: Mutex::new(HashSet::new()),
+            interest: Mutex::new(HashSet::from([config.sessions_channel()])),
             interest_changes,
         });
         tokio::spawn(publisher(redis.clone(), outbox_rx));
@@ -100,6 +100,7 @@ impl Inner {
                 .iter()
                 .map(|r| self.config.room_channel(*r))
                 .collect(),
+            BusEvent::SessionsEnded { .. } => vec![self.config.sessions_channel()],
         }
     }
 

@@ -28,6 +28,9 @@ pub(crate) enum WireEvent {
         online: bool,
         room_ids: Vec<RoomId>,
     },
+    SessionsEnded {
+        sessions: Vec<(UserId, String)>,
+    },
 }
 
 impl From<BusEvent> for WireEvent {
@@ -44,6 +47,7 @@ impl From<BusEvent> for WireEvent {
                 online,
                 room_ids,
             },
+            BusEvent::SessionsEnded { sessions } => WireEvent::SessionsEnded { sessions },
         }
     }
 }
@@ -62,6 +66,7 @@ impl From<WireEvent> for BusEvent {
                 online,
                 room_ids,
             },
+            WireEvent::SessionsEnded { sessions } => BusEvent::SessionsEnded { sessions },
         }
     }
 }
@@ -87,6 +92,9 @@ mod tests {
                 room_id: 9,
                 user_id: 7,
             }),
+            BusEvent::SessionsEnded {
+                sessions: vec![(7, "abc".into()), (8, "def".into())],
+            },
         ] {
             let env = Envelope {
                 origin: "n1".into(),

@@ -34,6 +34,11 @@ impl ClusterConfig {
         self.key(&["room", &room_id.to_string()])
     }
 
+    /// Every process follows it: ended sessions must be refused everywhere.
+    pub(crate) fn sessions_channel(&self) -> String {
+        self.key(&["sessions"])
+    }
+
     pub(crate) fn user_channel(&self, user_id: i64) -> String {
         self.key(&["user", &user_id.to_string()])
     }

@@ -118,3 +118,27 @@ pub struct RefreshTokenRecord {
     pub spent_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// One login: where its refresh tokens rotate, and the `sid` its access tokens name. Ending it
+/// ends both at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    /// As the client sent it at login, trimmed to a few hundred characters.
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The login or the latest refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When its newest refresh token expires; the session is dead after that.
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A session that was just ended, for telling every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndedSession {
+    pub id: String,
+    pub user_id: UserId,
+    pub revoked_at: DateTime<Utc>,
+}

@@ -16,8 +16,8 @@ pub mod service;
 pub mod validation;
 
 pub use entities::{
-    Member, Message, MessageId, RefreshTokenRecord, Role, Room, RoomCursor, RoomId, User,
-    UserCredentials, UserId,
+    EndedSession, Member, Message, MessageId, RefreshTokenRecord, Role, Room, RoomCursor, RoomId,
+    SessionRecord, User, UserCredentials, UserId,
 };
 pub use error::{DomainError, RepoError, SendRefusal};
 pub use events::{DomainEvent, EventPublisher, NoopPublisher};

@@ -28,6 +28,29 @@ pub struct NewRefreshToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A login's session with its first refresh token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_agent: Option<String>,
+    /// Its `family_id` is the session's id.
+    pub first_token: NewRefreshToken,
+}
+
+/// Which sessions to end.
+#[derive(Debug, Clone, Copy)]
+pub enum SessionFilter<'a> {
+    /// One session, by id; with `user_id`, only if it is that user's.
+    One {
+        id: &'a str,
+        user_id: Option<UserId>,
+    },
+    /// Every session of the user, except `except`.
+    AllOf {
+        user_id: UserId,
+        except: Option<&'a str>,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct NewRoom {
     pub name: String,
@@ -103,22 +126,31 @@ pub trait UserRepository {
     fn credentials_by_username(&self, username: &str) -> RepoResult<Option<UserCredentials>>;
     fn credentials_by_id(&self, id: UserId) -> RepoResult<Option<UserCredentials>>;
     fn update_profile(&self, id: UserId, patch: ProfilePatch) -> RepoResult<User>;
-    /// Sets the hash and revokes every refresh-token family of the user except `keep_family`.
+    /// Sets the hash and ends every session of the user except `keep_session`, in one
+    /// transaction. Returns the sessions it ended.
     fn change_password(
         &self,
         id: UserId,
         password_hash: &str,
-        keep_family: Option<&str>,
-    ) -> RepoResult<()>;
+        keep_session: Option<&str>,
+    ) -> RepoResult<Vec<EndedSession>>;
 }
 
 pub trait TokenRepository {
-    fn insert_refresh_token(&self, new: NewRefreshToken) -> RepoResult<()>;
+    /// Stores a new session and its first refresh token.
+    fn start_session(&self, new: NewSession) -> RepoResult<()>;
     fn refresh_token_by_hash(&self, token_hash: &str) -> RepoResult<Option<RefreshTokenRecord>>;
-    /// Marks `spent_id` spent and stores its successor, atomically. Returns false, storing
-    /// nothing, when the token was already spent or revoked (a concurrent reuse).
+    /// Marks `spent_id` spent, stores its successor and marks the session used, atomically.
+    /// Returns false, storing nothing, when the token was already spent or revoked (a
+    /// concurrent reuse).
     fn rotate_refresh_token(&self, spent_id: i64, successor: NewRefreshToken) -> RepoResult<bool>;
-    fn revoke_family(&self, family_id: &str) -> RepoResult<()>;
+    /// Ends the matching live sessions and their refresh tokens. Returns the sessions it ended
+    /// (none that had ended before), so the caller can tell every node.
+    fn end_sessions(&self, which: SessionFilter<'_>) -> RepoResult<Vec<EndedSession>>;
+    /// The user's sessions that are neither ended nor expired, newest first.
+    fn live_sessions(&self, user_id: UserId) -> RepoResult<Vec<SessionRecord>>;
+    /// Sessions ended at or after `since`: what a starting node must refuse.
+    fn sessions_ended_since(&self, since: DateTime<Utc>) -> RepoResult<Vec<EndedSession>>;
 }
 
 pub trait RoomRepository {

@@ -17,6 +17,8 @@ pub const MESSAGE_BODY_MAX: usize = 4000;
 pub const CLIENT_MSG_ID_MAX: usize = 64;
 /// Longest room search text (`GET /rooms?q=`).
 pub const SEARCH_QUERY_MAX: usize = 100;
+/// A session's user agent is kept to this many characters.
+pub const USER_AGENT_MAX: usize = 256;
 /// A one-line field: no control character at all (ECMA-262 syntax, for the OpenAPI document).
 pub const SINGLE_LINE_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
 /// A multi-line field (bodies, bio, descriptions): control characters but newline and tab.
@@ -160,6 +162,18 @@ pub fn client_msg_id(s: &str) -> Result<String, DomainError> {
 }
 
 /// A search text: blank means no filter (`None`).
+/// A login's `User-Agent`, as shown in the sessions list: informative only, so never refused;
+/// control characters are dropped and it is cut to [`USER_AGENT_MAX`] characters.
+pub fn user_agent(raw: &str) -> Option<String> {
+    let clean: String = raw
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(USER_AGENT_MAX)
+        .collect();
+    let clean = clean.trim();
+    (!clean.is_empty()).then(|| clean.to_owned())
+}
+
 pub fn search_query(s: Option<String>) -> Result<Option<String>, DomainError> {
     let Some(q) = s else { return Ok(None) };
     if chars(&q) > SEARCH_QUERY_MAX {
@@ -175,6 +189,15 @@ pub fn search_query(s: Option<String>) -> Result<Option<String>, DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_agents_are_cleaned_not_refused() {
+        assert_eq!(user_agent("  Firefox\u{0}/1\n "), Some("Firefox/1".into()));
+        assert_eq!(user_agent("\t\r"), None);
+        assert_eq!(user_agent(""), None);
+        let long = "é".repeat(USER_AGENT_MAX + 10);
+        assert_eq!(user_agent(&long).map(|s| s.chars().count()), Some(USER_AGENT_MAX));
+    }
 
     fn field_of(e: DomainError) -> Option<&'static str> {
         match e {

@@ -174,3 +174,29 @@ pub struct Health {
     /// Per dependency: `ok`, `degraded` or `down`.
     pub checks: std::collections::BTreeMap<String, String>,
 }
+
+/// One of the caller's sessions (logins), as `GET /users/me/sessions` lists them.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SessionInfo {
+    /// The `sid` its access tokens carry.
+    pub id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The login or the latest token refresh.
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    /// The `User-Agent` it logged in with, if any.
+    pub user_agent: Option<String>,
+    /// Whether the calling access token belongs to it.
+    pub current: bool,
+}
+
+impl SessionInfo {
+    pub fn new(s: huddle_domain::SessionRecord, current_id: &str) -> Self {
+        Self {
+            current: s.id == current_id,
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            user_agent: s.user_agent,
+        }
+    }
+}

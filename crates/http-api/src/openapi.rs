@@ -12,8 +12,9 @@ use crate::routes as p;
     info(title = "Huddle API", version = "1", description = "Group chat: auth, users, rooms, members and messages. \
         Real-time events are on the WebSocket at /api/v1/ws (see the README)."),
     paths(
-        p::auth::register, p::auth::login, p::auth::refresh, p::auth::logout,
+        p::auth::register, p::auth::login, p::auth::refresh, p::auth::logout, p::sessions::logout_all,
         p::users::me, p::users::update_me, p::users::change_password, p::users::get,
+        p::sessions::list, p::sessions::end,
         p::rooms::create, p::rooms::list, p::rooms::get, p::rooms::update, p::rooms::delete,
         p::rooms::join, p::rooms::leave,
         p::members::list, p::members::add, p::members::kick, p::members::set_role,
@@ -23,7 +24,7 @@ use crate::routes as p;
     components(schemas(
         huddle_domain::User, huddle_domain::Room, huddle_domain::Member, huddle_domain::Role,
         huddle_domain::Message, huddle_domain::RoomCursor,
-        RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, UpdateProfileRequest,
+        RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, SessionInfo, UpdateProfileRequest,
         ChangePasswordRequest, CreateRoomRequest, UpdateRoomRequest, AddMemberRequest,
         SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, MemberList, MemberEntry,
         MessageHistory, ErrorBody, ErrorDetail, Health,
@@ -38,7 +39,7 @@ pub struct ApiDoc;
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime",
     params(("Authorization" = Option<String>, Header, description = "`Bearer <access_token>`; browsers send a first frame `{\"type\":\"auth\",\"token\"}` instead")),
     responses(
-        (status = 101, description = "switching to the WebSocket protocol: JSON text frames (`ready`, `message.created`, ...); closes with 4401 for a missing, bad or expired token, 1009 for frames over 16 KiB, 1013 for a client too slow to keep up, 1001 on shutdown"),
+        (status = 101, description = "switching to the WebSocket protocol: JSON text frames (`ready`, `message.created`, ...); closes with 4401 for a missing, bad or expired token or an ended session, 4429 past the per-user socket cap, 1009 for frames over 16 KiB, 1013 for a client too slow to keep up, 1001 on shutdown"),
         (status = 400, description = "not a WebSocket upgrade request", body = ErrorBody),
         (status = 503, description = "the server is shutting down", body = ErrorBody),
     ))]

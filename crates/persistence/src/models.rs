@@ -1,7 +1,7 @@
 //! Rows as stored, and their conversion to domain entities.
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use huddle_domain::{Member, Message, RefreshTokenRecord, Role, Room, User};
+use huddle_domain::{Member, Message, RefreshTokenRecord, Role, Room, SessionRecord, User};
 
 use crate::schema::*;
 
@@ -86,6 +86,43 @@ pub(crate) struct NewRefreshTokenRow<'a> {
     pub family_id: &'a str,
     pub token_hash: &'a str,
     pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub user_id: i64,
+    pub user_agent: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<SessionRow> for SessionRecord {
+    fn from(r: SessionRow) -> Self {
+        SessionRecord {
+            id: r.id,
+            user_id: r.user_id,
+            user_agent: r.user_agent,
+            created_at: to_time(r.created_at),
+            last_used_at: to_time(r.last_used_at),
+            expires_at: to_time(r.expires_at),
+            revoked_at: r.revoked_at.map(to_time),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = sessions)]
+pub(crate) struct NewSessionRow<'a> {
+    pub id: &'a str,
+    pub user_id: i64,
+    pub user_agent: Option<&'a str>,
+    pub created_at: i64,
+    pub last_used_at: i64,
     pub expires_at: i64,
 }
 

@@ -27,6 +27,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> BigInt,
+        user_agent -> Nullable<Text>,
+        created_at -> BigInt,
+        last_used_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     rooms (id) {
         id -> BigInt,
         name -> Text,
@@ -67,5 +79,13 @@ diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(sessions -> users (user_id));
 
-diesel::allow_tables_to_appear_in_same_query!(users, refresh_tokens, rooms, room_members, messages);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    refresh_tokens,
+    sessions,
+    rooms,
+    room_members,
+    messages
+);

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use huddle_domain::repository::*;
+use chrono::{DateTime, Utc};
 use huddle_domain::{
-    DomainEvent, Member, Message, MessageId, RefreshTokenRecord, RepoError, Role, Room, RoomCursor,
-    RoomId, User, UserCredentials, UserId,
+    DomainEvent, EndedSession, Member, Message, MessageId, RefreshTokenRecord, RepoError, Role,
+    Room, RoomCursor, RoomId, SessionRecord, User, UserCredentials, UserId,
 };
 
 use crate::bus::{BusEvent, EventBus};
@@ -56,6 +57,7 @@ impl FanoutRig {
                     since_epoch: 0,
                     tx,
                     kill: Arc::new(Kill::default()),
+                    session_id: Arc::from(format!("s{id}")),
                 },
                 &bus,
                 &repo,
@@ -120,13 +122,13 @@ impl UserRepository for NoRepository {
     fn update_profile(&self, _: UserId, _: ProfilePatch) -> RepoResult<User> {
         none()
     }
-    fn change_password(&self, _: UserId, _: &str, _: Option<&str>) -> RepoResult<()> {
+    fn change_password(&self, _: UserId, _: &str, _: Option<&str>) -> RepoResult<Vec<EndedSession>> {
         none()
     }
 }
 
 impl TokenRepository for NoRepository {
-    fn insert_refresh_token(&self, _: NewRefreshToken) -> RepoResult<()> {
+    fn start_session(&self, _: NewSession) -> RepoResult<()> {
         none()
     }
     fn refresh_token_by_hash(&self, _: &str) -> RepoResult<Option<RefreshTokenRecord>> {
@@ -135,7 +137,13 @@ impl TokenRepository for NoRepository {
     fn rotate_refresh_token(&self, _: i64, _: NewRefreshToken) -> RepoResult<bool> {
         none()
     }
-    fn revoke_family(&self, _: &str) -> RepoResult<()> {
+    fn end_sessions(&self, _: SessionFilter<'_>) -> RepoResult<Vec<EndedSession>> {
+        none()
+    }
+    fn live_sessions(&self, _: UserId) -> RepoResult<Vec<SessionRecord>> {
+        none()
+    }
+    fn sessions_ended_since(&self, _: DateTime<Utc>) -> RepoResult<Vec<EndedSession>> {
         none()
     }
 }

@@ -19,6 +19,9 @@ pub enum BusEvent {
         online: bool,
         room_ids: Vec<RoomId>,
     },
+    /// Sessions (user, session id) that just ended: every node refuses their tokens from now
+    /// on and closes their sockets with 4401.
+    SessionsEnded { sessions: Vec<(UserId, String)> },
 }
 
 pub trait EventBus: Send + Sync + 'static {

@@ -163,7 +163,7 @@ pub(crate) async fn run(
             // path, stay inline (and small: a write only boxes when it has to wait).
             loop {
                 let step = tokio::select! {
-                    code = &mut killed => Err(End::Close(code, "too slow: reconnect and sync")),
+                    code = &mut killed => Err(End::Close(code, protocol::kill_reason(code))),
                     () = &mut shutting_down => {
                         // Finish what was received, then close.
                         Box::pin(state.drain(&mut cmds)).await;
@@ -337,6 +337,7 @@ async fn set_up(
         since_epoch,
         tx,
         kill: kill.clone(),
+        session_id: Arc::from(claims.sid.as_str()),
     });
     tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
 
@@ -382,6 +383,9 @@ async fn authenticate(
         shared.auth.verify_access(token).map_err(|e| match e {
             huddle_auth::AuthError::TokenExpired => {
                 End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired")
+            }
+            huddle_auth::AuthError::Unauthenticated(huddle_auth::SESSION_ENDED) => {
+                End::Close(protocol::CLOSE_UNAUTHENTICATED, "session ended")
             }
             _ => End::Close(protocol::CLOSE_UNAUTHENTICATED, "invalid access token"),
         })
@@ -563,6 +567,10 @@ impl ConnState {
             ClientFrame::Reauth { token } => match self.shared.auth.verify_access(&token) {
                 Ok(claims) if claims.user_id().ok() == Some(self.user_id) => {
                     self.token_expires = token_deadline(&claims);
+                    self.shared.hub.send(HubCommand::Reauthed {
+                        conn: self.conn,
+                        session_id: Arc::from(claims.sid.as_str()),
+                    });
                     let reply = json!({"type": "reauthed", "expires_in": claims.expires_in()});
                     self.write(protocol::with_ref(reply, r)).await
                 }

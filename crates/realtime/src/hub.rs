@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use huddle_auth::Revocations;
 use huddle_domain::presence::{OnlineFuture, PresenceDirectory};
 use huddle_domain::repository::HistoryWindow;
 use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId};
@@ -102,9 +103,16 @@ pub(crate) enum HubCommand {
         since_epoch: u64,
         tx: OutboxSender,
         kill: Arc<Kill>,
+        /// The login its token belongs to: the socket closes when that session ends.
+        session_id: Arc<str>,
     },
     Unregister {
         conn: ConnId,
+    },
+    /// The connection re-authenticated with a token of another session.
+    Reauthed {
+        conn: ConnId,
+        session_id: Arc<str>,
     },
     Typing {
         conn: ConnId,
@@ -211,6 +219,7 @@ struct ConnEntry {
     tx: OutboxSender,
     kill: Arc<Kill>,
     rooms: HashSet<RoomId>,
+    session_id: Arc<str>,
 }
 
 struct RoomState {
@@ -243,6 +252,8 @@ pub struct Hub {
     /// when the turn ends ([`Hub::flush`]), so that each connection takes a room's messages
     /// of a whole batch commit in one queue push, one wake-up and one socket write.
     staged: Vec<(RoomId, Vec<(i64, Frame)>)>,
+    /// Sessions ended recently; shared with the auth service, which refuses their tokens.
+    revocations: Arc<Revocations>,
 }
 
 /// The most commands one turn of the hub handles before it sends what they released.
@@ -267,8 +278,16 @@ impl Hub {
             membership_log: VecDeque::new(),
             log_floor: 0,
             staged: Vec::new(),
+            revocations: Arc::new(Revocations::new(std::time::Duration::from_secs(15 * 60))),
         };
         (handle, hub)
+    }
+
+    /// Shares the auth service's set of ended sessions: the hub records the endings the bus
+    /// brings from other nodes there, and closes the sockets of ended sessions.
+    pub fn with_revocations(mut self, revocations: Arc<Revocations>) -> Self {
+        self.revocations = revocations;
+        self
     }
 
     /// Runs the hub on the current Tokio runtime until the process ends.
@@ -319,8 +338,26 @@ impl Hub {
                 since_epoch,
                 tx,
                 kill,
-            } => self.register(conn, user_id, rooms, since_epoch, tx, kill, bus),
+                session_id,
+            } => {
+                if self.revocations.is_ended(&session_id) {
+                    // Ended between the token check and now.
+                    kill.kill(protocol::CLOSE_UNAUTHENTICATED);
+                }
+                self.register(conn, user_id, rooms, since_epoch, tx, kill, bus);
+                if let Some(entry) = self.conns.get_mut(&conn) {
+                    entry.session_id = session_id;
+                }
+            }
             HubCommand::Unregister { conn } => self.unregister(conn, bus),
+            HubCommand::Reauthed { conn, session_id } => {
+                if let Some(entry) = self.conns.get_mut(&conn) {
+                    if self.revocations.is_ended(&session_id) {
+                        entry.kill.kill(protocol::CLOSE_UNAUTHENTICATED);
+                    }
+                    entry.session_id = session_id;
+                }
+            }
             HubCommand::Typing { conn, room_id } => {
                 if let Some(c) = self.conns.get(&conn) {
                     if c.rooms.contains(&room_id) {
@@ -343,6 +380,7 @@ impl Hub {
                     rooms = rooms.len(),
                     "catching followed rooms up from the database"
                 );
+                self.reload_ended_sessions(repo);
                 for (room_id, after) in rooms {
                     self.fill(room_id, after, REPLAY_LIMIT, None, repo);
                 }
@@ -428,6 +466,7 @@ impl Hub {
                 tx,
                 kill,
                 rooms: room_ids,
+                session_id: Arc::from(""),
             },
         );
         self.handle
@@ -560,8 +599,47 @@ impl Hub {
         }
     }
 
+    /// Records the sessions as ended and closes their sockets here with 4401.
+    fn end_sessions(&mut self, sessions: &[(UserId, String)]) {
+        let now = chrono::Utc::now();
+        self.revocations
+            .record(sessions.iter().map(|(_, id)| (id.as_str(), now)));
+        for (user_id, session_id) in sessions {
+            let Some(conns) = self.users.get(user_id) else {
+                continue;
+            };
+            for conn in conns {
+                if let Some(entry) = self.conns.get(conn) {
+                    if *entry.session_id == **session_id {
+                        entry.kill.kill(protocol::CLOSE_UNAUTHENTICATED);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a bus outage, endings announced meanwhile were missed: read them from the
+    /// database (they come back through [`HubHandle::deliver`]).
+    fn reload_ended_sessions(&self, repo: &Arc<dyn Repository>) {
+        let repo = repo.clone();
+        let hub = self.handle.clone();
+        let window = self.revocations.window();
+        tokio::task::spawn_blocking(move || {
+            let since = chrono::Utc::now()
+                - chrono::Duration::from_std(window).unwrap_or_else(|_| chrono::Duration::hours(1));
+            match repo.sessions_ended_since(since) {
+                Ok(ended) if !ended.is_empty() => hub.deliver(BusEvent::SessionsEnded {
+                    sessions: ended.into_iter().map(|e| (e.user_id, e.id)).collect(),
+                }),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not reload ended sessions"),
+            }
+        });
+    }
+
     fn deliver(&mut self, event: BusEvent, bus: &dyn EventBus) {
         match event {
+            BusEvent::SessionsEnded { sessions } => self.end_sessions(&sessions),
             BusEvent::Domain(event) => self.deliver_domain(event, bus),
             BusEvent::Typing { room_id, user_id } => {
                 let frame = protocol::typing_frame(room_id, user_id);

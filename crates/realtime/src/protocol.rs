@@ -17,6 +17,14 @@ pub(crate) const CLOSE_UNAUTHENTICATED: u16 = 4401;
 /// The user already holds the most sockets a process allows.
 pub(crate) const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
 
+/// The close reason of a connection the hub ended from outside it.
+pub(crate) fn kill_reason(code: u16) -> &'static str {
+    match code {
+        CLOSE_UNAUTHENTICATED => "session ended",
+        _ => "too slow: reconnect and sync",
+    }
+}
+
 /// A client frame, after its `type` and `ref` were read.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ClientFrame {

@@ -9,10 +9,10 @@ use huddle_auth::{AuthConfig, AuthError, AuthService, JwtKeys};
 use huddle_cluster::{ClusterConfig, ClusterPresence, RedisBus, RedisLimiter, SharedRedis};
 use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
 use huddle_domain::service::ChatService;
-use huddle_domain::{EventPublisher, Repository};
+use huddle_domain::{EndedSession, EventPublisher, Repository};
 use huddle_http_api::{ApiLimits, ApiState, ReadinessProbe};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
-use huddle_realtime::{BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
+use huddle_realtime::{BusEvent, BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
 use rand::RngCore;
 use thiserror::Error;
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -91,12 +91,17 @@ impl Application {
         };
         let auth_repo = repo.clone();
         let auth = tokio::task::spawn_blocking(move || {
-            AuthService::new(auth_repo, JwtKeys::new(&secret), auth_config)
+            let auth = AuthService::new(auth_repo, JwtKeys::new(&secret), auth_config)?;
+            // Sessions ended within a token lifetime stay refused across a restart.
+            let ended = auth.load_revocations()?;
+            tracing::info!(ended, "recently ended sessions loaded");
+            Ok::<_, AuthError>(auth)
         })
         .await
         .map_err(|e| StartupError::Task(e.to_string()))??;
 
         let (hub_handle, hub) = Hub::new(&config.realtime);
+        let hub = hub.with_revocations(auth.revocations().clone());
         let cluster = match &config.redis_url {
             None => None,
             Some(url) => Some(Cluster::start(&config, url, hub_handle.clone())?),
@@ -106,9 +111,14 @@ impl Application {
             None => Arc::new(LocalBus::new(hub_handle.clone())),
         };
         hub.spawn(bus.clone(), repo.clone());
+        let sessions_bus = bus.clone();
+        let auth = Arc::new(auth.on_sessions_ended(Arc::new(move |ended: &[EndedSession]| {
+            sessions_bus.publish(BusEvent::SessionsEnded {
+                sessions: ended.iter().map(|e| (e.user_id, e.id.clone())).collect(),
+            });
+        })));
         let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
         let chat = ChatService::new(repo, events);
-        let auth = Arc::new(auth);
         let send_limiter = limiter(cluster.as_ref(), "send", config.realtime.send_rate());
         let gateway = Gateway::new(
             chat.clone(),

@@ -161,7 +161,7 @@ async function doRefresh(stale) {
   const stored = load();
   if (!stored) {
     if (session) clearSession("expired");
-    throw new ApiError(401, "unauthenticated", "Your session has ended. Please sign in again.");
+    throw new ApiError(401, "unauthenticated", "You were signed out. Please sign in again.");
   }
   if (stored.access_token !== stale && stored.expires_at - Date.now() > 15000) {
     session = stored;
@@ -174,7 +174,11 @@ async function doRefresh(stale) {
     setSession(answer, "refresh");
     return answer.access_token;
   } catch (e) {
-    if (e.status === 401 || e.status === 400) clearSession("expired");
+    // The login is over (ended here, elsewhere, or expired). Only the session this refresh
+    // was for is cleared: after a sign-out here (or a new login) a late answer changes nothing.
+    if ((e.status === 401 || e.status === 400) && session && session.refresh_token === stored.refresh_token) {
+      clearSession("expired");
+    }
     throw e;
   }
 }
@@ -218,6 +222,15 @@ export async function logout() {
       // Signed out here either way.
     }
   }
+}
+
+/**
+ * Ends every session of this account, this one included (POST /auth/logout-all), then signs
+ * out here exactly as `logout` does. Throws (and stays signed in) when the server refused.
+ */
+export async function logoutAll() {
+  await request("POST", "/auth/logout-all", {});
+  clearSession("logout");
 }
 
 /** Follows next_cursor through a list, up to `max` items. */

@@ -1,6 +1,7 @@
 // Huddle's web app: wires the session, the socket, the state and the views together.
 import * as api from "./api.js";
 import { $, h, avatar, displayName, randomId } from "./dom.js";
+import { bindSessions, loadSessions, resetSessions } from "./sessions.js";
 import { Socket } from "./socket.js";
 import * as store from "./store.js";
 import { state } from "./store.js";
@@ -25,7 +26,9 @@ function boot() {
   api.onSession((session, reason) => {
     if (!session) {
       stopChat();
-      showAuth(reason === "expired" ? "Your session has ended. Please sign in again." : "");
+      // "expired": the refresh was refused, because the login expired or was ended elsewhere
+      // (another device's "Sign out", "Sign out everywhere").
+      showAuth(reason === "expired" ? "You were signed out. Please sign in again." : "");
     } else if (reason === "login") {
       startChat();
     } else if (reason === "refresh" && socket) {
@@ -39,6 +42,9 @@ function boot() {
 // ---- sign in / register -----------------------------------------------------------------
 
 function showAuth(message) {
+  // Dialogs sit outside the main view: none stays open over the sign-in screen.
+  for (const dlg of document.querySelectorAll("dialog[open]")) dlg.close();
+  resetSessions();
   $("main-view").hidden = true;
   $("auth-view").hidden = false;
   $("offline-banner").hidden = true;
@@ -104,18 +110,21 @@ async function startChat() {
   renderMe();
   views.renderRoomList();
   views.renderRoomHeader();
-  socket = new Socket({
+  const mine = new Socket({
     token: () => api.accessToken(),
     refresh: () => api.refresh(),
     onFrame,
     onState,
   });
+  socket = mine;
   try {
     await loadRooms();
   } catch (e) {
     if (e.status === 401) return;
     views.toast(api.describe(e), "error");
   }
+  // Signed out (or in again) meanwhile: that start owns the screen now.
+  if (socket !== mine) return;
   socket.start();
   api
     .request("GET", "/users/me")
@@ -837,6 +846,7 @@ function openProfile() {
   $("profile-error").textContent = "";
   $("profile-dialog").showModal();
   $("profile-display-name").focus();
+  loadSessions();
 }
 
 async function saveProfile(e) {
@@ -890,6 +900,7 @@ function bindStatic() {
   $("logout-btn").addEventListener("click", () => api.logout());
   $("profile-btn").addEventListener("click", openProfile);
   $("profile-form").addEventListener("submit", saveProfile);
+  bindSessions();
   $("new-room-btn").addEventListener("click", () => openRoomDialog(null));
   $("room-form").addEventListener("submit", submitRoom);
   $("room-settings-btn").addEventListener("click", () => openRoomDialog(state.rooms.get(state.current)));

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use huddle_server::Application;
-use huddle_test_support::{test_config, Backend, TestApp};
+use huddle_test_support::{assert_error, test_config, Backend, Session, TestApp};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -957,4 +958,285 @@ async fn owners_manage_a_private_room() {
     dan.screenshot("12-private-room-owner").await;
     dan.c.close().await.unwrap();
     eve.c.close().await.unwrap();
+}
+
+/// `GET /users/me/sessions` as `who`: the sessions, newest first (asserting 200 and an array).
+async fn api_sessions(app: &TestApp, who: &Session) -> Vec<Value> {
+    let (status, body) = app
+        .get("/api/v1/users/me/sessions", &who.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "GET /users/me/sessions: {body}");
+    body.as_array()
+        .unwrap_or_else(|| panic!("the sessions are an array: {body}"))
+        .clone()
+}
+
+/// The id of the one session in `sessions` whose `current` is `current`.
+fn session_id(sessions: &[Value], current: bool) -> String {
+    let found: Vec<&Value> = sessions
+        .iter()
+        .filter(|s| s["current"] == json!(current))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one session with current={current}: {sessions:?}"
+    );
+    found[0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a session id is a string: {}", found[0]))
+        .to_owned()
+}
+
+/// The profile dialog's row of one session.
+fn session_row(id: &str) -> String {
+    assert!(
+        !id.contains(['"', '\\']),
+        "a session id fit for a CSS string: {id}"
+    );
+    format!("#sessions-list [data-session-id=\"{id}\"]")
+}
+
+const SESSION_ROWS: &str = "document.querySelectorAll('#sessions-list [data-testid=session]')";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_and_ended_from_the_profile() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let fay = Browser::open(&driver, "fay", 1280, 800).await;
+
+    step("signed in in the browser and, separately, over the API: two sessions");
+    fay.register(&base, "fay", "Fay Fisher").await;
+    fay.wait_visible("#main-view").await;
+    fay.wait_js(
+        "connected",
+        "document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
+    let api = app.login_ok("fay").await;
+    let listed = api_sessions(&app, &api).await;
+    assert_eq!(listed.len(), 2, "the browser's and the API's: {listed:?}");
+    let api_id = session_id(&listed, true);
+    let browser_id = session_id(&listed, false);
+    let browser_agent = listed
+        .iter()
+        .find(|s| s["id"] == json!(browser_id))
+        .map(|s| s["user_agent"].clone())
+        .unwrap();
+
+    step("the profile lists both, the browser's as this device");
+    fay.click("#profile-btn").await;
+    fay.wait_js(
+        "two sessions listed",
+        &format!("{SESSION_ROWS}.length === 2"),
+    )
+    .await;
+    let current = fay
+        .js("return Array.from(document.querySelectorAll('#sessions-list [data-current=true]')).map(e => e.dataset.sessionId);")
+        .await;
+    assert_eq!(
+        current,
+        json!([browser_id]),
+        "the browser's session is current"
+    );
+    let this_row = session_row(&browser_id);
+    let other_row = session_row(&api_id);
+    let this_text = fay
+        .js(&format!(
+            "return document.querySelector('{this_row}').textContent;"
+        ))
+        .await;
+    let this_text = this_text.as_str().unwrap();
+    assert!(this_text.contains("This device"), "{this_text}");
+    assert!(
+        this_text.contains("Signed in") && this_text.contains("last active"),
+        "{this_text}"
+    );
+    let name = fay
+        .js(&format!(
+            "return document.querySelector('{this_row} [data-testid=session-name]').textContent;"
+        ))
+        .await;
+    let name = name.as_str().unwrap();
+    match browser_agent.as_str() {
+        // Chromium's long agent string, shortened to something readable.
+        Some(ua) if ua.contains("Chrome") && ua.contains("Linux") => assert!(
+            name.starts_with("Chrome") && name.ends_with(" on Linux"),
+            "{name} for {ua}"
+        ),
+        Some(ua) => assert!(
+            !name.is_empty() && name.chars().count() <= 60,
+            "{name} for {ua}"
+        ),
+        None => assert_eq!(name, "Unknown device"),
+    }
+    let buttons = fay
+        .js(&format!(
+            "return [document.querySelectorAll('{this_row} [data-testid=end-session]').length, document.querySelectorAll('{other_row} [data-testid=end-session]').length];"
+        ))
+        .await;
+    assert_eq!(
+        buttons,
+        json!([0, 1]),
+        "only the other session has a Sign out button"
+    );
+    fay.screenshot("13-sessions").await;
+
+    step("signing out the other session ends it on the server");
+    fay.click(&format!("{other_row} [data-testid=end-session]"))
+        .await;
+    fay.wait_js(
+        "only this device left",
+        &format!(
+            "{SESSION_ROWS}.length === 1 && !!document.querySelector('{this_row}[data-current=true]')"
+        ),
+    )
+    .await;
+    assert_eq!(
+        fay.js("return document.getElementById('sessions-error').textContent;")
+            .await,
+        json!(""),
+        "no error shown"
+    );
+    let (status, body) = app.get("/api/v1/users/me", &api.access_token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the ended session's access token stops working at once: {body}"
+    );
+    let (status, body) = app.refresh(&api.refresh_token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the ended session's refresh token is refused: {body}"
+    );
+    let again = app.login_ok("fay").await;
+    let listed = api_sessions(&app, &again).await;
+    let ids: Vec<&str> = listed.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(
+        listed.len(),
+        2,
+        "the browser's and the new login: {listed:?}"
+    );
+    assert!(
+        ids.contains(&browser_id.as_str()) && !ids.contains(&api_id.as_str()),
+        "{listed:?}"
+    );
+    fay.wait_js(
+        "the browser is still signed in and connected",
+        "!document.getElementById('main-view').hidden && document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
+
+    step("sign out everywhere returns the browser to the sign-in screen");
+    let browser_refresh = fay
+        .js("return JSON.parse(localStorage.getItem('huddle.session')).refresh_token;")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    fay.click("#logout-all-btn").await;
+    fay.click("#confirm-ok").await;
+    fay.wait_visible("#auth-form").await;
+    fay.wait_js(
+        "signed out cleanly: tokens gone, no dialog, no error",
+        "document.getElementById('main-view').hidden && localStorage.getItem('huddle.session') === null && !document.querySelector('dialog[open]') && document.getElementById('auth-error').textContent === ''",
+    )
+    .await;
+    fay.screenshot("14-signed-out-everywhere").await;
+    let (status, body) = app.refresh(&browser_refresh).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the browser's session is over: {body}"
+    );
+    let (status, body) = app.get("/api/v1/users/me", &again.access_token).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "every other session is over too: {body}"
+    );
+    fay.c.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_elsewhere_signs_the_browser_out() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let gus = Browser::open(&driver, "gus", 1024, 768).await;
+
+    step("signed in in the browser and over the API");
+    gus.register(&base, "gus", "Gus Grant").await;
+    gus.wait_visible("#main-view").await;
+    gus.wait_js(
+        "connected",
+        "document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
+    let api = app.login_ok("gus").await;
+    let listed = api_sessions(&app, &api).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let browser_id = session_id(&listed, false);
+
+    step("with the profile open, the API ends the browser's session");
+    gus.click("#profile-btn").await;
+    gus.wait_js("sessions listed", &format!("{SESSION_ROWS}.length === 2"))
+        .await;
+    let started = Instant::now();
+    let (status, body) = app
+        .delete(
+            &format!("/api/v1/users/me/sessions/{browser_id}"),
+            &api.access_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    gus.wait_visible("#auth-form").await;
+    gus.wait_auth_error("You were signed out").await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the sign-in screen took {took:?}"
+    );
+    gus.wait_js(
+        "nothing left of the session: tokens gone, no dialog over the sign-in screen",
+        "document.getElementById('main-view').hidden && localStorage.getItem('huddle.session') === null && !document.querySelector('dialog[open]')",
+    )
+    .await;
+    gus.screenshot("15-signed-out-elsewhere").await;
+
+    step("the API's own session goes on; the ended one is gone");
+    let (status, body) = app.get("/api/v1/users/me", &api.access_token).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let left = api_sessions(&app, &api).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["current"], json!(true), "{left:?}");
+    let again = app
+        .delete(
+            &format!("/api/v1/users/me/sessions/{browser_id}"),
+            &api.access_token,
+        )
+        .await;
+    assert_error(&again, StatusCode::NOT_FOUND, "not_found", None);
+
+    step("signing in again works");
+    gus.fill("#auth-username", "gus").await;
+    gus.fill("#auth-password", "password123").await;
+    gus.click("#auth-submit").await;
+    gus.wait_visible("#main-view").await;
+    gus.wait_js(
+        "connected again",
+        "document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
+    gus.c.close().await.unwrap();
 }

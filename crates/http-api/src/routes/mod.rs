@@ -4,6 +4,7 @@ pub(crate) mod health;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod rooms;
+pub(crate) mod sessions;
 pub(crate) mod users;
 
 use actix_web::dev::ServiceResponse;
@@ -52,8 +53,11 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/auth/login", post => auth::login))
                     .service(resource!("/auth/refresh", post => auth::refresh))
                     .service(resource!("/auth/logout", post => auth::logout))
+                    .service(resource!("/auth/logout-all", post => sessions::logout_all))
                     .service(resource!("/users/me", get => users::me, patch => users::update_me))
                     .service(resource!("/users/me/password", post => users::change_password))
+                    .service(resource!("/users/me/sessions", get => sessions::list))
+                    .service(resource!("/users/me/sessions/{id}", delete => sessions::end))
                     .service(resource!("/users/{id}", get => users::get))
                     .service(resource!("/rooms", get => rooms::list, post => rooms::create))
                     .service(resource!("/rooms/{id}",

@@ -1,12 +1,16 @@
 use diesel::prelude::*;
-use huddle_domain::repository::{NewRefreshToken, RepoResult, TokenRepository};
-use huddle_domain::RefreshTokenRecord;
+use huddle_domain::repository::{
+    NewRefreshToken, NewSession, RepoResult, SessionFilter, TokenRepository,
+};
+use huddle_domain::{EndedSession, RefreshTokenRecord, SessionRecord, UserId};
 
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
-use crate::models::{now_micros, NewRefreshTokenRow, RefreshTokenRow};
-use crate::schema::refresh_tokens;
+use crate::models::{
+    now_micros, to_time, NewRefreshTokenRow, NewSessionRow, RefreshTokenRow, SessionRow,
+};
+use crate::schema::{refresh_tokens, sessions};
 
 fn insert(c: &mut AnyConnection, new: &NewRefreshToken) -> QueryResult<usize> {
     diesel::insert_into(refresh_tokens::table)
@@ -20,9 +24,82 @@ fn insert(c: &mut AnyConnection, new: &NewRefreshToken) -> QueryResult<usize> {
         .execute(c)
 }
 
+/// Ends the live sessions `which` names, with their refresh tokens, inside the caller's
+/// transaction. The ids are read first and the updates are conditional, so a session ended
+/// concurrently is not reported twice by the same transaction's view.
+pub(crate) fn end_sessions(
+    c: &mut AnyConnection,
+    which: SessionFilter<'_>,
+) -> QueryResult<Vec<EndedSession>> {
+    let now = now_micros();
+    let mut query = sessions::table
+        .filter(sessions::revoked_at.is_null())
+        .select((sessions::id, sessions::user_id))
+        .into_boxed();
+    query = match which {
+        SessionFilter::One { id, user_id } => {
+            let q = query.filter(sessions::id.eq(id.to_owned()));
+            match user_id {
+                Some(u) => q.filter(sessions::user_id.eq(u)),
+                None => q,
+            }
+        }
+        SessionFilter::AllOf { user_id, except } => {
+            let q = query.filter(sessions::user_id.eq(user_id));
+            match except {
+                Some(keep) => q.filter(sessions::id.ne(keep.to_owned())),
+                None => q,
+            }
+        }
+    };
+    let found: Vec<(String, i64)> = query.load(c)?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+    diesel::update(
+        sessions::table
+            .filter(sessions::id.eq_any(&ids))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set(sessions::revoked_at.eq(now))
+    .execute(c)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq_any(&ids))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(c)?;
+    Ok(found
+        .into_iter()
+        .map(|(id, user_id)| EndedSession {
+            id,
+            user_id,
+            revoked_at: to_time(now),
+        })
+        .collect())
+}
+
 impl TokenRepository for DieselRepository {
-    fn insert_refresh_token(&self, new: NewRefreshToken) -> RepoResult<()> {
-        insert(&mut *self.conn()?, &new).map(drop).map_err(db_err)
+    fn start_session(&self, new: NewSession) -> RepoResult<()> {
+        let now = now_micros();
+        let token = &new.first_token;
+        self.conn()?
+            .transaction(|c| {
+                diesel::insert_into(sessions::table)
+                    .values(NewSessionRow {
+                        id: &token.family_id,
+                        user_id: token.user_id,
+                        user_agent: new.user_agent.as_deref(),
+                        created_at: now,
+                        last_used_at: now,
+                        expires_at: token.expires_at.timestamp_micros(),
+                    })
+                    .execute(c)?;
+                insert(c, token).map(drop)
+            })
+            .map_err(db_err)
     }
 
     fn refresh_token_by_hash(&self, token_hash: &str) -> RepoResult<Option<RefreshTokenRecord>> {
@@ -52,20 +129,52 @@ impl TokenRepository for DieselRepository {
                     return Ok(false);
                 }
                 insert(c, &successor)?;
+                diesel::update(sessions::table.find(&successor.family_id))
+                    .set((
+                        sessions::last_used_at.eq(now_micros()),
+                        sessions::expires_at.eq(successor.expires_at.timestamp_micros()),
+                    ))
+                    .execute(c)?;
                 Ok(true)
             })
             .map_err(db_err)
     }
 
-    fn revoke_family(&self, family_id: &str) -> RepoResult<()> {
-        diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::family_id.eq(family_id))
-                .filter(refresh_tokens::revoked_at.is_null()),
-        )
-        .set(refresh_tokens::revoked_at.eq(now_micros()))
-        .execute(&mut *self.conn()?)
-        .map(drop)
-        .map_err(db_err)
+    fn end_sessions(&self, which: SessionFilter<'_>) -> RepoResult<Vec<EndedSession>> {
+        self.conn()?
+            .transaction(|c| end_sessions(c, which))
+            .map_err(db_err)
+    }
+
+    fn live_sessions(&self, user_id: UserId) -> RepoResult<Vec<SessionRecord>> {
+        sessions::table
+            .filter(sessions::user_id.eq(user_id))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now_micros()))
+            .order((sessions::created_at.desc(), sessions::id.desc()))
+            .select(SessionRow::as_select())
+            .load(&mut *self.conn()?)
+            .map(|rows| rows.into_iter().map(Into::into).collect())
+            .map_err(db_err)
+    }
+
+    fn sessions_ended_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> RepoResult<Vec<EndedSession>> {
+        sessions::table
+            .filter(sessions::revoked_at.ge(since.timestamp_micros()))
+            .select((sessions::id, sessions::user_id, sessions::revoked_at))
+            .load::<(String, i64, Option<i64>)>(&mut *self.conn()?)
+            .map(|rows| {
+                rows.into_iter()
+                    .map(|(id, user_id, at)| EndedSession {
+                        id,
+                        user_id,
+                        revoked_at: to_time(at.unwrap_or_default()),
+                    })
+                    .collect()
+            })
+            .map_err(db_err)
     }
 }

@@ -1,12 +1,14 @@
 use diesel::prelude::*;
-use huddle_domain::repository::{NewUser, ProfilePatch, RepoResult, UserRepository};
-use huddle_domain::{User, UserCredentials, UserId};
+use huddle_domain::repository::{
+    NewUser, ProfilePatch, RepoResult, SessionFilter, UserRepository,
+};
+use huddle_domain::{EndedSession, User, UserCredentials, UserId};
 
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::{db_err, map_err};
 use crate::models::{now_micros, NewUserRow, UserChanges, UserRow};
-use crate::schema::{refresh_tokens, users};
+use crate::schema::users;
 
 fn credentials(row: (UserRow, String)) -> UserCredentials {
     UserCredentials {
@@ -96,8 +98,8 @@ impl UserRepository for DieselRepository {
         &self,
         id: UserId,
         password_hash: &str,
-        keep_family: Option<&str>,
-    ) -> RepoResult<()> {
+        keep_session: Option<&str>,
+    ) -> RepoResult<Vec<EndedSession>> {
         let now = now_micros();
         self.conn()?
             .transaction(|c| {
@@ -110,14 +112,13 @@ impl UserRepository for DieselRepository {
                 if n == 0 {
                     return Err(diesel::result::Error::NotFound);
                 }
-                let others = refresh_tokens::table
-                    .filter(refresh_tokens::user_id.eq(id))
-                    .filter(refresh_tokens::revoked_at.is_null())
-                    .filter(refresh_tokens::family_id.ne(keep_family.unwrap_or("")));
-                diesel::update(others)
-                    .set(refresh_tokens::revoked_at.eq(now))
-                    .execute(c)?;
-                Ok(())
+                super::tokens::end_sessions(
+                    c,
+                    SessionFilter::AllOf {
+                        user_id: id,
+                        except: keep_session,
+                    },
+                )
             })
             .map_err(db_err)
     }
