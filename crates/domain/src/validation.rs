@@ -196,7 +196,10 @@ mod tests {
         assert_eq!(user_agent("\t\r"), None);
         assert_eq!(user_agent(""), None);
         let long = "é".repeat(USER_AGENT_MAX + 10);
-        assert_eq!(user_agent(&long).map(|s| s.chars().count()), Some(USER_AGENT_MAX));
+        assert_eq!(
+            user_agent(&long).map(|s| s.chars().count()),
+            Some(USER_AGENT_MAX)
+        );
     }
 
     fn field_of(e: DomainError) -> Option<&'static str> {

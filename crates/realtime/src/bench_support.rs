@@ -3,8 +3,8 @@
 //! an API; nothing else should use it.
 use std::sync::Arc;
 
-use huddle_domain::repository::*;
 use chrono::{DateTime, Utc};
+use huddle_domain::repository::*;
 use huddle_domain::{
     DomainEvent, EndedSession, Member, Message, MessageId, RefreshTokenRecord, RepoError, Role,
     Room, RoomCursor, RoomId, SessionRecord, User, UserCredentials, UserId,
@@ -122,7 +122,12 @@ impl UserRepository for NoRepository {
     fn update_profile(&self, _: UserId, _: ProfilePatch) -> RepoResult<User> {
         none()
     }
-    fn change_password(&self, _: UserId, _: &str, _: Option<&str>) -> RepoResult<Vec<EndedSession>> {
+    fn change_password(
+        &self,
+        _: UserId,
+        _: &str,
+        _: Option<&str>,
+    ) -> RepoResult<Vec<EndedSession>> {
         none()
     }
 }

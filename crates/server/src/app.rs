@@ -112,11 +112,13 @@ impl Application {
         };
         hub.spawn(bus.clone(), repo.clone());
         let sessions_bus = bus.clone();
-        let auth = Arc::new(auth.on_sessions_ended(Arc::new(move |ended: &[EndedSession]| {
-            sessions_bus.publish(BusEvent::SessionsEnded {
-                sessions: ended.iter().map(|e| (e.user_id, e.id.clone())).collect(),
-            });
-        })));
+        let auth = Arc::new(
+            auth.on_sessions_ended(Arc::new(move |ended: &[EndedSession]| {
+                sessions_bus.publish(BusEvent::SessionsEnded {
+                    sessions: ended.iter().map(|e| (e.user_id, e.id.clone())).collect(),
+                });
+            })),
+        );
         let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
         let chat = ChatService::new(repo, events);
         let send_limiter = limiter(cluster.as_ref(), "send", config.realtime.send_rate());

@@ -597,3 +597,138 @@ async fn login_limits_hold_across_nodes() {
     );
     assert_eq!(statuses[&3].1["error"]["code"], "rate_limited");
 }
+
+/// A login of an existing user through `client`.
+async fn login(client: &huddle_test_support::cluster::NodeClient, username: &str) -> Session {
+    let (status, body) = client
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"username": username, "password": huddle_test_support::PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    huddle_test_support::session_from(&body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_ends_on_every_node() {
+    let Some(cluster) = TestCluster::start(BIN, 2, &redis_url(), &[]) else {
+        return;
+    };
+    let (n0, n1) = (cluster.client(0), cluster.client(1));
+    let gone = n0.register("ann").await;
+    let kept = login(&n1, "ann").await;
+    let mut gone_sockets = vec![
+        connect(&cluster, 0, &gone).await,
+        connect(&cluster, 1, &gone).await,
+    ];
+    let mut kept_socket = connect(&cluster, 1, &kept).await;
+    // Both nodes accept the session's token before it ends.
+    for client in [&n0, &n1] {
+        assert_eq!(
+            client.get("/api/v1/users/me", &gone.access_token).await.0,
+            StatusCode::OK
+        );
+    }
+
+    let (status, _) = n0
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": gone.refresh_token})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let ended_at = Instant::now();
+    // On the node that ended it: at once.
+    assert_eq!(
+        n0.get("/api/v1/users/me", &gone.access_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Its sockets, on both nodes, within a second.
+    for (node, ws) in gone_sockets.iter_mut().enumerate() {
+        let code = tokio::time::timeout(Duration::from_secs(1), ws.expect_close())
+            .await
+            .unwrap_or_else(|_| panic!("the socket on node {node} was not closed within 1 s"));
+        assert_eq!(code, Some(4401), "node {node}");
+    }
+    // The other node refuses the token once the bus has carried the ending (well within the
+    // same second; no database read per request).
+    let mut refused = false;
+    while ended_at.elapsed() < Duration::from_secs(1) {
+        if n1.get("/api/v1/users/me", &gone.access_token).await.0 == StatusCode::UNAUTHORIZED {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        refused,
+        "node 1 refuses the ended session's token within 1 s"
+    );
+    eprintln!(
+        "session ended on node 0: refused and closed on both nodes after {:?}",
+        ended_at.elapsed()
+    );
+
+    // The other login of the same user, on the other node, is untouched.
+    assert_eq!(
+        n1.get("/api/v1/users/me", &kept.access_token).await.0,
+        StatusCode::OK
+    );
+    kept_socket.assert_alive().await;
+
+    // Logout-all on node 1 ends the rest, everywhere.
+    let (status, _) = n1
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout-all",
+            Some(&kept.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let code = tokio::time::timeout(Duration::from_secs(1), kept_socket.expect_close())
+        .await
+        .expect("closed within 1 s");
+    assert_eq!(code, Some(4401));
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while n0.get("/api/v1/users/me", &kept.access_token).await.0 != StatusCode::UNAUTHORIZED {
+        assert!(Instant::now() < deadline, "node 0 refuses within 1 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A node that joins after a session ended (it never saw the bus event) refuses it too: it
+/// reads recent endings from the database at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_later_refuses_sessions_ended_before() {
+    let Some(mut cluster) = TestCluster::start(BIN, 1, &redis_url(), &[]) else {
+        return;
+    };
+    let n0 = cluster.client(0);
+    let gone = n0.register("ann").await;
+    let kept = login(&n0, "ann").await;
+    let (status, _) = n0
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": gone.refresh_token})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let late = cluster.add_node();
+    let n1 = cluster.client(late);
+    assert_eq!(
+        n1.get("/api/v1/users/me", &gone.access_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        n1.get("/api/v1/users/me", &kept.access_token).await.0,
+        StatusCode::OK
+    );
+}

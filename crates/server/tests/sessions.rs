@@ -25,7 +25,9 @@ async fn me_status(app: &TestApp, who: &Session) -> StatusCode {
 }
 
 async fn sessions(app: &TestApp, who: &Session) -> Vec<Value> {
-    let (status, body) = app.get("/api/v1/users/me/sessions", &who.access_token).await;
+    let (status, body) = app
+        .get("/api/v1/users/me/sessions", &who.access_token)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body.as_array().expect("an array").clone()
 }
@@ -48,10 +50,23 @@ async fn logout_ends_that_session_and_no_other(backend: Backend) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     // At once: the very next request.
     let (status, body) = app.get("/api/v1/users/me", &a.access_token).await;
-    assert_error(&(status, body), StatusCode::UNAUTHORIZED, "unauthenticated", None);
-    assert_eq!(closed_within_a_second(&mut ws_a).await, Some(UNAUTHENTICATED));
+    assert_error(
+        &(status, body),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+    assert_eq!(
+        closed_within_a_second(&mut ws_a).await,
+        Some(UNAUTHENTICATED)
+    );
     let (status, body) = app.refresh(&a.refresh_token).await;
-    assert_error(&(status, body), StatusCode::UNAUTHORIZED, "unauthenticated", None);
+    assert_error(
+        &(status, body),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
     // A new socket with the ended session's token is refused too.
     let mut again = WsClient::connect_raw(&app, Some(&a.access_token)).await;
     assert_eq!(again.expect_close().await, Some(UNAUTHENTICATED));
@@ -80,7 +95,10 @@ async fn sessions_are_listed_and_ended_one_at_a_time(backend: Backend) {
 
     let listed = sessions(&app, &second).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
-    assert_eq!(listed[0]["current"], true, "newest first, and it is the caller's");
+    assert_eq!(
+        listed[0]["current"], true,
+        "newest first, and it is the caller's"
+    );
     assert_eq!(listed[0]["user_agent"], "Firefox/128 (X11; Linux)");
     assert_eq!(listed[1]["current"], false);
     for s in &listed {
@@ -94,10 +112,16 @@ async fn sessions_are_listed_and_ended_one_at_a_time(backend: Backend) {
     assert_eq!(from_first[1]["id"], listed[1]["id"]);
 
     // Another user's session cannot be ended, nor a made-up one.
-    let mallorys = sessions(&app, &mallory).await[0]["id"].as_str().unwrap().to_owned();
+    let mallorys = sessions(&app, &mallory).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for id in [mallorys.as_str(), "no-such-session"] {
         let (status, body) = app
-            .delete(&format!("/api/v1/users/me/sessions/{id}"), &first.access_token)
+            .delete(
+                &format!("/api/v1/users/me/sessions/{id}"),
+                &first.access_token,
+            )
             .await;
         assert_error(&(status, body), StatusCode::NOT_FOUND, "not_found", None);
     }
@@ -106,18 +130,30 @@ async fn sessions_are_listed_and_ended_one_at_a_time(backend: Backend) {
     let mut ws_first = WsClient::connect(&app, &first.access_token).await;
     let other = listed[1]["id"].as_str().unwrap();
     let (status, _) = app
-        .delete(&format!("/api/v1/users/me/sessions/{other}"), &second.access_token)
+        .delete(
+            &format!("/api/v1/users/me/sessions/{other}"),
+            &second.access_token,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(me_status(&app, &first).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(closed_within_a_second(&mut ws_first).await, Some(UNAUTHENTICATED));
-    assert_eq!(app.refresh(&first.refresh_token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        closed_within_a_second(&mut ws_first).await,
+        Some(UNAUTHENTICATED)
+    );
+    assert_eq!(
+        app.refresh(&first.refresh_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     // Ended sessions are no longer listed, and ending one twice is a 404.
     let left = sessions(&app, &second).await;
     assert_eq!(left.len(), 1);
     assert_eq!(left[0]["current"], true);
     let (status, body) = app
-        .delete(&format!("/api/v1/users/me/sessions/{other}"), &second.access_token)
+        .delete(
+            &format!("/api/v1/users/me/sessions/{other}"),
+            &second.access_token,
+        )
         .await;
     assert_error(&(status, body), StatusCode::NOT_FOUND, "not_found", None);
 
@@ -153,14 +189,27 @@ async fn logout_all_ends_every_session(backend: Backend) {
     let (status, body) = app
         .call(Method::POST, "/api/v1/auth/logout-all", None, None)
         .await;
-    assert_error(&(status, body), StatusCode::UNAUTHORIZED, "unauthenticated", None);
+    assert_error(
+        &(status, body),
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
     let (status, _) = app
-        .call(Method::POST, "/api/v1/auth/logout-all", Some(&b.access_token), None)
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout-all",
+            Some(&b.access_token),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     for s in [&a, &b, &c] {
         assert_eq!(me_status(&app, s).await, StatusCode::UNAUTHORIZED);
-        assert_eq!(app.refresh(&s.refresh_token).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.refresh(&s.refresh_token).await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
     for ws in &mut sockets {
         assert_eq!(closed_within_a_second(ws).await, Some(UNAUTHENTICATED));
@@ -187,7 +236,10 @@ async fn password_change_ends_every_other_session(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert_eq!(me_status(&app, &other).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(closed_within_a_second(&mut ws_other).await, Some(UNAUTHENTICATED));
+    assert_eq!(
+        closed_within_a_second(&mut ws_other).await,
+        Some(UNAUTHENTICATED)
+    );
     assert_eq!(me_status(&app, &keep).await, StatusCode::OK);
     ws_keep.assert_alive().await;
 }
@@ -200,10 +252,16 @@ async fn refresh_token_reuse_ends_the_login(backend: Backend) {
     let rotated = huddle_test_support::session_from(&body);
     let mut ws = WsClient::connect(&app, &rotated.access_token).await;
     // The spent token again: copied, so the whole login ends, its newest tokens included.
-    assert_eq!(app.refresh(&first.refresh_token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&first.refresh_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(me_status(&app, &rotated).await, StatusCode::UNAUTHORIZED);
     assert_eq!(closed_within_a_second(&mut ws).await, Some(UNAUTHENTICATED));
-    assert_eq!(app.refresh(&rotated.refresh_token).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.refresh(&rotated.refresh_token).await.0,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 async fn a_reauth_into_an_ended_session_is_refused(backend: Backend) {
@@ -261,7 +319,10 @@ async fn ended_sessions_stay_refused_after_a_restart(backend: Backend) {
                 .status()
         }
     };
-    assert_eq!(status(a.access_token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        status(a.access_token.clone()).await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(status(b.access_token.clone()).await, StatusCode::OK);
     handle.shutdown().await;
 }

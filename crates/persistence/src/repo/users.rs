@@ -1,7 +1,5 @@
 use diesel::prelude::*;
-use huddle_domain::repository::{
-    NewUser, ProfilePatch, RepoResult, SessionFilter, UserRepository,
-};
+use huddle_domain::repository::{NewUser, ProfilePatch, RepoResult, SessionFilter, UserRepository};
 use huddle_domain::{EndedSession, User, UserCredentials, UserId};
 
 use super::DieselRepository;
