@@ -26,6 +26,11 @@ pub struct RealtimeConfig {
     pub sync_grace: Duration,
     /// Most open sockets per user on one process (0: no cap); the next is closed with 4429.
     pub max_sockets_per_user: usize,
+    /// At shutdown a socket keeps reading until its client has been silent this long, so
+    /// frames already on their way are answered before the close.
+    pub drain_quiet: Duration,
+    /// ... but for no longer than this, for clients that never stop sending.
+    pub drain_limit: Duration,
 }
 
 impl RealtimeConfig {
@@ -51,6 +56,8 @@ impl Default for RealtimeConfig {
             gap_wait: Duration::from_millis(250),
             sync_grace: Duration::from_millis(1500),
             max_sockets_per_user: 20,
+            drain_quiet: Duration::from_millis(100),
+            drain_limit: Duration::from_secs(10),
         }
     }
 }

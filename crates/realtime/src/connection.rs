@@ -157,6 +157,12 @@ pub(crate) async fn run(
                 }
             };
             tokio::pin!(shutting_down);
+            // Once shutdown starts, the socket keeps reading until the client has been quiet
+            // for `drain_quiet` (each frame read moves the timer on), and no later than
+            // `drain_limit`; one timer serves both.
+            let mut drain_until: Option<Instant> = None;
+            let drain_timer = tokio::time::sleep(Duration::ZERO);
+            tokio::pin!(drain_timer);
             // The handlers of client frames, replies, heartbeats and shutdown are boxed while
             // they run: inline, the largest of them would be part of this future, and so of
             // every idle connection, for as long as the socket is open. Deliveries, the hot
@@ -164,14 +170,34 @@ pub(crate) async fn run(
             loop {
                 let step = tokio::select! {
                     code = &mut killed => Err(End::Close(code, protocol::kill_reason(code))),
-                    () = &mut shutting_down => {
-                        // Finish what was received, then close.
-                        Box::pin(state.drain(&mut cmds)).await;
-                        Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
+                    () = &mut shutting_down, if drain_until.is_none() => {
+                        // Keep reading: frames the client sent before it sees our close frame
+                        // are answered, not dropped.
+                        let now = Instant::now();
+                        drain_until = Some(now + shared.config.drain_limit);
+                        drain_timer.as_mut().reset(now + shared.config.drain_quiet);
+                        Ok(())
+                    }
+                    () = &mut drain_timer, if drain_until.is_some() => {
+                        let now = Instant::now();
+                        let limit = drain_until.unwrap_or(now);
+                        if cmds.idle() || now >= limit {
+                            // Finish what was received, then close.
+                            Box::pin(state.drain(&mut cmds)).await;
+                            Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
+                        } else {
+                            // Quiet, but answers are still due: look again shortly.
+                            drain_timer.as_mut().reset(limit.min(now + shared.config.drain_quiet));
+                            Ok(())
+                        }
                     }
                     // Not while a command waits for the acks before it, nor while the most
                     // sends are pipelined: the client waits, in its socket's buffers.
                     msg = stream.next(), if cmds.reading() => {
+                        if let Some(limit) = drain_until {
+                            let next = limit.min(Instant::now() + shared.config.drain_quiet);
+                            drain_timer.as_mut().reset(next);
+                        }
                         Box::pin(state.on_incoming(msg, &mut cmds)).await
                     }
                     Some(out) = rx.recv() => state.on_outbound_batch(out, &mut rx).await,
@@ -856,6 +882,11 @@ struct Commands {
 impl Commands {
     fn acks_pending(&self) -> usize {
         self.acks.as_ref().map_or(0, FuturesOrdered::len)
+    }
+
+    /// Whether every command received has been answered.
+    fn idle(&self) -> bool {
+        self.acks_pending() == 0 && self.worker.is_none() && self.waiting.is_none()
     }
 
     /// Whether to read the next client frame.

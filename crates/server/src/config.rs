@@ -192,6 +192,8 @@ fn realtime(
             "HUDDLE_WS_MAX_SOCKETS_PER_USER",
             d.max_sockets_per_user,
         )?,
+        drain_quiet: millis(get, "HUDDLE_WS_DRAIN_QUIET_MS", d.drain_quiet)?,
+        drain_limit: millis(get, "HUDDLE_WS_DRAIN_LIMIT_MS", d.drain_limit)?,
     })
 }
 
