@@ -120,6 +120,7 @@ impl Presence {
     pub(crate) async fn tick(&mut self) -> Vec<Announcement> {
         let me = self.config.node_id.clone();
         let lease_ms = u64::try_from(self.config.presence_lease.as_millis()).unwrap_or(15_000);
+        let ttl_ms = u64::try_from(self.lease_ttl().as_millis()).unwrap_or(11_250);
         let (lease_key, nodes_key, users_key) = (
             self.lease_key(&me),
             self.config.key(&["nodes"]),
@@ -135,7 +136,7 @@ impl Presence {
                         .arg(&lease_key)
                         .arg(1)
                         .arg("PX")
-                        .arg(lease_ms)
+                        .arg(ttl_ms)
                         .ignore()
                         .cmd("SADD")
                         .arg(&nodes_key)
@@ -262,9 +263,20 @@ impl Presence {
         gone
     }
 
-    /// How often to renew: a third of the lease, so two missed renewals still keep it.
+    /// How often to renew the lease and look for lapsed ones: a quarter of the lease.
     pub(crate) fn tick_interval(&self) -> Duration {
-        (self.config.presence_lease / 3).max(Duration::from_millis(100))
+        (self.config.presence_lease / 4).max(Duration::from_millis(100))
+    }
+
+    /// How long a renewal keeps the lease: the lease less one tick. A process that dies lets
+    /// its key lapse at most this long after, and another process notices within one tick
+    /// more, so its users are offline for the others within `presence_lease`. A live process
+    /// keeps its lease through a stall of up to half the lease.
+    pub(crate) fn lease_ttl(&self) -> Duration {
+        self.config
+            .presence_lease
+            .saturating_sub(self.tick_interval())
+            .max(Duration::from_millis(100))
     }
 
     /// On shutdown: leave the cluster at once instead of waiting for the lease to lapse.
@@ -329,5 +341,32 @@ impl PresenceDirectory for ClusterPresence {
                 None => self.local.online_among(users).await,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn presence(lease: Duration) -> Presence {
+        let mut config = ClusterConfig::new("redis://127.0.0.1:1", "t");
+        config.presence_lease = lease;
+        Presence::new(config, SharedRedis::new("redis://127.0.0.1:1").unwrap())
+    }
+
+    #[test]
+    fn a_dead_process_is_noticed_within_the_lease() {
+        for ms in [2_000, 4_000, 15_000, 60_000] {
+            let p = presence(Duration::from_millis(ms));
+            // Worst case: the key lapses `lease_ttl` after the last renewal, and the next
+            // look comes at most one tick later.
+            assert_eq!(
+                p.lease_ttl() + p.tick_interval(),
+                Duration::from_millis(ms),
+                "lease {ms} ms"
+            );
+            // A live process renews at least twice within one key lifetime.
+            assert!(p.lease_ttl() >= 2 * p.tick_interval(), "lease {ms} ms");
+        }
     }
 }

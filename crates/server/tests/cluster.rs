@@ -472,6 +472,15 @@ async fn a_killed_node_loses_nothing_acknowledged() {
          the dead node's user went offline after {:?} (lease {lease} ms)",
         offline_after.iter().max()
     );
+    // The README's bound: offline for the others within the lease, plus the announcement's
+    // trip through Redis and the socket (half a second allowed for that on a busy machine).
+    let bound = Duration::from_millis(lease.parse::<u64>().unwrap() + 500);
+    for after in &offline_after {
+        assert!(
+            *after <= bound,
+            "offline after {after:?}, past the bound {bound:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
