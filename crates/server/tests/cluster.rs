@@ -741,3 +741,64 @@ async fn a_node_started_later_refuses_sessions_ended_before() {
         StatusCode::OK
     );
 }
+
+/// One send budget per user across the cluster: REST and socket sends on two nodes draw on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_send_budget_holds_across_nodes() {
+    let Some(cluster) = TestCluster::start(
+        BIN,
+        2,
+        &redis_url(),
+        &env(&[
+            ("HUDDLE_WS_SEND_BURST", "4"),
+            ("HUDDLE_WS_SEND_RATE", "0.05"),
+        ]),
+    ) else {
+        return;
+    };
+    let (n0, n1) = (cluster.client(0), cluster.client(1));
+    let ann = n0.register("ann").await;
+    let (_, room) = n0
+        .post(
+            "/api/v1/rooms",
+            &ann.access_token,
+            json!({"name": "general"}),
+        )
+        .await;
+    let room = room["id"].as_i64().unwrap();
+    let path = format!("/api/v1/rooms/{room}/messages");
+    // Four sends, alternating nodes: the burst.
+    for (i, client) in [&n0, &n1, &n0, &n1].into_iter().enumerate() {
+        let (status, body) = client
+            .post(&path, &ann.access_token, json!({"body": format!("m{i}")}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "send {i}: {body}");
+    }
+    // The fifth, on either node, over REST or the socket, is refused.
+    let (status, body) = n1
+        .post(&path, &ann.access_token, json!({"body": "over"}))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    let mut ws = connect(&cluster, 0, &ann).await;
+    let reply = ws
+        .request(
+            json!({"type": "send", "room_id": room, "body": "over"}),
+            "s1",
+        )
+        .await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["code"], "rate_limited");
+    // Another user has a budget of their own.
+    let bob = n1.register("bob").await;
+    n1.post(
+        &format!("/api/v1/rooms/{room}/join"),
+        &bob.access_token,
+        json!({}),
+    )
+    .await;
+    let (status, body) = n1
+        .post(&path, &bob.access_token, json!({"body": "hi"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
