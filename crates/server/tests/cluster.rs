@@ -629,7 +629,7 @@ async fn an_ended_session_ends_on_every_node() {
     let (n0, n1) = (cluster.client(0), cluster.client(1));
     let gone = n0.register("ann").await;
     let kept = login(&n1, "ann").await;
-    let mut gone_sockets = vec![
+    let mut gone_sockets = [
         connect(&cluster, 0, &gone).await,
         connect(&cluster, 1, &gone).await,
     ];
