@@ -48,7 +48,9 @@ function showAuth(message) {
   $("main-view").hidden = true;
   $("auth-view").hidden = false;
   $("offline-banner").hidden = true;
-  setAuthMode(authMode);
+  // Whoever is shown this screen after a session (signed out, or ended elsewhere) has an
+  // account: offer to sign in, not to create one.
+  setAuthMode("login");
   $("auth-error").textContent = message || "";
   $("auth-username").focus();
 }
