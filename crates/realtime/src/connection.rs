@@ -159,10 +159,9 @@ pub(crate) async fn run(
             tokio::pin!(shutting_down);
             // Once shutdown starts, the socket keeps reading until the client has been quiet
             // for `drain_quiet` (each frame read moves the timer on), and no later than
-            // `drain_limit`; one timer serves both.
+            // `drain_limit`. The sync grace's timer serves (the grace ends with the shutdown),
+            // so an idle connection carries no timer of its own for this.
             let mut drain_until: Option<Instant> = None;
-            let drain_timer = tokio::time::sleep(Duration::ZERO);
-            tokio::pin!(drain_timer);
             // The handlers of client frames, replies, heartbeats and shutdown are boxed while
             // they run: inline, the largest of them would be part of this future, and so of
             // every idle connection, for as long as the socket is open. Deliveries, the hot
@@ -175,19 +174,11 @@ pub(crate) async fn run(
                         // are answered, not dropped.
                         let now = Instant::now();
                         drain_until = Some(now + shared.config.drain_limit);
-                        drain_timer.as_mut().reset(now + shared.config.drain_quiet);
-                        Ok(())
-                    }
-                    () = &mut drain_timer, if drain_until.is_some() => {
-                        let now = Instant::now();
-                        let limit = drain_until.unwrap_or(now);
-                        if cmds.idle() || now >= limit {
-                            // Finish what was received, then close.
-                            Box::pin(state.drain(&mut cmds)).await;
-                            Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
+                        grace_end.as_mut().reset(now + shared.config.drain_quiet);
+                        if state.grace.take().is_some() {
+                            let frames = state.delivery.release_all();
+                            state.write_all(frames).await
                         } else {
-                            // Quiet, but answers are still due: look again shortly.
-                            drain_timer.as_mut().reset(limit.min(now + shared.config.drain_quiet));
                             Ok(())
                         }
                     }
@@ -196,7 +187,7 @@ pub(crate) async fn run(
                     msg = stream.next(), if cmds.reading() => {
                         if let Some(limit) = drain_until {
                             let next = limit.min(Instant::now() + shared.config.drain_quiet);
-                            drain_timer.as_mut().reset(next);
+                            grace_end.as_mut().reset(next);
                         }
                         Box::pin(state.on_incoming(msg, &mut cmds)).await
                     }
@@ -214,10 +205,27 @@ pub(crate) async fn run(
                     () = &mut token_expiry => {
                         Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
                     }
-                    () = &mut grace_end, if state.grace.is_some() => {
-                        state.grace = None;
-                        let frames = state.delivery.release_all();
-                        state.write_all(frames).await
+                    () = &mut grace_end, if drain_until.is_some() || state.grace.is_some() => {
+                        match drain_until {
+                            Some(limit) => {
+                                let now = Instant::now();
+                                if cmds.idle() || now >= limit {
+                                    // Finish what was received, then close.
+                                    Box::pin(state.drain(&mut cmds)).await;
+                                    Err(End::Close(protocol::CLOSE_GOING_AWAY, "server shutting down"))
+                                } else {
+                                    // Quiet, but answers are still due: look again shortly.
+                                    let next = limit.min(now + shared.config.drain_quiet);
+                                    grace_end.as_mut().reset(next);
+                                    Ok(())
+                                }
+                            }
+                            None => {
+                                state.grace = None;
+                                let frames = state.delivery.release_all();
+                                state.write_all(frames).await
+                            }
+                        }
                     }
                 };
                 if let Err(end) = step {
