@@ -621,6 +621,19 @@ async fn login(client: &huddle_test_support::cluster::NodeClient, username: &str
     huddle_test_support::session_from(&body)
 }
 
+/// Ends `who`'s login through `client`.
+async fn logout(client: &huddle_test_support::cluster::NodeClient, who: &Session) {
+    let (status, body) = client
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": who.refresh_token})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_session_ends_on_every_node() {
     let Some(cluster) = TestCluster::start(BIN, 2, &redis_url(), &[]) else {
@@ -642,15 +655,7 @@ async fn an_ended_session_ends_on_every_node() {
         );
     }
 
-    let (status, _) = n0
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/auth/logout",
-            None,
-            Some(json!({"refresh_token": gone.refresh_token})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    logout(&n0, &gone).await;
     let ended_at = Instant::now();
     // On the node that ended it: at once.
     assert_eq!(
@@ -721,15 +726,7 @@ async fn a_node_started_later_refuses_sessions_ended_before() {
     let n0 = cluster.client(0);
     let gone = n0.register("ann").await;
     let kept = login(&n0, "ann").await;
-    let (status, _) = n0
-        .call(
-            reqwest::Method::POST,
-            "/api/v1/auth/logout",
-            None,
-            Some(json!({"refresh_token": gone.refresh_token})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    logout(&n0, &gone).await;
     let late = cluster.add_node();
     let n1 = cluster.client(late);
     assert_eq!(

@@ -280,6 +280,17 @@ impl Browser {
         self.click("#auth-submit").await;
     }
 
+    /// Registers and waits until the chat view is up and its socket online.
+    async fn register_and_connect(&self, base: &str, username: &str, display: &str) {
+        self.register(base, username, display).await;
+        self.wait_visible("#main-view").await;
+        self.wait_js(
+            "connected",
+            "document.getElementById('conn-status').dataset.state === 'online'",
+        )
+        .await;
+    }
+
     async fn wait_auth_error(&self, needle: &str) {
         let n = serde_json::to_string(needle).unwrap();
         self.wait_js(
@@ -1011,13 +1022,7 @@ async fn sessions_are_listed_and_ended_from_the_profile() {
     let fay = Browser::open(&driver, "fay", 1280, 800).await;
 
     step("signed in in the browser and, separately, over the API: two sessions");
-    fay.register(&base, "fay", "Fay Fisher").await;
-    fay.wait_visible("#main-view").await;
-    fay.wait_js(
-        "connected",
-        "document.getElementById('conn-status').dataset.state === 'online'",
-    )
-    .await;
+    fay.register_and_connect(&base, "fay", "Fay Fisher").await;
     let api = app.login_ok("fay").await;
     let listed = api_sessions(&app, &api).await;
     assert_eq!(listed.len(), 2, "the browser's and the API's: {listed:?}");
@@ -1176,13 +1181,7 @@ async fn a_session_ended_elsewhere_signs_the_browser_out() {
     let gus = Browser::open(&driver, "gus", 1024, 768).await;
 
     step("signed in in the browser and over the API");
-    gus.register(&base, "gus", "Gus Grant").await;
-    gus.wait_visible("#main-view").await;
-    gus.wait_js(
-        "connected",
-        "document.getElementById('conn-status').dataset.state === 'online'",
-    )
-    .await;
+    gus.register_and_connect(&base, "gus", "Gus Grant").await;
     let api = app.login_ok("gus").await;
     let listed = api_sessions(&app, &api).await;
     assert_eq!(listed.len(), 2, "{listed:?}");
