@@ -4,12 +4,18 @@
 //! Nothing here does I/O or knows about HTTP, WebSockets or SQL, so any service can reuse it:
 //! the REST handlers and the WebSocket gateway call the same [`service`] functions, which is what
 //! keeps their behaviour identical.
+//!
+//! With the feature `memory` (and always in this crate's own tests), the `memory` module adds
+//! `MemoryRepository`, the whole [`Repository`] in memory: services can test their rules
+//! without a database, and `examples/in_memory.rs` runs a chat without a server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod entities;
 pub mod error;
 pub mod events;
 pub mod limits;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod presence;
 pub mod repository;
 pub mod service;

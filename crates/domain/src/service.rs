@@ -488,3 +488,6 @@ impl ChatService {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -161,7 +161,6 @@ pub fn client_msg_id(s: &str) -> Result<String, DomainError> {
     Ok(s.to_owned())
 }
 
-/// A search text: blank means no filter (`None`).
 /// A login's `User-Agent`, as shown in the sessions list: informative only, so never refused;
 /// control characters are dropped and it is cut to [`USER_AGENT_MAX`] characters.
 pub fn user_agent(raw: &str) -> Option<String> {
@@ -174,6 +173,7 @@ pub fn user_agent(raw: &str) -> Option<String> {
     (!clean.is_empty()).then(|| clean.to_owned())
 }
 
+/// A search text: blank means no filter (`None`).
 pub fn search_query(s: Option<String>) -> Result<Option<String>, DomainError> {
     let Some(q) = s else { return Ok(None) };
     if chars(&q) > SEARCH_QUERY_MAX {
@@ -187,155 +187,4 @@ pub fn search_query(s: Option<String>) -> Result<Option<String>, DomainError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_agents_are_cleaned_not_refused() {
-        assert_eq!(user_agent("  Firefox\u{0}/1\n "), Some("Firefox/1".into()));
-        assert_eq!(user_agent("\t\r"), None);
-        assert_eq!(user_agent(""), None);
-        let long = "é".repeat(USER_AGENT_MAX + 10);
-        assert_eq!(
-            user_agent(&long).map(|s| s.chars().count()),
-            Some(USER_AGENT_MAX)
-        );
-    }
-
-    fn field_of(e: DomainError) -> Option<&'static str> {
-        match e {
-            DomainError::Validation { field, .. } => field,
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn usernames() {
-        assert!(username("ann").is_ok());
-        assert!(username("Ann_B.c-9").is_ok());
-        assert!(username(&"a".repeat(32)).is_ok());
-        assert_eq!(field_of(username("ab").unwrap_err()), Some("username"));
-        assert!(username(&"a".repeat(33)).is_err());
-        assert!(username("ann smith").is_err());
-        assert!(username("änn").is_err());
-        assert!(username("").is_err());
-    }
-
-    #[test]
-    fn passwords_count_characters_not_bytes() {
-        assert!(password("12345678").is_ok());
-        assert!(password("1234567").is_err());
-        // 8 characters, 24 bytes.
-        assert!(password("ééééèèèè").is_ok());
-        assert!(password(&"x".repeat(128)).is_ok());
-        assert!(password(&"x".repeat(129)).is_err());
-    }
-
-    #[test]
-    fn room_names_are_trimmed_and_not_blank() {
-        assert_eq!(room_name("  general  ").unwrap(), "general");
-        assert!(room_name("   ").is_err());
-        assert!(room_name("").is_err());
-        assert!(room_name(&"ü".repeat(64)).is_ok());
-        assert!(room_name(&"ü".repeat(65)).is_err());
-        assert!(room_name("a\u{0}b").is_err());
-    }
-
-    #[test]
-    fn message_bodies() {
-        assert_eq!(message_body("  hi  ").unwrap(), "  hi  ");
-        assert!(message_body(" \n\t ").is_err());
-        assert!(message_body(&"🙂".repeat(4000)).is_ok());
-        assert!(message_body(&"a".repeat(4001)).is_err());
-    }
-
-    #[test]
-    fn profile_fields() {
-        assert!(display_name("Ann").is_ok());
-        assert!(display_name(" ").is_err());
-        assert!(display_name(&"a".repeat(65)).is_err());
-        assert!(bio("").is_ok());
-        assert!(bio(&"a".repeat(500)).is_ok());
-        assert!(bio(&"a".repeat(501)).is_err());
-        assert!(room_description(&"a".repeat(1001)).is_err());
-        assert!(client_msg_id("").is_err());
-        assert!(client_msg_id("abc-123").is_ok());
-    }
-
-    /// Every text field against control characters: one-line fields refuse all of them,
-    /// multi-line fields all but newline and tab, and the error names the field.
-    #[test]
-    fn control_characters_are_refused_by_every_text_field() {
-        type Check = fn(&str) -> Result<(), DomainError>;
-        let one_line: [(&str, Check); 6] = [
-            ("display_name", |s| display_name(s).map(drop)),
-            ("name", |s| room_name(s).map(drop)),
-            ("client_msg_id", |s| client_msg_id(s).map(drop)),
-            ("password", password),
-            ("username", login_username),
-            ("q", |s| search_query(Some(s.into())).map(drop)),
-        ];
-        let multi_line: [(&str, Check); 3] = [
-            ("bio", |s| bio(s).map(drop)),
-            ("description", |s| room_description(s).map(drop)),
-            ("body", |s| message_body(s).map(drop)),
-        ];
-        for (field, check) in one_line.iter().chain(multi_line.iter()) {
-            assert!(check("plain text ok").is_ok(), "{field}");
-            for bad in [
-                '\u{0}', '\u{1}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}', '\r',
-            ] {
-                let e = check(&format!("some{bad}text")).unwrap_err();
-                assert_eq!(
-                    field_of(e),
-                    Some(*field),
-                    "{field} with U+{:04X}",
-                    bad as u32
-                );
-            }
-        }
-        for (field, check) in one_line {
-            assert!(check("a\nb text").is_err(), "{field} is one line");
-            assert!(check("a\tb text").is_err(), "{field} is one line");
-        }
-        for (field, check) in multi_line {
-            assert!(
-                check("line one\nline\ttwo").is_ok(),
-                "{field} keeps newline and tab"
-            );
-        }
-    }
-
-    #[test]
-    fn search_queries() {
-        assert_eq!(search_query(None).unwrap(), None);
-        assert_eq!(search_query(Some("  ".into())).unwrap(), None);
-        assert_eq!(
-            search_query(Some("gen".into())).unwrap(),
-            Some("gen".into())
-        );
-        assert!(search_query(Some("x".repeat(SEARCH_QUERY_MAX))).is_ok());
-        assert!(search_query(Some("x".repeat(SEARCH_QUERY_MAX + 1))).is_err());
-    }
-
-    #[test]
-    fn login_usernames() {
-        assert!(login_username("ann").is_ok());
-        // Not a valid username, but only a wrong one: it gets invalid_credentials, not 400.
-        assert!(login_username("a b").is_ok());
-        assert!(login_username("").is_ok());
-        assert!(login_username(&"a".repeat(USERNAME_MAX + 1)).is_ok());
-        assert!(login_username("a\u{0}").is_err());
-    }
-
-    /// The published patterns say what the code enforces.
-    #[test]
-    fn patterns_match_the_rules() {
-        assert_eq!(
-            USERNAME_PATTERN,
-            format!("^[a-zA-Z0-9_.-]{{{USERNAME_MIN},{USERNAME_MAX}}}$")
-        );
-        assert!(SINGLE_LINE_PATTERN.contains("\\u0000-\\u001F"));
-        assert!(MULTI_LINE_PATTERN.contains("\\u0000-\\u0008\\u000B-\\u001F"));
-    }
-}
+mod tests;

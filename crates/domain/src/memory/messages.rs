@@ -1,0 +1,131 @@
+use std::ops::Bound;
+
+use super::{next, MemoryRepository, MessageRow, State};
+use crate::entities::*;
+use crate::error::{RepoError, SendRefusal};
+use crate::repository::{
+    HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
+};
+
+/// The message with this id if it is in this room.
+fn in_room(s: &State, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
+    Ok(s.message(id)?.filter(|m| m.room_id == room_id))
+}
+
+impl MessageRepository for MemoryRepository {
+    /// Checks in the database's order: the room, then the author's membership, then a retry,
+    /// so a retry from an author who has left is refused, not answered.
+    fn store_message(&self, new: NewMessage) -> RepoResult<Stored> {
+        let mut s = self.lock()?;
+        let Some(room) = s.rooms.get(&new.room_id) else {
+            return Err(RepoError::Refused(SendRefusal::NoRoom));
+        };
+        if !s.members.contains_key(&(new.room_id, new.author_id)) {
+            return Err(RepoError::Refused(if room.is_private {
+                SendRefusal::PrivateRoom
+            } else {
+                SendRefusal::NotMember
+            }));
+        }
+        let seq = room.last_seq + 1;
+        let key = new
+            .client_msg_id
+            .clone()
+            .map(|cmid| (new.room_id, new.author_id, cmid));
+        if let Some(first) = key.as_ref().and_then(|k| s.by_client_id.get(k)) {
+            let first = s.message(*first)?.ok_or(RepoError::NotFound)?;
+            return Ok(Stored::Existing(first));
+        }
+        let created_at = s.now();
+        let id = next(&mut s.last_ids.message);
+        s.messages.insert(
+            id,
+            MessageRow {
+                room_id: new.room_id,
+                seq,
+                author_id: new.author_id,
+                body: new.body,
+                client_msg_id: new.client_msg_id,
+                created_at,
+                edited_at: None,
+                deleted: false,
+            },
+        );
+        s.by_seq.insert((new.room_id, seq), id);
+        if let Some(key) = key {
+            s.by_client_id.insert(key, id);
+        }
+        if let Some(room) = s.rooms.get_mut(&new.room_id) {
+            room.last_seq = seq;
+        }
+        s.message(id)?
+            .map(Stored::Created)
+            .ok_or(RepoError::NotFound)
+    }
+
+    /// Stores on the caller's thread and answers before returning. The lock is released first,
+    /// so `done` may call the repository.
+    fn submit_message(&self, new: NewMessage, done: StoreDone) {
+        let result = self.store_message(new);
+        done(result);
+    }
+
+    fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
+        in_room(&*self.lock()?, room_id, id)
+    }
+
+    fn history(
+        &self,
+        room_id: RoomId,
+        window: HistoryWindow,
+        limit: usize,
+    ) -> RepoResult<Vec<Message>> {
+        let s = self.lock()?;
+        let first = Bound::Included((room_id, i64::MIN));
+        let last = Bound::Included((room_id, i64::MAX));
+        let seqs = |from, to| s.by_seq.range((from, to)).map(|(_, id)| *id);
+        let ids: Vec<MessageId> = match window {
+            HistoryWindow::Latest => seqs(first, last).rev().take(limit).collect(),
+            HistoryWindow::Before(seq) => seqs(first, Bound::Excluded((room_id, seq)))
+                .rev()
+                .take(limit)
+                .collect(),
+            HistoryWindow::After(seq) => seqs(Bound::Excluded((room_id, seq)), last)
+                .take(limit)
+                .collect(),
+        };
+        let mut messages = ids
+            .into_iter()
+            .map(|id| s.message(id)?.ok_or(RepoError::NotFound))
+            .collect::<RepoResult<Vec<_>>>()?;
+        messages.sort_by_key(|m| m.seq);
+        Ok(messages)
+    }
+
+    /// Like the database's conditional update, a deleted message is `NotFound`.
+    fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message> {
+        let mut s = self.lock()?;
+        let now = s.now();
+        match s.messages.get_mut(&id) {
+            Some(row) if row.room_id == room_id && !row.deleted => {
+                body.clone_into(&mut row.body);
+                row.edited_at = Some(now);
+            }
+            _ => return Err(RepoError::NotFound),
+        }
+        s.message(id)?.ok_or(RepoError::NotFound)
+    }
+
+    /// Deleting a deleted message again succeeds and changes nothing more.
+    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message> {
+        let mut s = self.lock()?;
+        match s.messages.get_mut(&id) {
+            Some(row) if row.room_id == room_id => {
+                row.body.clear();
+                row.deleted = true;
+            }
+            _ => return Err(RepoError::NotFound),
+        }
+        s.message(id)?.ok_or(RepoError::NotFound)
+    }
+}
