@@ -10,6 +10,8 @@
 //! without a database, and `examples/in_memory.rs` runs a chat without a server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(any(test, feature = "memory"))]
+pub mod conformance;
 pub mod entities;
 pub mod error;
 pub mod events;

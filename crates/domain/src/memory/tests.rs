@@ -1,267 +1,18 @@
-//! The repository contracts of `repository.rs`, held by `MemoryRepository`: users and rooms
-//! here, messages in `tests/messages.rs`, sessions and refresh tokens in `tests/sessions.rs`.
-mod messages;
-mod sessions;
-
+//! `MemoryRepository` holds the repository contract (the shared suite in
+//! [`crate::conformance`]), and what only it has: switching it off, and callbacks that may use it.
 use std::sync::{Arc, Mutex};
 
 use super::MemoryRepository;
-use crate::entities::*;
+use crate::conformance::{room, user};
 use crate::error::{RepoError, SendRefusal};
 use crate::repository::*;
+use crate::Repository;
 
-pub(super) fn user(repo: &MemoryRepository, name: &str) -> UserId {
-    repo.create_user(NewUser {
-        username: name.into(),
-        display_name: name.to_uppercase(),
-        password_hash: format!("hash of {name}"),
-    })
-    .unwrap()
-    .id
+fn fresh(test: &dyn Fn(&dyn Repository)) {
+    test(&MemoryRepository::new());
 }
 
-pub(super) fn room(repo: &MemoryRepository, owner: UserId, name: &str, is_private: bool) -> RoomId {
-    repo.create_room(NewRoom {
-        name: name.into(),
-        description: String::new(),
-        is_private,
-        owner_id: owner,
-    })
-    .unwrap()
-    .id
-}
-
-pub(super) fn send(
-    repo: &MemoryRepository,
-    room: RoomId,
-    author: UserId,
-    body: &str,
-    cmid: Option<&str>,
-) -> RepoResult<Stored> {
-    repo.store_message(NewMessage {
-        room_id: room,
-        author_id: author,
-        body: body.into(),
-        client_msg_id: cmid.map(Into::into),
-    })
-}
-
-pub(super) fn seqs(repo: &MemoryRepository, room: RoomId) -> Vec<i64> {
-    let all = repo.history(room, HistoryWindow::Latest, 1000).unwrap();
-    all.iter().map(|m| m.seq).collect()
-}
-
-#[test]
-fn usernames_are_unique_case_insensitively() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "Ann");
-    let again = repo.create_user(NewUser {
-        username: "aNN".into(),
-        display_name: "x".into(),
-        password_hash: "h".into(),
-    });
-    assert_eq!(again, Err(RepoError::Conflict("username")));
-    let creds = repo.credentials_by_username("ANN").unwrap().unwrap();
-    assert_eq!((creds.user.id, creds.user.username.as_str()), (ann, "Ann"));
-    assert_eq!(creds.password_hash, "hash of Ann");
-    assert_eq!(
-        repo.credentials_by_id(ann).unwrap().unwrap().user,
-        creds.user
-    );
-    assert!(repo.credentials_by_username("bob").unwrap().is_none());
-    assert!(repo.user_by_id(ann + 1).unwrap().is_none());
-    let bob = user(&repo, "bob");
-    assert!(bob > ann, "ids count up");
-}
-
-#[test]
-fn profiles_change_only_what_the_patch_names() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
-    let patch = ProfilePatch {
-        display_name: None,
-        bio: Some("hi".into()),
-    };
-    let u = repo.update_profile(ann, patch.clone()).unwrap();
-    assert_eq!((u.display_name.as_str(), u.bio.as_str()), ("ANN", "hi"));
-    assert_eq!(repo.user_by_id(ann).unwrap(), Some(u));
-    assert_eq!(
-        repo.update_profile(ann + 9, patch),
-        Err(RepoError::NotFound)
-    );
-}
-
-#[test]
-fn rooms_start_with_their_owner_and_count_members() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
-    let r = room(&repo, ann, "general", false);
-    let created = repo.room_by_id(r).unwrap().unwrap();
-    assert_eq!(
-        (created.member_count, created.last_seq, created.owner_id),
-        (1, 0, ann)
-    );
-    assert_eq!(repo.role_of(r, ann).unwrap(), Some(Role::Owner));
-    let bad_owner = repo.create_room(NewRoom {
-        name: "x".into(),
-        description: String::new(),
-        is_private: false,
-        owner_id: 999,
-    });
-    assert_eq!(bad_owner, Err(RepoError::NotFound));
-
-    let m = repo.add_member(r, bob, Role::Member).unwrap();
-    assert_eq!((m.user.id, m.role), (bob, Role::Member));
-    assert_eq!(
-        repo.add_member(r, bob, Role::Admin),
-        Err(RepoError::Conflict("member"))
-    );
-    assert_eq!(
-        repo.add_member(r, 999, Role::Member),
-        Err(RepoError::NotFound)
-    );
-    assert_eq!(
-        repo.add_member(999, bob, Role::Member),
-        Err(RepoError::NotFound)
-    );
-    assert_eq!(repo.room_by_id(r).unwrap().unwrap().member_count, 2);
-
-    assert_eq!(
-        repo.set_role(r, bob, Role::Admin).unwrap().role,
-        Role::Admin
-    );
-    assert_eq!(repo.member(r, bob).unwrap().unwrap().role, Role::Admin);
-    assert_eq!(repo.set_role(r, 999, Role::Admin), Err(RepoError::NotFound));
-
-    assert!(repo.remove_member(r, bob).unwrap());
-    assert!(
-        !repo.remove_member(r, bob).unwrap(),
-        "not a member any more"
-    );
-    assert_eq!(repo.room_by_id(r).unwrap().unwrap().member_count, 1);
-    assert!(repo.member(r, bob).unwrap().is_none());
-}
-
-#[test]
-fn members_are_listed_by_user_id_after_a_key() {
-    let repo = MemoryRepository::new();
-    let ids: Vec<UserId> = (0..5).map(|i| user(&repo, &format!("user{i}"))).collect();
-    let r = room(&repo, ids[2], "r", true);
-    let other = room(&repo, ids[0], "other", false);
-    for &id in [ids[4], ids[0], ids[3]].iter() {
-        repo.add_member(r, id, Role::Member).unwrap();
-    }
-    let page = |after, limit| -> Vec<UserId> {
-        let members = repo.list_members(r, after, limit).unwrap();
-        members.iter().map(|m| m.user.id).collect()
-    };
-    assert_eq!(page(None, 10), vec![ids[0], ids[2], ids[3], ids[4]]);
-    assert_eq!(page(None, 2), vec![ids[0], ids[2]]);
-    assert_eq!(page(Some(ids[2]), 2), vec![ids[3], ids[4]]);
-    assert_eq!(page(Some(ids[4]), 2), Vec::<UserId>::new());
-    assert_eq!(page(Some(UserId::MAX), 2), Vec::<UserId>::new());
-    assert_eq!(repo.list_members(other, None, 10).unwrap().len(), 1);
-}
-
-#[test]
-fn room_listings_show_public_rooms_and_the_viewers_own() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
-    let general = room(&repo, ann, "General", false);
-    let secret = room(&repo, ann, "Secret plans", true);
-    let bobs = room(&repo, bob, "Bob's general", true);
-    let random = room(&repo, ann, "Random 50%", false);
-    let list = |viewer, q: Option<&str>, only_joined, after_id, limit| -> Vec<RoomId> {
-        let rooms = repo
-            .list_rooms(RoomQuery {
-                viewer,
-                name_contains: q.map(Into::into),
-                only_joined,
-                after_id,
-                limit,
-            })
-            .unwrap();
-        rooms.iter().map(|r| r.id).collect()
-    };
-    assert_eq!(
-        list(ann, None, false, None, 10),
-        vec![general, secret, random]
-    );
-    assert_eq!(
-        list(bob, None, false, None, 10),
-        vec![general, bobs, random]
-    );
-    assert_eq!(list(bob, None, true, None, 10), vec![bobs]);
-    assert_eq!(
-        list(bob, Some("GENERAL"), false, None, 10),
-        vec![general, bobs]
-    );
-    assert_eq!(list(bob, Some("0%"), false, None, 10), vec![random]);
-    assert_eq!(
-        list(bob, Some("plans"), false, None, 10),
-        Vec::<RoomId>::new()
-    );
-    assert_eq!(list(bob, None, false, None, 2), vec![general, bobs]);
-    assert_eq!(list(bob, None, false, Some(bobs), 2), vec![random]);
-    repo.add_member(secret, bob, Role::Member).unwrap();
-    assert_eq!(list(bob, None, true, None, 10), vec![secret, bobs]);
-    let cursors = repo.rooms_of_user(bob).unwrap();
-    assert_eq!(
-        cursors.iter().map(|c| c.room_id).collect::<Vec<_>>(),
-        vec![secret, bobs]
-    );
-}
-
-#[test]
-fn room_updates_patch_and_stamp() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
-    let r = room(&repo, ann, "general", false);
-    let before = repo.room_by_id(r).unwrap().unwrap();
-    let patch = RoomPatch {
-        description: Some("about".into()),
-        is_private: Some(true),
-        ..RoomPatch::default()
-    };
-    let after = repo.update_room(r, patch.clone()).unwrap();
-    assert_eq!(
-        (after.name.as_str(), after.description.as_str()),
-        ("general", "about")
-    );
-    assert!(after.is_private);
-    assert!(after.updated_at > before.updated_at);
-    assert_eq!(after.created_at, before.created_at);
-    assert_eq!(repo.update_room(r + 1, patch), Err(RepoError::NotFound));
-}
-
-#[test]
-fn deleting_a_room_takes_its_members_and_messages() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
-    let doomed = room(&repo, ann, "doomed", false);
-    let kept = room(&repo, ann, "kept", false);
-    repo.add_member(doomed, bob, Role::Member).unwrap();
-    let gone = send(&repo, doomed, bob, "bye", Some("c1"))
-        .unwrap()
-        .into_message();
-    send(&repo, kept, ann, "stays", Some("c1")).unwrap();
-    repo.delete_room(doomed).unwrap();
-    assert!(repo.room_by_id(doomed).unwrap().is_none());
-    assert!(repo.member(doomed, bob).unwrap().is_none());
-    assert!(repo.message_by_id(doomed, gone.id).unwrap().is_none());
-    assert!(repo
-        .history(doomed, HistoryWindow::Latest, 10)
-        .unwrap()
-        .is_empty());
-    assert!(repo.rooms_of_user(bob).unwrap().is_empty());
-    assert_eq!(repo.delete_room(doomed), Err(RepoError::NotFound));
-    assert_eq!(
-        send(&repo, doomed, bob, "bye", Some("c1")),
-        Err(RepoError::Refused(SendRefusal::NoRoom))
-    );
-    assert_eq!(seqs(&repo, kept), vec![1]);
-    assert_eq!(repo.list_members(kept, None, 10).unwrap().len(), 1);
-}
+crate::repository_conformance!(fresh);
 
 #[test]
 fn a_switched_off_repository_is_unavailable_and_keeps_its_data() {
@@ -289,4 +40,38 @@ fn a_switched_off_repository_is_unavailable_and_keeps_its_data() {
     repo.set_unavailable(false);
     assert_eq!(repo.ping(), Ok(()));
     assert!(repo.user_by_id(ann).unwrap().is_some());
+}
+
+#[test]
+fn a_submit_answers_through_its_callback_which_may_use_the_repository() {
+    let repo = Arc::new(MemoryRepository::new());
+    let ann = user(&*repo, "ann");
+    let r = room(&*repo, ann, "r", false);
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    for room_id in [r, 999] {
+        let (repo2, answers) = (repo.clone(), answers.clone());
+        let new = NewMessage {
+            room_id,
+            author_id: ann,
+            body: "hi".into(),
+            client_msg_id: None,
+        };
+        repo.submit_message(
+            new,
+            Box::new(move |result| {
+                let last_seq = repo2.room_by_id(r).unwrap().unwrap().last_seq;
+                answers
+                    .lock()
+                    .unwrap()
+                    .push((result.map(|s| s.into_message().seq), last_seq));
+            }),
+        );
+    }
+    assert_eq!(
+        *answers.lock().unwrap(),
+        vec![
+            (Ok(1), 1),
+            (Err(RepoError::Refused(SendRefusal::NoRoom)), 1)
+        ]
+    );
 }

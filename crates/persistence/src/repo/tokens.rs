@@ -25,45 +25,63 @@ fn insert(c: &mut AnyConnection, new: &NewRefreshToken) -> QueryResult<usize> {
 }
 
 /// Ends the live sessions `which` names, with their refresh tokens, inside the caller's
-/// transaction. The ids are read first and the updates are conditional, so a session ended
-/// concurrently is not reported twice by the same transaction's view.
+/// transaction, and returns them. It writes first and reads after: on SQLite a transaction
+/// that reads and then writes must upgrade its lock, which fails at once (not after the busy
+/// timeout) while another connection writes, as concurrent refreshes of one token do.
 pub(crate) fn end_sessions(
     c: &mut AnyConnection,
     which: SessionFilter<'_>,
 ) -> QueryResult<Vec<EndedSession>> {
     let now = now_micros();
-    let mut query = sessions::table
-        .filter(sessions::revoked_at.is_null())
-        .select((sessions::id, sessions::user_id))
-        .into_boxed();
-    query = match which {
-        SessionFilter::One { id, user_id } => {
-            let q = query.filter(sessions::id.eq(id.to_owned()));
-            match user_id {
-                Some(u) => q.filter(sessions::user_id.eq(u)),
-                None => q,
-            }
+    let live = sessions::table.filter(sessions::revoked_at.is_null());
+    let set = sessions::revoked_at.eq(now);
+    let changed = match which {
+        SessionFilter::One { id, user_id: None } => {
+            diesel::update(live.filter(sessions::id.eq(id)))
+                .set(set)
+                .execute(c)?
         }
-        SessionFilter::AllOf { user_id, except } => {
-            let q = query.filter(sessions::user_id.eq(user_id));
-            match except {
-                Some(keep) => q.filter(sessions::id.ne(keep.to_owned())),
-                None => q,
-            }
-        }
+        SessionFilter::One {
+            id,
+            user_id: Some(u),
+        } => diesel::update(
+            live.filter(sessions::id.eq(id))
+                .filter(sessions::user_id.eq(u)),
+        )
+        .set(set)
+        .execute(c)?,
+        SessionFilter::AllOf {
+            user_id,
+            except: None,
+        } => diesel::update(live.filter(sessions::user_id.eq(user_id)))
+            .set(set)
+            .execute(c)?,
+        SessionFilter::AllOf {
+            user_id,
+            except: Some(keep),
+        } => diesel::update(
+            live.filter(sessions::user_id.eq(user_id))
+                .filter(sessions::id.ne(keep)),
+        )
+        .set(set)
+        .execute(c)?,
     };
-    let found: Vec<(String, i64)> = query.load(c)?;
-    if found.is_empty() {
+    if changed == 0 {
         return Ok(Vec::new());
     }
+    // What this statement ended: the rows it stamped.
+    let stamped = sessions::table.filter(sessions::revoked_at.eq(now));
+    let found: Vec<(String, i64)> = match which {
+        SessionFilter::One { id, .. } => stamped
+            .filter(sessions::id.eq(id))
+            .select((sessions::id, sessions::user_id))
+            .load(c)?,
+        SessionFilter::AllOf { user_id, .. } => stamped
+            .filter(sessions::user_id.eq(user_id))
+            .select((sessions::id, sessions::user_id))
+            .load(c)?,
+    };
     let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
-    diesel::update(
-        sessions::table
-            .filter(sessions::id.eq_any(&ids))
-            .filter(sessions::revoked_at.is_null()),
-    )
-    .set(sessions::revoked_at.eq(now))
-    .execute(c)?;
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::family_id.eq_any(&ids))
@@ -115,7 +133,12 @@ impl TokenRepository for DieselRepository {
     fn rotate_refresh_token(&self, spent_id: i64, successor: NewRefreshToken) -> RepoResult<bool> {
         self.conn()?
             .transaction(|c| {
-                // The conditional update is the lock: of two concurrent rotations of one token,
+                // The session's row first, as `end_sessions` takes it: the same lock order, so
+                // a rotation and an ending of one session never deadlock on PostgreSQL.
+                diesel::update(sessions::table.find(&successor.family_id))
+                    .set(sessions::last_used_at.eq(sessions::last_used_at))
+                    .execute(c)?;
+                // The conditional update decides: of two concurrent rotations of one token,
                 // exactly one sees a row to update.
                 let spent = diesel::update(
                     refresh_tokens::table

@@ -1,18 +1,16 @@
 //! Messages: `MessageRepository`.
-use std::sync::{Arc, Mutex};
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::{room, send, seqs, user};
 use crate::entities::*;
 use crate::error::{RepoError, SendRefusal};
-use crate::memory::MemoryRepository;
 use crate::repository::*;
+use crate::Repository;
 
-#[test]
-fn seqs_are_per_room_gap_free_and_refusals_use_none() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
-    let public = room(&repo, ann, "public", false);
-    let private = room(&repo, ann, "private", true);
+pub fn seqs_are_per_room_gap_free_and_refusals_use_none(repo: &dyn Repository) {
+    let (ann, bob) = (user(repo, "ann"), user(repo, "bob"));
+    let public = room(repo, ann, "public", false);
+    let private = room(repo, ann, "private", true);
     let refused = [
         (public, bob, SendRefusal::NotMember),
         (private, bob, SendRefusal::PrivateRoom),
@@ -21,12 +19,12 @@ fn seqs_are_per_room_gap_free_and_refusals_use_none() {
     for i in 1..=3 {
         for (r, author, why) in refused {
             assert_eq!(
-                send(&repo, r, author, "no", None),
+                send(repo, r, author, "no", None),
                 Err(RepoError::Refused(why))
             );
         }
         for r in [public, private] {
-            let m = send(&repo, r, ann, &format!("m{i}"), None).unwrap();
+            let m = send(repo, r, ann, &format!("m{i}"), None).unwrap();
             let Stored::Created(m) = m else {
                 panic!("{m:?}")
             };
@@ -38,66 +36,62 @@ fn seqs_are_per_room_gap_free_and_refusals_use_none() {
         }
     }
     for r in [public, private] {
-        assert_eq!(seqs(&repo, r), vec![1, 2, 3]);
+        assert_eq!(seqs(repo, r), vec![1, 2, 3]);
         assert_eq!(repo.room_by_id(r).unwrap().unwrap().last_seq, 3);
     }
 }
 
-#[test]
-fn a_repeated_client_msg_id_answers_the_first_message() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
-    let (r1, r2) = (room(&repo, ann, "r1", false), room(&repo, ann, "r2", false));
+pub fn a_repeated_client_msg_id_answers_the_first_message(repo: &dyn Repository) {
+    let (ann, bob) = (user(repo, "ann"), user(repo, "bob"));
+    let (r1, r2) = (room(repo, ann, "r1", false), room(repo, ann, "r2", false));
     repo.add_member(r1, bob, Role::Member).unwrap();
-    let Stored::Created(first) = send(&repo, r1, ann, "hello", Some("c1")).unwrap() else {
+    let Stored::Created(first) = send(repo, r1, ann, "hello", Some("c1")).unwrap() else {
         panic!("not created")
     };
     assert_eq!(first.client_msg_id.as_deref(), Some("c1"));
-    let again = send(&repo, r1, ann, "different body", Some("c1")).unwrap();
+    let again = send(repo, r1, ann, "different body", Some("c1")).unwrap();
     assert_eq!(again, Stored::Existing(first.clone()));
     // Another author, another room or no id at all: new messages.
     assert!(matches!(
-        send(&repo, r1, bob, "x", Some("c1")),
+        send(repo, r1, bob, "x", Some("c1")),
         Ok(Stored::Created(_))
     ));
     assert!(matches!(
-        send(&repo, r2, ann, "x", Some("c1")),
+        send(repo, r2, ann, "x", Some("c1")),
         Ok(Stored::Created(_))
     ));
     assert!(matches!(
-        send(&repo, r1, ann, "x", None),
+        send(repo, r1, ann, "x", None),
         Ok(Stored::Created(_))
     ));
     assert!(matches!(
-        send(&repo, r1, ann, "x", None),
+        send(repo, r1, ann, "x", None),
         Ok(Stored::Created(_))
     ));
-    assert_eq!(seqs(&repo, r1), vec![1, 2, 3, 4]);
+    assert_eq!(seqs(repo, r1), vec![1, 2, 3, 4]);
     // The retry answers the message as it is now.
     repo.delete_message(r1, first.id).unwrap();
-    let retry = send(&repo, r1, ann, "hello", Some("c1"))
+    let retry = send(repo, r1, ann, "hello", Some("c1"))
         .unwrap()
         .into_message();
     assert!(retry.deleted && retry.body.is_empty() && retry.id == first.id);
     // Membership is checked first: a retry after leaving is refused.
-    let from_bob = send(&repo, r1, bob, "x", Some("c1")).unwrap();
+    let from_bob = send(repo, r1, bob, "x", Some("c1")).unwrap();
     assert!(matches!(from_bob, Stored::Existing(_)));
     repo.remove_member(r1, bob).unwrap();
     assert_eq!(
-        send(&repo, r1, bob, "x", Some("c1")),
+        send(repo, r1, bob, "x", Some("c1")),
         Err(RepoError::Refused(SendRefusal::NotMember))
     );
 }
 
-#[test]
-fn history_windows_are_ascending() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
-    let r = room(&repo, ann, "r", false);
-    let other = room(&repo, ann, "other", false);
+pub fn history_windows_are_ascending(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let r = room(repo, ann, "r", false);
+    let other = room(repo, ann, "other", false);
     for i in 1..=5 {
-        send(&repo, r, ann, &format!("m{i}"), None).unwrap();
-        send(&repo, other, ann, "noise", None).unwrap();
+        send(repo, r, ann, &format!("m{i}"), None).unwrap();
+        send(repo, other, ann, "noise", None).unwrap();
     }
     let window = |w, limit| -> Vec<i64> {
         let messages = repo.history(r, w, limit).unwrap();
@@ -113,13 +107,11 @@ fn history_windows_are_ascending() {
     assert_eq!(window(HistoryWindow::Latest, 0), Vec::<i64>::new());
 }
 
-#[test]
-fn edits_and_deletes_keep_the_seq() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
-    let r = room(&repo, ann, "r", false);
-    let other = room(&repo, ann, "other", false);
-    let m = send(&repo, r, ann, "first", None).unwrap().into_message();
+pub fn edits_and_deletes_keep_the_seq(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let r = room(repo, ann, "r", false);
+    let other = room(repo, ann, "other", false);
+    let m = send(repo, r, ann, "first", None).unwrap().into_message();
     assert_eq!(
         repo.edit_message(other, m.id, "x"),
         Err(RepoError::NotFound)
@@ -144,39 +136,5 @@ fn edits_and_deletes_keep_the_seq() {
     assert_eq!(
         repo.history(r, HistoryWindow::Latest, 9).unwrap(),
         vec![deleted]
-    );
-}
-
-#[test]
-fn a_submit_answers_through_its_callback_which_may_use_the_repository() {
-    let repo = Arc::new(MemoryRepository::new());
-    let ann = user(&repo, "ann");
-    let r = room(&repo, ann, "r", false);
-    let answers = Arc::new(Mutex::new(Vec::new()));
-    for room_id in [r, 999] {
-        let (repo2, answers) = (repo.clone(), answers.clone());
-        let new = NewMessage {
-            room_id,
-            author_id: ann,
-            body: "hi".into(),
-            client_msg_id: None,
-        };
-        repo.submit_message(
-            new,
-            Box::new(move |result| {
-                let last_seq = repo2.room_by_id(r).unwrap().unwrap().last_seq;
-                answers
-                    .lock()
-                    .unwrap()
-                    .push((result.map(|s| s.into_message().seq), last_seq));
-            }),
-        );
-    }
-    assert_eq!(
-        *answers.lock().unwrap(),
-        vec![
-            (Ok(1), 1),
-            (Err(RepoError::Refused(SendRefusal::NoRoom)), 1)
-        ]
     );
 }

@@ -1,11 +1,12 @@
 //! Sessions and refresh tokens: `TokenRepository` and `UserRepository::change_password`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::user;
 use crate::entities::*;
 use crate::error::RepoError;
-use crate::memory::MemoryRepository;
 use crate::repository::*;
+use crate::Repository;
 
 fn token(user_id: UserId, session: &str, hash: &str, ttl: TimeDelta) -> NewRefreshToken {
     NewRefreshToken {
@@ -16,7 +17,7 @@ fn token(user_id: UserId, session: &str, hash: &str, ttl: TimeDelta) -> NewRefre
     }
 }
 
-fn start(repo: &MemoryRepository, user_id: UserId, session: &str) {
+fn start(repo: &dyn Repository, user_id: UserId, session: &str) {
     repo.start_session(NewSession {
         user_agent: Some(format!("agent of {session}")),
         first_token: token(
@@ -29,11 +30,11 @@ fn start(repo: &MemoryRepository, user_id: UserId, session: &str) {
     .unwrap();
 }
 
-fn record(repo: &MemoryRepository, hash: &str) -> RefreshTokenRecord {
+fn record(repo: &dyn Repository, hash: &str) -> RefreshTokenRecord {
     repo.refresh_token_by_hash(hash).unwrap().unwrap()
 }
 
-fn live(repo: &MemoryRepository, user_id: UserId) -> Vec<String> {
+fn live(repo: &dyn Repository, user_id: UserId) -> Vec<String> {
     let sessions = repo.live_sessions(user_id).unwrap();
     sessions.into_iter().map(|s| s.id).collect()
 }
@@ -42,12 +43,10 @@ fn ended_ids(ended: &[EndedSession]) -> Vec<&str> {
     ended.iter().map(|e| e.id.as_str()).collect()
 }
 
-#[test]
-fn a_session_starts_with_its_first_token() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
-    start(&repo, ann, "s1");
-    let t = record(&repo, "s1-0");
+pub fn a_session_starts_with_its_first_token(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    start(repo, ann, "s1");
+    let t = record(repo, "s1-0");
     assert_eq!((t.user_id, t.family_id.as_str()), (ann, "s1"));
     assert!(t.spent_at.is_none() && t.revoked_at.is_none());
     assert!(repo.refresh_token_by_hash("nope").unwrap().is_none());
@@ -73,20 +72,18 @@ fn a_session_starts_with_its_first_token() {
     );
     assert_eq!(again("s2", "s1-0", ann), Err(RepoError::Conflict("record")));
     assert_eq!(again("s3", "h3", 999), Err(RepoError::NotFound));
-    assert_eq!(live(&repo, ann), vec!["s1"], "refusals stored nothing");
+    assert_eq!(live(repo, ann), vec!["s1"], "refusals stored nothing");
 }
 
-#[test]
-fn a_token_rotates_once() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
-    start(&repo, ann, "s1");
-    let first = record(&repo, "s1-0");
+pub fn a_token_rotates_once(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    start(repo, ann, "s1");
+    let first = record(repo, "s1-0");
     let before = repo.live_sessions(ann).unwrap().remove(0);
     let next = token(ann, "s1", "s1-1", TimeDelta::days(2));
     assert_eq!(repo.rotate_refresh_token(first.id, next.clone()), Ok(true));
-    assert!(record(&repo, "s1-0").spent_at.is_some());
-    let second = record(&repo, "s1-1");
+    assert!(record(repo, "s1-0").spent_at.is_some());
+    let second = record(repo, "s1-1");
     assert!(second.spent_at.is_none() && second.id != first.id);
     let after = repo.live_sessions(ann).unwrap().remove(0);
     assert!(after.last_used_at > before.last_used_at);
@@ -106,7 +103,7 @@ fn a_token_rotates_once() {
         repo.rotate_refresh_token(second.id, next),
         Err(RepoError::Conflict("record"))
     );
-    assert!(record(&repo, "s1-1").spent_at.is_none());
+    assert!(record(repo, "s1-1").spent_at.is_none());
 
     // A revoked token: false.
     repo.end_sessions(SessionFilter::One {
@@ -118,14 +115,12 @@ fn a_token_rotates_once() {
     assert_eq!(repo.rotate_refresh_token(second.id, late), Ok(false));
 }
 
-#[test]
-fn ending_sessions_reports_only_what_it_ended() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
+pub fn ending_sessions_reports_only_what_it_ended(repo: &dyn Repository) {
+    let (ann, bob) = (user(repo, "ann"), user(repo, "bob"));
     for s in ["a1", "a2", "a3"] {
-        start(&repo, ann, s);
+        start(repo, ann, s);
     }
-    start(&repo, bob, "b1");
+    start(repo, bob, "b1");
     let one = |id, user_id| {
         repo.end_sessions(SessionFilter::One { id, user_id })
             .unwrap()
@@ -135,8 +130,8 @@ fn ending_sessions_reports_only_what_it_ended() {
     assert_eq!(ended_ids(&ended), vec!["a1"]);
     assert_eq!(ended[0].user_id, ann);
     assert!(one("a1", None).is_empty(), "already ended");
-    assert!(record(&repo, "a1-0").revoked_at.is_some());
-    assert!(record(&repo, "a2-0").revoked_at.is_none());
+    assert!(record(repo, "a1-0").revoked_at.is_some());
+    assert!(record(repo, "a2-0").revoked_at.is_none());
 
     let all = repo
         .end_sessions(SessionFilter::AllOf {
@@ -145,8 +140,8 @@ fn ending_sessions_reports_only_what_it_ended() {
         })
         .unwrap();
     assert_eq!(ended_ids(&all), vec!["a2"]);
-    assert_eq!(live(&repo, ann), vec!["a3"]);
-    assert_eq!(live(&repo, bob), vec!["b1"]);
+    assert_eq!(live(repo, ann), vec!["a3"]);
+    assert_eq!(live(repo, bob), vec!["b1"]);
     let rest = repo
         .end_sessions(SessionFilter::AllOf {
             user_id: ann,
@@ -154,15 +149,13 @@ fn ending_sessions_reports_only_what_it_ended() {
         })
         .unwrap();
     assert_eq!(ended_ids(&rest), vec!["a3"]);
-    assert!(live(&repo, ann).is_empty());
+    assert!(live(repo, ann).is_empty());
 }
 
-#[test]
-fn live_sessions_are_newest_first_without_ended_or_expired_ones() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
+pub fn live_sessions_are_newest_first_without_ended_or_expired_ones(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
     for s in ["s1", "s2", "s3", "s4"] {
-        start(&repo, ann, s);
+        start(repo, ann, s);
     }
     repo.start_session(NewSession {
         user_agent: None,
@@ -174,7 +167,7 @@ fn live_sessions_are_newest_first_without_ended_or_expired_ones() {
         user_id: None,
     })
     .unwrap();
-    assert_eq!(live(&repo, ann), vec!["s4", "s3", "s1"]);
+    assert_eq!(live(repo, ann), vec!["s4", "s3", "s1"]);
     // The database ends any session not ended yet, expired or not.
     let expired = repo
         .end_sessions(SessionFilter::One {
@@ -185,12 +178,10 @@ fn live_sessions_are_newest_first_without_ended_or_expired_ones() {
     assert_eq!(ended_ids(&expired), vec!["old"]);
 }
 
-#[test]
-fn sessions_ended_since_a_time() {
-    let repo = MemoryRepository::new();
-    let ann = user(&repo, "ann");
+pub fn sessions_ended_since_a_time(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
     for s in ["s1", "s2", "s3"] {
-        start(&repo, ann, s);
+        start(repo, ann, s);
     }
     let first = repo
         .end_sessions(SessionFilter::One {
@@ -216,14 +207,12 @@ fn sessions_ended_since_a_time() {
     assert!(since(Utc::now() + TimeDelta::seconds(1)).is_empty());
 }
 
-#[test]
-fn a_password_change_ends_every_other_session() {
-    let repo = MemoryRepository::new();
-    let (ann, bob) = (user(&repo, "ann"), user(&repo, "bob"));
+pub fn a_password_change_ends_every_other_session(repo: &dyn Repository) {
+    let (ann, bob) = (user(repo, "ann"), user(repo, "bob"));
     for s in ["a1", "a2", "a3"] {
-        start(&repo, ann, s);
+        start(repo, ann, s);
     }
-    start(&repo, bob, "b1");
+    start(repo, bob, "b1");
     repo.end_sessions(SessionFilter::One {
         id: "a1",
         user_id: None,
@@ -235,8 +224,8 @@ fn a_password_change_ends_every_other_session() {
         repo.credentials_by_id(ann).unwrap().unwrap().password_hash,
         "new hash"
     );
-    assert_eq!(live(&repo, ann), vec!["a2"]);
-    assert_eq!(live(&repo, bob), vec!["b1"]);
+    assert_eq!(live(repo, ann), vec!["a2"]);
+    assert_eq!(live(repo, bob), vec!["b1"]);
     let all = repo.change_password(ann, "newer", None).unwrap();
     assert_eq!(ended_ids(&all), vec!["a2"]);
     assert_eq!(
