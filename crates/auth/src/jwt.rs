@@ -71,8 +71,7 @@ impl JwtKeys {
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iss: ISSUER.to_owned(),
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| AuthError::Signing(e.to_string()))
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AuthError::Signing)
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {

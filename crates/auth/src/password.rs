@@ -11,7 +11,7 @@ fn prehash(password: &str) -> String {
 }
 
 pub fn hash_password(password: &str, cost: u32) -> Result<String, AuthError> {
-    bcrypt::hash(prehash(password), cost).map_err(|e| AuthError::Hashing(e.to_string()))
+    bcrypt::hash(prehash(password), cost).map_err(AuthError::Hashing)
 }
 
 /// A malformed stored hash counts as a mismatch, never as an error the caller could probe.

@@ -10,6 +10,7 @@
 //! without a database, and `examples/in_memory.rs` runs a chat without a server.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod answer;
 #[cfg(any(test, feature = "memory"))]
 pub mod conformance;
 pub mod entities;
@@ -27,6 +28,6 @@ pub use entities::{
     EndedSession, Member, Message, MessageId, RefreshTokenRecord, Role, Room, RoomCursor, RoomId,
     SessionRecord, User, UserCredentials, UserId,
 };
-pub use error::{DomainError, RepoError, SendRefusal};
+pub use error::{Cause, Chain, DomainError, ErrorCode, RepoError, SendRefusal};
 pub use events::{DomainEvent, EventPublisher, NoopPublisher};
 pub use repository::Repository;

@@ -7,8 +7,9 @@
 //! (its existence is not revealed), a visible room the caller may not change answers `Forbidden`.
 use std::sync::Arc;
 
+use crate::answer::{answer, Answer};
 use crate::entities::*;
-use crate::error::DomainError;
+use crate::error::{DomainError, ErrorCode, RepoError};
 use crate::events::{DomainEvent, EventPublisher};
 use crate::repository::*;
 use crate::validation;
@@ -217,7 +218,7 @@ impl ChatService {
             .add_member(room_id, user_id, role)
             .map_err(|e| match e {
                 crate::RepoError::Conflict(_) => {
-                    DomainError::conflict("conflict", "the user is already a member")
+                    DomainError::conflict(ErrorCode::Conflict, "the user is already a member")
                 }
                 other => other.into(),
             })?;
@@ -232,7 +233,7 @@ impl ChatService {
         let (_, role) = self.member_role(actor, room_id)?;
         if role == Role::Owner {
             return Err(DomainError::conflict(
-                "conflict",
+                ErrorCode::Conflict,
                 "the owner cannot leave the room; delete it instead",
             ));
         }
@@ -319,7 +320,7 @@ impl ChatService {
             .ok_or(DomainError::NotFound("member"))?;
         if current == Role::Owner {
             return Err(DomainError::conflict(
-                "conflict",
+                ErrorCode::Conflict,
                 "the owner's role cannot be changed",
             ));
         }
@@ -401,6 +402,30 @@ impl ChatService {
         );
     }
 
+    /// [`send_message`](Self::send_message) as a future: the one bridge the REST handler and
+    /// the socket use to answer a send. If the repository drops the callback unanswered, the
+    /// answer is `Unavailable`, never a hang.
+    pub fn send(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        body: &str,
+        client_msg_id: Option<&str>,
+    ) -> Answer<DomainResult<Stored>> {
+        let dropped = Err(DomainError::Repository(RepoError::Unavailable(
+            "the send was dropped unanswered".into(),
+        )));
+        let (reply, answer) = answer(dropped);
+        self.send_message(
+            actor,
+            room_id,
+            body,
+            client_msg_id,
+            Box::new(move |stored| reply.send(stored)),
+        );
+        answer
+    }
+
     pub fn history(
         &self,
         actor: UserId,
@@ -451,7 +476,7 @@ impl ChatService {
         }
         if message.deleted {
             return Err(DomainError::conflict(
-                "conflict",
+                ErrorCode::Conflict,
                 "a deleted message cannot be edited",
             ));
         }

@@ -12,6 +12,6 @@ where
 {
     web::block(f)
         .await
-        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(huddle_domain::Cause::new(e)))?
         .map_err(Into::into)
 }

@@ -10,6 +10,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use huddle_domain::ErrorCode;
 use percent_encoding::percent_decode_str;
 use serde::de::DeserializeOwned;
 
@@ -76,7 +77,7 @@ fn utf8_query(query: &str) -> Result<(), ApiError> {
         if key_text.is_err() || percent_decode_str(value).decode_utf8().is_err() {
             let field = key_text.ok().map(|k| k.into_owned());
             return Err(ApiError::BadRequest {
-                code: "validation_failed",
+                code: ErrorCode::ValidationFailed,
                 message: format!(
                     "query parameter {} is not valid UTF-8",
                     field.as_deref().unwrap_or("name")
@@ -102,7 +103,7 @@ fn invalid<E: std::fmt::Display>(what: &str, e: &serde_path_to_error::Error<E>) 
         _ => format!("invalid {what}: {inner}"),
     };
     ApiError::BadRequest {
-        code: "validation_failed",
+        code: ErrorCode::ValidationFailed,
         message,
         field,
     }

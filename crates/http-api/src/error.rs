@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use huddle_auth::AuthError;
-use huddle_domain::{DomainError, RepoError};
+use huddle_domain::{Cause, Chain, DomainError, ErrorCode};
 use serde_json::json;
 use thiserror::Error;
 
@@ -13,7 +13,7 @@ pub enum ApiError {
     /// Bad input found at the edge (JSON shape, query parameters, cursors).
     #[error("{message}")]
     BadRequest {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         field: Option<String>,
     },
@@ -31,108 +31,69 @@ pub enum ApiError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("{0}")]
-    Internal(String),
+    /// A fault of ours at the edge (a missing app state, a lost blocking task).
+    #[error("internal error")]
+    Internal(#[source] Cause),
 }
 
 impl ApiError {
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             message: message.into(),
             field: Some(field.to_owned()),
         }
     }
 
-    /// Status, code, client-facing message and field.
-    pub fn parts(&self) -> (StatusCode, &'static str, String, Option<String>) {
-        use StatusCode as S;
+    /// The contract's code, the client-facing message and the field at fault. The status
+    /// follows from the code ([`ErrorCode::http_status`]), so it cannot disagree with it.
+    pub fn parts(&self) -> (ErrorCode, String, Option<String>) {
         match self {
             ApiError::BadRequest {
                 code,
                 message,
                 field,
-            } => (S::BAD_REQUEST, code, message.clone(), field.clone()),
-            ApiError::Domain(e) => domain_parts(e),
-            ApiError::Auth(e) => match e {
-                AuthError::InvalidCredentials => (
-                    S::UNAUTHORIZED,
-                    "invalid_credentials",
-                    "invalid username or password".into(),
-                    None,
-                ),
-                AuthError::TokenExpired => (
-                    S::UNAUTHORIZED,
-                    "token_expired",
-                    "the token has expired".into(),
-                    None,
-                ),
-                AuthError::Unauthenticated(m) => {
-                    (S::UNAUTHORIZED, "unauthenticated", (*m).into(), None)
-                }
-                AuthError::Domain(d) => domain_parts(d),
-                AuthError::Hashing(_) | AuthError::Signing(_) => internal(),
-            },
-            ApiError::RateLimited { retry_after } => (
-                S::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many requests; retry in {retry_after} s"),
-                None,
-            ),
-            ApiError::PayloadTooLarge(m) => {
-                (S::PAYLOAD_TOO_LARGE, "payload_too_large", m.clone(), None)
+            } => (*code, message.clone(), field.clone()),
+            ApiError::Domain(e) => (e.code(), e.public_message(), e.field().map(str::to_owned)),
+            ApiError::Auth(AuthError::Domain(e)) => {
+                (e.code(), e.public_message(), e.field().map(str::to_owned))
             }
-            ApiError::UnsupportedMediaType(m) => (
-                S::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                m.clone(),
-                None,
-            ),
-            ApiError::NotFound(m) => (S::NOT_FOUND, "not_found", m.clone(), None),
+            ApiError::Auth(e) => (e.code(), e.public_message(), None),
+            ApiError::RateLimited { .. }
+            | ApiError::PayloadTooLarge(_)
+            | ApiError::UnsupportedMediaType(_)
+            | ApiError::NotFound(_) => (self.edge_code(), self.to_string(), None),
             ApiError::MethodNotAllowed => (
-                S::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this method is not allowed here".into(),
                 None,
             ),
-            ApiError::Internal(_) => internal(),
+            ApiError::Internal(_) => (
+                ErrorCode::Internal,
+                "something went wrong on our side".into(),
+                None,
+            ),
+        }
+    }
+
+    fn edge_code(&self) -> ErrorCode {
+        match self {
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            _ => ErrorCode::Internal,
         }
     }
 }
 
-fn internal() -> (StatusCode, &'static str, String, Option<String>) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "something went wrong on our side".into(),
-        None,
-    )
-}
-
-fn domain_parts(e: &DomainError) -> (StatusCode, &'static str, String, Option<String>) {
-    use StatusCode as S;
-    let status = match e {
-        DomainError::Validation { .. } => S::BAD_REQUEST,
-        DomainError::NotFound(_) | DomainError::Repository(RepoError::NotFound) => S::NOT_FOUND,
-        DomainError::Forbidden(_) => S::FORBIDDEN,
-        DomainError::Conflict { .. } | DomainError::Repository(RepoError::Conflict(_)) => {
-            S::CONFLICT
-        }
-        DomainError::Repository(RepoError::Unavailable(_)) => S::SERVICE_UNAVAILABLE,
-        DomainError::Repository(RepoError::Invalid(_)) => S::BAD_REQUEST,
-        DomainError::Repository(RepoError::Internal(_)) => S::INTERNAL_SERVER_ERROR,
-        DomainError::Repository(RepoError::Refused(r)) => return domain_parts(&r.into_domain()),
-    };
-    (
-        status,
-        e.code(),
-        e.public_message(),
-        e.field().map(str::to_owned),
-    )
+/// The status the contract gives a code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The contract's error body.
-pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json::Value {
+pub fn error_body(code: ErrorCode, message: &str, field: Option<&str>) -> serde_json::Value {
     let mut detail = json!({ "code": code, "message": message });
     if let Some(f) = field {
         detail["field"] = json!(f);
@@ -142,21 +103,21 @@ pub fn error_body(code: &str, message: &str, field: Option<&str>) -> serde_json:
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.parts().0
+        status_of(self.parts().0)
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, code, message, field) = self.parts();
+        let (code, message, field) = self.parts();
+        let status = status_of(code);
         if status.is_server_error() {
-            tracing::error!(error = %self, ?self, "request failed");
+            tracing::error!(error = %Chain(self), "request failed");
         }
         let mut resp = HttpResponse::build(status);
         match self {
             ApiError::RateLimited { retry_after } => {
                 resp.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
-            ApiError::Auth(AuthError::InvalidCredentials | AuthError::Domain(_)) => {}
-            ApiError::Auth(_) => {
+            ApiError::Auth(e) if e.challenges() => {
                 resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
             _ => {}
@@ -169,6 +130,7 @@ impl ResponseError for ApiError {
 mod tests {
     use super::*;
     use actix_web::body::to_bytes;
+    use huddle_domain::RepoError;
 
     async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value) {
         let resp = e.error_response();

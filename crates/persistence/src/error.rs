@@ -1,5 +1,5 @@
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use huddle_domain::RepoError;
+use huddle_domain::{Cause, RepoError};
 use thiserror::Error;
 
 /// Failures while opening or migrating the database, at start-up.
@@ -26,30 +26,40 @@ pub enum PersistenceError {
 /// which constraint it hit; the data's other refusals are the client's (`Invalid`); only a
 /// lost connection is `Unavailable`; the rest is ours (`Internal`).
 pub(crate) fn map_err(rule: &'static str) -> impl Fn(DieselError) -> RepoError {
-    move |e| match e {
-        DieselError::NotFound => RepoError::NotFound,
-        DieselError::DatabaseError(kind, info) => match kind {
-            DatabaseErrorKind::UniqueViolation => RepoError::Conflict(rule),
-            DatabaseErrorKind::ForeignKeyViolation => RepoError::NotFound,
-            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
-                RepoError::Unavailable(info.message().to_owned())
-            }
-            // A serialization failure or read-only standby passes: retrying later can work.
-            DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ReadOnlyTransaction => {
-                RepoError::Unavailable(info.message().to_owned())
-            }
-            DatabaseErrorKind::NotNullViolation
-            | DatabaseErrorKind::CheckViolation
-            | DatabaseErrorKind::RestrictViolation
-            | DatabaseErrorKind::ExclusionViolation => {
-                RepoError::Invalid(info.message().to_owned())
-            }
-            _ if is_data_error(info.message()) => RepoError::Invalid(info.message().to_owned()),
-            _ => RepoError::Internal(info.message().to_owned()),
-        },
-        other => RepoError::Internal(other.to_string()),
+    move |e| {
+        let class: fn(Cause) -> RepoError = match &e {
+            DieselError::NotFound => return RepoError::NotFound,
+            DieselError::DatabaseError(kind, info) => match kind {
+                DatabaseErrorKind::UniqueViolation => return RepoError::Conflict(rule),
+                DatabaseErrorKind::ForeignKeyViolation => return RepoError::NotFound,
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
+                    RepoError::Unavailable
+                }
+                // A serialization failure or read-only standby passes: retrying later can work.
+                DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::ReadOnlyTransaction => RepoError::Unavailable,
+                DatabaseErrorKind::NotNullViolation
+                | DatabaseErrorKind::CheckViolation
+                | DatabaseErrorKind::RestrictViolation
+                | DatabaseErrorKind::ExclusionViolation => RepoError::Invalid,
+                _ if is_data_error(info.message()) => RepoError::Invalid,
+                _ => RepoError::Internal,
+            },
+            _ => RepoError::Internal,
+        };
+        // The driver's error stays the cause, so the log shows what the database said.
+        class(Cause::new(e))
     }
 }
+
+/// A pool that gave no connection: the database is down or every connection is busy.
+pub(crate) fn no_connection(e: r2d2::Error) -> RepoError {
+    RepoError::Unavailable(Cause::new(NoConnection(e)))
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no database connection")]
+struct NoConnection(#[source] r2d2::Error);
 
 /// PostgreSQL's data exceptions (SQLSTATE class 22) that Diesel reports without a kind of its
 /// own; Diesel does not expose the SQLSTATE, so they are known by their messages.

@@ -20,9 +20,9 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
-use huddle_domain::{DomainError, DomainEvent, RoomId, UserId};
+use huddle_domain::{DomainError, DomainEvent, ErrorCode, RoomId, UserId};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::delivery::Delivery;
@@ -547,7 +547,7 @@ impl ConnState {
             Some(Ok(AggregatedMessage::Binary(_))) => {
                 self.write(protocol::error_frame(
                     None,
-                    "unsupported",
+                    ErrorCode::Unsupported,
                     "binary frames are not supported",
                 ))
                 .await
@@ -593,7 +593,7 @@ impl ConnState {
             ClientFrame::Auth { .. } => {
                 self.write(protocol::error_frame(
                     r,
-                    "validation_failed",
+                    ErrorCode::ValidationFailed,
                     "already authenticated",
                 ))
                 .await
@@ -611,7 +611,7 @@ impl ConnState {
                 Ok(_) => {
                     self.write(protocol::error_frame(
                         r,
-                        "forbidden",
+                        ErrorCode::Forbidden,
                         "the token is another user's",
                     ))
                     .await
@@ -632,7 +632,7 @@ impl ConnState {
             ClientFrame::Send { .. } if self.send_limited().await => {
                 self.write(protocol::error_frame(
                     r,
-                    "rate_limited",
+                    ErrorCode::RateLimited,
                     "too many messages; slow down",
                 ))
                 .await
@@ -984,23 +984,12 @@ fn submit_send(
     client_msg_id: Option<String>,
 ) -> impl std::future::Future<Output = String> {
     let started = std::time::Instant::now();
-    let (tx, rx) = oneshot::channel();
-    shared.chat.send_message(
-        user_id,
-        room_id,
-        body,
-        client_msg_id.as_deref(),
-        Box::new(move |stored| {
-            let _ = tx.send(stored);
-        }),
-    );
+    let stored = shared
+        .chat
+        .send(user_id, room_id, body, client_msg_id.as_deref());
     async move {
         let r = reference.as_deref();
-        let stored = rx.await.unwrap_or_else(|_| {
-            Err(DomainError::Repository(
-                huddle_domain::RepoError::Unavailable("the send was dropped unanswered".into()),
-            ))
-        });
+        let stored = stored.await;
         match stored {
             Ok(s) => {
                 huddle_metrics::record_store(started.elapsed(), matches!(s, Stored::Created(_)));
@@ -1133,7 +1122,7 @@ async fn run_blocking<T: Send + 'static>(
     actix_web::web::block(f).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "blocking task failed");
         Err(DomainError::Repository(
-            huddle_domain::RepoError::Unavailable(e.to_string()),
+            huddle_domain::RepoError::Unavailable(huddle_domain::Cause::new(e)),
         ))
     })
 }

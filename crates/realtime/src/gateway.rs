@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use huddle_auth::AuthService;
 use huddle_domain::service::ChatService;
+use huddle_domain::ErrorCode;
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -105,7 +106,7 @@ pub fn configure(gateway: Gateway) -> impl FnOnce(&mut web::ServiceConfig) {
                 .default_service(web::to(|| async {
                     HttpResponse::MethodNotAllowed()
                         .insert_header((header::ALLOW, "GET"))
-                        .json(json!({"error": {"code": "method_not_allowed",
+                        .json(json!({"error": {"code": ErrorCode::MethodNotAllowed,
                             "message": "this method is not allowed here; allowed: GET"}}))
                 })),
         );
@@ -120,7 +121,7 @@ async fn upgrade(
     let shared = gateway.shared.clone();
     if *shared.shutdown.borrow() {
         return Ok(HttpResponse::ServiceUnavailable().json(json!({
-            "error": {"code": "unavailable", "message": "the server is shutting down"}
+            "error": {"code": ErrorCode::Unavailable, "message": "the server is shutting down"}
         })));
     }
     let header_token = req

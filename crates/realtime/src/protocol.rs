@@ -2,7 +2,9 @@
 use std::collections::HashMap;
 
 use huddle_auth::AuthError;
-use huddle_domain::{DomainError, DomainEvent, Message, MessageId, RoomId, UserId};
+use huddle_domain::{
+    Chain, DomainError, DomainEvent, ErrorCode, Message, MessageId, RoomId, UserId,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -66,7 +68,7 @@ pub(crate) enum ClientFrame {
 /// Why a frame could not be read: the error frame to answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FrameError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -102,7 +104,7 @@ struct SyncFields {
 
 fn fields<T: serde::de::DeserializeOwned>(v: Value, kind: &str) -> Result<T, FrameError> {
     serde_json::from_value(v).map_err(|e| FrameError {
-        code: "validation_failed",
+        code: ErrorCode::ValidationFailed,
         message: format!("bad {kind} frame: {e}"),
     })
 }
@@ -116,7 +118,7 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
             return (
                 None,
                 Err(FrameError {
-                    code: "malformed_json",
+                    code: ErrorCode::MalformedJson,
                     message: "a frame must be a JSON object".into(),
                 }),
             )
@@ -125,7 +127,7 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
             return (
                 None,
                 Err(FrameError {
-                    code: "malformed_json",
+                    code: ErrorCode::MalformedJson,
                     message: format!("not valid JSON: {e}"),
                 }),
             )
@@ -174,7 +176,7 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
                 let mut since = Vec::with_capacity(f.since.len());
                 for (room, seq) in f.since {
                     let room_id = room.parse().map_err(|_| FrameError {
-                        code: "validation_failed",
+                        code: ErrorCode::ValidationFailed,
                         message: format!("sync: {room:?} is not a room id"),
                     })?;
                     since.push((room_id, seq.max(0)));
@@ -184,11 +186,11 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
             }),
             "ping" => Ok(ClientFrame::Ping),
             "" => Err(FrameError {
-                code: "validation_failed",
+                code: ErrorCode::ValidationFailed,
                 message: "the frame has no \"type\"".into(),
             }),
             other => Err(FrameError {
-                code: "unknown_type",
+                code: ErrorCode::UnknownType,
                 message: format!("unknown frame type {other:?}"),
             }),
         };
@@ -225,13 +227,13 @@ pub(crate) fn ack_frame(message: &Message, reference: Option<&str>) -> String {
         tracing::error!(error = %e, "could not serialise an ack");
         error_frame(
             reference,
-            "internal",
+            ErrorCode::Internal,
             "the message was stored, but its ack was lost",
         )
     })
 }
 
-pub(crate) fn error_frame(reference: Option<&str>, code: &str, message: &str) -> String {
+pub(crate) fn error_frame(reference: Option<&str>, code: ErrorCode, message: &str) -> String {
     with_ref(
         json!({"type": "error", "code": code, "message": message}),
         reference,
@@ -240,7 +242,9 @@ pub(crate) fn error_frame(reference: Option<&str>, code: &str, message: &str) ->
 
 pub(crate) fn domain_error_frame(reference: Option<&str>, e: &DomainError) -> String {
     if let DomainError::Repository(r) = e {
-        tracing::error!(error = %r, "socket command failed in storage");
+        if r.code().http_status() >= 500 {
+            tracing::error!(error = %Chain(r), "socket command failed in storage");
+        }
     }
     let mut frame = json!({"type": "error", "code": e.code(), "message": e.public_message()});
     if let Some(field) = e.field() {
@@ -252,13 +256,11 @@ pub(crate) fn domain_error_frame(reference: Option<&str>, e: &DomainError) -> St
 pub(crate) fn auth_error_frame(reference: Option<&str>, e: &AuthError) -> String {
     match e {
         AuthError::Domain(d) => domain_error_frame(reference, d),
-        AuthError::TokenExpired => error_frame(reference, "token_expired", "the token has expired"),
-        AuthError::InvalidCredentials => {
-            error_frame(reference, "invalid_credentials", "invalid credentials")
-        }
-        AuthError::Unauthenticated(m) => error_frame(reference, "unauthenticated", m),
-        AuthError::Hashing(_) | AuthError::Signing(_) => {
-            error_frame(reference, "internal", "something went wrong on our side")
+        other => {
+            if other.code() == ErrorCode::Internal {
+                tracing::error!(error = %Chain(other), "socket authentication failed");
+            }
+            error_frame(reference, other.code(), &other.public_message())
         }
     }
 }
@@ -327,38 +329,38 @@ mod tests {
 
     #[test]
     fn bad_frames_get_codes_and_keep_their_ref() {
-        assert_eq!(parse("{nope").1.unwrap_err().code, "malformed_json");
-        assert_eq!(parse("[1,2]").1.unwrap_err().code, "malformed_json");
+        assert_eq!(parse("{nope").1.unwrap_err().code, ErrorCode::MalformedJson);
+        assert_eq!(parse("[1,2]").1.unwrap_err().code, ErrorCode::MalformedJson);
         let (r, f) = parse(r#"{"type":"dance","ref":"x"}"#);
         assert_eq!(
             (r.as_deref(), f.unwrap_err().code),
-            (Some("x"), "unknown_type")
+            (Some("x"), ErrorCode::UnknownType)
         );
         let (r, f) = parse(r#"{"type":"send","room_id":"one","ref":"y"}"#);
         assert_eq!(
             (r.as_deref(), f.unwrap_err().code),
-            (Some("y"), "validation_failed")
+            (Some("y"), ErrorCode::ValidationFailed)
         );
         assert_eq!(
             parse(r#"{"type":"sync","since":{"abc":1}}"#)
                 .1
                 .unwrap_err()
                 .code,
-            "validation_failed"
+            ErrorCode::ValidationFailed
         );
         assert_eq!(
             parse(r#"{"ref":"z"}"#).1.unwrap_err().code,
-            "validation_failed"
+            ErrorCode::ValidationFailed
         );
     }
 
     #[test]
     fn replies_carry_the_ref() {
-        let s = error_frame(Some("r1"), "forbidden", "no");
+        let s = error_frame(Some("r1"), ErrorCode::Forbidden, "no");
         let v: Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["ref"], "r1");
         assert_eq!(v["type"], "error");
-        let s = error_frame(None, "x", "y");
+        let s = error_frame(None, ErrorCode::Internal, "y");
         assert!(!s.contains("ref"));
     }
 

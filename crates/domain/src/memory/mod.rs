@@ -169,7 +169,7 @@ impl State {
         self.users
             .get(&id)
             .map(|row| row.user.clone())
-            .ok_or_else(|| RepoError::Internal(format!("no user {id}")))
+            .ok_or_else(|| RepoError::Internal(format!("no user {id}").into()))
     }
 
     fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>> {

@@ -212,7 +212,7 @@ pub(super) enum Want {
     NotFound(&'static str),
     Forbidden,
     /// A `DomainError::Conflict` with this code.
-    Conflict(&'static str),
+    Conflict(ErrorCode),
     /// A `DomainError::Validation` of this field.
     Invalid(&'static str),
     /// Anything else (a storage error): never expected.
@@ -225,7 +225,7 @@ impl Want {
             Ok(_) => Want::Ok,
             Err(DomainError::NotFound(what)) => Want::NotFound(what),
             Err(DomainError::Forbidden(_)) => Want::Forbidden,
-            Err(DomainError::Conflict { code, .. }) => Want::Conflict(code),
+            Err(DomainError::Conflict { code, .. }) => Want::Conflict(*code),
             Err(DomainError::Validation {
                 field: Some(field), ..
             }) => Want::Invalid(field),

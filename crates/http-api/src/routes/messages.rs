@@ -74,19 +74,10 @@ pub async fn post(
     }
     // Queued to the message writer, not run on the blocking pool: nothing waits on a thread.
     let started = std::time::Instant::now();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    state.chat.send_message(
-        user.id,
-        id,
-        &b.body,
-        b.client_msg_id.as_deref(),
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
-    let stored = rx
-        .await
-        .map_err(|_| ApiError::Internal("the send was dropped unanswered".into()))??;
+    let stored = state
+        .chat
+        .send(user.id, id, &b.body, b.client_msg_id.as_deref())
+        .await?;
     huddle_metrics::record_store(started.elapsed(), matches!(stored, Stored::Created(_)));
     Ok(match stored {
         Stored::Created(m) => HttpResponse::Created().json(m),

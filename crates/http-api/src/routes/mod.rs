@@ -12,6 +12,7 @@ use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpRequest, HttpResponse};
+use huddle_domain::ErrorCode;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -81,7 +82,7 @@ pub(crate) fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allow))
         .json(error_body(
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             &format!("this method is not allowed here; allowed: {allow}"),
             None,
         ))
@@ -103,17 +104,17 @@ fn json_error(err: JsonPayloadError) -> ApiError {
             ApiError::UnsupportedMediaType("the request body must be application/json".into())
         }
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::BadRequest {
-            code: "validation_failed",
+            code: ErrorCode::ValidationFailed,
             field: missing_field(&e.to_string()),
             message: e.to_string(),
         },
         JsonPayloadError::Deserialize(e) => ApiError::BadRequest {
-            code: "malformed_json",
+            code: ErrorCode::MalformedJson,
             message: format!("the request body is not valid JSON: {e}"),
             field: None,
         },
         other => ApiError::BadRequest {
-            code: "malformed_json",
+            code: ErrorCode::MalformedJson,
             message: other.to_string(),
             field: None,
         },
@@ -128,7 +129,7 @@ pub(crate) fn missing_field(message: &str) -> Option<String> {
 
 fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::BadRequest {
-        code: "validation_failed",
+        code: ErrorCode::ValidationFailed,
         message: format!("invalid query parameters: {err}"),
         field: None,
     }
@@ -153,15 +154,18 @@ pub fn json_error_handlers<B: 'static>() -> ErrorHandlers<B> {
         }
         let status = res.status();
         let (code, message) = match status.as_u16() {
-            404 => ("not_found", "no such resource"),
-            405 => ("method_not_allowed", "this method is not allowed here"),
-            413 => ("payload_too_large", "the request body is too large"),
+            404 => (ErrorCode::NotFound, "no such resource"),
+            405 => (
+                ErrorCode::MethodNotAllowed,
+                "this method is not allowed here",
+            ),
+            413 => (ErrorCode::PayloadTooLarge, "the request body is too large"),
             415 => (
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "the request body must be application/json",
             ),
-            400..=499 => ("bad_request", "the request could not be understood"),
-            _ => ("internal", "something went wrong on our side"),
+            400..=499 => (ErrorCode::BadRequest, "the request could not be understood"),
+            _ => (ErrorCode::Internal, "something went wrong on our side"),
         };
         let (req, _) = res.into_parts();
         let mut resp = HttpResponse::build(status).json(error_body(code, message, None));

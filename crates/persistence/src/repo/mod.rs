@@ -60,10 +60,7 @@ impl DieselRepository {
             return Ok(conn);
         }
         let started = std::time::Instant::now();
-        let conn = self
-            .pool
-            .get()
-            .map_err(|e| RepoError::Unavailable(format!("no database connection: {e}")));
+        let conn = self.pool.get().map_err(crate::error::no_connection);
         huddle_metrics::record_pool_wait(started.elapsed());
         conn
     }
@@ -73,6 +70,6 @@ impl HealthCheck for DieselRepository {
     fn ping(&self) -> RepoResult<()> {
         self.conn()?
             .batch_execute("SELECT 1")
-            .map_err(|e| RepoError::Unavailable(e.to_string()))
+            .map_err(|e| RepoError::Unavailable(huddle_domain::Cause::new(e)))
     }
 }

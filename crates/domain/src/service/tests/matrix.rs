@@ -23,7 +23,7 @@ const O: Want = Want::Ok;
 const F: Want = Want::Forbidden;
 /// A room the caller may not know about.
 const NF: Want = Want::NotFound("room");
-const C: Want = Want::Conflict("conflict");
+const C: Want = Want::Conflict(ErrorCode::Conflict);
 const NO_USER: Want = Want::NotFound("user");
 const NO_MEMBER: Want = Want::NotFound("member");
 const NO_MESSAGE: Want = Want::NotFound("message");

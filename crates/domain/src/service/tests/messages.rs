@@ -199,7 +199,7 @@ fn deleting_twice_announces_once() {
     let m = w.repo.message_by_id(w.room, id).unwrap().unwrap();
     assert!(m.deleted && m.body.is_empty() && m.seq == seq);
     let edit = w.chat.edit_message(w.member2, w.room, id, "undo");
-    assert_eq!(Want::of(&edit), Want::Conflict("conflict"));
+    assert_eq!(Want::of(&edit), Want::Conflict(ErrorCode::Conflict));
 }
 
 #[test]

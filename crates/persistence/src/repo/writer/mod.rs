@@ -455,7 +455,7 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
     let mut conn = match pool.get() {
         Ok(c) => c,
         Err(e) => {
-            let err = RepoError::Unavailable(format!("no database connection: {e}"));
+            let err = crate::error::no_connection(e);
             for job in batch {
                 job.answer(Err(err.clone()));
             }
