@@ -26,7 +26,7 @@ pub async fn readyz(state: web::Data<ApiState>) -> HttpResponse {
     let ok = match db {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(error = %e, "readiness: database unreachable");
+            tracing::warn!(error = %huddle_domain::Chain(&e), "readiness: database unreachable");
             false
         }
     };
