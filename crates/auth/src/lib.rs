@@ -1,5 +1,13 @@
 //! Who a caller is: bcrypt password hashing, short-lived JWT access tokens, and opaque refresh
 //! tokens that rotate on every use, with reuse of a spent one treated as theft.
+//!
+//! - `password`: bcrypt, over a SHA-256 prehash so long passwords are not silently truncated.
+//! - `jwt`: access tokens (HS256) carrying the user and the session they belong to.
+//! - `tokens`: refresh tokens, stored only as hashes.
+//! - `service`: [`AuthService`], register, login, refresh rotation with reuse detection,
+//!   logout and sessions, over the domain's repository traits.
+//! - `revocations`: the ended sessions whose access tokens are refused before they expire.
+//! - `error`: [`AuthError`] and its one mapping to the contract's codes.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod error;

@@ -5,9 +5,18 @@
 //! the REST handlers and the WebSocket gateway call the same [`service`] functions, which is what
 //! keeps their behaviour identical.
 //!
-//! With the feature `memory` (and always in this crate's own tests), the `memory` module adds
-//! `MemoryRepository`, the whole [`Repository`] in memory: services can test their rules
-//! without a database, and `examples/in_memory.rs` runs a chat without a server.
+//! - [`entities`]: the data (users, rooms, members, messages, sessions) as the wire shows it.
+//! - [`validation`]: every input rule (lengths, characters, names), one function per field.
+//! - [`service`]: `ChatService`, the use cases and who may do them (the permission matrix).
+//! - [`repository`]: the storage traits the services need; [`events`]: what they announce.
+//! - [`error`]: the layer's errors and [`ErrorCode`], the contract's one vocabulary of codes.
+//! - [`limits`], [`presence`]: rate limiting and who is online, as plain state machines.
+//! - [`answer`]: a one-shot future, the bridge from a repository's callback to an async edge.
+//!
+//! With the feature `memory` (and always in this crate's own tests), `memory::MemoryRepository`
+//! is the whole [`Repository`] in memory: services can test their rules without a database, and
+//! `examples/in_memory.rs` runs a chat without a server. `conformance` is the repository
+//! contract as one suite of tests, run on the in-memory repository, SQLite and PostgreSQL alike.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod answer;
