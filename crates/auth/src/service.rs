@@ -319,3 +319,6 @@ impl AuthService {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

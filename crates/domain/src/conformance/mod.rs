@@ -4,9 +4,11 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, messages in `messages`, sessions and refresh tokens in `sessions`.
+//! Users and rooms here, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod concurrency;
 pub mod messages;
 pub mod sessions;
 
@@ -277,6 +279,10 @@ macro_rules! repository_conformance {
             live_sessions_are_newest_first_without_ended_or_expired_ones => sessions::live_sessions_are_newest_first_without_ended_or_expired_ones,
             sessions_ended_since_a_time => sessions::sessions_ended_since_a_time,
             a_password_change_ends_every_other_session => sessions::a_password_change_ends_every_other_session,
+            concurrent_sends_to_one_room_get_every_seq_once => concurrency::concurrent_sends_to_one_room_get_every_seq_once,
+            concurrent_retries_of_one_send_store_it_once => concurrency::concurrent_retries_of_one_send_store_it_once,
+            concurrent_joins_and_leaves_count_members_exactly => concurrency::concurrent_joins_and_leaves_count_members_exactly,
+            concurrent_rotations_of_one_token_let_exactly_one_through => concurrency::concurrent_rotations_of_one_token_let_exactly_one_through,
         );
     };
     (@cases $run:path; $($name:ident => $($case:ident)::+,)*) => {
