@@ -119,10 +119,22 @@ pub enum HistoryWindow {
     After(i64),
 }
 
+/// A page of the user directory.
+#[derive(Debug, Clone)]
+pub struct UserQuery {
+    /// Case-insensitive prefix of the username or of the display name; `None` lists everyone.
+    pub prefix: Option<String>,
+    /// Keyset pagination: users with an id above this, in id order.
+    pub after_id: Option<UserId>,
+    pub limit: usize,
+}
+
 pub trait UserRepository {
     /// Fails with `Conflict("username")` when the name is taken (case-insensitively).
     fn create_user(&self, new: NewUser) -> RepoResult<User>;
     fn user_by_id(&self, id: UserId) -> RepoResult<Option<User>>;
+    /// The directory: users matching the query, by id.
+    fn search_users(&self, query: UserQuery) -> RepoResult<Vec<User>>;
     fn credentials_by_username(&self, username: &str) -> RepoResult<Option<UserCredentials>>;
     fn credentials_by_id(&self, id: UserId) -> RepoResult<Option<UserCredentials>>;
     fn update_profile(&self, id: UserId, patch: ProfilePatch) -> RepoResult<User>;

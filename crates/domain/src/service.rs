@@ -141,6 +141,31 @@ impl ChatService {
         Ok(self.visible_room(actor, room_id)?.0)
     }
 
+    /// The user directory: anyone signed in may look people up by the start of their username
+    /// or display name, to start a conversation or add them to a room.
+    pub fn find_users(
+        &self,
+        prefix: Option<String>,
+        after_id: Option<UserId>,
+        limit: usize,
+    ) -> DomainResult<Page<User>> {
+        let rows = self.repo.search_users(UserQuery {
+            prefix: validation::search_query(prefix)?,
+            after_id,
+            limit: limit + 1,
+        })?;
+        Ok(Page::from_overfetch(rows, limit, |u| u.id))
+    }
+
+    /// The user with this username (case-insensitively), as the directory shows them.
+    pub fn user_by_username(&self, username: &str) -> DomainResult<User> {
+        let username = validation::username(username)?;
+        self.repo
+            .credentials_by_username(&username)?
+            .map(|c| c.user)
+            .ok_or(DomainError::NotFound("user"))
+    }
+
     pub fn list_rooms(
         &self,
         actor: UserId,

@@ -73,7 +73,10 @@ pub struct UpdateRoomRequest {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AddMemberRequest {
-    pub user_id: i64,
+    /// The user to add; or give `username` instead.
+    pub user_id: Option<i64>,
+    /// The user to add, by username (case-insensitive); or give `user_id` instead.
+    pub username: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -108,6 +111,17 @@ pub struct ListRoomsQuery {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+pub struct ListUsersQuery {
+    /// Case-insensitive start of the username or the display name; empty or absent lists
+    /// everyone.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    /// 1-100, default 50.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     pub cursor: Option<String>,
     /// 1-100, default 50.
@@ -128,6 +142,12 @@ pub struct HistoryQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RoomList {
     pub items: Vec<Room>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub items: Vec<User>,
     pub next_cursor: Option<String>,
 }
 

@@ -13,7 +13,7 @@ use crate::routes as p;
         Real-time events are on the WebSocket at /api/v1/ws (see the README)."),
     paths(
         p::auth::register, p::auth::login, p::auth::refresh, p::auth::logout, p::sessions::logout_all,
-        p::users::me, p::users::update_me, p::users::change_password, p::users::get,
+        p::users::list, p::users::me, p::users::update_me, p::users::change_password, p::users::get,
         p::sessions::list, p::sessions::end,
         p::rooms::create, p::rooms::list, p::rooms::get, p::rooms::update, p::rooms::delete,
         p::rooms::join, p::rooms::leave,
@@ -26,7 +26,7 @@ use crate::routes as p;
         huddle_domain::Message, huddle_domain::RoomCursor,
         RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, SessionInfo, UpdateProfileRequest,
         ChangePasswordRequest, CreateRoomRequest, UpdateRoomRequest, AddMemberRequest,
-        SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, MemberList, MemberEntry,
+        SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, UserList, MemberList, MemberEntry,
         MessageHistory, ErrorBody, ErrorDetail, Health,
     )),
     modifiers(&BearerAuth, &ErrorResponses, &InputLimits),

@@ -9,7 +9,7 @@ use utoipa::openapi::schema::{Object, Schema, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, Number};
 
-use crate::pagination::{HISTORY_PAGE_MAX, MEMBERS_PAGE_MAX, ROOMS_PAGE_MAX};
+use crate::pagination::{HISTORY_PAGE_MAX, MEMBERS_PAGE_MAX, ROOMS_PAGE_MAX, USERS_PAGE_MAX};
 
 /// Adds to every operation the error statuses its inputs can cause, in the error shape:
 /// 400 for anything it reads, 401 where a token is required, 404 where a path names a
@@ -162,6 +162,7 @@ fn text_rules() -> Vec<(&'static str, &'static str, Text)> {
         ("RegisterRequest", "password", password()),
         ("RegisterRequest", "display_name", display_name()),
         ("LoginRequest", "username", Text(None, None, ONE)),
+        ("AddMemberRequest", "username", username()),
         ("UpdateProfileRequest", "display_name", display_name()),
         (
             "UpdateProfileRequest",
@@ -187,6 +188,7 @@ fn text_rules() -> Vec<(&'static str, &'static str, Text)> {
 fn query_ranges() -> Vec<(&'static str, &'static str, i64, Option<usize>)> {
     vec![
         ("/api/v1/rooms", "limit", 1, Some(ROOMS_PAGE_MAX)),
+        ("/api/v1/users", "limit", 1, Some(USERS_PAGE_MAX)),
         (
             "/api/v1/rooms/{id}/members",
             "limit",
@@ -235,16 +237,18 @@ impl Modify for InputLimits {
                 }
             }
         }
-        let q = openapi
-            .paths
-            .paths
-            .get_mut("/api/v1/rooms")
-            .and_then(|p| p.get.as_mut())
-            .and_then(|op| op.parameters.as_mut())
-            .and_then(|ps| ps.iter_mut().find(|p| p.name == "q"));
-        if let Some(RefOr::T(Schema::Object(o))) = q.and_then(|p| p.schema.as_mut()) {
-            o.max_length = Some(v::SEARCH_QUERY_MAX);
-            o.pattern = Some(v::SINGLE_LINE_PATTERN.to_owned());
+        for path in ["/api/v1/rooms", "/api/v1/users"] {
+            let q = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|p| p.get.as_mut())
+                .and_then(|op| op.parameters.as_mut())
+                .and_then(|ps| ps.iter_mut().find(|p| p.name == "q"));
+            if let Some(RefOr::T(Schema::Object(o))) = q.and_then(|p| p.schema.as_mut()) {
+                o.max_length = Some(v::SEARCH_QUERY_MAX);
+                o.pattern = Some(v::SINGLE_LINE_PATTERN.to_owned());
+            }
         }
     }
 }

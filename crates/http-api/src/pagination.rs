@@ -27,6 +27,7 @@ pub(crate) fn decode(kind: &str, cursor: Option<&str>) -> Result<Option<i64>, Ap
 /// `maximum`s come from these too.
 pub(crate) const PAGE_DEFAULT: usize = 50;
 pub(crate) const ROOMS_PAGE_MAX: usize = 100;
+pub(crate) const USERS_PAGE_MAX: usize = 100;
 pub(crate) const MEMBERS_PAGE_MAX: usize = 100;
 pub(crate) const HISTORY_PAGE_MAX: usize = 200;
 

@@ -113,6 +113,9 @@ impl UserRepository for NoRepository {
     fn user_by_id(&self, _: UserId) -> RepoResult<Option<User>> {
         none()
     }
+    fn search_users(&self, _: UserQuery) -> RepoResult<Vec<User>> {
+        none()
+    }
     fn credentials_by_username(&self, _: &str) -> RepoResult<Option<UserCredentials>> {
         none()
     }

@@ -201,8 +201,42 @@ async fn adding_members(backend: Backend) {
         "validation_failed",
         Some("user_id"),
     );
+    let resp = app
+        .post(
+            &path,
+            &owner.access_token,
+            json!({"user_id": dave.user_id, "username": "dave"}),
+        )
+        .await;
+    assert_error(
+        &resp,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("user_id"),
+    );
+    let resp = app
+        .post(&path, &owner.access_token, json!({"username": "nobody"}))
+        .await;
+    assert_error(&resp, StatusCode::NOT_FOUND, "not_found", None);
+    let resp = app
+        .post(&path, &owner.access_token, json!({"username": "da\u{0}ve"}))
+        .await;
+    assert_error(
+        &resp,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("username"),
+    );
     assert_eq!(members_of(&app, &owner, room).await, before);
     assert_eq!(app.room(&owner, room).await["member_count"], 3);
+
+    // By username, in any case, as the directory shows it.
+    let (status, added) = app
+        .post(&path, &admin.access_token, json!({"username": "DAVE"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(added["user"]["id"], dave.user_id);
+    assert_eq!(app.room(&dave, room).await["member_count"], 4);
 }
 
 async fn kicking_members(backend: Backend) {

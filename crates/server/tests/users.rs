@@ -124,4 +124,71 @@ async fn profile_validation_changes_nothing(backend: Backend) {
     assert_eq!(ok["bio"].as_str().unwrap().chars().count(), 500);
 }
 
-backend_tests!(profile_read_and_update, profile_validation_changes_nothing);
+async fn the_directory_finds_people_by_name_prefix(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let alice = app.register("alice").await;
+    let alfred = app.register("Alfred").await;
+    let bob = app.register("bob").await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            Some(&bob.access_token),
+            Some(json!({"display_name": "Über Alpha"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = |body: &serde_json::Value| -> Vec<i64> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect()
+    };
+    // Username or display name, case-insensitively; users carry no private fields.
+    let (status, body) = app.get("/api/v1/users?q=AL", &alice.access_token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&body), [alice.user_id, alfred.user_id]);
+    assert!(body["items"][0].get("password_hash").is_none());
+    let (_, body) = app
+        .get("/api/v1/users?q=%C3%BCber", &alice.access_token)
+        .await;
+    assert_eq!(ids(&body), [bob.user_id]);
+    // Paged: every user once, in id order.
+    let all = app.walk_pages(&alice, "/api/v1/users", 1).await;
+    let walked: Vec<i64> = all.iter().map(|u| u["id"].as_i64().unwrap()).collect();
+    assert_eq!(walked, [alice.user_id, alfred.user_id, bob.user_id]);
+    // Bad input gets the contract's shape; signed-out callers get nothing.
+    assert_error(
+        &app.get("/api/v1/users?q=a%00", &alice.access_token).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("q"),
+    );
+    assert_error(
+        &app.get("/api/v1/users?limit=0", &alice.access_token).await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("limit"),
+    );
+    assert_error(
+        &app.get("/api/v1/users?cursor=nope", &alice.access_token)
+            .await,
+        StatusCode::BAD_REQUEST,
+        "validation_failed",
+        Some("cursor"),
+    );
+    assert_error(
+        &app.get("/api/v1/users", "not-a-token").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        None,
+    );
+}
+
+backend_tests!(
+    profile_read_and_update,
+    profile_validation_changes_nothing,
+    the_directory_finds_people_by_name_prefix
+);

@@ -4,12 +4,13 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! Users and rooms here, the user directory in `people`, messages in `messages`, sessions and refresh tokens in `sessions`,
 //! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod concurrency;
 pub mod messages;
+pub mod people;
 pub mod sessions;
 
 use crate::entities::*;
@@ -269,6 +270,8 @@ macro_rules! repository_conformance {
             room_listings_show_public_rooms_and_the_viewers_own => room_listings_show_public_rooms_and_the_viewers_own,
             room_updates_patch_and_stamp => room_updates_patch_and_stamp,
             deleting_a_room_takes_its_members_and_messages => deleting_a_room_takes_its_members_and_messages,
+            the_directory_matches_the_start_of_either_name_case_insensitively => people::the_directory_matches_the_start_of_either_name_case_insensitively,
+            the_directory_pages_by_id => people::the_directory_pages_by_id,
             seqs_are_per_room_gap_free_and_refusals_use_none => messages::seqs_are_per_room_gap_free_and_refusals_use_none,
             a_repeated_client_msg_id_answers_the_first_message => messages::a_repeated_client_msg_id_answers_the_first_message,
             history_windows_are_ascending => messages::history_windows_are_ascending,

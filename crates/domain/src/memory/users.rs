@@ -1,7 +1,9 @@
 use super::{next, sessions, MemoryRepository, UserRow};
 use crate::entities::*;
 use crate::error::RepoError;
-use crate::repository::{NewUser, ProfilePatch, RepoResult, SessionFilter, UserRepository};
+use crate::repository::{
+    NewUser, ProfilePatch, RepoResult, SessionFilter, UserQuery, UserRepository,
+};
 
 fn credentials(row: &UserRow) -> UserCredentials {
     UserCredentials {
@@ -39,6 +41,26 @@ impl UserRepository for MemoryRepository {
 
     fn user_by_id(&self, id: UserId) -> RepoResult<Option<User>> {
         Ok(self.lock()?.users.get(&id).map(|row| row.user.clone()))
+    }
+
+    fn search_users(&self, query: UserQuery) -> RepoResult<Vec<User>> {
+        let s = self.lock()?;
+        let prefix = query.prefix.as_deref().map(str::to_lowercase);
+        let from = query
+            .after_id
+            .map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        Ok(s.users
+            .range((from, std::ops::Bound::Unbounded))
+            .map(|(_, row)| &row.user)
+            .filter(|u| {
+                prefix.as_deref().is_none_or(|p| {
+                    u.username.to_lowercase().starts_with(p)
+                        || u.display_name.to_lowercase().starts_with(p)
+                })
+            })
+            .take(query.limit)
+            .cloned()
+            .collect())
     }
 
     fn credentials_by_username(&self, username: &str) -> RepoResult<Option<UserCredentials>> {

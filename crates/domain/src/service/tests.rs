@@ -4,6 +4,7 @@
 //! role, and an outsider who used to be a member.
 mod matrix;
 mod messages;
+mod people;
 mod rooms;
 
 use std::collections::HashMap;

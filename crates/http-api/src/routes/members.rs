@@ -52,8 +52,21 @@ pub async fn add(
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let id = path.into_inner();
-    let target = body.into_inner().user_id;
-    let member = blocking(move || chat.add_member(user.id, id, target)).await?;
+    let b = body.into_inner();
+    let member = blocking(move || {
+        let target = match (b.user_id, b.username) {
+            (Some(target), None) => target,
+            (None, Some(name)) => chat.user_by_username(&name)?.id,
+            _ => {
+                return Err(ApiError::validation(
+                    "user_id",
+                    "give exactly one of user_id and username",
+                ))
+            }
+        };
+        chat.add_member(user.id, id, target).map_err(ApiError::from)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(member))
 }
 

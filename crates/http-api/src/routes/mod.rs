@@ -55,6 +55,7 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/auth/refresh", post => auth::refresh))
                     .service(resource!("/auth/logout", post => auth::logout))
                     .service(resource!("/auth/logout-all", post => sessions::logout_all))
+                    .service(resource!("/users", get => users::list))
                     .service(resource!("/users/me", get => users::me, patch => users::update_me))
                     .service(resource!("/users/me/password", post => users::change_password))
                     .service(resource!("/users/me/sessions", get => sessions::list))

@@ -1,8 +1,36 @@
 use actix_web::{web, HttpResponse};
 use huddle_domain::User;
 
-use crate::dto::{ChangePasswordRequest, ErrorBody, UpdateProfileRequest};
-use crate::{blocking, ApiError, ApiJson, ApiState, AuthUser};
+use crate::dto::{
+    ChangePasswordRequest, ErrorBody, ListUsersQuery, UpdateProfileRequest, UserList,
+};
+use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
+
+const USERS: &str = "users";
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", security(("bearer" = [])),
+    params(ListUsersQuery),
+    responses((status = 200, description = "the directory: users whose username or display name starts with q, by id", body = UserList),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn list(
+    _user: AuthUser,
+    state: web::Data<ApiState>,
+    query: ApiQuery<ListUsersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = query.into_inner();
+    let limit = pagination::limit(
+        q.limit,
+        pagination::PAGE_DEFAULT,
+        pagination::USERS_PAGE_MAX,
+    )?;
+    let after = pagination::decode(USERS, q.cursor.as_deref())?;
+    let chat = state.chat.clone();
+    let page = blocking(move || chat.find_users(q.q, after, limit)).await?;
+    Ok(HttpResponse::Ok().json(UserList {
+        items: page.items,
+        next_cursor: page.next_after.map(|k| pagination::encode(USERS, k)),
+    }))
+}
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = ErrorBody)))]

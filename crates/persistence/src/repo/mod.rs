@@ -5,6 +5,10 @@ mod tokens;
 mod users;
 mod writer;
 
+// Unicode-aware on SQLite too: each SQLite connection registers its own `lower` (see
+// `connection.rs`), so case-insensitive search agrees on both databases.
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
 use diesel::connection::SimpleConnection;
 use huddle_domain::repository::{HealthCheck, RepoResult};
 use huddle_domain::RepoError;

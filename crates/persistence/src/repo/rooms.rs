@@ -2,13 +2,12 @@ use diesel::prelude::*;
 use huddle_domain::repository::{NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository};
 use huddle_domain::{Member, Role, Room, RoomCursor, RoomId, UserId};
 
+use super::lower;
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::{db_err, map_err};
 use crate::models::*;
 use crate::schema::{room_members, rooms, users};
-
-diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 fn load_member(
     c: &mut AnyConnection,
@@ -33,18 +32,26 @@ fn load_room(c: &mut AnyConnection, id: RoomId) -> QueryResult<Room> {
         .map(Into::into)
 }
 
-/// Escapes LIKE's wildcards so a search for `50%` finds that text.
-fn like_pattern(q: &str) -> String {
+/// Escapes LIKE's wildcards so a search for `50%` finds that text; lowered, to match `lower()`.
+fn escaped(q: &str) -> String {
     let mut p = String::with_capacity(q.len() + 2);
-    p.push('%');
     for ch in q.to_lowercase().chars() {
         if matches!(ch, '%' | '_' | '\\') {
             p.push('\\');
         }
         p.push(ch);
     }
-    p.push('%');
     p
+}
+
+/// A LIKE pattern for "contains `q`", case-insensitively.
+fn like_pattern(q: &str) -> String {
+    format!("%{}%", escaped(q))
+}
+
+/// A LIKE pattern for "starts with `q`", case-insensitively.
+pub(super) fn like_prefix(q: &str) -> String {
+    format!("{}%", escaped(q))
 }
 
 impl RoomRepository for DieselRepository {

@@ -1,5 +1,7 @@
 use diesel::prelude::*;
-use huddle_domain::repository::{NewUser, ProfilePatch, RepoResult, SessionFilter, UserRepository};
+use huddle_domain::repository::{
+    NewUser, ProfilePatch, RepoResult, SessionFilter, UserQuery, UserRepository,
+};
 use huddle_domain::{EndedSession, User, UserCredentials, UserId};
 
 use super::DieselRepository;
@@ -55,6 +57,29 @@ impl UserRepository for DieselRepository {
             .first(&mut *self.conn()?)
             .optional()
             .map(|r| r.map(Into::into))
+            .map_err(db_err)
+    }
+
+    fn search_users(&self, q: UserQuery) -> RepoResult<Vec<User>> {
+        let mut query = users::table.select(UserRow::as_select()).into_boxed();
+        if let Some(prefix) = &q.prefix {
+            let pattern = super::rooms::like_prefix(prefix);
+            query = query.filter(
+                users::username_lower
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(super::lower(users::display_name).like(pattern).escape('\\')),
+            );
+        }
+        if let Some(after) = q.after_id {
+            query = query.filter(users::id.gt(after));
+        }
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        query
+            .order(users::id.asc())
+            .limit(limit)
+            .load(&mut *self.conn()?)
+            .map(|rows| rows.into_iter().map(Into::into).collect())
             .map_err(db_err)
     }
 
