@@ -22,4 +22,6 @@ pub use jwt::{AccessClaims, JwtKeys};
 pub use password::{hash_password, verify_password};
 pub use revocations::Revocations;
 pub use service::{AuthConfig, AuthService, Session, SessionsEnded, SESSION_ENDED};
-pub use tokens::{hash_refresh_token, new_family_id, new_refresh_token, parse_bearer};
+pub use tokens::{
+    hash_refresh_token, new_family_id, new_invite_code, new_refresh_token, parse_bearer,
+};

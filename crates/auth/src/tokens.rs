@@ -14,6 +14,11 @@ pub fn new_refresh_token() -> String {
     random_b64(32)
 }
 
+/// An invite's code: 96 random bits, URL-safe, short enough to share by hand.
+pub fn new_invite_code() -> String {
+    random_b64(12)
+}
+
 pub fn new_family_id() -> String {
     random_b64(16)
 }

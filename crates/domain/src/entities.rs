@@ -142,3 +142,50 @@ pub struct EndedSession {
     pub user_id: UserId,
     pub revoked_at: DateTime<Utc>,
 }
+
+/// An invite link to a room, as its managers see it. The code is the secret: whoever holds it
+/// may join until it expires, is used up or is revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invite {
+    pub code: String,
+    pub room_id: RoomId,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// `null`: any number of uses until it expires.
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+}
+
+impl Invite {
+    /// Expired or used up: it will never admit anyone again.
+    pub fn is_spent(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now || self.max_uses.is_some_and(|max| self.uses >= max)
+    }
+}
+
+/// An invite with what only storage needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub invite: Invite,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What an invite shows someone who holds its code, before they join: enough to decide,
+/// nothing of the room's members or messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitePreview {
+    pub room: RoomPreview,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomPreview {
+    pub id: RoomId,
+    pub name: String,
+    pub description: String,
+    pub member_count: i64,
+}

@@ -34,8 +34,9 @@ pub mod service;
 pub mod validation;
 
 pub use entities::{
-    EndedSession, Member, Message, MessageId, RefreshTokenRecord, Role, Room, RoomCursor, RoomId,
-    SessionRecord, User, UserCredentials, UserId,
+    EndedSession, Invite, InvitePreview, InviteRecord, Member, Message, MessageId,
+    RefreshTokenRecord, Role, Room, RoomCursor, RoomId, RoomPreview, SessionRecord, User,
+    UserCredentials, UserId,
 };
 pub use error::{Cause, Chain, DomainError, ErrorCode, RepoError, SendRefusal};
 pub use events::{DomainEvent, EventPublisher, NoopPublisher};

@@ -225,8 +225,43 @@ pub trait HealthCheck {
 }
 
 /// Everything the services need from storage, as one object.
+#[derive(Debug, Clone)]
+pub struct NewInvite {
+    pub code: String,
+    pub room_id: RoomId,
+    pub created_by: UserId,
+    pub expires_at: DateTime<Utc>,
+    pub max_uses: Option<i64>,
+}
+
+pub trait InviteRepository {
+    fn create_invite(&self, new: NewInvite) -> RepoResult<Invite>;
+    /// Revoked ones too: the caller tells "revoked" from "unknown" by `revoked_at`.
+    fn invite_by_code(&self, code: &str) -> RepoResult<Option<InviteRecord>>;
+    /// The room's invites that can still admit someone at `now`, newest first.
+    fn live_invites(&self, room_id: RoomId, now: DateTime<Utc>) -> RepoResult<Vec<Invite>>;
+    /// Whether an unrevoked invite of that room was revoked.
+    fn revoke_invite(&self, room_id: RoomId, code: &str) -> RepoResult<bool>;
+    /// Spends one use and adds the user as a member, in one transaction, if the invite is
+    /// still live at `now`; `None` if it is not (revoked, expired or used up meanwhile).
+    /// `Conflict("member")` if the user is already a member, spending nothing.
+    fn redeem_invite(
+        &self,
+        code: &str,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> RepoResult<Option<Member>>;
+}
+
 pub trait Repository:
-    UserRepository + TokenRepository + RoomRepository + MessageRepository + HealthCheck + Send + Sync
+    UserRepository
+    + TokenRepository
+    + RoomRepository
+    + MessageRepository
+    + InviteRepository
+    + HealthCheck
+    + Send
+    + Sync
 {
 }
 
@@ -235,6 +270,7 @@ impl<T> Repository for T where
         + TokenRepository
         + RoomRepository
         + MessageRepository
+        + InviteRepository
         + HealthCheck
         + Send
         + Sync

@@ -539,5 +539,8 @@ impl ChatService {
     }
 }
 
+mod invites;
+pub use invites::InviteInput;
+
 #[cfg(test)]
 mod tests;

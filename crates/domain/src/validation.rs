@@ -17,6 +17,14 @@ pub const MESSAGE_BODY_MAX: usize = 4000;
 pub const CLIENT_MSG_ID_MAX: usize = 64;
 /// Longest room search text (`GET /rooms?q=`).
 pub const SEARCH_QUERY_MAX: usize = 100;
+/// An invite lives a week unless its creator says otherwise: from a minute to 30 days.
+pub const INVITE_TTL_DEFAULT_S: i64 = 7 * 24 * 3600;
+pub const INVITE_TTL_MIN_S: i64 = 60;
+pub const INVITE_TTL_MAX_S: i64 = 30 * 24 * 3600;
+/// The most uses one invite may allow (absent: unlimited until it expires).
+pub const INVITE_USES_MAX: i64 = 1000;
+/// The most live invites a room may have at once.
+pub const INVITES_PER_ROOM_MAX: usize = 100;
 /// A session's user agent is kept to this many characters.
 pub const USER_AGENT_MAX: usize = 256;
 /// A one-line field: no control character at all (ECMA-262 syntax, for the OpenAPI document).

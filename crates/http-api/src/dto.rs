@@ -1,6 +1,6 @@
 //! Request and response bodies that are not domain entities. Entities (user, room, member,
 //! message) serialise as themselves.
-use huddle_domain::{Member, Message, Room, User};
+use huddle_domain::{Invite, Member, Message, Room, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -142,6 +142,21 @@ pub struct HistoryQuery {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RoomList {
     pub items: Vec<Room>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateInviteRequest {
+    /// Seconds until it expires: 60-2592000 (30 days), default 604800 (a week).
+    pub expires_in_s: Option<i64>,
+    /// How many people it may admit: 1-1000; absent, unlimited until it expires.
+    pub max_uses: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct InviteList {
+    pub items: Vec<Invite>,
+    /// Always null: a room has at most 100 live invites, all on one page.
     pub next_cursor: Option<String>,
 }
 

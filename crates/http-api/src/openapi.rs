@@ -19,18 +19,20 @@ use crate::routes as p;
         p::rooms::join, p::rooms::leave,
         p::members::list, p::members::add, p::members::kick, p::members::set_role,
         p::messages::history, p::messages::post, p::messages::edit, p::messages::delete,
+        p::invites::create, p::invites::list, p::invites::revoke, p::invites::preview, p::invites::accept,
         p::health::healthz, p::health::readyz, websocket,
     ),
     components(schemas(
         huddle_domain::User, huddle_domain::Room, huddle_domain::Member, huddle_domain::Role,
-        huddle_domain::Message, huddle_domain::RoomCursor,
+        huddle_domain::Message, huddle_domain::RoomCursor, huddle_domain::Invite,
+        huddle_domain::InvitePreview, huddle_domain::RoomPreview, CreateInviteRequest, InviteList,
         RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, SessionInfo, UpdateProfileRequest,
         ChangePasswordRequest, CreateRoomRequest, UpdateRoomRequest, AddMemberRequest,
         SetRoleRequest, PostMessageRequest, EditMessageRequest, RoomList, UserList, MemberList, MemberEntry,
         MessageHistory, ErrorBody, ErrorDetail, Health,
     )),
     modifiers(&BearerAuth, &ErrorResponses, &InputLimits),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "realtime"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "invites"), (name = "realtime"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

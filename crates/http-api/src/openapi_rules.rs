@@ -216,6 +216,21 @@ impl Modify for InputLimits {
                     field.pattern = Some(pattern.to_owned());
                 }
             }
+            let numbers = [
+                (
+                    "CreateInviteRequest",
+                    "expires_in_s",
+                    v::INVITE_TTL_MIN_S,
+                    v::INVITE_TTL_MAX_S,
+                ),
+                ("CreateInviteRequest", "max_uses", 1, v::INVITE_USES_MAX),
+            ];
+            for (schema, property, minimum, maximum) in numbers {
+                if let Some(field) = property_of(&mut components.schemas, schema, property) {
+                    field.minimum = Some(Number::Int(minimum as isize));
+                    field.maximum = Some(Number::Int(maximum as isize));
+                }
+            }
             if let Some(role) = property_of(&mut components.schemas, "SetRoleRequest", "role") {
                 role.enum_values = Some(vec!["admin".into(), "member".into()]);
             }

@@ -1,7 +1,9 @@
 //! Rows as stored, and their conversion to domain entities.
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use huddle_domain::{Member, Message, RefreshTokenRecord, Role, Room, SessionRecord, User};
+use huddle_domain::{
+    Invite, InviteRecord, Member, Message, RefreshTokenRecord, Role, Room, SessionRecord, User,
+};
 
 use crate::schema::*;
 
@@ -242,4 +244,45 @@ pub(crate) struct NewMessageRow<'a> {
     pub client_msg_id: Option<&'a str>,
     pub created_at: i64,
     pub deleted: bool,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = invites)]
+pub(crate) struct InviteRow {
+    pub code: String,
+    pub room_id: i64,
+    pub created_by: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: Option<i64>,
+    pub uses: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<InviteRow> for InviteRecord {
+    fn from(r: InviteRow) -> Self {
+        InviteRecord {
+            invite: Invite {
+                code: r.code,
+                room_id: r.room_id,
+                created_by: r.created_by,
+                created_at: to_time(r.created_at),
+                expires_at: to_time(r.expires_at),
+                max_uses: r.max_uses,
+                uses: r.uses,
+            },
+            revoked_at: r.revoked_at.map(to_time),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = invites)]
+pub(crate) struct NewInviteRow<'a> {
+    pub code: &'a str,
+    pub room_id: i64,
+    pub created_by: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_uses: Option<i64>,
 }

@@ -75,7 +75,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    invites (code) {
+        code -> Text,
+        room_id -> BigInt,
+        created_by -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        max_uses -> Nullable<BigInt>,
+        uses -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(invites -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -87,5 +101,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     rooms,
     room_members,
-    messages
+    messages,
+    invites
 );

@@ -4,11 +4,12 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, the user directory in `people`, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! Users and rooms here, the user directory in `people`, invite links in `invites`, messages in `messages`, sessions and refresh tokens in `sessions`,
 //! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod concurrency;
+pub mod invites;
 pub mod messages;
 pub mod people;
 pub mod sessions;
@@ -272,6 +273,10 @@ macro_rules! repository_conformance {
             deleting_a_room_takes_its_members_and_messages => deleting_a_room_takes_its_members_and_messages,
             the_directory_matches_the_start_of_either_name_case_insensitively => people::the_directory_matches_the_start_of_either_name_case_insensitively,
             the_directory_pages_by_id => people::the_directory_pages_by_id,
+            invites_are_live_until_revoked_expired_or_used_up => invites::invites_are_live_until_revoked_expired_or_used_up,
+            redeeming_as_a_member_spends_nothing => invites::redeeming_as_a_member_spends_nothing,
+            deleting_a_room_takes_its_invites => invites::deleting_a_room_takes_its_invites,
+            concurrent_redemptions_never_exceed_the_uses => invites::concurrent_redemptions_never_exceed_the_uses,
             seqs_are_per_room_gap_free_and_refusals_use_none => messages::seqs_are_per_room_gap_free_and_refusals_use_none,
             a_repeated_client_msg_id_answers_the_first_message => messages::a_repeated_client_msg_id_answers_the_first_message,
             history_windows_are_ascending => messages::history_windows_are_ascending,

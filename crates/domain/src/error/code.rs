@@ -28,6 +28,8 @@ pub enum ErrorCode {
     /// A state conflict with no finer code.
     Conflict,
     UsernameTaken,
+    /// An invite that has expired or been used up (an unknown or revoked one is `NotFound`).
+    InviteExpired,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -39,7 +41,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tables and tests that must cover them all.
-    pub const ALL: [ErrorCode; 18] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::ValidationFailed,
         ErrorCode::MalformedJson,
         ErrorCode::BadRequest,
@@ -53,6 +55,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::Conflict,
         ErrorCode::UsernameTaken,
+        ErrorCode::InviteExpired,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RateLimited,
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::UsernameTaken => "username_taken",
+            ErrorCode::InviteExpired => "invite_expired",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::RateLimited => "rate_limited",
@@ -100,6 +104,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::UsernameTaken => 409,
+            ErrorCode::InviteExpired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::RateLimited => 429,

@@ -20,6 +20,7 @@
 //!
 //! [`MemoryRepository::set_unavailable`] makes every call fail as a lost database would, for
 //! testing what callers do then.
+mod invites;
 mod messages;
 mod rooms;
 mod sessions;
@@ -94,6 +95,8 @@ struct State {
     /// In the order they were started.
     sessions: Vec<SessionRecord>,
     tokens: Vec<TokenRow>,
+    /// By code; in creation order within a room comes from `created_at`.
+    invites: BTreeMap<String, InviteRecord>,
 }
 
 #[derive(Debug, Default)]

@@ -95,6 +95,7 @@ impl RoomRepository for MemoryRepository {
         s.messages.retain(|_, m| m.room_id != id);
         s.by_seq.retain(|(room, _), _| *room != id);
         s.by_client_id.retain(|(room, _, _), _| *room != id);
+        s.invites.retain(|_, i| i.invite.room_id != id);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Routes of `/api/v1`, one module per resource.
 pub(crate) mod auth;
 pub(crate) mod health;
+pub(crate) mod invites;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod rooms;
@@ -73,7 +74,12 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/rooms/{id}/messages",
                         get => messages::history, post => messages::post))
                     .service(resource!("/rooms/{id}/messages/{message_id}",
-                        patch => messages::edit, delete => messages::delete)),
+                        patch => messages::edit, delete => messages::delete))
+                    .service(resource!("/rooms/{id}/invites",
+                        get => invites::list, post => invites::create))
+                    .service(resource!("/rooms/{id}/invites/{code}", delete => invites::revoke))
+                    .service(resource!("/invites/{code}", get => invites::preview))
+                    .service(resource!("/invites/{code}/accept", post => invites::accept)),
             );
     }
 }

@@ -9,7 +9,7 @@ use crate::error::{db_err, map_err};
 use crate::models::*;
 use crate::schema::{room_members, rooms, users};
 
-fn load_member(
+pub(super) fn load_member(
     c: &mut AnyConnection,
     room_id: RoomId,
     user_id: UserId,
