@@ -6,8 +6,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use huddle_domain::repository::*;
 use huddle_domain::{
-    DomainEvent, EndedSession, Member, Message, MessageId, RefreshTokenRecord, RepoError, Role,
-    Room, RoomCursor, RoomId, SessionRecord, User, UserCredentials, UserId,
+    DomainEvent, EndedSession, Invite, InviteRecord, Member, Message, MessageId,
+    RefreshTokenRecord, RepoError, Role, Room, RoomCursor, RoomId, SessionRecord, User,
+    UserCredentials, UserId,
 };
 
 use crate::bus::{BusEvent, EventBus};
@@ -209,6 +210,24 @@ impl MessageRepository for NoRepository {
         none()
     }
     fn delete_message(&self, _: RoomId, _: MessageId) -> RepoResult<Message> {
+        none()
+    }
+}
+
+impl InviteRepository for NoRepository {
+    fn create_invite(&self, _: NewInvite) -> RepoResult<Invite> {
+        none()
+    }
+    fn invite_by_code(&self, _: &str) -> RepoResult<Option<InviteRecord>> {
+        none()
+    }
+    fn live_invites(&self, _: RoomId, _: DateTime<Utc>) -> RepoResult<Vec<Invite>> {
+        none()
+    }
+    fn revoke_invite(&self, _: RoomId, _: &str) -> RepoResult<bool> {
+        none()
+    }
+    fn redeem_invite(&self, _: &str, _: UserId, _: DateTime<Utc>) -> RepoResult<Option<Member>> {
         none()
     }
 }
