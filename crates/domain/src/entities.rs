@@ -32,6 +32,8 @@ pub struct Room {
     pub name: String,
     pub description: String,
     pub is_private: bool,
+    /// `group`, or `direct`: a private conversation of fixed people, with no owner powers.
+    pub kind: RoomKind,
     pub owner_id: UserId,
     pub member_count: i64,
     /// The `seq` of the newest message, 0 for an empty room.
@@ -47,6 +49,31 @@ pub struct Room {
 pub struct RoomCursor {
     pub room_id: RoomId,
     pub last_seq: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Group,
+    Direct,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Group => "group",
+            RoomKind::Direct => "direct",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RoomKind> {
+        match s {
+            "group" => Some(RoomKind::Group),
+            "direct" => Some(RoomKind::Direct),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -35,7 +35,7 @@ pub mod validation;
 
 pub use entities::{
     EndedSession, Invite, InvitePreview, InviteRecord, Member, Message, MessageId,
-    RefreshTokenRecord, Role, Room, RoomCursor, RoomId, RoomPreview, SessionRecord, User,
+    RefreshTokenRecord, Role, Room, RoomCursor, RoomId, RoomKind, RoomPreview, SessionRecord, User,
     UserCredentials, UserId,
 };
 pub use error::{Cause, Chain, DomainError, ErrorCode, RepoError, SendRefusal};

@@ -59,6 +59,25 @@ pub struct NewRoom {
     pub owner_id: UserId,
 }
 
+/// A direct conversation: its people (the creator among them, ascending ids, no repeats) and
+/// the key that makes it unique, so opening it twice finds the same room.
+#[derive(Debug, Clone)]
+pub struct NewDirect {
+    pub creator: UserId,
+    pub members: Vec<UserId>,
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectOpened {
+    /// As it is after the call (member count included).
+    pub room: Room,
+    pub created: bool,
+    /// The people made members by this call: everyone when created, else who had left.
+    pub added: Vec<Member>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RoomPatch {
     pub name: Option<String>,
@@ -70,6 +89,8 @@ pub struct RoomPatch {
 #[derive(Debug, Clone)]
 pub struct RoomQuery {
     pub viewer: UserId,
+    /// Only rooms of this kind.
+    pub kind: Option<RoomKind>,
     /// Case-insensitive substring of the name.
     pub name_contains: Option<String>,
     /// Only rooms the viewer is a member of.
@@ -169,6 +190,10 @@ pub trait RoomRepository {
     /// Creates the room with its owner as the first member.
     fn create_room(&self, new: NewRoom) -> RepoResult<Room>;
     fn room_by_id(&self, id: RoomId) -> RepoResult<Option<Room>>;
+    /// The direct conversation of exactly these people: created with all of them as members,
+    /// or found, re-admitting any of them who left. One transaction, so two people opening it
+    /// at once get the same room.
+    fn open_direct(&self, new: NewDirect) -> RepoResult<DirectOpened>;
     fn list_rooms(&self, query: RoomQuery) -> RepoResult<Vec<Room>>;
     fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Room>;
     /// Deletes the room with its members and messages.

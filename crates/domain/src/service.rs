@@ -55,6 +55,16 @@ pub struct ChatService {
     events: Arc<dyn EventPublisher>,
 }
 
+/// A direct conversation's people are fixed and equal: nobody edits, deletes or manages it.
+fn no_managers_in_direct(room: &Room) -> DomainResult<()> {
+    if room.kind == RoomKind::Direct {
+        return Err(DomainError::forbidden(
+            "a direct conversation has no owner or admins",
+        ));
+    }
+    Ok(())
+}
+
 impl ChatService {
     pub fn new(repo: Arc<dyn Repository>, events: Arc<dyn EventPublisher>) -> Self {
         Self { repo, events }
@@ -110,6 +120,7 @@ impl ChatService {
 
     fn manager_role(&self, actor: UserId, room_id: RoomId) -> DomainResult<(Room, Role)> {
         let (room, role) = self.member_role(actor, room_id)?;
+        no_managers_in_direct(&room)?;
         if !role.can_manage() {
             return Err(DomainError::forbidden(
                 "only the room's owner or admins may do this",
@@ -174,8 +185,22 @@ impl ChatService {
         after_id: Option<RoomId>,
         limit: usize,
     ) -> DomainResult<Page<Room>> {
+        self.list_rooms_of_kind(actor, name_contains, only_joined, None, after_id, limit)
+    }
+
+    /// [`list_rooms`](Self::list_rooms), of one kind only (`group` or `direct`) when given.
+    pub fn list_rooms_of_kind(
+        &self,
+        actor: UserId,
+        name_contains: Option<String>,
+        only_joined: bool,
+        kind: Option<RoomKind>,
+        after_id: Option<RoomId>,
+        limit: usize,
+    ) -> DomainResult<Page<Room>> {
         let rows = self.repo.list_rooms(RoomQuery {
             viewer: actor,
+            kind,
             name_contains: validation::search_query(name_contains)?,
             only_joined,
             after_id,
@@ -211,7 +236,8 @@ impl ChatService {
     }
 
     pub fn delete_room(&self, actor: UserId, room_id: RoomId) -> DomainResult<()> {
-        let (_, role) = self.member_role(actor, room_id)?;
+        let (room, role) = self.member_role(actor, room_id)?;
+        no_managers_in_direct(&room)?;
         if role != Role::Owner {
             return Err(DomainError::forbidden(
                 "only the room's owner may delete it",
@@ -324,7 +350,8 @@ impl ChatService {
         user_id: UserId,
         role: &str,
     ) -> DomainResult<Member> {
-        let (_, actor_role) = self.member_role(actor, room_id)?;
+        let (room, actor_role) = self.member_role(actor, room_id)?;
+        no_managers_in_direct(&room)?;
         if actor_role != Role::Owner {
             return Err(DomainError::forbidden(
                 "only the room's owner may change roles",
@@ -539,6 +566,7 @@ impl ChatService {
     }
 }
 
+mod direct;
 mod invites;
 pub use invites::InviteInput;
 

@@ -23,6 +23,8 @@ pub const INVITE_TTL_MIN_S: i64 = 60;
 pub const INVITE_TTL_MAX_S: i64 = 30 * 24 * 3600;
 /// The most uses one invite may allow (absent: unlimited until it expires).
 pub const INVITE_USES_MAX: i64 = 1000;
+/// The most people a direct conversation has besides the one who opens it (nine in all).
+pub const DIRECT_OTHERS_MAX: usize = 8;
 /// The most live invites a room may have at once.
 pub const INVITES_PER_ROOM_MAX: usize = 100;
 /// A session's user agent is kept to this many characters.

@@ -104,6 +104,8 @@ pub struct ListRoomsQuery {
     pub q: Option<String>,
     /// Only rooms the caller is a member of.
     pub mine: Option<bool>,
+    /// Only rooms of this kind: `group` or `direct`.
+    pub kind: Option<String>,
     pub cursor: Option<String>,
     /// 1-100, default 50.
     pub limit: Option<i64>,
@@ -143,6 +145,12 @@ pub struct HistoryQuery {
 pub struct RoomList {
     pub items: Vec<Room>,
     pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OpenDirectRequest {
+    /// The other people: 1-8 usernames (the caller's own and repeats are ignored).
+    pub usernames: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -252,6 +252,16 @@ impl Modify for InputLimits {
                 }
             }
         }
+        let kind = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/rooms")
+            .and_then(|p| p.get.as_mut())
+            .and_then(|op| op.parameters.as_mut())
+            .and_then(|ps| ps.iter_mut().find(|p| p.name == "kind"));
+        if let Some(RefOr::T(Schema::Object(o))) = kind.and_then(|p| p.schema.as_mut()) {
+            o.enum_values = Some(vec!["group".into(), "direct".into()]);
+        }
         for path in ["/api/v1/rooms", "/api/v1/users"] {
             let q = openapi
                 .paths

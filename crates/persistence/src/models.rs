@@ -2,7 +2,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use huddle_domain::{
-    Invite, InviteRecord, Member, Message, RefreshTokenRecord, Role, Room, SessionRecord, User,
+    Invite, InviteRecord, Member, Message, RefreshTokenRecord, Role, Room, RoomKind, SessionRecord,
+    User,
 };
 
 use crate::schema::*;
@@ -140,6 +141,7 @@ pub(crate) struct RoomRow {
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub kind: String,
 }
 
 impl From<RoomRow> for Room {
@@ -149,6 +151,7 @@ impl From<RoomRow> for Room {
             name: r.name,
             description: r.description,
             is_private: r.is_private,
+            kind: RoomKind::parse(&r.kind).unwrap_or(RoomKind::Group),
             owner_id: r.owner_id,
             member_count: r.member_count,
             last_seq: r.last_seq,
@@ -169,6 +172,8 @@ pub(crate) struct NewRoomRow<'a> {
     pub last_seq: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    pub kind: &'a str,
+    pub direct_key: Option<&'a str>,
 }
 
 #[derive(AsChangeset)]

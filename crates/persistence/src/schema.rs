@@ -49,6 +49,8 @@ diesel::table! {
         last_seq -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,
+        kind -> Text,
+        direct_key -> Nullable<Text>,
     }
 }
 

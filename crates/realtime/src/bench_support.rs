@@ -158,6 +158,9 @@ impl TokenRepository for NoRepository {
 }
 
 impl RoomRepository for NoRepository {
+    fn open_direct(&self, _: NewDirect) -> RepoResult<DirectOpened> {
+        none()
+    }
     fn create_room(&self, _: NewRoom) -> RepoResult<Room> {
         none()
     }

@@ -4,11 +4,12 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, the user directory in `people`, invite links in `invites`, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, messages in `messages`, sessions and refresh tokens in `sessions`,
 //! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod concurrency;
+pub mod direct;
 pub mod invites;
 pub mod messages;
 pub mod people;
@@ -174,6 +175,7 @@ pub fn room_listings_show_public_rooms_and_the_viewers_own(repo: &dyn Repository
         let rooms = repo
             .list_rooms(RoomQuery {
                 viewer,
+                kind: None,
                 name_contains: q.map(Into::into),
                 only_joined,
                 after_id,
@@ -273,6 +275,8 @@ macro_rules! repository_conformance {
             deleting_a_room_takes_its_members_and_messages => deleting_a_room_takes_its_members_and_messages,
             the_directory_matches_the_start_of_either_name_case_insensitively => people::the_directory_matches_the_start_of_either_name_case_insensitively,
             the_directory_pages_by_id => people::the_directory_pages_by_id,
+            a_direct_conversation_is_found_again_and_readmits_who_left => direct::a_direct_conversation_is_found_again_and_readmits_who_left,
+            concurrent_opens_make_one_conversation => direct::concurrent_opens_make_one_conversation,
             invites_are_live_until_revoked_expired_or_used_up => invites::invites_are_live_until_revoked_expired_or_used_up,
             redeeming_as_a_member_spends_nothing => invites::redeeming_as_a_member_spends_nothing,
             deleting_a_room_takes_its_invites => invites::deleting_a_room_takes_its_invites,

@@ -97,6 +97,8 @@ struct State {
     tokens: Vec<TokenRow>,
     /// By code; in creation order within a room comes from `created_at`.
     invites: BTreeMap<String, InviteRecord>,
+    /// A direct conversation's key -> its room: the unique key of direct conversations.
+    directs: HashMap<String, RoomId>,
 }
 
 #[derive(Debug, Default)]

@@ -3,7 +3,9 @@ use std::ops::Bound;
 use super::{next, MemberRow, MemoryRepository};
 use crate::entities::*;
 use crate::error::RepoError;
-use crate::repository::{NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository};
+use crate::repository::{
+    DirectOpened, NewDirect, NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository,
+};
 
 impl RoomRepository for MemoryRepository {
     fn create_room(&self, new: NewRoom) -> RepoResult<Room> {
@@ -18,6 +20,7 @@ impl RoomRepository for MemoryRepository {
             name: new.name,
             description: new.description,
             is_private: new.is_private,
+            kind: RoomKind::Group,
             owner_id: new.owner_id,
             member_count: 1,
             last_seq: 0,
@@ -37,6 +40,54 @@ impl RoomRepository for MemoryRepository {
 
     fn room_by_id(&self, id: RoomId) -> RepoResult<Option<Room>> {
         Ok(self.lock()?.rooms.get(&id).cloned())
+    }
+
+    fn open_direct(&self, new: NewDirect) -> RepoResult<DirectOpened> {
+        let mut s = self.lock()?;
+        if new.members.iter().any(|u| !s.users.contains_key(u)) {
+            return Err(RepoError::NotFound);
+        }
+        let now = s.now();
+        let (id, created) = match s.directs.get(&new.key) {
+            Some(&id) => (id, false),
+            None => {
+                let id = next(&mut s.last_ids.room);
+                let room = Room {
+                    id,
+                    name: new.name,
+                    description: String::new(),
+                    is_private: true,
+                    kind: RoomKind::Direct,
+                    owner_id: new.creator,
+                    member_count: 0,
+                    last_seq: 0,
+                    created_at: now,
+                    updated_at: now,
+                };
+                s.rooms.insert(id, room);
+                s.directs.insert(new.key, id);
+                (id, true)
+            }
+        };
+        let mut added = Vec::new();
+        for user in new.members {
+            if let std::collections::btree_map::Entry::Vacant(slot) = s.members.entry((id, user)) {
+                slot.insert(MemberRow {
+                    role: Role::Member,
+                    joined_at: now,
+                });
+                if let Some(room) = s.rooms.get_mut(&id) {
+                    room.member_count += 1;
+                }
+                added.extend(s.member(id, user)?);
+            }
+        }
+        let room = s.rooms.get(&id).cloned().ok_or(RepoError::NotFound)?;
+        Ok(DirectOpened {
+            room,
+            created,
+            added,
+        })
     }
 
     /// The name filter lowercases both sides as Rust does, like PostgreSQL's `lower` (SQLite's
@@ -61,6 +112,7 @@ impl RoomRepository for MemoryRepository {
                     .as_deref()
                     .is_none_or(|n| room.name.to_lowercase().contains(n))
             })
+            .filter(|room| query.kind.is_none_or(|k| room.kind == k))
             .take(query.limit)
             .cloned()
             .collect())
@@ -96,6 +148,7 @@ impl RoomRepository for MemoryRepository {
         s.by_seq.retain(|(room, _), _| *room != id);
         s.by_client_id.retain(|(room, _, _), _| *room != id);
         s.invites.retain(|_, i| i.invite.room_id != id);
+        s.directs.retain(|_, room| *room != id);
         Ok(())
     }
 

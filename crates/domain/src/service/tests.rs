@@ -2,6 +2,7 @@
 //! `tests/matrix.rs`; the rest of each use case's behaviour in `tests/rooms.rs` and
 //! `tests/messages.rs`. This file holds the fixture they share: a room with one user of every
 //! role, and an outsider who used to be a member.
+mod direct;
 mod invites;
 mod matrix;
 mod messages;

@@ -65,6 +65,7 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/rooms", get => rooms::list, post => rooms::create))
                     .service(resource!("/rooms/{id}",
                         get => rooms::get, patch => rooms::update, delete => rooms::delete))
+                    .service(resource!("/dms", post => rooms::open_direct))
                     .service(resource!("/rooms/{id}/join", post => rooms::join))
                     .service(resource!("/rooms/{id}/leave", post => rooms::leave))
                     .service(resource!("/rooms/{id}/members",

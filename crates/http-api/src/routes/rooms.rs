@@ -1,8 +1,10 @@
 use actix_web::{web, HttpResponse};
 use huddle_domain::service::RoomInput;
-use huddle_domain::{Member, Room};
+use huddle_domain::{Member, Room, RoomKind};
 
-use crate::dto::{CreateRoomRequest, ErrorBody, ListRoomsQuery, RoomList, UpdateRoomRequest};
+use crate::dto::{
+    CreateRoomRequest, ErrorBody, ListRoomsQuery, OpenDirectRequest, RoomList, UpdateRoomRequest,
+};
 use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
 const ROOMS: &str = "rooms";
@@ -41,10 +43,17 @@ pub async fn list(
         pagination::ROOMS_PAGE_MAX,
     )?;
     let after = pagination::decode(ROOMS, q.cursor.as_deref())?;
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some(k) => Some(
+            RoomKind::parse(k)
+                .ok_or_else(|| ApiError::validation("kind", "kind must be group or direct"))?,
+        ),
+    };
     let chat = state.chat.clone();
+    let mine = q.mine.unwrap_or(false);
     let page =
-        blocking(move || chat.list_rooms(user.id, q.q, q.mine.unwrap_or(false), after, limit))
-            .await?;
+        blocking(move || chat.list_rooms_of_kind(user.id, q.q, mine, kind, after, limit)).await?;
     Ok(HttpResponse::Ok().json(RoomList {
         items: page.items,
         next_cursor: page.next_after.map(|k| pagination::encode(ROOMS, k)),
@@ -130,4 +139,24 @@ pub async fn leave(
     let id = path.into_inner();
     blocking(move || chat.leave_room(user.id, id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/dms", tag = "rooms", security(("bearer" = [])),
+    request_body = OpenDirectRequest,
+    responses((status = 201, description = "a new direct conversation; each member's sockets get member.joined", body = Room),
+              (status = 200, description = "the existing conversation of exactly these people", body = Room),
+              (status = 400, body = ErrorBody), (status = 404, description = "no user by one of the names", body = ErrorBody)))]
+pub async fn open_direct(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    body: ApiJson<OpenDirectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let names = body.into_inner().usernames;
+    let (room, created) = blocking(move || chat.open_direct(user.id, &names)).await?;
+    Ok(if created {
+        HttpResponse::Created().json(room)
+    } else {
+        HttpResponse::Ok().json(room)
+    })
 }

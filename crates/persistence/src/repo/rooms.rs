@@ -1,6 +1,8 @@
 use diesel::prelude::*;
-use huddle_domain::repository::{NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository};
-use huddle_domain::{Member, Role, Room, RoomCursor, RoomId, UserId};
+use huddle_domain::repository::{
+    DirectOpened, NewDirect, NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository,
+};
+use huddle_domain::{Member, Role, Room, RoomCursor, RoomId, RoomKind, UserId};
 
 use super::lower;
 use super::DieselRepository;
@@ -30,6 +32,67 @@ fn load_room(c: &mut AnyConnection, id: RoomId) -> QueryResult<Room> {
         .select(RoomRow::as_select())
         .first(c)
         .map(Into::into)
+}
+
+fn open_direct_in(c: &mut AnyConnection, new: &NewDirect) -> QueryResult<DirectOpened> {
+    let now = now_micros();
+    // Write first: SQLite then holds the write lock from the start, instead of failing to
+    // upgrade a read lock when another opener got there between our read and our write.
+    diesel::update(users::table.find(new.creator))
+        .set(users::updated_at.eq(users::updated_at))
+        .execute(c)?;
+    let existing: Option<i64> = rooms::table
+        .filter(rooms::direct_key.eq(&new.key))
+        .select(rooms::id)
+        .first(c)
+        .optional()?;
+    let (room_id, created) = match existing {
+        Some(id) => (id, false),
+        None => {
+            let id: i64 = diesel::insert_into(rooms::table)
+                .values(NewRoomRow {
+                    name: &new.name,
+                    description: "",
+                    is_private: true,
+                    owner_id: new.creator,
+                    member_count: 0,
+                    last_seq: 0,
+                    created_at: now,
+                    updated_at: now,
+                    kind: RoomKind::Direct.as_str(),
+                    direct_key: Some(&new.key),
+                })
+                .returning(rooms::id)
+                .get_result(c)?;
+            (id, true)
+        }
+    };
+    let mut added = Vec::new();
+    for &user_id in &new.members {
+        if load_member(c, room_id, user_id)?.is_some() {
+            continue;
+        }
+        diesel::insert_into(room_members::table)
+            .values(NewMemberRow {
+                room_id,
+                user_id,
+                role: Role::Member.as_str(),
+                joined_at: now,
+            })
+            .execute(c)?;
+        added.extend(load_member(c, room_id, user_id)?);
+    }
+    if !added.is_empty() {
+        let n = i64::try_from(added.len()).unwrap_or(i64::MAX);
+        diesel::update(rooms::table.find(room_id))
+            .set(rooms::member_count.eq(rooms::member_count + n))
+            .execute(c)?;
+    }
+    Ok(DirectOpened {
+        room: load_room(c, room_id)?,
+        created,
+        added,
+    })
 }
 
 /// Escapes LIKE's wildcards so a search for `50%` finds that text; lowered, to match `lower()`.
@@ -69,6 +132,8 @@ impl RoomRepository for DieselRepository {
                         last_seq: 0,
                         created_at: now,
                         updated_at: now,
+                        kind: RoomKind::Group.as_str(),
+                        direct_key: None,
                     })
                     .returning(rooms::id)
                     .get_result(c)?;
@@ -95,6 +160,23 @@ impl RoomRepository for DieselRepository {
             .map_err(db_err)
     }
 
+    fn open_direct(&self, new: NewDirect) -> RepoResult<DirectOpened> {
+        let mut conn = self.conn()?;
+        // People opening the same conversation at once: one insert wins a unique key (the
+        // room's, or a member's) and the others fail; run again, they find what it made.
+        let mut result = conn.transaction(|c| open_direct_in(c, &new));
+        for _ in 0..3 {
+            match result {
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => result = conn.transaction(|c| open_direct_in(c, &new)),
+                _ => break,
+            }
+        }
+        result.map_err(map_err("room"))
+    }
+
     fn list_rooms(&self, q: RoomQuery) -> RepoResult<Vec<Room>> {
         let joined = room_members::table
             .filter(room_members::user_id.eq(q.viewer))
@@ -107,6 +189,9 @@ impl RoomRepository for DieselRepository {
         };
         if let Some(text) = &q.name_contains {
             query = query.filter(lower(rooms::name).like(like_pattern(text)).escape('\\'));
+        }
+        if let Some(kind) = q.kind {
+            query = query.filter(rooms::kind.eq(kind.as_str()));
         }
         if let Some(after) = q.after_id {
             query = query.filter(rooms::id.gt(after));
