@@ -945,7 +945,7 @@ function bindStatic() {
   // Tapping a message selects it (its actions show on touch screens).
   $("messages").addEventListener("click", (e) => {
     const li = e.target.closest("li.msg");
-    if (!li || e.target.closest("button, textarea, form")) return;
+    if (!li || e.target.closest("a, button, textarea, form")) return;
     const was = li.classList.contains("selected");
     for (const el of document.querySelectorAll("#messages li.selected")) el.classList.remove("selected");
     if (!was) li.classList.add("selected");

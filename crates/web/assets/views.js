@@ -1,6 +1,7 @@
 // Rendering: the room list, the message view, members, typing, the browse list, toasts.
 // Everything user-written goes in through h()/textContent (see dom.js).
 import { $, h, clear, avatar, displayName, shortTime, fullTime, roomMark } from "./dom.js";
+import { linkify } from "./links.js";
 import { state, unread, myRole, canManage } from "./store.js";
 
 let actions = {};
@@ -90,7 +91,7 @@ function messageEl(msg) {
   const mayEdit = !msg.deleted && own;
   const body = msg.deleted
     ? h("p", { class: "msg-body deleted-note", dataset: { testid: "message-body" } }, "This message was deleted.")
-    : h("p", { class: "msg-body", dataset: { testid: "message-body" } }, msg.body);
+    : h("p", { class: "msg-body", dataset: { testid: "message-body" } }, linkify(msg.body));
   const actionsEl =
     mayEdit || mayDelete
       ? h(

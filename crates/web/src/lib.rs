@@ -57,6 +57,7 @@ assets! {
     "dom.js" => "text/javascript; charset=utf-8",
     "views.js" => "text/javascript; charset=utf-8",
     "sessions.js" => "text/javascript; charset=utf-8",
+    "links.js" => "text/javascript; charset=utf-8",
 }
 
 /// The page's Content-Security-Policy: only this origin's scripts, styles, images and sockets,

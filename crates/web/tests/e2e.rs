@@ -220,15 +220,22 @@ impl Browser {
             == json!(true)
     }
 
+    /// Clicks the element; again when the page re-rendered it between finding and clicking.
     async fn click(&self, css: &str) {
-        self.wait_visible(css).await;
-        self.c
-            .find(Locator::Css(css))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("[{}] click {css}: {e}", self.name));
+        for attempt in 1.. {
+            self.wait_visible(css).await;
+            let clicked = match self.c.find(Locator::Css(css)).await {
+                Ok(el) => el.click().await,
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(()) => return,
+                Err(e) if attempt < 5 && e.to_string().contains("stale element") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("[{}] click {css}: {e}", self.name),
+            }
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -1238,4 +1245,164 @@ async fn a_session_ended_elsewhere_signs_the_browser_out() {
     )
     .await;
     gus.c.close().await.unwrap();
+}
+
+/// What one shown message's body is made of: its text, and each link's text, href, target
+/// and rel. `css` picks the message (`li.msg`).
+async fn body_parts(b: &Browser, css: &str) -> Value {
+    let sel = serde_json::to_string(&format!("{css} [data-testid=message-body]")).unwrap();
+    b.js(&format!(
+        "const p = document.querySelector({sel});
+         return {{
+           text: p.textContent,
+           nodes: Array.from(p.childNodes).map(n => n.nodeType === 3 ? 'text' : n.tagName.toLowerCase()),
+           links: Array.from(p.querySelectorAll('a')).map(a => ({{
+             text: a.textContent, href: a.getAttribute('href'), target: a.getAttribute('target'), rel: a.getAttribute('rel'),
+           }})),
+           elements: p.querySelectorAll('*').length,
+         }};"
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_in_messages_are_clickable_and_safe() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let hal = Browser::open(&driver, "hal", 1280, 800).await;
+    let ivy = Browser::open(&driver, "ivy", 1280, 800).await;
+
+    step("hal opens a room, ivy joins it");
+    hal.register_and_connect(&base, "hal", "Hal Hughes").await;
+    ivy.register_and_connect(&base, "ivy", "Ivy Irwin").await;
+    hal.click("#new-room-btn").await;
+    hal.fill("#room-name", "links").await;
+    hal.click("#room-save").await;
+    let room_id = hal
+        .wait_js(
+            "room id",
+            "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])",
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let ivy_api = app.login_ok("ivy").await;
+    app.join(&ivy_api, room_id).await;
+    let link = format!("#room-list [data-room-id='{room_id}']");
+    ivy.click(&link).await;
+    ivy.wait_js(
+        "room open",
+        "document.getElementById('room-title').textContent.includes('links')",
+    )
+    .await;
+
+    step("a URL becomes one link; trailing punctuation and javascript: stay text");
+    let text = "See https://example.com/a_(b). Never javascript:alert(1) though.";
+    hal.send(text).await;
+    for b in [&hal, &ivy] {
+        b.wait_message(text).await;
+        let parts = body_parts(b, "#messages [data-seq='1']").await;
+        assert_eq!(
+            parts,
+            json!({
+                "text": text,
+                "nodes": ["text", "a", "text"],
+                "links": [{
+                    "text": "https://example.com/a_(b)",
+                    "href": "https://example.com/a_(b)",
+                    "target": "_blank",
+                    "rel": "noopener noreferrer",
+                }],
+                "elements": 1,
+            }),
+            "[{}] exactly one link, the rest text",
+            b.name
+        );
+    }
+
+    step("bare www. addresses link as https; markup and other schemes stay text");
+    let text = "Docs (at www.example.org/guide) or <a href=\"javascript:alert(1)\">click</a> data:text/html,<b>hi</b> ftp://example.net/x";
+    ivy.send(text).await;
+    for b in [&hal, &ivy] {
+        b.wait_message(text).await;
+        let parts = body_parts(b, "#messages [data-seq='2']").await;
+        assert_eq!(parts["text"], json!(text), "[{}] {parts}", b.name);
+        assert_eq!(
+            parts["links"],
+            json!([{
+                "text": "www.example.org/guide",
+                "href": "https://www.example.org/guide",
+                "target": "_blank",
+                "rel": "noopener noreferrer",
+            }]),
+            "[{}] {parts}",
+            b.name
+        );
+        assert_eq!(parts["elements"], json!(1), "[{}] {parts}", b.name);
+        let unsafe_links = b
+            .js("return Array.from(document.querySelectorAll('#messages a')).filter(a => !/^https?:\\/\\//.test(a.getAttribute('href'))).length + document.querySelectorAll('#messages b').length;")
+            .await;
+        assert_eq!(
+            unsafe_links,
+            json!(0),
+            "[{}] only http(s) links, no markup",
+            b.name
+        );
+    }
+
+    step("an edit re-renders the links on both screens");
+    let first = "#messages [data-seq='1']";
+    // The author's name, not the body: a click on the body could land on its link.
+    hal.click(&format!("{first} [data-testid=message-author]"))
+        .await;
+    hal.click(&format!("{first} [data-testid=edit-message]"))
+        .await;
+    hal.wait_visible("[data-testid=edit-input]").await;
+    let edited = "Moved: http://example.net/new?x=1&y=2, and https://example.com/two!";
+    hal.type_into(
+        "[data-testid=edit-input]",
+        &format!("\u{E009}a\u{E000}\u{E003}{edited}"),
+    )
+    .await;
+    hal.type_into("[data-testid=edit-input]", ENTER).await;
+    for b in [&ivy, &hal] {
+        b.wait_message(edited).await;
+        let parts = body_parts(b, first).await;
+        let hrefs: Vec<&str> = parts["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["href"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            hrefs,
+            ["http://example.net/new?x=1&y=2", "https://example.com/two"],
+            "[{}] {parts}",
+            b.name
+        );
+        assert_eq!(parts["text"], json!(edited), "[{}] {parts}", b.name);
+    }
+    ivy.screenshot("16-links").await;
+
+    step("clicking a link opens a new tab and leaves the chat where it was");
+    let before = ivy.c.windows().await.unwrap().len();
+    ivy.click("#messages [data-seq='2'] a").await;
+    let deadline = Instant::now() + WAIT;
+    while ivy.c.windows().await.unwrap().len() == before {
+        assert!(Instant::now() < deadline, "the link opened no new tab");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let here = ivy.c.current_url().await.unwrap();
+    assert!(
+        here.as_str().starts_with(&app.address),
+        "the chat tab stayed on the chat: {here}"
+    );
+    ivy.wait_visible("#composer-input").await;
+    hal.c.close().await.unwrap();
+    ivy.c.close().await.unwrap();
 }
