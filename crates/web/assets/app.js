@@ -1,6 +1,7 @@
 // Huddle's web app: wires the session, the socket, the state and the views together.
 import * as api from "./api.js";
 import { $, h, avatar, displayName, randomId } from "./dom.js";
+import { bindPeople, resetPeople } from "./people.js";
 import { bindSessions, loadSessions, resetSessions } from "./sessions.js";
 import { Socket } from "./socket.js";
 import * as store from "./store.js";
@@ -23,6 +24,7 @@ const joining = new Set();
 function boot() {
   bindStatic();
   views.bind({ deleteMessage, editMessage, retry, discard, setRole, kick, join, openFromBrowse });
+  bindPeople({ onAdded: memberAdded });
   api.onSession((session, reason) => {
     if (!session) {
       stopChat();
@@ -143,6 +145,7 @@ function stopChat() {
   if (socket) socket.stop();
   socket = null;
   store.reset();
+  resetPeople();
 }
 
 async function loadRooms() {
@@ -203,6 +206,7 @@ function openRoom(id) {
     return;
   }
   if (changed) {
+    resetPeople();
     views.renderMessages();
     views.renderTyping();
     $("jump-latest").hidden = true;
@@ -449,7 +453,9 @@ async function onMemberJoined(roomId, member) {
       try {
         const room = store.addRoom(await api.request("GET", `/rooms/${roomId}`));
         views.renderRoomList();
-        if (!joining.has(roomId)) views.toast(`You were added to ${room.name}.`);
+        // Not for a room of one's own: the owner's membership can arrive before the answer
+        // to creating it.
+        if (!joining.has(roomId) && room.owner_id !== member.user.id) views.toast(`You were added to ${room.name}.`);
       } catch {
         // Not visible after all.
       }
@@ -795,23 +801,10 @@ function toggleMembers(open) {
   }
 }
 
-async function addMember(e) {
-  e.preventDefault();
-  const roomId = state.current;
-  const id = Number($("add-member-id").value);
-  $("add-member-error").textContent = "";
-  if (!Number.isInteger(id) || id < 1) {
-    $("add-member-error").textContent = "Enter a user ID (a number).";
-    return;
-  }
-  try {
-    const member = await api.request("POST", `/rooms/${roomId}/members`, { user_id: id });
-    $("add-member-id").value = "";
-    onMemberJoined(roomId, member);
-    views.toast(`${displayName(member.user)} was added.`);
-  } catch (ex) {
-    $("add-member-error").textContent = ex.code === "not_found" ? "No user has that ID." : api.describe(ex);
-  }
+/** After people.js added someone (the live member.joined that follows changes nothing more). */
+function memberAdded(roomId, member) {
+  onMemberJoined(roomId, member);
+  views.toast(`${displayName(member.user)} was added.`);
 }
 
 async function setRole(roomId, member, role) {
@@ -913,7 +906,6 @@ function bindStatic() {
     toggleMembers(false);
     $("members-btn").focus();
   });
-  $("add-member-form").addEventListener("submit", addMember);
   $("browse-btn").addEventListener("click", () => {
     closeDrawer();
     $("room-search").value = "";

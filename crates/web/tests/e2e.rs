@@ -858,13 +858,8 @@ async fn owners_manage_a_private_room() {
     eve.register(&base, "eve", "Eve Evans").await;
     dan.wait_visible("#main-view").await;
     eve.wait_visible("#main-view").await;
-    let eve_id = eve
-        .js("return JSON.parse(localStorage.getItem('huddle.session')).user.id;")
-        .await
-        .as_i64()
-        .unwrap();
 
-    step("the owner creates a private room and adds a member by user ID");
+    step("the owner creates a private room and adds a member by her username");
     dan.click("#new-room-btn").await;
     dan.fill("#room-name", "secret").await;
     dan.click("#room-private").await;
@@ -884,15 +879,15 @@ async fn owners_manage_a_private_room() {
         .unwrap();
     let link = format!("#room-list [data-room-id='{room_id}']");
     dan.click("#members-btn").await;
-    dan.fill("#add-member-id", "99999").await;
-    dan.type_into("#add-member-id", ENTER).await;
+    dan.fill("#add-member-name", "nobody99").await;
+    dan.type_into("#add-member-name", ENTER).await;
     dan.wait_js(
         "unknown user explained",
-        "document.getElementById('add-member-error').textContent === 'No user has that ID.'",
+        "document.getElementById('add-member-error').textContent.startsWith('No user is called “nobody99”')",
     )
     .await;
-    dan.fill("#add-member-id", &eve_id.to_string()).await;
-    dan.type_into("#add-member-id", ENTER).await;
+    dan.fill("#add-member-name", "eve").await;
+    dan.type_into("#add-member-name", ENTER).await;
     dan.wait_js(
         "eve listed",
         "!!document.querySelector('#member-list [data-username=eve]')",
@@ -956,8 +951,8 @@ async fn owners_manage_a_private_room() {
     eve.wait_visible("#empty-view").await;
 
     step("added again, she leaves by herself");
-    dan.fill("#add-member-id", &eve_id.to_string()).await;
-    dan.type_into("#add-member-id", ENTER).await;
+    dan.fill("#add-member-name", "@Eve").await;
+    dan.type_into("#add-member-name", ENTER).await;
     eve.wait_js(
         "room back for eve",
         &format!("!!document.querySelector(\"{link}\")"),
@@ -1247,6 +1242,20 @@ async fn a_session_ended_elsewhere_signs_the_browser_out() {
     gus.c.close().await.unwrap();
 }
 
+/// Registers `username` over the API with a display name, as a person would have.
+async fn register_api(app: &TestApp, username: &str, display: &str) -> Session {
+    let who = app.register(username).await;
+    let (status, body) = app
+        .patch(
+            "/api/v1/users/me",
+            &who.access_token,
+            json!({ "display_name": display }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "set display name: {body}");
+    who
+}
+
 /// What one shown message's body is made of: its text, and each link's text, href, target
 /// and rel. `css` picks the message (`li.msg`).
 async fn body_parts(b: &Browser, css: &str) -> Value {
@@ -1405,4 +1414,179 @@ async fn links_in_messages_are_clickable_and_safe() {
     ivy.wait_visible("#composer-input").await;
     hal.c.close().await.unwrap();
     ivy.c.close().await.unwrap();
+}
+
+/// The directory suggestions shown under the add-people field: `[username, text]` each.
+async fn suggestions(b: &Browser) -> Value {
+    b.js("return Array.from(document.querySelectorAll('#add-member-suggestions [data-testid=member-suggestion]')).map(e => [e.dataset.username, e.textContent, e.getAttribute('aria-selected')]);")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owners_add_people_by_name_with_suggestions() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let jay = Browser::open(&driver, "jay", 1280, 800).await;
+    let kim = Browser::open(&driver, "kim", 1280, 800).await;
+    jay.register_and_connect(&base, "jay", "Jay Jones").await;
+    kim.register_and_connect(&base, "kim", "Kim Kelly").await;
+    register_api(&app, "kip", "Kip Kane").await;
+    register_api(&app, "zoe", "Kind Zoe").await;
+
+    step("jay creates a private room and opens its members");
+    jay.click("#new-room-btn").await;
+    jay.fill("#room-name", "plans").await;
+    jay.click("#room-private").await;
+    jay.click("#room-save").await;
+    let room_id = jay
+        .wait_js(
+            "room id",
+            "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])",
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    let link = format!("#room-list [data-room-id='{room_id}']");
+    jay.click("#members-btn").await;
+    jay.wait_visible("#add-member-name").await;
+
+    step("an unknown username is explained");
+    jay.type_into("#add-member-name", "zed").await;
+    jay.wait_js(
+        "no match said",
+        "document.getElementById('add-member-hint').textContent === 'No one matches “zed”.'",
+    )
+    .await;
+    jay.type_into("#add-member-name", ENTER).await;
+    jay.wait_js(
+        "unknown user explained",
+        "document.getElementById('add-member-error').textContent.startsWith('No user is called “zed”')",
+    )
+    .await;
+    jay.screenshot("17-add-unknown").await;
+
+    step("typing part of a name suggests matching people, by username and display name");
+    jay.fill("#add-member-name", "ki").await;
+    jay.wait_js(
+        "three suggestions",
+        "document.querySelectorAll('#add-member-suggestions [data-testid=member-suggestion]').length === 3",
+    )
+    .await;
+    assert_eq!(
+        jay.js("return document.getElementById('add-member-error').textContent;")
+            .await,
+        json!(""),
+        "typing again clears the error"
+    );
+    assert_eq!(
+        suggestions(&jay).await,
+        json!([
+            ["kim", "KKim Kelly@kim", "false"],
+            ["kip", "KKip Kane@kip", "false"],
+            ["zoe", "KKind Zoe@zoe", "false"],
+        ]),
+        "display name and @username of each; the owner (a member) is not offered"
+    );
+    assert_eq!(
+        jay.js("return document.getElementById('add-member-name').getAttribute('aria-expanded');")
+            .await,
+        json!("true")
+    );
+    jay.screenshot("18-add-suggestions").await;
+
+    step("arrow keys move through the list; Escape closes it but not the panel");
+    jay.type_into("#add-member-name", "\u{E015}\u{E015}\u{E015}\u{E013}")
+        .await; // down x3, up: the second
+    let selected = suggestions(&jay).await;
+    assert_eq!(
+        selected
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s[2].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["false", "true", "false"],
+        "{selected}"
+    );
+    jay.type_into("#add-member-name", "\u{E00C}").await; // Escape
+    jay.wait_js(
+        "list closed",
+        "document.getElementById('add-member-suggestions').hidden && document.getElementById('add-member-name').getAttribute('aria-expanded') === 'false'",
+    )
+    .await;
+    assert!(
+        jay.is_visible("#members-panel").await,
+        "Escape in the list leaves the panel open"
+    );
+
+    step("picking a suggestion with the keyboard adds kim; her browser gets the room");
+    jay.type_into("#add-member-name", "\u{E003}i").await; // Backspace, "i": "ki" again
+    jay.wait_js(
+        "suggestions again",
+        "document.querySelectorAll('#add-member-suggestions [data-testid=member-suggestion]').length === 3",
+    )
+    .await;
+    jay.type_into("#add-member-name", &format!("\u{E015}{ENTER}"))
+        .await;
+    jay.wait_js(
+        "kim listed",
+        "!!document.querySelector('#member-list [data-username=kim]')",
+    )
+    .await;
+    jay.wait_js(
+        "field emptied",
+        "document.getElementById('add-member-name').value === '' && document.getElementById('add-member-error').textContent === ''",
+    )
+    .await;
+    kim.wait_js(
+        "room appears for kim",
+        &format!("!!document.querySelector(\"{link}\")"),
+    )
+    .await;
+    kim.click(&link).await;
+    jay.send("welcome to the plans").await;
+    kim.wait_message("welcome to the plans").await;
+
+    step("someone already in the room: not suggested, and a 409 is explained");
+    jay.type_into("#add-member-name", "kim").await;
+    jay.wait_js(
+        "already in said",
+        "document.getElementById('add-member-hint').textContent === 'Everyone matching “kim” is already in this room.'",
+    )
+    .await;
+    assert_eq!(suggestions(&jay).await, json!([]));
+    jay.type_into("#add-member-name", ENTER).await;
+    jay.wait_js(
+        "conflict explained",
+        "document.getElementById('add-member-error').textContent === '@kim is already a member of this room.'",
+    )
+    .await;
+
+    step("a click on a suggestion found by display name adds that person");
+    jay.fill("#add-member-name", "Kind").await;
+    jay.wait_js(
+        "zoe suggested",
+        "document.querySelectorAll('#add-member-suggestions [data-username=zoe]').length === 1",
+    )
+    .await;
+    jay.click("#add-member-suggestions [data-username=zoe]")
+        .await;
+    jay.wait_js(
+        "zoe listed",
+        "!!document.querySelector('#member-list [data-username=zoe]')",
+    )
+    .await;
+    let zoe = app.login_ok("zoe").await;
+    let (status, body) = app
+        .get(&format!("/api/v1/rooms/{room_id}"), &zoe.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "zoe may see the room now: {body}");
+    jay.screenshot("19-added-by-name").await;
+    jay.c.close().await.unwrap();
+    kim.c.close().await.unwrap();
 }
