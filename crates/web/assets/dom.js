@@ -79,6 +79,12 @@ export function shortTime(iso) {
   return sameDay ? timeFmt.format(d) : dateTimeFmt.format(d);
 }
 
+/** "14:03": the time of day alone (a day separator above says which day). */
+export function clockTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : timeFmt.format(d);
+}
+
 export function fullTime(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? "" : fullFmt.format(d);

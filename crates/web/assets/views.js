@@ -1,6 +1,7 @@
 // Rendering: the room list, the message view, members, typing, the browse list, toasts.
 // Everything user-written goes in through h()/textContent (see dom.js).
-import { $, h, clear, avatar, displayName, shortTime, fullTime, roomMark } from "./dom.js";
+import { $, h, clear, avatar, displayName, clockTime, fullTime, roomMark } from "./dom.js";
+import { atEachMidnight, dayKey, placeDaySeparators } from "./days.js";
 import { linkify } from "./links.js";
 import { state, unread, myRole, canManage } from "./store.js";
 
@@ -9,6 +10,8 @@ let actions = {};
 /** The app's handlers for buttons rendered here. */
 export function bind(a) {
   actions = a;
+  // "Today" becomes "Yesterday" at midnight even when no message arrives.
+  atEachMidnight(() => placeDaySeparators($("messages")));
 }
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
@@ -110,7 +113,7 @@ function messageEl(msg) {
     {
       id: messageId(msg.room_id, msg.seq),
       class: `msg${own ? " own" : ""}${msg.deleted ? " deleted" : ""}`,
-      dataset: { seq: String(msg.seq), testid: "message", author: msg.author.username, authorId: String(msg.author.id), time: msg.created_at, messageId: String(msg.id) },
+      dataset: { seq: String(msg.seq), testid: "message", author: msg.author.username, authorId: String(msg.author.id), time: msg.created_at, day: dayKey(msg.created_at), messageId: String(msg.id) },
     },
     avatar(msg.author),
     h(
@@ -120,7 +123,7 @@ function messageEl(msg) {
         "div",
         { class: "msg-meta" },
         h("span", { class: "author", dataset: { testid: "message-author" } }, displayName(msg.author)),
-        h("time", { datetime: msg.created_at, title: fullTime(msg.created_at) }, shortTime(msg.created_at)),
+        h("time", { datetime: msg.created_at, title: fullTime(msg.created_at) }, clockTime(msg.created_at)),
         msg.edited_at && !msg.deleted ? h("span", { class: "edited", title: fullTime(msg.edited_at), dataset: { testid: "edited" } }, "(edited)") : null,
       ),
       body,
@@ -130,7 +133,8 @@ function messageEl(msg) {
   return el;
 }
 
-/** Whether `el` continues the previous message's group (same author, close in time). */
+/** Whether `el` continues the previous message's group (same author, close in time, no day
+ * separator between them). */
 function regroup(el) {
   if (!el || !el.classList.contains("msg")) return;
   const prev = el.previousElementSibling;
@@ -152,6 +156,7 @@ export function renderMessages() {
     const frag = document.createDocumentFragment();
     for (const s of seqs) frag.append(messageEl(m.bySeq.get(s)));
     list.append(frag);
+    placeDaySeparators(list);
     for (const el of list.children) regroup(el);
   }
   renderHistoryState();
@@ -183,13 +188,15 @@ export function upsertMessage(msg) {
     let before = null;
     for (let i = list.children.length - 1; i >= 0; i--) {
       const c = list.children[i];
+      if (!c.classList.contains("msg")) continue; // a day separator
       if (Number(c.dataset.seq) < msg.seq) break;
       before = c;
     }
     list.insertBefore(el, before);
   }
-  regroup(el);
-  regroup(el.nextElementSibling);
+  // Separators may appear, move or go around the new element; groups follow them.
+  placeDaySeparators(list);
+  for (const c of list.children) regroup(c);
 }
 
 export function renderPending() {

@@ -58,6 +58,7 @@ assets! {
     "views.js" => "text/javascript; charset=utf-8",
     "sessions.js" => "text/javascript; charset=utf-8",
     "links.js" => "text/javascript; charset=utf-8",
+    "days.js" => "text/javascript; charset=utf-8",
     "people.js" => "text/javascript; charset=utf-8",
 }
 

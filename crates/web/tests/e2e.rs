@@ -1590,3 +1590,236 @@ async fn owners_add_people_by_name_with_suggestions() {
     jay.c.close().await.unwrap();
     kim.c.close().await.unwrap();
 }
+
+/// Whether `psql` is here (it comes with PostgreSQL); skips loudly, or fails in CI, otherwise.
+fn psql_available() -> bool {
+    let found = Command::new("psql")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if in_ci() {
+            panic!("CI=true but psql is missing: install PostgreSQL's client");
+        }
+        eprintln!("\n!!!!!!!! SKIPPING the day-separator browser test: psql not found. !!!!!!!!\n");
+    }
+    found
+}
+
+/// Runs SQL on a test's PostgreSQL database: messages' times cannot be set over the API.
+fn psql(db_url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([db_url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The open room's list as the eye reads it: `day:<label>` for a separator, `<seq>` for a
+/// message.
+async fn day_layout(b: &Browser) -> Vec<String> {
+    let v = b
+        .js("return Array.from(document.getElementById('messages').children).map(e => e.classList.contains('day-sep') ? 'day:' + e.textContent : e.dataset.seq);")
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+fn seq_range(from: i64, to: i64) -> Vec<String> {
+    (from..=to).map(|s| s.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_separators_in_history() {
+    if !browser_available() || !Backend::Postgres.available() || !psql_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn_with(Backend::Postgres, |cfg| {
+        cfg.realtime.send_rate_per_sec = 1_000_000.0;
+        cfg.realtime.send_burst = 1_000_000.0;
+    })
+    .await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    let ann_api = app.login_ok("ann").await;
+    let bob = register_api(&app, "bob", "Bob Baker").await;
+
+    // The browser's local days decide the separators: noon three days ago and yesterday, and
+    // the label it should give three days ago, in microseconds since the epoch (the store's).
+    let days = ann
+        .js("const n = new Date();
+             const at = (d, h, m) => new Date(n.getFullYear(), n.getMonth(), n.getDate() - d, h, m).getTime() * 1000;
+             return { old: at(3, 12, 0), yesterday: at(1, 12, 0), late: at(1, 16, 5), old_day: new Date(at(3, 12, 0) / 1000).getDate() };")
+        .await;
+    let old = days["old"].as_i64().unwrap();
+    let yesterday = days["yesterday"].as_i64().unwrap();
+    let late = days["late"].as_i64().unwrap();
+    let old_day = days["old_day"].as_i64().unwrap();
+
+    step("a room with 2 messages of three days ago, 1 of yesterday and 57 of today");
+    let room = app.create_room(&ann_api, "random", false).await;
+    let room_id = room["id"].as_i64().unwrap();
+    app.join(&bob, room_id).await;
+    for i in 1..=60 {
+        let who = if i % 3 == 0 { &bob } else { &ann_api };
+        app.send(who, room_id, &format!("message {i}")).await;
+    }
+    psql(
+        &app.db_url,
+        &format!(
+            "UPDATE messages SET created_at = {old} + seq * 60000000 WHERE room_id = {room_id} AND seq <= 2;
+             UPDATE messages SET created_at = {yesterday} WHERE room_id = {room_id} AND seq = 3;"
+        ),
+    );
+
+    step("the newest page: one Today separator, before its first message");
+    ann.c.refresh().await.unwrap();
+    ann.wait_visible("#main-view").await;
+    ann.click(&format!("#room-list [data-room-id='{room_id}']"))
+        .await;
+    ann.wait_message("message 60").await;
+    let mut want = vec!["day:Today".to_owned()];
+    want.extend(seq_range(11, 60));
+    assert_eq!(day_layout(&ann).await, want, "the first page");
+
+    step("older history prepended: a date, Yesterday, and Today moved up");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        ann.js("document.getElementById('message-scroll').scrollTop = 0; return 1;")
+            .await;
+        if ann.is_visible("#history-start").await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scrolling up never reached the first message"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let layout = day_layout(&ann).await;
+    let old_label = layout[0].clone();
+    assert!(
+        old_label.starts_with("day:")
+            && !old_label.contains("Today")
+            && !old_label.contains("Yesterday")
+            && old_label.contains(&old_day.to_string()),
+        "three days ago is shown as its date (day {old_day}): {old_label}"
+    );
+    let mut want = vec![old_label.clone(), "1".into(), "2".into()];
+    want.extend(["day:Yesterday".to_owned(), "3".to_owned()]);
+    want.push("day:Today".into());
+    want.extend(seq_range(4, 60));
+    assert_eq!(layout, want, "after the older page");
+    let grouped = ann
+        .js("return ['1', '2', '3', '4'].map(s => document.querySelector(`#messages [data-seq='${s}']`).classList.contains('cont'));")
+        .await;
+    assert_eq!(
+        grouped,
+        json!([false, true, false, false]),
+        "a new day starts a new group; the same author a minute later continues one"
+    );
+
+    step("live messages of today add no separator");
+    app.send(&bob, room_id, "message 61").await;
+    ann.wait_message("message 61").await;
+    ann.send("message 62").await;
+    ann.wait_message("message 62").await;
+    let layout = day_layout(&ann).await;
+    assert_eq!(
+        layout.iter().filter(|e| e.starts_with("day:")).count(),
+        3,
+        "{layout:?}"
+    );
+    assert_eq!(
+        layout[layout.len() - 3..],
+        ["60".to_owned(), "61".to_owned(), "62".to_owned()],
+        "{layout:?}"
+    );
+    ann.screenshot("20-day-separators").await;
+
+    step("the README's picture: two rooms, yesterday and today, a link, typing, presence");
+    let general = app.create_room(&ann_api, "general", false).await;
+    let general_id = general["id"].as_i64().unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/rooms/{general_id}"),
+            &ann_api.access_token,
+            json!({ "description": "Plans, releases & everything else" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.join(&bob, general_id).await;
+    app.send(
+        &bob,
+        general_id,
+        "The draft release notes are up for review.",
+    )
+    .await;
+    app.send(
+        &ann_api,
+        general_id,
+        "Thanks! I'll go through them tomorrow.",
+    )
+    .await;
+    psql(
+        &app.db_url,
+        &format!(
+            "UPDATE messages SET created_at = {late} + seq * 240000000 WHERE room_id = {general_id};"
+        ),
+    );
+    app.send(
+        &ann_api,
+        general_id,
+        "The notes look good. The changelog is at https://example.com/huddle/releases/2.1 (draft).",
+    )
+    .await;
+    app.send(&bob, general_id, "Great, I'll tag the release after lunch.")
+        .await;
+    app.send(&ann_api, general_id, "Perfect. See you at the demo!")
+        .await;
+    let mut bob_ws = huddle_test_support::WsClient::connect(&app, &bob.access_token).await;
+    // A 1280x800 page: the window is a little larger than what it shows.
+    let inner = ann.js("return window.innerHeight;").await.as_i64().unwrap();
+    let height = u32::try_from(800 + 800 - inner).unwrap();
+    ann.c.set_window_size(1280, height).await.unwrap();
+    ann.wait_js(
+        "a 1280x800 page",
+        "window.innerWidth === 1280 && window.innerHeight === 800",
+    )
+    .await;
+    ann.click(&format!("#room-list [data-room-id='{general_id}']"))
+        .await;
+    ann.wait_message("Perfect. See you at the demo!").await;
+    ann.click("#members-btn").await;
+    ann.wait_js(
+        "bob online",
+        "(document.querySelector('#member-list [data-username=bob]') || {dataset: {}}).dataset.presence === 'online'",
+    )
+    .await;
+    bob_ws
+        .send(json!({"type": "typing", "room_id": general_id}))
+        .await;
+    ann.wait_js(
+        "typing shown",
+        "document.getElementById('typing').textContent.includes('Bob Baker is typing')",
+    )
+    .await;
+    ann.js("document.activeElement && document.activeElement.blur(); document.getElementById('message-scroll').scrollTop = 1e9; document.getElementById('toasts').replaceChildren(); return 1;")
+        .await;
+    let layout = day_layout(&ann).await;
+    assert_eq!(
+        layout,
+        ["day:Yesterday", "1", "2", "day:Today", "3", "4", "5"],
+        "the picture's room"
+    );
+    let shot = ann.screenshot("21-chat-readme").await;
+    eprintln!("README picture candidate: {}", shot.display());
+    bob_ws.close().await;
+    ann.c.close().await.unwrap();
+}
