@@ -40,6 +40,7 @@ async fn create_room_answers_the_room(backend: Backend) {
     assert_eq!(room["name"], "General chat", "names are trimmed");
     assert_eq!(room["description"], "");
     assert_eq!(room["is_private"], false);
+    assert_eq!(room["kind"], "group");
     assert_eq!(room["owner_id"], alice.user_id);
     assert_eq!(room["member_count"], 1);
     assert_eq!(room["last_seq"], 0);
@@ -58,6 +59,7 @@ async fn create_room_answers_the_room(backend: Backend) {
             "description",
             "id",
             "is_private",
+            "kind",
             "last_seq",
             "member_count",
             "name",
