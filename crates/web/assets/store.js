@@ -133,11 +133,15 @@ export function removeRoom(roomId) {
   if (state.outbox.length !== before) saveOutbox();
 }
 
-/** The user's role in a room, as far as known ("member" until the members list says more). */
+/**
+ * The user's role in a room, as far as known ("member" until the members list says more). A
+ * direct conversation's owner_id is whoever opened it, with no owner powers: there, everyone is a
+ * member.
+ */
 export function myRole(roomId) {
   const room = state.rooms.get(roomId);
   if (!room || !state.me) return null;
-  if (room.owner_id === state.me.id) return "owner";
+  if (room.owner_id === state.me.id && room.kind !== "direct") return "owner";
   const m = state.members.get(roomId);
   const mine = m && m.get(state.me.id);
   return mine ? mine.role : "member";
