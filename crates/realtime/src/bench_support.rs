@@ -200,6 +200,12 @@ impl RoomRepository for NoRepository {
 }
 
 impl MessageRepository for NoRepository {
+    fn search_messages(
+        &self,
+        _: huddle_domain::search::MessageSearch,
+    ) -> RepoResult<Vec<huddle_domain::search::SearchHit>> {
+        none()
+    }
     fn store_message(&self, _: NewMessage) -> RepoResult<Stored> {
         none()
     }
