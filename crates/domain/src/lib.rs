@@ -11,6 +11,7 @@
 //! - [`repository`]: the storage traits the services need; [`events`]: what they announce.
 //! - [`error`]: the layer's errors and [`ErrorCode`], the contract's one vocabulary of codes.
 //! - [`limits`], [`presence`]: rate limiting and who is online, as plain state machines.
+//! - [`search`]: the message search query language and its highlighted answers.
 //! - [`answer`]: a one-shot future, the bridge from a repository's callback to an async edge.
 //!
 //! With the feature `memory` (and always in this crate's own tests), `memory::MemoryRepository`
@@ -30,6 +31,7 @@ pub mod limits;
 pub mod memory;
 pub mod presence;
 pub mod repository;
+pub mod search;
 pub mod service;
 pub mod validation;
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::entities::*;
 use crate::error::RepoError;
+use crate::search::{MessageSearch, SearchHit};
 
 pub type RepoResult<T> = Result<T, RepoError>;
 
@@ -243,6 +244,8 @@ pub trait MessageRepository {
     fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message>;
     /// Blanks the body and sets `deleted`, keeping the seq.
     fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message>;
+    /// Live (not deleted) messages of the viewer's rooms matching the search, best first.
+    fn search_messages(&self, search: MessageSearch) -> RepoResult<Vec<SearchHit>>;
 }
 
 pub trait HealthCheck {

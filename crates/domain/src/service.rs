@@ -568,7 +568,9 @@ impl ChatService {
 
 mod direct;
 mod invites;
+mod search;
 pub use invites::InviteInput;
+pub use search::{SearchFilter, SearchPage, SEARCH_OFFSET_MAX};
 
 #[cfg(test)]
 mod tests;

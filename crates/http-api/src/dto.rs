@@ -1,5 +1,6 @@
 //! Request and response bodies that are not domain entities. Entities (user, room, member,
 //! message) serialise as themselves.
+use huddle_domain::search::SearchHit;
 use huddle_domain::{Invite, Member, Message, Room, User};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -139,6 +140,31 @@ pub struct HistoryQuery {
     pub after_seq: Option<i64>,
     /// 1-200, default 50.
     pub limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Web-search syntax: words, "phrases", -exclusions; 1-200 characters, at least one word.
+    pub q: String,
+    /// Only this room (the caller must be a member).
+    pub room_id: Option<i64>,
+    /// Only this author's messages.
+    pub author_id: Option<i64>,
+    /// Only messages sent after this time (RFC 3339).
+    pub after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only messages sent before this time (RFC 3339).
+    pub before: Option<chrono::DateTime<chrono::Utc>>,
+    pub cursor: Option<String>,
+    /// 1-50, default 20.
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SearchResults {
+    /// Best first.
+    pub items: Vec<SearchHit>,
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

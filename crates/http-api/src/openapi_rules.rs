@@ -9,7 +9,9 @@ use utoipa::openapi::schema::{Object, Schema, Type};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, Number};
 
-use crate::pagination::{HISTORY_PAGE_MAX, MEMBERS_PAGE_MAX, ROOMS_PAGE_MAX, USERS_PAGE_MAX};
+use crate::pagination::{
+    HISTORY_PAGE_MAX, MEMBERS_PAGE_MAX, ROOMS_PAGE_MAX, SEARCH_PAGE_MAX, USERS_PAGE_MAX,
+};
 
 /// Adds to every operation the error statuses its inputs can cause, in the error shape:
 /// 400 for anything it reads, 401 where a token is required, 404 where a path names a
@@ -189,6 +191,7 @@ fn query_ranges() -> Vec<(&'static str, &'static str, i64, Option<usize>)> {
     vec![
         ("/api/v1/rooms", "limit", 1, Some(ROOMS_PAGE_MAX)),
         ("/api/v1/users", "limit", 1, Some(USERS_PAGE_MAX)),
+        ("/api/v1/search/messages", "limit", 1, Some(SEARCH_PAGE_MAX)),
         (
             "/api/v1/rooms/{id}/members",
             "limit",
@@ -261,6 +264,18 @@ impl Modify for InputLimits {
             .and_then(|ps| ps.iter_mut().find(|p| p.name == "kind"));
         if let Some(RefOr::T(Schema::Object(o))) = kind.and_then(|p| p.schema.as_mut()) {
             o.enum_values = Some(vec!["group".into(), "direct".into()]);
+        }
+        let search_q = openapi
+            .paths
+            .paths
+            .get_mut("/api/v1/search/messages")
+            .and_then(|p| p.get.as_mut())
+            .and_then(|op| op.parameters.as_mut())
+            .and_then(|ps| ps.iter_mut().find(|p| p.name == "q"));
+        if let Some(RefOr::T(Schema::Object(o))) = search_q.and_then(|p| p.schema.as_mut()) {
+            o.min_length = Some(1);
+            o.max_length = Some(huddle_domain::search::SEARCH_TEXT_MAX);
+            o.pattern = Some(v::SINGLE_LINE_PATTERN.to_owned());
         }
         for path in ["/api/v1/rooms", "/api/v1/users"] {
             let q = openapi

@@ -30,6 +30,8 @@ pub(crate) const ROOMS_PAGE_MAX: usize = 100;
 pub(crate) const USERS_PAGE_MAX: usize = 100;
 pub(crate) const MEMBERS_PAGE_MAX: usize = 100;
 pub(crate) const HISTORY_PAGE_MAX: usize = 200;
+pub(crate) const SEARCH_PAGE_DEFAULT: usize = 20;
+pub(crate) const SEARCH_PAGE_MAX: usize = 50;
 
 /// Checks a `limit` query parameter against its range, with a default when absent.
 pub(crate) fn limit(value: Option<i64>, default: usize, max: usize) -> Result<usize, ApiError> {

@@ -4,7 +4,7 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, message search in `search`, messages in `messages`, sessions and refresh tokens in `sessions`,
 //! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -13,6 +13,7 @@ pub mod direct;
 pub mod invites;
 pub mod messages;
 pub mod people;
+pub mod search;
 pub mod sessions;
 
 use crate::entities::*;
@@ -277,6 +278,9 @@ macro_rules! repository_conformance {
             the_directory_pages_by_id => people::the_directory_pages_by_id,
             a_direct_conversation_is_found_again_and_readmits_who_left => direct::a_direct_conversation_is_found_again_and_readmits_who_left,
             concurrent_opens_make_one_conversation => direct::concurrent_opens_make_one_conversation,
+            search_finds_words_phrases_and_leaves_out_exclusions => search::search_finds_words_phrases_and_leaves_out_exclusions,
+            search_sees_only_the_viewers_rooms_and_live_messages => search::search_sees_only_the_viewers_rooms_and_live_messages,
+            search_narrows_by_room_author_and_time_and_pages => search::search_narrows_by_room_author_and_time_and_pages,
             invites_are_live_until_revoked_expired_or_used_up => invites::invites_are_live_until_revoked_expired_or_used_up,
             redeeming_as_a_member_spends_nothing => invites::redeeming_as_a_member_spends_nothing,
             deleting_a_room_takes_its_invites => invites::deleting_a_room_takes_its_invites,

@@ -6,6 +6,7 @@ use crate::error::{RepoError, SendRefusal};
 use crate::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
+use crate::search::{words, MessageSearch, SearchHit, Term, MARK_END, MARK_START};
 
 /// The message with this id if it is in this room.
 fn in_room(s: &State, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
@@ -13,6 +14,10 @@ fn in_room(s: &State, room_id: RoomId, id: MessageId) -> RepoResult<Option<Messa
 }
 
 impl MessageRepository for MemoryRepository {
+    fn search_messages(&self, search: MessageSearch) -> RepoResult<Vec<SearchHit>> {
+        self::search(&*self.lock()?, &search)
+    }
+
     /// Checks in the database's order: the room, then the author's membership, then a retry,
     /// so a retry from an author who has left is refused, not answered.
     fn store_message(&self, new: NewMessage) -> RepoResult<Stored> {
@@ -128,4 +133,94 @@ impl MessageRepository for MemoryRepository {
         }
         s.message(id)?.ok_or(RepoError::NotFound)
     }
+}
+
+/// Whether `words` hold `phrase` (words in a row).
+fn holds(words: &[String], phrase: &str) -> bool {
+    let wanted: Vec<&str> = phrase.split(' ').collect();
+    words
+        .windows(wanted.len())
+        .any(|w| w.iter().map(String::as_str).eq(wanted.iter().copied()))
+}
+
+/// A plain reading of a search, without stemming or ranking by rarity: every word and phrase
+/// must be in the body as whole words, no exclusion may be; more matches rank higher, then
+/// newer messages.
+pub(super) fn search(s: &State, q: &MessageSearch) -> RepoResult<Vec<SearchHit>> {
+    let wanted: Vec<&str> = q
+        .text
+        .terms
+        .iter()
+        .filter_map(|t| match t {
+            Term::Word(w) | Term::Phrase(w) => Some(w.as_str()),
+            Term::Without(_) => None,
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (&id, row) in s.messages.iter().rev() {
+        let visible = s.members.contains_key(&(row.room_id, q.viewer))
+            && !row.deleted
+            && q.room_id.is_none_or(|r| r == row.room_id)
+            && q.author_id.is_none_or(|a| a == row.author_id)
+            && q.after.is_none_or(|t| row.created_at > t)
+            && q.before.is_none_or(|t| row.created_at < t);
+        if !visible {
+            continue;
+        }
+        let words = words(&row.body);
+        let matches = q.text.terms.iter().all(|t| match t {
+            Term::Word(w) | Term::Phrase(w) => holds(&words, w),
+            Term::Without(w) => !holds(&words, w),
+        });
+        if !matches {
+            continue;
+        }
+        let hits = wanted
+            .iter()
+            .flat_map(|p| p.split(' '))
+            .map(|w| words.iter().filter(|x| *x == w).count())
+            .sum::<usize>();
+        found.push((hits, id));
+    }
+    // Stable: equal scores keep newest first.
+    found.sort_by_key(|&(hits, _)| std::cmp::Reverse(hits));
+    let mut out = Vec::new();
+    for (_, id) in found.into_iter().skip(q.offset).take(q.limit) {
+        let Some(message) = s.message(id)? else {
+            continue;
+        };
+        let marked = mark(&message.body, &wanted);
+        out.push(SearchHit::from_marked(message, &marked));
+    }
+    Ok(out)
+}
+
+/// The body with each word of the query marked, as the databases mark their snippets.
+fn mark(body: &str, wanted: &[&str]) -> String {
+    let wanted: Vec<&str> = wanted.iter().flat_map(|p| p.split(' ')).collect();
+    let mut out = String::with_capacity(body.len() + 8);
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.is_empty() {
+            return;
+        }
+        if wanted.contains(&word.to_lowercase().as_str()) {
+            out.push(MARK_START);
+            out.push_str(word);
+            out.push(MARK_END);
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in body.chars() {
+        if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
 }

@@ -5,6 +5,7 @@ pub(crate) mod invites;
 pub(crate) mod members;
 pub(crate) mod messages;
 pub(crate) mod rooms;
+pub(crate) mod search;
 pub(crate) mod sessions;
 pub(crate) mod users;
 
@@ -79,6 +80,7 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/rooms/{id}/invites",
                         get => invites::list, post => invites::create))
                     .service(resource!("/rooms/{id}/invites/{code}", delete => invites::revoke))
+                    .service(resource!("/search/messages", get => search::messages))
                     .service(resource!("/invites/{code}", get => invites::preview))
                     .service(resource!("/invites/{code}/accept", post => invites::accept)),
             );

@@ -2,6 +2,7 @@ use diesel::prelude::*;
 use huddle_domain::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
+use huddle_domain::search::{MessageSearch, SearchHit};
 use huddle_domain::{Message, MessageId, RepoError, RoomId};
 
 use super::DieselRepository;
@@ -35,6 +36,10 @@ impl MessageRepository for DieselRepository {
     /// thread after the batch commits.
     fn submit_message(&self, new: NewMessage, done: StoreDone) {
         self.writer.submit(new, done);
+    }
+
+    fn search_messages(&self, search: MessageSearch) -> RepoResult<Vec<SearchHit>> {
+        super::search::search(&mut *self.conn()?, &search)
     }
 
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {

@@ -2,6 +2,7 @@
 mod invites;
 mod messages;
 mod rooms;
+mod search;
 mod tokens;
 mod users;
 mod writer;

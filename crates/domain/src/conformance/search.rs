@@ -1,0 +1,152 @@
+//! Message search: what matches, whose messages can be found, and that the index follows edits
+//! and deletes. Ranking differs between backends; only "every match, nothing else" and the
+//! highlights are the contract. Words here are neither stop words nor stemmed differently.
+use chrono::{TimeDelta, Utc};
+
+use super::*;
+use crate::search::{MessageSearch, SearchText};
+
+fn query(viewer: UserId, q: &str) -> MessageSearch {
+    MessageSearch {
+        viewer,
+        text: SearchText::parse(q).unwrap(),
+        room_id: None,
+        author_id: None,
+        after: None,
+        before: None,
+        offset: 0,
+        limit: 50,
+    }
+}
+
+fn bodies(repo: &dyn Repository, search: MessageSearch) -> Vec<String> {
+    let mut found: Vec<String> = repo
+        .search_messages(search)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.message.body)
+        .collect();
+    found.sort();
+    found
+}
+
+fn stored(repo: &dyn Repository, room: RoomId, author: UserId, body: &str) -> Message {
+    send(repo, room, author, body, None).unwrap().into_message()
+}
+
+pub fn search_finds_words_phrases_and_leaves_out_exclusions(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let room = room(repo, ann, "r", false);
+    for body in [
+        "zebra crossing at noon",
+        "the crossing zebra",
+        "zebra quokka falcon",
+        "quokka alone",
+    ] {
+        stored(repo, room, ann, body);
+    }
+    assert_eq!(
+        bodies(repo, query(ann, "zebra")),
+        [
+            "the crossing zebra",
+            "zebra crossing at noon",
+            "zebra quokka falcon"
+        ]
+    );
+    assert_eq!(
+        bodies(repo, query(ann, "ZEBRA quokka")),
+        ["zebra quokka falcon"]
+    );
+    assert_eq!(
+        bodies(repo, query(ann, "\"zebra crossing\"")),
+        ["zebra crossing at noon"]
+    );
+    assert_eq!(
+        bodies(repo, query(ann, "zebra -quokka")),
+        ["the crossing zebra", "zebra crossing at noon"]
+    );
+    assert!(bodies(repo, query(ann, "walrus")).is_empty());
+    // Highlights mark the query's words in the snippet.
+    let hits = repo.search_messages(query(ann, "falcon")).unwrap();
+    assert_eq!(hits.len(), 1);
+    let chars: Vec<char> = hits[0].snippet.chars().collect();
+    let marked: Vec<String> = hits[0]
+        .highlights
+        .iter()
+        .map(|[a, b]| chars[*a..*b].iter().collect::<String>().to_lowercase())
+        .collect();
+    assert_eq!(marked, ["falcon"]);
+    assert!(hits[0].snippet.contains("quokka"));
+}
+
+pub fn search_sees_only_the_viewers_rooms_and_live_messages(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let bob = user(repo, "bob");
+    let shared = room(repo, ann, "shared", false);
+    let secret = room(repo, bob, "secret", true);
+    let public = room(repo, bob, "public", false);
+    repo.add_member(shared, bob, Role::Member).unwrap();
+    let m1 = stored(repo, shared, ann, "ocelot one");
+    stored(repo, secret, bob, "ocelot two");
+    stored(repo, public, bob, "ocelot three");
+    // A public room one has not joined is not searched either.
+    assert_eq!(bodies(repo, query(ann, "ocelot")), ["ocelot one"]);
+    assert_eq!(bodies(repo, query(bob, "ocelot")).len(), 3);
+    // Edits re-index; deletes un-index.
+    repo.edit_message(shared, m1.id, "lynx one").unwrap();
+    assert!(bodies(repo, query(ann, "ocelot")).is_empty());
+    assert_eq!(bodies(repo, query(ann, "lynx")), ["lynx one"]);
+    repo.delete_message(shared, m1.id).unwrap();
+    assert!(bodies(repo, query(ann, "lynx")).is_empty());
+    // Leaving a room, or its deletion, takes its messages out of one's results.
+    repo.remove_member(shared, bob).unwrap();
+    stored(repo, shared, ann, "ocelot four");
+    assert_eq!(bodies(repo, query(bob, "ocelot")).len(), 2);
+    repo.delete_room(public).unwrap();
+    assert_eq!(bodies(repo, query(bob, "ocelot")), ["ocelot two"]);
+}
+
+pub fn search_narrows_by_room_author_and_time_and_pages(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let bob = user(repo, "bob");
+    let one = room(repo, ann, "one", false);
+    let two = room(repo, ann, "two", false);
+    repo.add_member(one, bob, Role::Member).unwrap();
+    let first = stored(repo, one, ann, "heron first");
+    stored(repo, one, bob, "heron second");
+    stored(repo, two, ann, "heron third");
+    let with = |f: &dyn Fn(&mut MessageSearch)| {
+        let mut q = query(ann, "heron");
+        f(&mut q);
+        bodies(repo, q)
+    };
+    assert_eq!(
+        with(&|q| q.room_id = Some(one)),
+        ["heron first", "heron second"]
+    );
+    assert_eq!(with(&|q| q.author_id = Some(bob)), ["heron second"]);
+    assert_eq!(
+        with(&|q| q.after = Some(first.created_at)),
+        ["heron second", "heron third"]
+    );
+    assert_eq!(
+        with(&|q| q.before = Some(first.created_at + TimeDelta::microseconds(1))),
+        ["heron first"]
+    );
+    assert!(with(&|q| q.after = Some(Utc::now() + TimeDelta::seconds(60))).is_empty());
+    // Pages: every match exactly once.
+    let mut seen = Vec::new();
+    for offset in 0..4 {
+        let mut q = query(ann, "heron");
+        (q.offset, q.limit) = (offset, 1);
+        seen.extend(
+            repo.search_messages(q)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.message.id),
+        );
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 3);
+}

@@ -1,0 +1,66 @@
+//! Searching the messages of the caller's rooms.
+use chrono::{DateTime, Utc};
+
+use super::{ChatService, DomainResult};
+use crate::entities::*;
+use crate::error::DomainError;
+use crate::search::{MessageSearch, SearchHit, SearchText};
+
+/// The most results one search may skip: deep pages of a ranked search cost the database the
+/// whole prefix, and nobody reads them.
+pub const SEARCH_OFFSET_MAX: usize = 1000;
+
+/// What a search may be narrowed by.
+#[derive(Debug, Clone, Default)]
+pub struct SearchFilter {
+    pub room_id: Option<RoomId>,
+    pub author_id: Option<UserId>,
+    pub after: Option<DateTime<Utc>>,
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// A page of results and where the next starts, if there is more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchPage {
+    pub items: Vec<SearchHit>,
+    pub next_offset: Option<usize>,
+}
+
+impl ChatService {
+    /// Finds messages of rooms the caller is a member of, never others'. Narrowed to one room,
+    /// that room answers as its history would: 404 hidden, 403 not a member.
+    pub fn search_messages(
+        &self,
+        actor: UserId,
+        q: &str,
+        filter: SearchFilter,
+        offset: usize,
+        limit: usize,
+    ) -> DomainResult<SearchPage> {
+        let text = SearchText::parse(q)?;
+        if offset > SEARCH_OFFSET_MAX {
+            return Err(DomainError::validation(
+                "cursor",
+                "the search goes no deeper; narrow it instead",
+            ));
+        }
+        if let Some(room_id) = filter.room_id {
+            self.member_role(actor, room_id)?;
+        }
+        let mut items = self.repo.search_messages(MessageSearch {
+            viewer: actor,
+            text,
+            room_id: filter.room_id,
+            author_id: filter.author_id,
+            after: filter.after,
+            before: filter.before,
+            offset,
+            limit: limit + 1,
+        })?;
+        let next_offset = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            offset + limit
+        });
+        Ok(SearchPage { items, next_offset })
+    }
+}

@@ -1,0 +1,137 @@
+//! Message search, in each database's own full-text search: PostgreSQL's `tsvector` column
+//! (`websearch_to_tsquery`, `ts_rank`, `ts_headline`) and SQLite's FTS5 table (`MATCH`,
+//! `bm25`, `snippet`). The two differ in syntax only; both answer the ids of the best matches
+//! with a marked snippet, and the messages are then read as everywhere else.
+use std::collections::HashMap;
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::Sqlite;
+use huddle_domain::repository::RepoResult;
+use huddle_domain::search::{MessageSearch, SearchHit, MARK_END, MARK_START};
+
+use crate::connection::AnyConnection;
+use crate::error::db_err;
+use crate::models::{to_message, MessageRow, UserRow};
+use crate::schema::{messages, users};
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    snippet: String,
+}
+
+/// The filters both dialects share, as SQL with numbered placeholders from `first`, and the
+/// values to bind in order.
+fn filters(
+    s: &MessageSearch,
+    placeholder: impl Fn(usize) -> String,
+    first: usize,
+) -> (String, Vec<i64>) {
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    let mut add = |cond: &str, v: i64| {
+        values.push(v);
+        sql.push_str(&format!(
+            " AND {cond} {}",
+            placeholder(first + values.len() - 1)
+        ));
+    };
+    if let Some(room) = s.room_id {
+        add("m.room_id =", room);
+    }
+    if let Some(author) = s.author_id {
+        add("m.author_id =", author);
+    }
+    if let Some(after) = s.after {
+        add("m.created_at >", after.timestamp_micros());
+    }
+    if let Some(before) = s.before {
+        add("m.created_at <", before.timestamp_micros());
+    }
+    (sql, values)
+}
+
+fn page(s: &MessageSearch) -> (i64, i64) {
+    (
+        i64::try_from(s.limit).unwrap_or(i64::MAX),
+        i64::try_from(s.offset).unwrap_or(i64::MAX),
+    )
+}
+
+fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
+    let (conds, values) = filters(s, |i| format!("${i}"), 3);
+    let n = 3 + values.len();
+    let sql = format!(
+        "SELECT m.id, ts_headline('english', m.body, q, \
+             'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=2') AS snippet \
+         FROM messages m, websearch_to_tsquery('english', $1) q \
+         WHERE m.search @@ q AND NOT m.deleted \
+           AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2){conds} \
+         ORDER BY ts_rank(m.search, q) DESC, m.id DESC LIMIT ${n} OFFSET ${}",
+        n + 1
+    );
+    let (limit, offset) = page(s);
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<Pg>()
+        .bind::<Text, _>(s.text.raw.clone())
+        .bind::<BigInt, _>(s.viewer);
+    for v in values {
+        query = query.bind::<BigInt, _>(v);
+    }
+    query
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(offset)
+        .load(c)
+}
+
+fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
+    let (conds, values) = filters(s, |_| "?".into(), 0);
+    let sql = format!(
+        "SELECT m.id, snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
+         FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+         WHERE messages_fts MATCH ? AND NOT m.deleted \
+           AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?){conds} \
+         ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?"
+    );
+    let (limit, offset) = page(s);
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<Sqlite>()
+        .bind::<Text, _>(s.text.to_fts5())
+        .bind::<BigInt, _>(s.viewer);
+    for v in values {
+        query = query.bind::<BigInt, _>(v);
+    }
+    query
+        .bind::<BigInt, _>(limit)
+        .bind::<BigInt, _>(offset)
+        .load(c)
+}
+
+pub(super) fn search(c: &mut AnyConnection, s: &MessageSearch) -> RepoResult<Vec<SearchHit>> {
+    let found = match c {
+        AnyConnection::Postgresql(pg) => postgres(pg, s),
+        AnyConnection::Sqlite(lite) => sqlite(lite, s),
+    }
+    .map_err(db_err)?;
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    let mut by_id: HashMap<i64, _> = messages::table
+        .inner_join(users::table)
+        .filter(messages::id.eq_any(&ids))
+        .select((MessageRow::as_select(), UserRow::as_select()))
+        .load(c)
+        .map_err(db_err)?
+        .into_iter()
+        .map(|row: (MessageRow, UserRow)| (row.0.id, to_message(row)))
+        .collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|f| {
+            let message = by_id.remove(&f.id)?;
+            Some(SearchHit::from_marked(message, &f.snippet))
+        })
+        .collect())
+}

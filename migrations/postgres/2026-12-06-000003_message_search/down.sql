@@ -1,0 +1,2 @@
+DROP INDEX messages_search_idx;
+ALTER TABLE messages DROP COLUMN search;
