@@ -1,10 +1,9 @@
 //! The event bus: how an event reaches the hub of every server process. One process needs only
-//! [`LocalBus`]; a cluster swaps in a bus that crosses processes, and nothing else changes.
+//! [`LocalBus`](crate::LocalBus); a cluster swaps in a bus that crosses processes, and nothing
+//! else changes. A leaf: the hub depends on the bus, never the other way round.
 use std::sync::Arc;
 
 use huddle_domain::{DomainEvent, EventPublisher, RoomId, UserId};
-
-use crate::hub::HubHandle;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusEvent {
@@ -35,23 +34,6 @@ pub trait EventBus: Send + Sync + 'static {
     /// Likewise for a user's connections (events addressed to the user, e.g. being added to a
     /// room this process does not follow yet).
     fn watch_user(&self, _user_id: UserId, _watching: bool) {}
-}
-
-/// The single-process bus: straight into this process's hub.
-pub struct LocalBus {
-    hub: HubHandle,
-}
-
-impl LocalBus {
-    pub fn new(hub: HubHandle) -> Self {
-        Self { hub }
-    }
-}
-
-impl EventBus for LocalBus {
-    fn publish(&self, event: BusEvent) {
-        self.hub.deliver(event);
-    }
 }
 
 /// The domain services' publisher: their events go onto the bus.

@@ -21,16 +21,16 @@ use futures_util::StreamExt;
 use huddle_auth::AccessClaims;
 use huddle_domain::repository::{HistoryWindow, Stored};
 use huddle_domain::{DomainError, DomainEvent, ErrorCode, RoomId, UserId};
-use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::delivery::Delivery;
-use crate::gateway::Shared;
-use crate::hub::{ConnId, HubCommand, Kill, Outbound};
+use crate::hub::handle::HubCommand;
+use crate::link::{ConnId, Kill, Outbound};
 use crate::outbox::{outbox, OutboxReceiver};
 use crate::outlet::Outlet;
 use crate::protocol::{self, ClientFrame, Frame};
+use crate::shared::Shared;
 use crate::user_slots::{Slot, UserSlots};
 
 /// Most queued events handled in one turn of a connection's loop.
@@ -347,7 +347,7 @@ async fn set_up(
             tracing::warn!(error = %e, "socket set-up failed");
             close(
                 session,
-                1011,
+                protocol::CLOSE_INTERNAL_ERROR,
                 "temporarily unavailable",
                 Duration::from_secs(2),
             )
@@ -356,7 +356,13 @@ async fn set_up(
         }
         Err(e) => {
             tracing::error!(error = %e, "socket set-up task failed");
-            close(session, 1011, "internal error", Duration::from_secs(2)).await;
+            close(
+                session,
+                protocol::CLOSE_INTERNAL_ERROR,
+                "internal error",
+                Duration::from_secs(2),
+            )
+            .await;
             return None;
         }
     };
@@ -376,13 +382,7 @@ async fn set_up(
     tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
 
     // Rendered at once: the JSON tree would otherwise live as long as the connection.
-    let ready = json!({
-        "type": "ready",
-        "user": user,
-        "rooms": rooms,
-        "connection_id": format!("{}-{conn}", shared.node),
-    })
-    .to_string();
+    let ready = protocol::ready(&user, &rooms, &format!("{}-{conn}", shared.node));
     let hold = !shared.config.sync_grace.is_zero();
     let state = ConnState {
         shared: shared.clone(),
@@ -470,7 +470,7 @@ fn protocol_end(e: &ProtocolError) -> End {
         ProtocolError::Io(io) if io.to_string().contains("maximum continuation size") => {
             End::Close(protocol::CLOSE_TOO_BIG, "message too large")
         }
-        _ => End::Close(1002, "protocol error"),
+        _ => End::Close(protocol::CLOSE_PROTOCOL_ERROR, "protocol error"),
     }
 }
 
@@ -586,10 +586,7 @@ impl ConnState {
             self.write_all(frames).await?;
         }
         match frame {
-            ClientFrame::Ping => {
-                self.write(protocol::with_ref(json!({"type": "pong"}), r))
-                    .await
-            }
+            ClientFrame::Ping => self.write(protocol::pong(r)).await,
             ClientFrame::Auth { .. } => {
                 self.write(protocol::error_frame(
                     r,
@@ -605,8 +602,7 @@ impl ConnState {
                         conn: self.conn,
                         session_id: Arc::from(claims.sid.as_str()),
                     });
-                    let reply = json!({"type": "reauthed", "expires_in": claims.expires_in()});
-                    self.write(protocol::with_ref(reply, r)).await
+                    self.write(protocol::reauthed(claims.expires_in(), r)).await
                 }
                 Ok(_) => {
                     self.write(protocol::error_frame(
@@ -722,7 +718,7 @@ impl ConnState {
                 self.finish(link).await?;
             }
         }
-        Err(End::Close(1011, "internal error"))
+        Err(End::Close(protocol::CLOSE_INTERNAL_ERROR, "internal error"))
     }
 
     /// Handles `first` and whatever else is already queued (up to a bound, so reading the
@@ -965,7 +961,7 @@ async fn worker(
             Command::Gone => return,
         };
         let frame = match out {
-            Ok(v) => protocol::with_ref(v, r),
+            Ok(frame) => frame,
             Err(e) => protocol::domain_error_frame(r, &e),
         };
         if replies.send(Reply::Frame(frame)).await.is_err() {
@@ -1002,7 +998,7 @@ fn submit_send(
 
 /// What a command other than `send` came to.
 enum Command {
-    Reply(Result<serde_json::Value, DomainError>),
+    Reply(Result<String, DomainError>),
     /// Nothing to answer here.
     Skip,
     /// The connection is gone.
@@ -1024,26 +1020,26 @@ async fn command_reply(
             body,
         } => run_blocking(move || chat.edit_message(user_id, room_id, message_id, &body))
             .await
-            .map(|m| json!({"type": "edited", "room_id": room_id, "message": m})),
+            .map(|m| protocol::edited(room_id, &m, r)),
         ClientFrame::Delete {
             room_id,
             message_id,
         } => run_blocking(move || chat.delete_message(user_id, room_id, message_id))
             .await
-            .map(|()| json!({"type": "deleted", "room_id": room_id, "message_id": message_id})),
+            .map(|()| protocol::deleted(room_id, message_id, r)),
         ClientFrame::Join { room_id } => run_blocking(move || chat.join_room(user_id, room_id))
             .await
-            .map(|member| json!({"type": "joined", "room_id": room_id, "member": member})),
+            .map(|member| protocol::joined(room_id, &member, r)),
         ClientFrame::Leave { room_id } => run_blocking(move || chat.leave_room(user_id, room_id))
             .await
-            .map(|()| json!({"type": "left", "room_id": room_id})),
+            .map(|()| protocol::left(room_id, r)),
         ClientFrame::Sync { since } => {
             for (room_id, after) in since {
                 if !replay(shared, user_id, room_id, after, r, replies).await {
                     return Command::Gone;
                 }
             }
-            Ok(json!({"type": "synced"}))
+            Ok(protocol::synced(r))
         }
         // Never forwarded here: handled by the connection task.
         ClientFrame::Send { .. }

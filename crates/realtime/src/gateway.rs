@@ -1,4 +1,5 @@
-//! The `/api/v1/ws` endpoint and what all connections share.
+//! The `/api/v1/ws` endpoint: the public [`Gateway`] the server mounts and shuts down, and the
+//! upgrade that hands each socket to its own connection task.
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,32 +8,18 @@ use actix_web::body::MessageBody;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use huddle_auth::AuthService;
+use huddle_domain::limits::RateLimiter;
 use huddle_domain::service::ChatService;
 use huddle_domain::ErrorCode;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::user_slots::UserSlots;
-
 use crate::connection;
 use crate::hub::HubHandle;
 use crate::outlet;
+use crate::shared::Shared;
+use crate::user_slots::UserSlots;
 use crate::RealtimeConfig;
-use huddle_domain::limits::RateLimiter;
-
-pub(crate) struct Shared {
-    pub chat: ChatService,
-    pub auth: Arc<AuthService>,
-    pub hub: HubHandle,
-    pub config: RealtimeConfig,
-    pub send_limiter: Arc<dyn RateLimiter>,
-    pub next_conn: AtomicU64,
-    /// Makes connection ids unique across restarts and nodes.
-    pub node: String,
-    pub shutdown: watch::Sender<bool>,
-    pub active: AtomicUsize,
-    pub user_slots: Arc<UserSlots>,
-}
 
 /// The gateway: cheap to clone, one per process.
 #[derive(Clone)]

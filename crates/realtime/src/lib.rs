@@ -20,14 +20,19 @@ mod connection;
 mod delivery;
 mod gateway;
 mod hub;
+mod link;
 mod outbox;
 mod outlet;
 mod protocol;
 mod sequencer;
+mod shared;
+#[cfg(test)]
+mod testing;
 mod user_slots;
 
-pub use bus::{BusEvent, BusPublisher, EventBus, LocalBus};
+pub use bus::{BusEvent, BusPublisher, EventBus};
 pub use config::RealtimeConfig;
 pub use gateway::{configure, Gateway};
+pub use hub::handle::LocalBus;
 pub use hub::{Hub, HubHandle, HubStats};
 pub use protocol::Frame;

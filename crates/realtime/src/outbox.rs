@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::hub::Outbound;
+use crate::link::Outbound;
 
 /// Why [`OutboxSender::try_send_all`] refused what it was given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,31 +1,11 @@
-//! The socket's wire format (`docs/API.md`, "Real time"): client frames in, server frames out.
+//! Client frames: a text frame in, a typed [`ClientFrame`] out, so that nothing past this
+//! module looks at JSON, and a bad frame is answered with an error carrying its `ref` rather
+//! than closing the socket.
 use std::collections::HashMap;
 
-use huddle_auth::AuthError;
-use huddle_domain::{
-    Chain, DomainError, DomainEvent, ErrorCode, Message, MessageId, RoomId, UserId,
-};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-
-/// A server frame's text, serialised once and shared by every receiver: cloning it is a
-/// reference count, and actix-ws takes it as is, so no receiver copies it.
-pub type Frame = bytestring::ByteString;
-
-pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
-pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
-pub(crate) const CLOSE_TRY_AGAIN_LATER: u16 = 1013;
-pub(crate) const CLOSE_UNAUTHENTICATED: u16 = 4401;
-/// The user already holds the most sockets a process allows.
-pub(crate) const CLOSE_TOO_MANY_CONNECTIONS: u16 = 4429;
-
-/// The close reason of a connection the hub ended from outside it.
-pub(crate) fn kill_reason(code: u16) -> &'static str {
-    match code {
-        CLOSE_UNAUTHENTICATED => "session ended",
-        _ => "too slow: reconnect and sync",
-    }
-}
+use huddle_domain::{ErrorCode, MessageId, RoomId};
+use serde::Deserialize;
+use serde_json::Value;
 
 /// A client frame, after its `type` and `ref` were read.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,97 +177,6 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
     (reference, frame)
 }
 
-/// Adds `ref` to a reply when the client gave one.
-pub(crate) fn with_ref(mut frame: Value, reference: Option<&str>) -> String {
-    if let (Some(r), Some(obj)) = (reference, frame.as_object_mut()) {
-        obj.insert("ref".into(), Value::String(r.to_owned()));
-    }
-    frame.to_string()
-}
-
-/// The `ack` of a stored send. Serialised straight from the message, as `message.created` is:
-/// there is one per send, and building a `serde_json::Value` of the message first cost about
-/// as much again as the serialising.
-pub(crate) fn ack_frame(message: &Message, reference: Option<&str>) -> String {
-    #[derive(Serialize)]
-    struct Ack<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        message: &'a Message,
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a str>,
-    }
-    serde_json::to_string(&Ack {
-        kind: "ack",
-        message,
-        reference,
-    })
-    .unwrap_or_else(|e| {
-        // Entities are plain data; this cannot fail short of a bug.
-        tracing::error!(error = %e, "could not serialise an ack");
-        error_frame(
-            reference,
-            ErrorCode::Internal,
-            "the message was stored, but its ack was lost",
-        )
-    })
-}
-
-pub(crate) fn error_frame(reference: Option<&str>, code: ErrorCode, message: &str) -> String {
-    with_ref(
-        json!({"type": "error", "code": code, "message": message}),
-        reference,
-    )
-}
-
-pub(crate) fn domain_error_frame(reference: Option<&str>, e: &DomainError) -> String {
-    if let DomainError::Repository(r) = e {
-        if r.code().http_status() >= 500 {
-            tracing::error!(error = %Chain(r), "socket command failed in storage");
-        }
-    }
-    let mut frame = json!({"type": "error", "code": e.code(), "message": e.public_message()});
-    if let Some(field) = e.field() {
-        frame["field"] = json!(field);
-    }
-    with_ref(frame, reference)
-}
-
-pub(crate) fn auth_error_frame(reference: Option<&str>, e: &AuthError) -> String {
-    match e {
-        AuthError::Domain(d) => domain_error_frame(reference, d),
-        other => {
-            if other.code() == ErrorCode::Internal {
-                tracing::error!(error = %Chain(other), "socket authentication failed");
-            }
-            error_frame(reference, other.code(), &other.public_message())
-        }
-    }
-}
-
-/// Serialises a domain event once, for every receiver.
-pub(crate) fn event_frame(event: &DomainEvent) -> Frame {
-    match serde_json::to_string(event) {
-        Ok(s) => Frame::from(s),
-        Err(e) => {
-            // Entities are plain data; this cannot fail short of a bug.
-            tracing::error!(error = %e, "could not serialise an event");
-            Frame::from_static(
-                "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"event lost\"}",
-            )
-        }
-    }
-}
-
-pub(crate) fn typing_frame(room_id: RoomId, user_id: UserId) -> Frame {
-    Frame::from(json!({"type": "typing", "room_id": room_id, "user_id": user_id}).to_string())
-}
-
-pub(crate) fn presence_frame(user_id: UserId, online: bool) -> Frame {
-    let status = if online { "online" } else { "offline" };
-    Frame::from(json!({"type": "presence", "user_id": user_id, "status": status}).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,42 +244,60 @@ mod tests {
     }
 
     #[test]
-    fn replies_carry_the_ref() {
-        let s = error_frame(Some("r1"), ErrorCode::Forbidden, "no");
-        let v: Value = serde_json::from_str(&s).unwrap();
-        assert_eq!(v["ref"], "r1");
-        assert_eq!(v["type"], "error");
-        let s = error_frame(None, ErrorCode::Internal, "y");
-        assert!(!s.contains("ref"));
+    fn every_kind_reads_its_fields() {
+        let ok = |text: &str| parse(text).1.unwrap();
+        assert_eq!(
+            ok(r#"{"type":"reauth","token":"t2"}"#),
+            ClientFrame::Reauth { token: "t2".into() }
+        );
+        assert_eq!(
+            ok(r#"{"type":"edit","room_id":1,"message_id":2,"body":"b"}"#),
+            ClientFrame::Edit {
+                room_id: 1,
+                message_id: 2,
+                body: "b".into()
+            }
+        );
+        assert_eq!(
+            ok(r#"{"type":"join","room_id":4}"#),
+            ClientFrame::Join { room_id: 4 }
+        );
+        assert_eq!(
+            ok(r#"{"type":"leave","room_id":4}"#),
+            ClientFrame::Leave { room_id: 4 }
+        );
+        assert_eq!(
+            ok(r#"{"type":"typing","room_id":4}"#),
+            ClientFrame::Typing { room_id: 4 }
+        );
+        assert_eq!(
+            ok(r#"{"type":"send","room_id":3,"body":"x"}"#),
+            ClientFrame::Send {
+                room_id: 3,
+                body: "x".into(),
+                client_msg_id: None
+            },
+            "client_msg_id is optional"
+        );
     }
 
     #[test]
-    fn an_ack_is_the_message_and_the_ref() {
-        let message = Message {
-            id: 7,
-            room_id: 3,
-            seq: 2,
-            author: huddle_domain::User {
-                id: 1,
-                username: "ann".into(),
-                display_name: "Ann \"A\"".into(),
-                bio: String::new(),
-                created_at: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-            },
-            body: "hi\nthere".into(),
-            client_msg_id: Some("c1".into()),
-            created_at: chrono::DateTime::from_timestamp(1_700_000_001, 5_000).unwrap(),
-            edited_at: None,
-            deleted: false,
-        };
-        let as_value = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+    fn a_numeric_ref_is_kept_as_text_and_other_refs_are_ignored() {
+        assert_eq!(parse(r#"{"type":"ping","ref":7}"#).0.as_deref(), Some("7"));
+        assert_eq!(parse(r#"{"type":"ping","ref":[1]}"#).0, None);
+        assert_eq!(parse(r#"{"type":"ping","ref":null}"#).0, None);
+    }
+
+    #[test]
+    fn sync_clamps_negative_seqs_and_names_the_kind_in_errors() {
         assert_eq!(
-            as_value(&ack_frame(&message, Some("r1"))),
-            json!({"type": "ack", "message": message, "ref": "r1"})
+            parse(r#"{"type":"sync","since":{"5":-3}}"#).1.unwrap(),
+            ClientFrame::Sync {
+                since: vec![(5, 0)]
+            }
         );
-        assert_eq!(
-            as_value(&ack_frame(&message, None)),
-            json!({"type": "ack", "message": message})
-        );
+        let e = parse(r#"{"type":"join"}"#).1.unwrap_err();
+        assert_eq!(e.code, ErrorCode::ValidationFailed);
+        assert!(e.message.starts_with("bad join frame"), "{}", e.message);
     }
 }
