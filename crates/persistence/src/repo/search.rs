@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::Sqlite;
 use huddle_domain::repository::RepoResult;
@@ -55,11 +56,28 @@ fn filters(
     (sql, values)
 }
 
-fn page(s: &MessageSearch) -> (i64, i64) {
-    (
-        i64::try_from(s.limit).unwrap_or(i64::MAX),
-        i64::try_from(s.offset).unwrap_or(i64::MAX),
-    )
+/// Binds the placeholders both dialects have, in their order: the query text (raw for
+/// PostgreSQL, FTS5 syntax for SQLite), the viewer, the filters, then limit and offset.
+fn bind<'a, DB>(
+    query: BoxedSqlQuery<'a, DB, SqlQuery>,
+    text: String,
+    s: &MessageSearch,
+    filters: Vec<i64>,
+) -> BoxedSqlQuery<'a, DB, SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+{
+    let mut query = query.bind::<Text, _>(text).bind::<BigInt, _>(s.viewer);
+    for v in filters {
+        query = query.bind::<BigInt, _>(v);
+    }
+    query
+        .bind::<BigInt, _>(i64::try_from(s.limit).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(i64::try_from(s.offset).unwrap_or(i64::MAX))
 }
 
 fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
@@ -74,18 +92,13 @@ fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> 
          ORDER BY ts_rank(m.search, q) DESC, m.id DESC LIMIT ${n} OFFSET ${}",
         n + 1
     );
-    let (limit, offset) = page(s);
-    let mut query = diesel::sql_query(sql)
-        .into_boxed::<Pg>()
-        .bind::<Text, _>(s.text.raw.clone())
-        .bind::<BigInt, _>(s.viewer);
-    for v in values {
-        query = query.bind::<BigInt, _>(v);
-    }
-    query
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(offset)
-        .load(c)
+    bind(
+        diesel::sql_query(sql).into_boxed::<Pg>(),
+        s.text.raw.clone(),
+        s,
+        values,
+    )
+    .load(c)
 }
 
 fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
@@ -97,18 +110,13 @@ fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>
            AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?){conds} \
          ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?"
     );
-    let (limit, offset) = page(s);
-    let mut query = diesel::sql_query(sql)
-        .into_boxed::<Sqlite>()
-        .bind::<Text, _>(s.text.to_fts5())
-        .bind::<BigInt, _>(s.viewer);
-    for v in values {
-        query = query.bind::<BigInt, _>(v);
-    }
-    query
-        .bind::<BigInt, _>(limit)
-        .bind::<BigInt, _>(offset)
-        .load(c)
+    bind(
+        diesel::sql_query(sql).into_boxed::<Sqlite>(),
+        s.text.to_fts5(),
+        s,
+        values,
+    )
+    .load(c)
 }
 
 pub(super) fn search(c: &mut AnyConnection, s: &MessageSearch) -> RepoResult<Vec<SearchHit>> {
