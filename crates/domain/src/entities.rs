@@ -216,3 +216,19 @@ pub struct RoomPreview {
     pub description: String,
     pub member_count: i64,
 }
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Who reacted, first come first, at most [`REACTION_USERS_SHOWN`].
+    pub user_ids: Vec<UserId>,
+    /// Whether the user who asked is among them (always false in live events, which every
+    /// member shares; clients use `user_ids` there).
+    pub me: bool,
+}
+
+/// How many reacting users a [`Reaction`] names.
+pub const REACTION_USERS_SHOWN: usize = 20;

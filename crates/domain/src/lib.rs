@@ -36,9 +36,9 @@ pub mod service;
 pub mod validation;
 
 pub use entities::{
-    EndedSession, Invite, InvitePreview, InviteRecord, Member, Message, MessageId,
+    EndedSession, Invite, InvitePreview, InviteRecord, Member, Message, MessageId, Reaction,
     RefreshTokenRecord, Role, Room, RoomCursor, RoomId, RoomKind, RoomPreview, SessionRecord, User,
-    UserCredentials, UserId,
+    UserCredentials, UserId, REACTION_USERS_SHOWN,
 };
 pub use error::{Cause, Chain, DomainError, ErrorCode, RepoError, SendRefusal};
 pub use events::{DomainEvent, EventPublisher, NoopPublisher};

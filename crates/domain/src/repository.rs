@@ -248,6 +248,28 @@ pub trait MessageRepository {
     fn search_messages(&self, search: MessageSearch) -> RepoResult<Vec<SearchHit>>;
 }
 
+pub trait ReactionRepository {
+    /// Adds the reaction unless the user already made it; refuses a new emoji on a message that
+    /// has [`validation::REACTIONS_PER_MESSAGE_MAX`](crate::validation::REACTIONS_PER_MESSAGE_MAX)
+    /// already (`Conflict("reactions")`). One transaction. Whether anything changed.
+    fn add_reaction(&self, message_id: MessageId, user_id: UserId, emoji: &str)
+        -> RepoResult<bool>;
+    /// Whether there was such a reaction to remove.
+    fn remove_reaction(
+        &self,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> RepoResult<bool>;
+    /// The reactions to each of these messages, each message's in order of their first use,
+    /// with `me` for `viewer`. Messages without reactions are absent.
+    fn reactions(
+        &self,
+        message_ids: &[MessageId],
+        viewer: UserId,
+    ) -> RepoResult<std::collections::HashMap<MessageId, Vec<Reaction>>>;
+}
+
 pub trait HealthCheck {
     fn ping(&self) -> RepoResult<()>;
 }
@@ -287,6 +309,7 @@ pub trait Repository:
     + RoomRepository
     + MessageRepository
     + InviteRepository
+    + ReactionRepository
     + HealthCheck
     + Send
     + Sync
@@ -299,6 +322,7 @@ impl<T> Repository for T where
         + RoomRepository
         + MessageRepository
         + InviteRepository
+        + ReactionRepository
         + HealthCheck
         + Send
         + Sync

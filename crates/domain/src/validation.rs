@@ -25,6 +25,11 @@ pub const INVITE_TTL_MAX_S: i64 = 30 * 24 * 3600;
 pub const INVITE_USES_MAX: i64 = 1000;
 /// The most people a direct conversation has besides the one who opens it (nine in all).
 pub const DIRECT_OTHERS_MAX: usize = 8;
+/// The most distinct emoji one message may carry.
+pub const REACTIONS_PER_MESSAGE_MAX: usize = 20;
+/// The most characters (code points) one emoji may take: flags, skin tones and joined
+/// sequences are several.
+pub const EMOJI_MAX: usize = 16;
 /// The most live invites a room may have at once.
 pub const INVITES_PER_ROOM_MAX: usize = 100;
 /// A session's user agent is kept to this many characters.
@@ -149,6 +154,23 @@ pub fn room_description(s: &str) -> Result<String, DomainError> {
 }
 
 /// Bodies keep their whitespace (code blocks, poems) but must hold something visible.
+/// One emoji: a short run of code points, none of them space or control, not plain ASCII text
+/// (keycaps like "1️⃣" hold an ASCII digit, but never only ASCII).
+pub fn emoji(s: &str) -> Result<String, DomainError> {
+    let n = chars(s);
+    let ok = (1..=EMOJI_MAX).contains(&n)
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !s.is_ascii();
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(DomainError::validation(
+            "emoji",
+            format!("emoji must be one emoji (at most {EMOJI_MAX} characters, no plain text)"),
+        ))
+    }
+}
+
 pub fn message_body(s: &str) -> Result<String, DomainError> {
     if s.trim().is_empty() || chars(s) > MESSAGE_BODY_MAX {
         return Err(DomainError::validation(

@@ -90,7 +90,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reactions (message_id, user_id, emoji) {
+        message_id -> BigInt,
+        user_id -> BigInt,
+        emoji -> Text,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(invites -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
@@ -104,5 +114,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     rooms,
     room_members,
     messages,
-    invites
+    invites,
+    reactions
 );

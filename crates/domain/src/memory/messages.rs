@@ -131,6 +131,7 @@ impl MessageRepository for MemoryRepository {
             }
             _ => return Err(RepoError::NotFound),
         }
+        s.reactions.retain(|r| r.message_id != id);
         s.message(id)?.ok_or(RepoError::NotFound)
     }
 }

@@ -22,6 +22,7 @@
 //! testing what callers do then.
 mod invites;
 mod messages;
+mod reactions;
 mod rooms;
 mod sessions;
 mod users;
@@ -99,6 +100,8 @@ struct State {
     invites: BTreeMap<String, InviteRecord>,
     /// A direct conversation's key -> its room: the unique key of direct conversations.
     directs: HashMap<String, RoomId>,
+    /// In the order they were made.
+    reactions: Vec<ReactionRow>,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +139,13 @@ struct MessageRow {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted: bool,
+}
+
+#[derive(Debug)]
+struct ReactionRow {
+    message_id: MessageId,
+    user_id: UserId,
+    emoji: String,
 }
 
 #[derive(Debug)]

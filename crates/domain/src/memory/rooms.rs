@@ -144,6 +144,13 @@ impl RoomRepository for MemoryRepository {
             return Err(RepoError::NotFound);
         }
         s.members.retain(|(room, _), _| *room != id);
+        let gone: Vec<MessageId> = s
+            .messages
+            .iter()
+            .filter(|(_, m)| m.room_id == id)
+            .map(|(&mid, _)| mid)
+            .collect();
+        s.reactions.retain(|r| !gone.contains(&r.message_id));
         s.messages.retain(|_, m| m.room_id != id);
         s.by_seq.retain(|(room, _), _| *room != id);
         s.by_client_id.retain(|(room, _, _), _| *room != id);

@@ -9,7 +9,7 @@ use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
 use crate::models::*;
-use crate::schema::{messages, users};
+use crate::schema::{messages, reactions, users};
 
 pub(super) fn load(
     c: &mut AnyConnection,
@@ -109,20 +109,23 @@ impl MessageRepository for DieselRepository {
             .ok_or(RepoError::NotFound)
     }
 
+    /// A deleted message keeps its seq and loses its body and reactions, in one transaction.
     fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message> {
-        let mut conn = self.conn()?;
-        let n = diesel::update(
-            messages::table
-                .find(id)
-                .filter(messages::room_id.eq(room_id)),
-        )
-        .set((messages::body.eq(""), messages::deleted.eq(true)))
-        .execute(&mut *conn)
-        .map_err(db_err)?;
-        if n == 0 {
-            return Err(RepoError::NotFound);
-        }
-        load(&mut conn, room_id, id)
+        self.conn()?
+            .transaction(|c| {
+                let n = diesel::update(
+                    messages::table
+                        .find(id)
+                        .filter(messages::room_id.eq(room_id)),
+                )
+                .set((messages::body.eq(""), messages::deleted.eq(true)))
+                .execute(c)?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                diesel::delete(reactions::table.filter(reactions::message_id.eq(id))).execute(c)?;
+                load(c, room_id, id)
+            })
             .map_err(db_err)?
             .ok_or(RepoError::NotFound)
     }

@@ -1,6 +1,7 @@
 //! `DieselRepository`: the domain's repository traits over the pool. One file per aggregate.
 mod invites;
 mod messages;
+mod reactions;
 mod rooms;
 mod search;
 mod tokens;
