@@ -232,3 +232,21 @@ pub struct Reaction {
 
 /// How many reacting users a [`Reaction`] names.
 pub const REACTION_USERS_SHOWN: usize = 20;
+
+/// How far a user has read a room: the seq of the last message they have seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadMark {
+    pub user_id: UserId,
+    pub last_read_seq: i64,
+}
+
+/// A room as one member's unread state: where they stopped and how many messages by others
+/// (not deleted) came after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Unread {
+    pub room_id: RoomId,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+}

@@ -270,6 +270,18 @@ pub trait ReactionRepository {
     ) -> RepoResult<std::collections::HashMap<MessageId, Vec<Reaction>>>;
 }
 
+pub trait ReadRepository {
+    /// Moves the user's read mark in the room forward to `seq`, never back. The mark after the
+    /// call if it moved, `None` if it was already there or beyond.
+    fn mark_read(&self, room_id: RoomId, user_id: UserId, seq: i64) -> RepoResult<Option<i64>>;
+    /// The marks of the room's members who share read receipts, by user id.
+    fn shared_read_marks(&self, room_id: RoomId) -> RepoResult<Vec<ReadMark>>;
+    /// The user's unread state in each of these rooms (a room never read counts from 0).
+    fn unread(&self, user_id: UserId, room_ids: &[RoomId]) -> RepoResult<Vec<Unread>>;
+    fn shares_read_receipts(&self, user_id: UserId) -> RepoResult<bool>;
+    fn set_shares_read_receipts(&self, user_id: UserId, share: bool) -> RepoResult<()>;
+}
+
 pub trait HealthCheck {
     fn ping(&self) -> RepoResult<()>;
 }
@@ -310,6 +322,7 @@ pub trait Repository:
     + MessageRepository
     + InviteRepository
     + ReactionRepository
+    + ReadRepository
     + HealthCheck
     + Send
     + Sync
@@ -323,6 +336,7 @@ impl<T> Repository for T where
         + MessageRepository
         + InviteRepository
         + ReactionRepository
+        + ReadRepository
         + HealthCheck
         + Send
         + Sync

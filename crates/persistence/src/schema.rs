@@ -10,6 +10,7 @@ diesel::table! {
         password_hash -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        share_read_receipts -> Bool,
     }
 }
 
@@ -99,8 +100,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    room_reads (room_id, user_id) {
+        room_id -> BigInt,
+        user_id -> BigInt,
+        last_read_seq -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(reactions -> messages (message_id));
+diesel::joinable!(room_reads -> users (user_id));
 diesel::joinable!(invites -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
@@ -115,5 +126,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_members,
     messages,
     invites,
-    reactions
+    reactions,
+    room_reads
 );

@@ -4,7 +4,7 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, message search in `search`, reactions in `reactions`, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, message search in `search`, reactions in `reactions`, read state in `reads`, messages in `messages`, sessions and refresh tokens in `sessions`,
 //! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,6 +14,7 @@ pub mod invites;
 pub mod messages;
 pub mod people;
 pub mod reactions;
+pub mod reads;
 pub mod search;
 pub mod sessions;
 
@@ -279,6 +280,9 @@ macro_rules! repository_conformance {
             the_directory_pages_by_id => people::the_directory_pages_by_id,
             a_direct_conversation_is_found_again_and_readmits_who_left => direct::a_direct_conversation_is_found_again_and_readmits_who_left,
             concurrent_opens_make_one_conversation => direct::concurrent_opens_make_one_conversation,
+            read_marks_move_forward_only => reads::read_marks_move_forward_only,
+            unread_counts_skip_own_and_deleted_messages => reads::unread_counts_skip_own_and_deleted_messages,
+            read_receipts_show_members_who_share => reads::read_receipts_show_members_who_share,
             reactions_are_counted_once_per_user_and_emoji => reactions::reactions_are_counted_once_per_user_and_emoji,
             a_message_takes_a_bounded_number_of_emoji => reactions::a_message_takes_a_bounded_number_of_emoji,
             concurrent_new_emoji_never_exceed_the_bound => reactions::concurrent_new_emoji_never_exceed_the_bound,

@@ -23,6 +23,7 @@
 mod invites;
 mod messages;
 mod reactions;
+mod reads;
 mod rooms;
 mod sessions;
 mod users;
@@ -102,6 +103,10 @@ struct State {
     directs: HashMap<String, RoomId>,
     /// In the order they were made.
     reactions: Vec<ReactionRow>,
+    /// (room, user) -> the last seq read.
+    reads: BTreeMap<(RoomId, UserId), i64>,
+    /// Users who keep their read state to themselves.
+    private_reads: std::collections::HashSet<UserId>,
 }
 
 #[derive(Debug, Default)]

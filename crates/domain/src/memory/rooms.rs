@@ -156,6 +156,7 @@ impl RoomRepository for MemoryRepository {
         s.by_client_id.retain(|(room, _, _), _| *room != id);
         s.invites.retain(|_, i| i.invite.room_id != id);
         s.directs.retain(|_, room| *room != id);
+        s.reads.retain(|(room, _), _| *room != id);
         Ok(())
     }
 

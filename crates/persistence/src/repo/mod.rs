@@ -2,6 +2,7 @@
 mod invites;
 mod messages;
 mod reactions;
+mod reads;
 mod rooms;
 mod search;
 mod tokens;
