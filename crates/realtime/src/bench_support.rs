@@ -8,13 +8,14 @@ use huddle_domain::repository::RepoResult;
 use huddle_domain::{DomainEvent, EndedSession, Message, RepoError, RoomCursor, RoomId};
 
 use crate::bus::{BusEvent, EventBus};
+use crate::config::RealtimeConfig;
 use crate::hub::handle::HubCommand;
 use crate::hub::store::HubStore;
 use crate::hub::Hub;
 use crate::link::Kill;
 use crate::outbox::{outbox, OutboxReceiver};
+use crate::protocol;
 use crate::protocol::Frame;
-use crate::{protocol, RealtimeConfig};
 
 /// Serialises an event into its frame, once for all receivers, as the hub does.
 pub fn event_frame(event: &DomainEvent) -> Frame {

@@ -14,12 +14,12 @@ use huddle_domain::ErrorCode;
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::config::RealtimeConfig;
 use crate::connection;
-use crate::hub::HubHandle;
+use crate::hub::handle::HubHandle;
 use crate::outlet;
 use crate::shared::Shared;
 use crate::user_slots::UserSlots;
-use crate::RealtimeConfig;
 
 /// The gateway: cheap to clone, one per process.
 #[derive(Clone)]

@@ -9,9 +9,9 @@ use huddle_domain::limits::RateLimiter;
 use huddle_domain::service::ChatService;
 use tokio::sync::watch;
 
-use crate::hub::HubHandle;
+use crate::config::RealtimeConfig;
+use crate::hub::handle::HubHandle;
 use crate::user_slots::UserSlots;
-use crate::RealtimeConfig;
 
 pub(crate) struct Shared {
     pub chat: ChatService,

@@ -19,9 +19,9 @@ use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId
 use tokio::sync::mpsc;
 
 use crate::bus::{BusEvent, EventBus};
+use crate::config::RealtimeConfig;
 use crate::link::{ConnId, Outbound};
 use crate::protocol::{self, Frame};
-use crate::RealtimeConfig;
 
 mod fanout;
 pub(crate) mod handle;

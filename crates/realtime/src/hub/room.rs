@@ -1,6 +1,6 @@
 //! One followed room in the hub: which connections follow it here, and its message order.
 //! Messages are released in `seq` order; a missing one is waited for a moment
-//! ([`RealtimeConfig::gap_wait`](crate::RealtimeConfig::gap_wait)), then read from the
+//! ([`RealtimeConfig::gap_wait`](crate::config::RealtimeConfig::gap_wait)), then read from the
 //! database, and skipped only when the database lacks it too, so a room is never held forever.
 use std::collections::HashSet;
 

@@ -13,10 +13,10 @@ use super::handle::HubCommand;
 use super::store::HubStore;
 use super::Hub;
 use crate::bus::BusEvent;
+use crate::config::RealtimeConfig;
 use crate::link::{ConnId, Kill, Outbound};
 use crate::outbox::{outbox, OutboxReceiver};
 use crate::testing::{self, RecordingBus};
-use crate::RealtimeConfig;
 
 /// A store holding one room's messages.
 struct Store(Vec<Message>);

@@ -1,0 +1,182 @@
+//! A whole connection, from `run` to its close frame, on a fake socket: what only the loop
+//! decides (shutdown drain, kills, token expiry, answering a close).
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use serde_json::json;
+
+use super::run;
+use super::testing::{socket, Client, Got, World};
+use crate::config::RealtimeConfig;
+use crate::hub::handle::HubCommand;
+
+/// Starts a connection with `token` in the upgrade's header; returns the client once `ready`
+/// came, and the task.
+async fn open(world: &World, token: String) -> (Client, actix_web::rt::task::JoinHandle<()>) {
+    let (mut client, server) = socket();
+    let task = actix_web::rt::spawn(run(
+        world.shared.clone(),
+        server.outlet,
+        server.stream,
+        Some(token),
+    ));
+    assert_eq!(client.recv().await.json()["type"], "ready");
+    (client, task)
+}
+
+fn no_grace() -> RealtimeConfig {
+    RealtimeConfig {
+        sync_grace: Duration::ZERO,
+        ..RealtimeConfig::default()
+    }
+}
+
+/// The kill switch the hub was given for the connection.
+fn registered_kill(world: &mut World) -> std::sync::Arc<crate::link::Kill> {
+    world
+        .told_hub()
+        .into_iter()
+        .find_map(|c| match c {
+            HubCommand::Register { kill, .. } => Some(kill),
+            _ => None,
+        })
+        .expect("registered")
+}
+
+#[actix_web::test]
+async fn a_session_answers_in_order_and_echoes_the_clients_close() {
+    let mut world = World::new(RealtimeConfig::default());
+    let (mut client, task) = open(&world, world.ann()).await;
+    assert_eq!(world.shared.active.load(Ordering::SeqCst), 1);
+    let room = world.room_id;
+    client.send(json!({"type": "sync", "since": {room.to_string(): 0}, "ref": "s"}));
+    client.send(json!({"type": "send", "room_id": room, "body": "hi", "ref": "a"}));
+    client.send(json!({"type": "leave", "room_id": room, "ref": "l"}));
+    // Storage commands are answered in the order sent (a ping would be answered at once).
+    let (synced, _) = client.until("synced").await;
+    assert_eq!(synced["ref"], "s");
+    let (ack, _) = client.until("ack").await;
+    assert_eq!(
+        (ack["ref"].clone(), ack["message"]["seq"].clone()),
+        (json!("a"), json!(1))
+    );
+    let (refused, _) = client.until("error").await;
+    assert_eq!(refused["ref"], "l", "the owner cannot leave");
+    client.send_message(actix_ws::AggregatedMessage::Close(Some(
+        actix_ws::CloseCode::Normal.into(),
+    )));
+    assert_eq!(client.recv().await, Got::Close(Some(1000), None));
+    task.await.unwrap();
+    assert_eq!(world.shared.active.load(Ordering::SeqCst), 0);
+    assert!(world
+        .told_hub()
+        .iter()
+        .any(|c| matches!(c, HubCommand::Unregister { conn: 1 })));
+}
+
+#[actix_web::test]
+async fn a_shutdown_answers_what_was_read_then_closes_with_1001() {
+    let world = World::new(RealtimeConfig {
+        drain_quiet: Duration::from_millis(50),
+        ..no_grace()
+    });
+    let (mut client, task) = open(&world, world.ann()).await;
+    for i in 0..20 {
+        client.send(
+            json!({"type": "send", "room_id": world.room_id, "body": i.to_string(),
+            "ref": i.to_string()}),
+        );
+    }
+    world.shared.shutdown.send_replace(true);
+    // Sent after the shutdown began but before the client was told: still answered.
+    client.send(json!({"type": "send", "room_id": world.room_id, "body": "late", "ref": "late"}));
+    let mut refs = Vec::new();
+    let close = loop {
+        match client.recv().await {
+            Got::Text(v) => refs.push(v["ref"].as_str().unwrap().to_owned()),
+            other => break other,
+        }
+    };
+    let mut want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    want.push("late".into());
+    assert_eq!(refs, want);
+    assert_eq!(
+        close,
+        Got::Close(Some(1001), Some("server shutting down".into()))
+    );
+    task.await.unwrap();
+}
+
+#[actix_web::test]
+async fn the_hub_can_close_a_connection_with_a_reason_for_its_code() {
+    let mut world = World::new(no_grace());
+    let (mut client, task) = open(&world, world.ann()).await;
+    registered_kill(&mut world).kill(4401);
+    assert_eq!(
+        client.recv().await,
+        Got::Close(Some(4401), Some("session ended".into()))
+    );
+    task.await.unwrap();
+
+    let (mut client, task) = open(&world, world.ann()).await;
+    registered_kill(&mut world).kill(1013);
+    let got = client.recv().await;
+    assert_eq!(
+        got,
+        Got::Close(Some(1013), Some("too slow: reconnect and sync".into()))
+    );
+    task.await.unwrap();
+}
+
+#[actix_web::test]
+async fn an_expired_token_closes_the_socket_unless_renewed() {
+    let world = World::new(no_grace());
+    let short = world.token(world.user_id, "s1", Duration::from_secs(1));
+    let (mut client, task) = open(&world, short).await;
+    assert_eq!(
+        client.recv().await,
+        Got::Close(Some(4401), Some("token expired".into()))
+    );
+    task.await.unwrap();
+
+    let short = world.token(world.user_id, "s1", Duration::from_secs(1));
+    let (mut client, task) = open(&world, short).await;
+    let fresh = world.ann();
+    client.send(json!({"type": "reauth", "token": fresh}));
+    assert_eq!(client.recv().await.json()["type"], "reauthed");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        task.now_or_never().is_none(),
+        "still open past the first token"
+    );
+}
+
+#[actix_web::test]
+async fn live_messages_are_held_for_the_grace_then_delivered() {
+    let mut world = World::new(RealtimeConfig {
+        sync_grace: Duration::from_millis(100),
+        ..RealtimeConfig::default()
+    });
+    let (mut client, _task) = open(&world, world.ann()).await;
+    let tx = world
+        .told_hub()
+        .into_iter()
+        .find_map(|c| match c {
+            HubCommand::Register { tx, .. } => Some(tx),
+            _ => None,
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    tx.try_send_all([crate::link::Outbound::Message {
+        room_id: world.room_id,
+        seq: 1,
+        frame: r#"{"type":"message.created"}"#.into(),
+    }])
+    .unwrap();
+    assert_eq!(client.recv().await.json()["type"], "message.created");
+    assert!(
+        started.elapsed() >= Duration::from_millis(90),
+        "held for the grace"
+    );
+}
