@@ -1,15 +1,17 @@
 //! What the benchmarks do straight in the database: the naive store baseline, checking that
-//! every acknowledged message was stored, and seeding a long history.
+//! every acknowledged message was stored, seeding a long history and a searchable corpus, and
+//! the search statements run on their own (the database's floor for the search scenario).
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::load::{Latency, SenderOutcome};
+use crate::search::{Corpus, Kind, Query, Workload, RARE, STOP_WORDS};
 use crate::Result;
 
 #[derive(QueryableByName)]
@@ -200,4 +202,235 @@ pub fn seed_history(c: &mut PgConnection, room: i64, author: i64, count: i64) ->
     })?;
     c.batch_execute("ANALYZE messages")?;
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Lexemes {
+    #[diesel(sql_type = Text)]
+    lexemes: String,
+}
+
+/// What `to_tsvector('english', …)` makes of each word, in its text form (`'kabo':1`, or ''
+/// for a stop word).
+pub fn lexemes(c: &mut PgConnection, words: &[String]) -> Result<Vec<String>> {
+    let rows: Vec<Lexemes> = diesel::sql_query(
+        "SELECT to_tsvector('english', w)::text AS lexemes \
+         FROM unnest($1::text[]) WITH ORDINALITY AS u(w, i) ORDER BY i",
+    )
+    .bind::<Array<Text>, _>(words)
+    .load(c)?;
+    Ok(rows.into_iter().map(|r| r.lexemes).collect())
+}
+
+/// The search corpus, its words checked against this database's stemmer.
+pub fn search_corpus(c: &mut PgConnection) -> Result<Corpus> {
+    let candidates = crate::search::content_candidates();
+    let stop: Vec<String> = STOP_WORDS.iter().map(|s| (*s).to_owned()).collect();
+    let rare: Vec<String> = RARE.iter().map(|(w, _)| (*w).to_owned()).collect();
+    Corpus::new(
+        &candidates,
+        &lexemes(c, &candidates)?,
+        &lexemes(c, &stop)?,
+        &lexemes(c, &rare)?,
+    )
+}
+
+/// Gives `rooms` `count` messages by `author` in all, straight in the database: message `g`
+/// (1, 2, ...) goes to room `(g - 1) % rooms` with seq `(g - 1) / rooms + 1`, its body 4 to 17
+/// words of the vocabulary drawn by a Zipf law, then every planted word or phrase whose
+/// `g % period == residue`; one message every 2.5 s up to now. Sets each room's `last_seq`,
+/// then `VACUUM ANALYZE`s the table (so that autovacuum does not start on the million new rows
+/// in the middle of the measurement) and `ANALYZE`s the rest.
+pub fn seed_search(
+    c: &mut PgConnection,
+    rooms: &[i64],
+    author: i64,
+    corpus: &Corpus,
+    count: i64,
+) -> Result<()> {
+    let planted: Vec<String> = corpus.planted.iter().map(|p| p.text.clone()).collect();
+    let periods: Vec<i64> = corpus.planted.iter().map(|p| p.period).collect();
+    let residues: Vec<i64> = corpus.planted.iter().map(|p| p.residue).collect();
+    let words = i32::try_from(corpus.vocabulary.len())?;
+    let step: i64 = 2_500_000;
+    let first = now_micros() - count * step;
+    c.transaction(|c| {
+        // A word by its rank through an index: subscripting a 20,000-word array walks it from
+        // the start, which made the insert twenty times slower.
+        c.batch_execute(
+            "CREATE TEMPORARY TABLE bench_vocabulary (rank INT PRIMARY KEY, word TEXT NOT NULL) \
+             ON COMMIT DROP",
+        )?;
+        diesel::sql_query(
+            "INSERT INTO bench_vocabulary \
+             SELECT i, w FROM unnest($1::text[]) WITH ORDINALITY AS u(w, i)",
+        )
+        .bind::<Array<Text>, _>(&corpus.vocabulary)
+        .execute(c)?;
+        // Reproducible draws (one backend, one statement).
+        c.batch_execute("SELECT setseed(0.25)")?;
+        diesel::sql_query(
+            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted) \
+             SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])], \
+                    (g - 1) / cardinality($1::bigint[]) + 1, \
+                    $2, \
+                    (SELECT string_agg(v.word, ' ' ORDER BY t.n) \
+                       FROM (SELECT n, least($3, floor(exp(random() * ln($3 + 1)))::int) AS rank \
+                             FROM generate_series(1, 4 + (g * 7919) % 14) AS n) t \
+                       JOIN bench_vocabulary v ON v.rank = t.rank) \
+                    || coalesce((SELECT string_agg(' ' || p.w, '' ORDER BY p.i) \
+                                 FROM unnest($4::text[], $5::bigint[], $6::bigint[]) \
+                                      WITH ORDINALITY AS p(w, period, residue, i) \
+                                 WHERE g % p.period = p.residue), ''), \
+                    $7 + g * $8, \
+                    FALSE \
+             FROM generate_series(1::bigint, $9) AS g",
+        )
+        .bind::<Array<BigInt>, _>(rooms)
+        .bind::<BigInt, _>(author)
+        .bind::<diesel::sql_types::Integer, _>(words)
+        .bind::<Array<Text>, _>(&planted)
+        .bind::<Array<BigInt>, _>(&periods)
+        .bind::<Array<BigInt>, _>(&residues)
+        .bind::<BigInt, _>(first)
+        .bind::<BigInt, _>(step)
+        .bind::<BigInt, _>(count)
+        .execute(c)?;
+        diesel::sql_query(
+            "UPDATE rooms SET last_seq = s.last FROM \
+             (SELECT room_id, max(seq) AS last FROM messages WHERE room_id = ANY($1) GROUP BY room_id) s \
+             WHERE rooms.id = s.room_id",
+        )
+        .bind::<Array<BigInt>, _>(rooms)
+        .execute(c)?;
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    c.batch_execute("VACUUM ANALYZE messages")?;
+    c.batch_execute("ANALYZE")?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// How many messages of `rooms` hold `words` side by side, found by a regular expression on
+/// the bodies (not by full-text search): the oracle for the planted counts.
+pub fn count_holding(c: &mut PgConnection, rooms: &[i64], words: &str) -> Result<i64> {
+    let pattern = format!("(^| ){words}( |$)");
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM messages WHERE room_id = ANY($1) AND body ~ $2",
+    )
+    .bind::<Array<BigInt>, _>(rooms)
+    .bind::<Text, _>(pattern)
+    .get_result(c)?;
+    Ok(row.n)
+}
+
+#[derive(QueryableByName)]
+struct FoundId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Where a snippet's highlight starts and ends (`huddle_domain::search::MARK_START`, `MARK_END`).
+const MARK_START: char = '\u{E000}';
+const MARK_END: char = '\u{E001}';
+
+/// One search as Huddle's PostgreSQL repository makes it (`crates/persistence/src/repo/
+/// search.rs`: the ranked statement with its snippets, then the hits' messages and authors),
+/// straight from one connection. Returns the hits.
+fn search_once(c: &mut PgConnection, viewer: i64, q: &Query, limit: i64) -> Result<usize> {
+    let room = if q.room.is_some() {
+        " AND m.room_id = $5"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT m.id, ts_headline('english', m.body, q, \
+             'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=2') AS snippet \
+         FROM messages m, websearch_to_tsquery('english', $1) q \
+         WHERE m.search @@ q AND NOT m.deleted \
+           AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2){room} \
+         ORDER BY ts_rank(m.search, q) DESC, m.id DESC LIMIT $3 OFFSET $4"
+    );
+    let query = diesel::sql_query(sql)
+        .into_boxed::<diesel::pg::Pg>()
+        .bind::<Text, _>(q.q.clone())
+        .bind::<BigInt, _>(viewer)
+        .bind::<BigInt, _>(limit + 1)
+        .bind::<BigInt, _>(0i64);
+    let query = match q.room {
+        Some(r) => query.bind::<BigInt, _>(r),
+        None => query,
+    };
+    let found: Vec<FoundId> = query.load(c)?;
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    let rows: Vec<FoundId> = diesel::sql_query(
+        "SELECT m.id, m.room_id, m.seq, m.author_id, m.body, m.client_msg_id, m.created_at, \
+                m.edited_at, m.deleted, u.username, u.display_name, u.bio, u.created_at AS joined \
+         FROM messages m JOIN users u ON u.id = m.author_id WHERE m.id = ANY($1)",
+    )
+    .bind::<Array<BigInt>, _>(&ids)
+    .load(c)?;
+    Ok(rows.len())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorKind {
+    pub kind: Kind,
+    pub runs: u64,
+    pub latency: Latency,
+}
+
+/// The database's own floor: every query of each kind of `workload`, `rounds` times over, one
+/// at a time from one connection (each kind's queries in turn). Latency per kind, wall time of
+/// both statements as the client sees it (planning included, as for Huddle).
+pub fn search_floor(
+    c: &mut PgConnection,
+    viewer: i64,
+    workload: &Workload,
+    limit: i64,
+    runs_per_kind: usize,
+) -> Result<Vec<FloorKind>> {
+    let mut out = Vec::new();
+    for (kind, queries) in &workload.by_kind {
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+        for i in 0..runs_per_kind {
+            let q = &queries[i % queries.len()];
+            let began = Instant::now();
+            search_once(c, viewer, q, limit)?;
+            hist.saturating_record(
+                u64::try_from(began.elapsed().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+        }
+        out.push(FloorKind {
+            kind: *kind,
+            runs: runs_per_kind as u64,
+            latency: Latency::of(&hist),
+        });
+    }
+    Ok(out)
+}
+
+/// Waits, at most `limit`, until no other session of this database is running a statement
+/// (after an overloaded run, Huddle is still working through searches the generator has given
+/// up on). Returns how long it waited.
+pub fn wait_quiet(c: &mut PgConnection, limit: Duration) -> Result<Duration> {
+    let began = Instant::now();
+    loop {
+        let busy: Count = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()",
+        )
+        .get_result(c)?;
+        if busy.n == 0 || began.elapsed() >= limit {
+            return Ok(began.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

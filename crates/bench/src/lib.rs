@@ -6,8 +6,11 @@
 //! - [`bare`]: the bare broadcast server (no auth, no database, no JSON): this machine's
 //!   practical limit for fan-out.
 //! - [`db`]: the naive one-transaction-per-message store baseline, the check that every
-//!   acknowledged message was stored, and history seeding.
+//!   acknowledged message was stored, history and search seeding, the search statements on
+//!   their own.
 //! - [`history`]: history paging at a fixed request rate.
+//! - [`search`]: message search at a fixed request rate over a seeded corpus, every answer
+//!   checked.
 //! - [`procs`], [`sample`], [`setup`]: the servers as child processes, their memory and CPU,
 //!   users and rooms over the REST API.
 //! - [`scenarios`]: the standard set, each against its baseline in the same run.
@@ -20,6 +23,7 @@ pub mod load;
 pub mod procs;
 pub mod sample;
 pub mod scenarios;
+pub mod search;
 pub mod setup;
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

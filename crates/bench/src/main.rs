@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use huddle_bench::scenarios::{
-    self, FanoutOptions, HistoryOptions, IdleOptions, Run, Settings, StoreOptions,
+    self, FanoutOptions, HistoryOptions, IdleOptions, Run, SearchOptions, Settings, StoreOptions,
 };
 use huddle_bench::Result;
 use serde_json::{json, Map, Value};
@@ -56,6 +56,10 @@ struct Common {
     /// Where the servers' logs go.
     #[arg(long, global = true, default_value = "target/bench-logs")]
     log_dir: PathBuf,
+    /// Leave the run's database in place at the end (its name is printed), e.g. to look at
+    /// query plans.
+    #[arg(long, global = true)]
+    keep_db: bool,
     /// Also write the JSON line to this file.
     #[arg(long, global = true)]
     json_out: Option<PathBuf>,
@@ -112,6 +116,28 @@ struct HistoryArgs {
 }
 
 #[derive(Args, Clone)]
+struct SearchArgs {
+    /// Messages seeded for the search (straight in the database).
+    #[arg(long, default_value_t = 1_000_000)]
+    search_messages: i64,
+    /// Rooms they are spread over, the searching user a member of all of them.
+    #[arg(long, default_value_t = 100)]
+    search_rooms: usize,
+    /// Searches per second.
+    #[arg(long, default_value_t = 200.0)]
+    search_rate: f64,
+    /// Results per page (the API's default is 20).
+    #[arg(long, default_value_t = 20)]
+    search_page: usize,
+    /// Runs of each kind of query straight in the database, for its floor.
+    #[arg(long, default_value_t = 40)]
+    search_floor_runs: usize,
+    /// Only these kinds of query in the mix (comma-separated; default: all six, in turn).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    search_kinds: Vec<huddle_bench::search::Kind>,
+}
+
+#[derive(Args, Clone)]
 struct IdleArgs {
     #[arg(long, default_value_t = 10_000)]
     idle_connections: usize,
@@ -128,9 +154,11 @@ enum Command {
     Store(StoreArgs),
     /// History pages at a fixed request rate.
     History(HistoryArgs),
+    /// Message search at a fixed request rate over a seeded corpus.
+    Search(SearchArgs),
     /// Server memory per idle authenticated connection.
     Idle(IdleArgs),
-    /// The standard set: fan-out and latency, store, history, idle.
+    /// The standard set: fan-out and latency, store, history, search, idle.
     All {
         #[command(flatten)]
         fanout: FanoutArgs,
@@ -138,6 +166,8 @@ enum Command {
         store: StoreArgs,
         #[command(flatten)]
         history: HistoryArgs,
+        #[command(flatten)]
+        search: SearchArgs,
         #[command(flatten)]
         idle: IdleArgs,
     },
@@ -165,6 +195,7 @@ fn settings(c: &Common) -> Result<Settings> {
         drain: Duration::from_secs_f64(c.drain),
         body_bytes: c.body_bytes,
         huddle_env,
+        keep_db: c.keep_db,
     })
 }
 
@@ -210,6 +241,21 @@ async fn history(run: &mut Run, a: &HistoryArgs) -> Result<()> {
     .await
 }
 
+async fn search(run: &mut Run, a: &SearchArgs) -> Result<()> {
+    scenarios::search(
+        run,
+        &SearchOptions {
+            messages: a.search_messages,
+            rooms: a.search_rooms.max(1),
+            rate: a.search_rate,
+            limit: a.search_page,
+            floor_runs: a.search_floor_runs.max(1),
+            kinds: a.search_kinds.clone(),
+        },
+    )
+    .await
+}
+
 async fn idle(run: &mut Run, a: &IdleArgs) -> Result<()> {
     scenarios::idle(
         run,
@@ -230,16 +276,19 @@ async fn main_async(cli: Cli) -> Result<()> {
             Command::Fanout(a) => fanout(&mut run, a).await,
             Command::Store(a) => store(&mut run, a).await,
             Command::History(a) => history(&mut run, a).await,
+            Command::Search(a) => search(&mut run, a).await,
             Command::Idle(a) => idle(&mut run, a).await,
             Command::All {
                 fanout: f,
                 store: s,
                 history: h,
+                search: q,
                 idle: i,
             } => {
                 fanout(&mut run, f).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
+                search(&mut run, q).await?;
                 idle(&mut run, i).await
             }
         }

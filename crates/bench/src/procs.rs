@@ -43,6 +43,8 @@ pub fn sibling_binary(name: &str) -> Result<PathBuf> {
 pub struct Database {
     pub base: String,
     pub name: String,
+    /// Left in place at the end, to look at afterwards.
+    pub keep: bool,
 }
 
 impl Database {
@@ -56,7 +58,11 @@ impl Database {
         let name = format!("huddle_bench_{}_{stamp}", std::process::id());
         let mut admin = PgConnection::establish(&format!("{base}/postgres"))?;
         admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
-        Ok(Self { base, name })
+        Ok(Self {
+            base,
+            name,
+            keep: false,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -70,6 +76,10 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
+        if self.keep {
+            eprintln!("database {} left in place (--keep-db)", self.url());
+            return;
+        }
         let dropped =
             PgConnection::establish(&format!("{}/postgres", self.base)).and_then(|mut c| {
                 c.batch_execute(&format!(

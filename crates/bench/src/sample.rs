@@ -180,8 +180,9 @@ mod tests {
         // Busy for a moment, so this process has CPU time to find.
         let until = Instant::now() + std::time::Duration::from_millis(30);
         while Instant::now() < until {}
-        let mine = processes_sample(&me.0);
+        // This process first: the other tests' threads add to its CPU time meanwhile.
         let own = proc_sample(std::process::id()).unwrap();
+        let mine = processes_sample(&me.0);
         assert!(mine.cpu_seconds >= own.cpu_seconds, "{mine:?} {own:?}");
         assert_eq!(mine.rss_bytes, 0);
         assert_eq!(processes_sample("no such process name").cpu_seconds, 0.0);

@@ -1,8 +1,11 @@
 //! The standard scenarios, each measuring Huddle against its baseline in the same run:
 //! fan-out and latency against the bare server, store against the naive one-transaction-per-
-//! message baseline, idle memory per connection (the bare server's figure beside it), and
-//! history paging (an absolute target).
+//! message baseline, idle memory per connection (the bare server's figure beside it), history
+//! paging (an absolute target), and message search (an absolute target, beside the database's
+//! own time for the same statements).
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -13,6 +16,7 @@ use crate::history::{self, HistoryLoad, HistoryResult};
 use crate::load::{self, Conn, Load, LoadResult, SendMode, Target};
 use crate::procs::{self, Database, Server};
 use crate::sample::{Probe, Tracker};
+use crate::search::{self, SearchLoad, SearchResult, Workload};
 use crate::setup::{Api, User};
 use crate::Result;
 
@@ -35,6 +39,8 @@ pub struct Settings {
     pub body_bytes: usize,
     /// Extra environment for Huddle (`KEY=VALUE`), e.g. a different pool size.
     pub huddle_env: Vec<(String, String)>,
+    /// Leave the run's database in place at the end.
+    pub keep_db: bool,
 }
 
 /// The processes and the database of a run.
@@ -62,7 +68,8 @@ fn trackers(huddle: &Server, bare: &Server, which: &str) -> Vec<Tracker> {
 
 impl Run {
     pub fn start(settings: Settings) -> Result<Self> {
-        let db = Database::create(&settings.pg_base)?;
+        let mut db = Database::create(&settings.pg_base)?;
+        db.keep = settings.keep_db;
         let huddle = procs::start_huddle(
             &settings.huddle_bin,
             &db.url(),
@@ -515,6 +522,324 @@ pub async fn history(run: &mut Run, o: &HistoryOptions) -> Result<()> {
     run.record(
         "history",
         json!({"messages": o.messages, "rate": o.rate, "result": r, "target_p99_ms_max": 5.0, "met": met}),
+    );
+    Ok(())
+}
+
+pub struct SearchOptions {
+    /// Messages seeded over the rooms.
+    pub messages: i64,
+    pub rooms: usize,
+    /// Searches per second.
+    pub rate: f64,
+    /// Results per page (`limit`).
+    pub limit: usize,
+    /// Runs of each kind of query straight in the database (the floor).
+    pub floor_runs: usize,
+    /// The kinds of query in the mix (all when empty).
+    pub kinds: Vec<search::Kind>,
+}
+
+/// A planted word or phrase: how many messages hold it by construction, by a regular
+/// expression over the bodies, and as the search found them (every page followed).
+#[derive(Debug, Clone, Serialize)]
+pub struct PlantedCount {
+    pub text: String,
+    pub phrase: bool,
+    pub seeded: i64,
+    pub in_bodies: i64,
+    pub found: i64,
+    pub right: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchCheck {
+    pub planted: Vec<PlantedCount>,
+    pub planted_wrong: u64,
+    /// Searches by the user who is in none of the rooms (every query of the mix without a
+    /// room), and what they found: nothing, or the check fails.
+    pub outsider_queries: u64,
+    pub outsider_hits: u64,
+    /// The same user naming one of the rooms (every room): answers other than 403.
+    pub outsider_room_queries: u64,
+    pub outsider_room_not_403: u64,
+}
+
+impl SearchCheck {
+    pub fn passed(&self) -> bool {
+        self.planted_wrong == 0 && self.outsider_hits == 0 && self.outsider_room_not_403 == 0
+    }
+}
+
+/// The most hits [`SearchCheck`] follows pages for: the server pages no deeper than 1,000.
+const CHECK_HITS_MAX: usize = 1000;
+
+/// Checks the search of a seeded corpus (`messages` messages in `rooms`, all of which `member`
+/// is in and `outsider` none): each planted word and phrase is found exactly as often as a
+/// regular expression finds it in the bodies (a rare word as often as it was planted), every
+/// page of it right; `outsider` finds nothing with any query of the mix and is refused
+/// (403) when naming a room.
+#[allow(clippy::too_many_arguments)]
+pub async fn search_check(
+    api: &Api,
+    db_url: &str,
+    member: &User,
+    outsider: &User,
+    rooms: &[i64],
+    corpus: &search::Corpus,
+    workload: &Workload,
+    messages: i64,
+) -> Result<SearchCheck> {
+    use diesel::Connection;
+    let mut check = SearchCheck::default();
+    let member_rooms: HashSet<i64> = rooms.iter().copied().collect();
+    let (client, base) = (&api.client, api.base.as_str());
+    for p in &corpus.planted {
+        let mut c = diesel::PgConnection::establish(db_url)?;
+        let (rooms2, text) = (rooms.to_vec(), p.text.clone());
+        let in_bodies =
+            tokio::task::spawn_blocking(move || db::count_holding(&mut c, &rooms2, &text))
+                .await??;
+        let phrase = p.text.contains(' ');
+        let q = if phrase {
+            format!("\"{}\"", p.text)
+        } else {
+            p.text.clone()
+        };
+        let query = workload
+            .all()
+            .find(|w| w.q == q)
+            .ok_or("a planted text without its query")?;
+        let found = search::all_hits(
+            client,
+            base,
+            &member.token,
+            query,
+            &member_rooms,
+            CHECK_HITS_MAX,
+        )
+        .await?
+        .len() as i64;
+        let seeded = p.expected(messages);
+        // A phrase's two words may also meet by chance; a rare word is nowhere else.
+        let right = found == in_bodies.min(CHECK_HITS_MAX as i64)
+            && if phrase {
+                in_bodies >= seeded
+            } else {
+                in_bodies == seeded
+            };
+        if !right {
+            check.planted_wrong += 1;
+        }
+        check.planted.push(PlantedCount {
+            text: p.text.clone(),
+            phrase,
+            seeded,
+            in_bodies,
+            found,
+            right,
+        });
+    }
+    for q in workload.all() {
+        let (status, page) = search::get_page(client, base, &outsider.token, q, 50, None).await?;
+        if q.room.is_some() {
+            check.outsider_room_queries += 1;
+            if status != 403 {
+                check.outsider_room_not_403 += 1;
+            }
+        } else {
+            check.outsider_queries += 1;
+            let hits = page["items"].as_array().map_or(0, Vec::len);
+            if status != 200 || hits > 0 {
+                check.outsider_hits += hits.max(1) as u64;
+            }
+        }
+    }
+    Ok(check)
+}
+
+/// Message search over a seeded corpus: the counts of planted words checked page by page and a
+/// user in none of the rooms finding nothing; the mix's statements straight in the database,
+/// one at a time (its floor); then the mix at a fixed rate through Huddle, every answer
+/// checked.
+pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
+    println!(
+        "\n== search: {} messages in {} rooms, {} searches/s, pages of {} ==",
+        o.messages, o.rooms, o.rate, o.limit
+    );
+    let users = run.users(2).await?;
+    let (member, outsider) = match users.as_slice() {
+        [m, x] => (m.clone(), x.clone()),
+        _ => return Err("no users".into()),
+    };
+    let mut rooms = Vec::with_capacity(o.rooms);
+    for r in 0..o.rooms {
+        rooms.push(run.api.create_room(&member, &format!("search-{r}")).await?);
+    }
+    let mut c = run.db.connect()?;
+    let (rooms2, author, messages) = (rooms.clone(), member.id, o.messages);
+    let seeding = std::time::Instant::now();
+    let corpus = tokio::task::spawn_blocking(move || -> Result<search::Corpus> {
+        let corpus = db::search_corpus(&mut c)?;
+        db::seed_search(&mut c, &rooms2, author, &corpus, messages)?;
+        Ok(corpus)
+    })
+    .await??;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
+    eprintln!(
+        "seeded {} messages ({} words in the vocabulary) in {seed_seconds:.1}s",
+        o.messages,
+        corpus.vocabulary.len(),
+    );
+    let workload = Workload::new(&corpus, &rooms);
+    let checking = std::time::Instant::now();
+    let check = search_check(
+        &run.api,
+        &run.db.url(),
+        &member,
+        &outsider,
+        &rooms,
+        &corpus,
+        &workload,
+        o.messages,
+    )
+    .await?;
+    eprintln!(
+        "checked the planted counts and the outsider in {:.1}s",
+        checking.elapsed().as_secs_f64()
+    );
+    for p in &check.planted {
+        println!(
+            "  {:<8} {:<22} seeded {:>5}, in bodies {:>5}, found {:>5}{}",
+            if p.phrase { "phrase" } else { "rare" },
+            p.text,
+            p.seeded,
+            p.in_bodies,
+            p.found,
+            if p.right { "" } else { "  <- WRONG" }
+        );
+    }
+    println!(
+        "  outsider: {} searches, {} hits (must be 0); {} naming a room, {} not refused with 403",
+        check.outsider_queries,
+        check.outsider_hits,
+        check.outsider_room_queries,
+        check.outsider_room_not_403
+    );
+
+    // The database's floor: the same statements one at a time, on a quiet database.
+    let mix = workload.only(&o.kinds);
+    let mix_kinds: Vec<search::Kind> = mix.by_kind.iter().map(|(k, _)| *k).collect();
+    let mut c = run.db.connect()?;
+    let (viewer, limit, runs, w) = (
+        member.id,
+        i64::try_from(o.limit)?,
+        o.floor_runs,
+        mix.clone(),
+    );
+    let floor =
+        tokio::task::spawn_blocking(move || db::search_floor(&mut c, viewer, &w, limit, runs))
+            .await??;
+
+    let load = SearchLoad {
+        base: run.api.base.clone(),
+        token: member.token.clone(),
+        rooms: Arc::new(rooms.iter().copied().collect()),
+        workload: Arc::new(mix),
+        rate: o.rate,
+        limit: o.limit,
+        warmup: run.settings.warmup,
+        duration: run.settings.duration,
+        drain: run.settings.drain,
+    };
+    let mut t = trackers(&run.huddle, &run.bare, "huddle");
+    let r: SearchResult = search::run(&load, &mut t).await?;
+
+    // Huddle may still be working through searches the generator gave up on.
+    let mut c = run.db.connect()?;
+    let backlog =
+        tokio::task::spawn_blocking(move || db::wait_quiet(&mut c, Duration::from_secs(120)))
+            .await??;
+    println!(
+        "  {:<12} {:>6} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} | {:>9} {:>9}",
+        "query",
+        "n",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "wrong",
+        "hits",
+        "db p50",
+        "db p99"
+    );
+    for k in &r.by_kind {
+        let f = floor.iter().find(|f| f.kind == k.kind);
+        println!(
+            "  {:<12} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>9.2} {:>6} {:>6} {:>6.1} | {:>9.2} {:>9.2}",
+            k.kind.name(),
+            k.requests,
+            k.latency.p50_ms,
+            k.latency.p90_ms,
+            k.latency.p99_ms,
+            k.latency.max_ms,
+            k.errors,
+            k.wrong,
+            k.hits_mean,
+            f.map_or(0.0, |f| f.latency.p50_ms),
+            f.map_or(0.0, |f| f.latency.p99_ms),
+        );
+    }
+    // What the mix costs the database, one query at a time: the mean of the kinds' means
+    // (the mix runs every kind as often).
+    let floor_mix_ms =
+        floor.iter().map(|f| f.latency.mean_ms).sum::<f64>() / floor.len().max(1) as f64;
+    println!(
+        "search: {:.0} requests/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 50 ms); \
+         {} errors ({} timed out, {:?}), {} wrong answers; the database alone: {:.2} ms per query of the mix, \
+         {:.0} queries/s per core",
+        r.requests_per_s,
+        r.latency.p50_ms,
+        r.latency.p90_ms,
+        r.latency.p99_ms,
+        r.latency.max_ms,
+        r.errors,
+        r.timed_out,
+        r.error_statuses,
+        r.wrong,
+        floor_mix_ms,
+        1000.0 / floor_mix_ms.max(1e-9)
+    );
+    for e in &r.wrong_examples {
+        println!("  wrong: {e}");
+    }
+    if backlog > Duration::from_millis(200) {
+        println!(
+            "  Huddle went on with the searches given up on for {:.1}s after the drain",
+            backlog.as_secs_f64()
+        );
+    }
+    print_usage(&r.usage);
+    let met = r.latency.p99_ms < 50.0 && r.errors == 0 && r.wrong == 0 && check.passed();
+    run.record(
+        "search",
+        json!({
+            "messages": o.messages,
+            "rooms": o.rooms,
+            "rate": o.rate,
+            "limit": o.limit,
+            "vocabulary": corpus.vocabulary.len(),
+            "seed_seconds": seed_seconds,
+            "check": check,
+            "result": r,
+            "db_floor": floor,
+            "db_floor_mix_ms": floor_mix_ms,
+            "kinds": mix_kinds,
+            "backlog_seconds": backlog.as_secs_f64(),
+            "target_p99_ms_max": 50.0,
+            "met": met,
+        }),
     );
     Ok(())
 }

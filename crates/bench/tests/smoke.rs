@@ -1,6 +1,7 @@
 //! A short run of the load generator (about 3 s of sending) against the real server and
 //! against the bare server: every acknowledged message reaches every connection of its room
-//! exactly once. Timings are printed, never asserted.
+//! exactly once; and the search scenario in small on PostgreSQL. Timings are printed, never
+//! asserted.
 use std::time::Duration;
 
 use huddle_bench::load::{self, Conn, Load, SendMode, Target};
@@ -98,4 +99,77 @@ async fn bare_server_delivers_every_message_once() {
         .unwrap();
     check(&r);
     assert!(r.deliveries_per_s > 0.0);
+}
+
+/// The search scenario in small, on PostgreSQL (skipped, loudly, without one): 5,000 seeded
+/// messages in 5 rooms; every planted count right, the outsider finds nothing, then 2 s of
+/// searches at 50/s with every answer right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_what_was_seeded() {
+    use diesel::Connection;
+    use huddle_bench::{db, scenarios, search};
+
+    if !Backend::Postgres.available() {
+        return;
+    }
+    const MESSAGES: i64 = 5000;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let api = Api::new(&app.address).unwrap();
+    let users = api.register_users("search", 2).await.unwrap();
+    let (member, outsider) = (users[0].clone(), users[1].clone());
+    let mut rooms = Vec::new();
+    for r in 0..5 {
+        rooms.push(api.create_room(&member, &format!("s{r}")).await.unwrap());
+    }
+    let (url, rooms2, author) = (app.db_url.clone(), rooms.clone(), member.id);
+    let corpus = tokio::task::spawn_blocking(move || {
+        let mut c = diesel::PgConnection::establish(&url).unwrap();
+        let corpus = db::search_corpus(&mut c).unwrap();
+        db::seed_search(&mut c, &rooms2, author, &corpus, MESSAGES).unwrap();
+        corpus
+    })
+    .await
+    .unwrap();
+    let workload = search::Workload::new(&corpus, &rooms);
+    let check = scenarios::search_check(
+        &api,
+        &app.db_url,
+        &member,
+        &outsider,
+        &rooms,
+        &corpus,
+        &workload,
+        MESSAGES,
+    )
+    .await
+    .unwrap();
+    println!("{check:?}");
+    assert!(check.passed(), "{check:?}");
+    assert!(check.planted.iter().any(|p| p.found > 0), "{check:?}");
+    assert!(check.outsider_queries > 0 && check.outsider_room_queries == 5);
+
+    let load = search::SearchLoad {
+        base: api.base.clone(),
+        token: member.token.clone(),
+        rooms: std::sync::Arc::new(rooms.iter().copied().collect()),
+        workload: std::sync::Arc::new(workload),
+        rate: 50.0,
+        limit: 20,
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_secs(2),
+        drain: Duration::from_secs(10),
+    };
+    let r = search::run(&load, &mut []).await.unwrap();
+    println!("{r:?}");
+    assert!(r.requests >= 95, "{r:?}");
+    assert_eq!(r.errors, 0, "{r:?}");
+    assert_eq!(r.wrong, 0, "{r:?}");
+    // Every kind ran, and the common words filled their pages.
+    assert!(r.by_kind.iter().all(|k| k.requests > 0), "{r:?}");
+    let common = r
+        .by_kind
+        .iter()
+        .find(|k| k.kind == search::Kind::Common)
+        .unwrap();
+    assert_eq!(common.hits_mean, 20.0, "{r:?}");
 }
