@@ -195,7 +195,8 @@ impl Hub {
     ) {
         let user_id = entry.user_id;
         let catch_up = self.membership.catch_up(user_id, rooms, since_epoch);
-        let presence_rooms: Vec<RoomId> = catch_up.cursors.keys().copied().collect();
+        // Counted as its user's before anything is queued for it: a connection cut while
+        // catching up is then unregistered whole, and its user does not stay online here.
         self.registry.add(conn, entry, catch_up.cursors, bus);
         if catch_up.incomplete {
             // Set-up took so long that the changes since are no longer known: start over.
@@ -211,8 +212,6 @@ impl Hub {
         for item in catch_up.items {
             fanout::send_to(&mut self.registry, &[conn], |_| item.clone(), bus);
         }
-        self.registry
-            .add_to_user(user_id, conn, presence_rooms, bus);
     }
 
     fn deliver(&mut self, event: BusEvent, bus: &dyn EventBus) {

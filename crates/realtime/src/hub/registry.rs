@@ -44,8 +44,8 @@ impl Registry {
         }
     }
 
-    /// Adds a connection following `rooms` (each with its last seq when known). It counts as
-    /// its user's only from [`Self::add_to_user`].
+    /// Adds a connection following `rooms` (each with its last seq when known); its user's
+    /// first connection here brings the user online.
     pub(crate) fn add(
         &mut self,
         conn: ConnId,
@@ -53,11 +53,13 @@ impl Registry {
         rooms: HashMap<RoomId, Option<i64>>,
         bus: &dyn EventBus,
     ) {
+        let user_id = entry.user_id;
         let mut room_ids = HashSet::with_capacity(rooms.len());
         for (room_id, last_seq) in rooms {
             self.follow(room_id, conn, last_seq, bus);
             room_ids.insert(room_id);
         }
+        let presence_rooms: Vec<RoomId> = room_ids.iter().copied().collect();
         self.conns.insert(
             conn,
             ConnEntry {
@@ -69,17 +71,6 @@ impl Registry {
             .stats()
             .connections
             .fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Counts the connection as its user's; the user's first here comes online in
-    /// `presence_rooms`.
-    pub(crate) fn add_to_user(
-        &mut self,
-        user_id: UserId,
-        conn: ConnId,
-        presence_rooms: Vec<RoomId>,
-        bus: &dyn EventBus,
-    ) {
         let user_conns = self.users.entry(user_id).or_default();
         user_conns.insert(conn);
         if user_conns.len() == 1 {
@@ -273,7 +264,6 @@ mod tests {
     fn connect(r: &mut Registry, conn: ConnId, user: UserId, rooms: &[RoomId], bus: &RecordingBus) {
         let (e, _rx) = entry(user, "s");
         r.add(conn, e, rooms.iter().map(|r| (*r, Some(0))).collect(), bus);
-        r.add_to_user(user, conn, rooms.to_vec(), bus);
     }
 
     fn sorted(mut v: Vec<ConnId>) -> Vec<ConnId> {
@@ -382,9 +372,7 @@ mod tests {
         let (b, _rb) = entry(10, "s2");
         let (a_kill, b_kill) = (a.kill.clone(), b.kill.clone());
         r.add(1, a, HashMap::new(), &bus);
-        r.add_to_user(10, 1, Vec::new(), &bus);
         r.add(2, b, HashMap::new(), &bus);
-        r.add_to_user(10, 2, Vec::new(), &bus);
         r.kill_session(10, "s1", 4401);
         r.kill_session(11, "s2", 4401);
         use futures_util::FutureExt;

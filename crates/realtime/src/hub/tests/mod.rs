@@ -18,6 +18,8 @@ use crate::link::{ConnId, Kill, Outbound};
 use crate::outbox::{outbox, OutboxReceiver};
 use crate::testing::{self, RecordingBus};
 
+mod membership;
+
 /// A store holding one room's messages.
 struct Store(Vec<Message>);
 
@@ -247,61 +249,6 @@ async fn after_an_outage_every_followed_room_is_read_past_what_went_out() {
 }
 
 #[test]
-fn joining_and_leaving_reach_every_connection_of_the_user_and_the_room() {
-    let mut rig = Rig::new(Vec::new());
-    let mut ann = rig.connect(1, 10, &[(5, 0)]);
-    let mut bob = rig.connect(2, 11, &[]);
-    let mut bob2 = rig.connect(3, 11, &[]);
-    rig.deliver(DomainEvent::MemberJoined {
-        room_id: 5,
-        member: member(11),
-    });
-    assert_eq!(ann.take(), ["member.joined"]);
-    assert_eq!(bob.take(), ["+room 5", "member.joined"]);
-    assert_eq!(bob2.take(), ["+room 5", "member.joined"]);
-    rig.message(5, 1);
-    rig.flush();
-    assert_eq!(bob2.take(), ["message 1"]);
-    ann.take();
-    bob.take();
-    rig.deliver(DomainEvent::MemberLeft {
-        room_id: 5,
-        user_id: 11,
-    });
-    assert_eq!(ann.take(), ["member.left"]);
-    assert_eq!(bob.take(), ["member.left", "-room 5"]);
-    rig.message(5, 2);
-    rig.flush();
-    assert!(bob.take().is_empty());
-    assert_eq!(ann.take(), ["message 2"]);
-    assert_eq!(rig.hub.handle.membership_epoch(), 2);
-}
-
-#[test]
-fn a_join_racing_the_connect_is_applied_on_registration() {
-    let mut rig = Rig::new(Vec::new());
-    let epoch = rig.hub.handle.membership_epoch();
-    // Bob's rooms were read before he joined room 5 and was removed from room 6.
-    rig.deliver(DomainEvent::MemberJoined {
-        room_id: 5,
-        member: member(11),
-    });
-    rig.deliver(DomainEvent::MemberLeft {
-        room_id: 6,
-        user_id: 11,
-    });
-    let mut bob = rig.connect_with(2, 11, &[(6, 3)], epoch, 64, "s");
-    assert_eq!(
-        bob.take(),
-        ["+room 5", "member.joined", "member.left", "-room 6"]
-    );
-    rig.message(5, 1);
-    rig.message(6, 4);
-    rig.flush();
-    assert_eq!(bob.take(), ["message 1"], "follows 5, not 6");
-}
-
-#[test]
 fn a_slow_connection_is_cut_alone_and_goes_offline() {
     let mut rig = Rig::new(Vec::new());
     let mut fast = rig.connect(1, 10, &[(5, 0)]);
@@ -381,17 +328,4 @@ fn an_ended_session_closes_its_sockets_with_4401() {
         session_id: Arc::from("s1"),
     });
     assert_eq!(b.killed(), Some(4401));
-}
-
-#[test]
-fn a_connect_slower_than_the_membership_log_starts_over() {
-    let mut rig = Rig::new(Vec::new());
-    rig.hub.membership = super::membership::MembershipLog::new(1);
-    for room_id in 1..=2 {
-        rig.deliver(DomainEvent::RoomDeleted { room_id });
-    }
-    let late = rig.connect_with(1, 10, &[], 0, 8, "s");
-    assert_eq!(late.killed(), Some(1013));
-    let on_time = rig.connect_with(2, 10, &[], 1, 8, "s");
-    assert_eq!(on_time.killed(), None);
 }
