@@ -1,7 +1,8 @@
 //! Huddle's web app, served by the server itself.
 //!
 //! The files under `assets/` (HTML, JavaScript modules, CSS, an icon) are embedded in the binary
-//! at compile time and served at `/` (the page) and `/assets/{file}`, with their content type,
+//! at compile time and served at `/` (the page), `/invite/{code}` (the same page, which opens the
+//! invite) and `/assets/{file}`, with their content type,
 //! `Cache-Control: no-cache` and a strong ETag (a hash of the bytes, computed at compile time),
 //! so a browser revalidates each load and gets `304 Not Modified` when nothing changed.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -80,10 +81,16 @@ impl Asset {
     }
 }
 
-/// Mounts `GET /` (the page) and `GET /assets/{file}`. HEAD is answered too.
+/// Mounts `GET /` (the page), `GET /invite/{code}` (the page again: it reads the code from its
+/// address) and `GET /assets/{file}`. HEAD is answered too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/")
+            .route(web::get().to(index))
+            .route(web::head().to(index)),
+    )
+    .service(
+        web::resource("/invite/{code}")
             .route(web::get().to(index))
             .route(web::head().to(index)),
     )
@@ -260,6 +267,30 @@ mod tests {
                 "nosniff"
             );
         }
+
+        // An invite link opens the page itself, with the page's headers.
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get()
+                .uri("/invite/AbCdEf0123456789")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let h = res.headers();
+        assert_eq!(
+            h.get(header::CONTENT_TYPE).unwrap(),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(h.get(header::CONTENT_SECURITY_POLICY).unwrap(), CSP);
+        assert_eq!(h.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+        assert_eq!(h.get(header::ETAG).unwrap(), etag.as_str());
+        let res = atest::call_service(
+            &app,
+            atest::TestRequest::get().uri("/invite/a/b").to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
         let res = atest::call_service(
             &app,
