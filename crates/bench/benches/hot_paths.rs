@@ -27,6 +27,7 @@ fn message(body: &str) -> Message {
         created_at: Utc::now(),
         edited_at: None,
         deleted: false,
+        reactions: Vec::new(),
     }
 }
 

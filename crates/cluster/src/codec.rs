@@ -13,6 +13,8 @@ pub(crate) struct Envelope {
     pub event: WireEvent,
 }
 
+// Mirrors `BusEvent`, whose domain events are the common case; see there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum WireEvent {

@@ -34,6 +34,12 @@ impl EventPublisher for PrintEvents {
             DomainEvent::MemberLeft { user_id, .. } => format!("member.left user {user_id}"),
             DomainEvent::RoomUpdated { room } => format!("room.updated {:?}", room.name),
             DomainEvent::RoomDeleted { .. } => "room.deleted".to_owned(),
+            DomainEvent::ReactionAdded { seq, emoji, .. } => {
+                format!("reaction.added #{seq} {emoji}")
+            }
+            DomainEvent::ReactionRemoved { seq, emoji, .. } => {
+                format!("reaction.removed #{seq} {emoji}")
+            }
         };
         println!("    [room {}] {line}", event.room_id());
     }

@@ -131,6 +131,10 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    /// Emoji reactions, each emoji in order of its first use. Filled where a message is read
+    /// for someone (history, sync); empty on a message just sent.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
 }
 
 /// A stored refresh token. Only the SHA-256 of the token is kept, so a database leak does not

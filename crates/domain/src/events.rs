@@ -25,6 +25,23 @@ pub enum DomainEvent {
     RoomUpdated { room: Room },
     #[serde(rename = "room.deleted")]
     RoomDeleted { room_id: RoomId },
+    /// `seq` is the message's, so a client places the change after the message itself.
+    #[serde(rename = "reaction.added")]
+    ReactionAdded {
+        room_id: RoomId,
+        message_id: MessageId,
+        seq: i64,
+        emoji: String,
+        user_id: UserId,
+    },
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved {
+        room_id: RoomId,
+        message_id: MessageId,
+        seq: i64,
+        emoji: String,
+        user_id: UserId,
+    },
 }
 
 impl DomainEvent {
@@ -35,7 +52,9 @@ impl DomainEvent {
             | DomainEvent::MessageDeleted { room_id, .. }
             | DomainEvent::MemberJoined { room_id, .. }
             | DomainEvent::MemberLeft { room_id, .. }
-            | DomainEvent::RoomDeleted { room_id, .. } => *room_id,
+            | DomainEvent::RoomDeleted { room_id, .. }
+            | DomainEvent::ReactionAdded { room_id, .. }
+            | DomainEvent::ReactionRemoved { room_id, .. } => *room_id,
             DomainEvent::RoomUpdated { room } => room.id,
         }
     }

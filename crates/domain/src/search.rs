@@ -253,6 +253,7 @@ mod tests {
             created_at: Utc::now(),
             edited_at: None,
             deleted: false,
+            reactions: Vec::new(),
         };
         let hit = SearchHit::from_marked(message.clone(), &m("the [déploy] went [fine]"));
         assert_eq!(hit.snippet, "the déploy went fine");

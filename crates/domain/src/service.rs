@@ -497,6 +497,7 @@ impl ChatService {
                 HistoryWindow::After(_) => items.truncate(limit),
             }
         }
+        self.with_reactions(actor, &mut items)?;
         Ok(History { items, has_more })
     }
 
@@ -568,6 +569,7 @@ impl ChatService {
 
 mod direct;
 mod invites;
+mod reactions;
 mod search;
 pub use invites::InviteInput;
 pub use search::{SearchFilter, SearchPage, SEARCH_OFFSET_MAX};

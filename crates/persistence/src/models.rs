@@ -234,6 +234,7 @@ pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
         created_at: to_time(m.created_at),
         edited_at: m.edited_at.map(to_time),
         deleted: m.deleted,
+        reactions: Vec::new(),
     }
 }
 

@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use huddle_domain::{DomainEvent, EventPublisher, RoomId, UserId};
 
+// Domain events are the common case by far; boxing them would add an allocation per event
+// to save a few bytes on the rare typing and presence ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BusEvent {
     /// A committed change (message, membership, room).

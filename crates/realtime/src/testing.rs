@@ -90,6 +90,7 @@ pub(crate) fn messages(room_id: RoomId, seqs: impl IntoIterator<Item = i64>) -> 
                 .unwrap_or_default(),
             edited_at: None,
             deleted: false,
+            reactions: Vec::new(),
         })
         .collect()
 }

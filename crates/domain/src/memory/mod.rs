@@ -217,6 +217,7 @@ impl State {
             created_at: row.created_at,
             edited_at: row.edited_at,
             deleted: row.deleted,
+            reactions: Vec::new(),
         }))
     }
 }

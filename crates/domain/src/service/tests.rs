@@ -7,6 +7,7 @@ mod invites;
 mod matrix;
 mod messages;
 mod people;
+mod reactions;
 mod rooms;
 
 use std::collections::HashMap;
@@ -51,6 +52,18 @@ pub(super) fn brief(event: &DomainEvent) -> String {
         DomainEvent::MemberLeft { user_id, .. } => format!("member.left user={user_id}"),
         DomainEvent::RoomUpdated { .. } => "room.updated".into(),
         DomainEvent::RoomDeleted { .. } => "room.deleted".into(),
+        DomainEvent::ReactionAdded {
+            message_id,
+            emoji,
+            user_id,
+            ..
+        } => format!("reaction.added id={message_id} {emoji} user={user_id}"),
+        DomainEvent::ReactionRemoved {
+            message_id,
+            emoji,
+            user_id,
+            ..
+        } => format!("reaction.removed id={message_id} {emoji} user={user_id}"),
     }
 }
 

@@ -118,3 +118,42 @@ pub async fn delete(
     blocking(move || chat.delete_message(user.id, id, message_id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[utoipa::path(put, path = "/api/v1/rooms/{id}/messages/{message_id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), ("message_id" = i64, Path, description = "message id"),
+           ("emoji" = String, Path, description = "one emoji, URL-encoded")),
+    responses((status = 204, description = "the caller reacts (again: no change); live reaction.added"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "the message is deleted, or has 20 different emoji already", body = ErrorBody)))]
+pub async fn react(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<(i64, i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    reaction(user, state, path.into_inner(), true).await
+}
+
+#[utoipa::path(delete, path = "/api/v1/rooms/{id}/messages/{message_id}/reactions/{emoji}", tag = "messages", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id"), ("message_id" = i64, Path, description = "message id"),
+           ("emoji" = String, Path, description = "one emoji, URL-encoded")),
+    responses((status = 204, description = "the caller's reaction is gone (or never was); live reaction.removed"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "the message is deleted", body = ErrorBody)))]
+pub async fn unreact(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<(i64, i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    reaction(user, state, path.into_inner(), false).await
+}
+
+async fn reaction(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    (room_id, message_id, emoji): (i64, i64, String),
+    on: bool,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    blocking(move || chat.react(user.id, room_id, message_id, &emoji, on)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

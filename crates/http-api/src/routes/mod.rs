@@ -77,6 +77,10 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                         get => messages::history, post => messages::post))
                     .service(resource!("/rooms/{id}/messages/{message_id}",
                         patch => messages::edit, delete => messages::delete))
+                    .service(
+                        resource!("/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+                        put => messages::react, delete => messages::unreact),
+                    )
                     .service(resource!("/rooms/{id}/invites",
                         get => invites::list, post => invites::create))
                     .service(resource!("/rooms/{id}/invites/{code}", delete => invites::revoke))

@@ -102,6 +102,17 @@ async fn command_reply(
         } => run_blocking(move || chat.delete_message(user_id, room_id, message_id))
             .await
             .map(|()| protocol::deleted(room_id, message_id, r)),
+        ClientFrame::React {
+            room_id,
+            message_id,
+            emoji,
+            on,
+        } => {
+            let answer = emoji.clone();
+            run_blocking(move || chat.react(user_id, room_id, message_id, &emoji, on))
+                .await
+                .map(|()| protocol::reacted(room_id, message_id, &answer, on, r))
+        }
         ClientFrame::Join { room_id } => run_blocking(move || chat.join_room(user_id, room_id))
             .await
             .map(|member| protocol::joined(room_id, &member, r)),

@@ -291,11 +291,14 @@ impl Hub {
                 );
                 self.registry.deleted(&targets, room_id, bus);
             }
+            // A change to a message goes out in the message's place: after the message itself.
             DomainEvent::MessageUpdated {
                 message: Message { seq, .. },
                 ..
             }
-            | DomainEvent::MessageDeleted { seq, .. } => {
+            | DomainEvent::MessageDeleted { seq, .. }
+            | DomainEvent::ReactionAdded { seq, .. }
+            | DomainEvent::ReactionRemoved { seq, .. } => {
                 let seq = *seq;
                 let frame = protocol::event_frame(&event);
                 let targets = self.registry.room_conns(room_id, None);

@@ -30,6 +30,13 @@ pub(crate) enum ClientFrame {
         room_id: RoomId,
         message_id: MessageId,
     },
+    /// Adds (`on`) or removes the sender's reaction.
+    React {
+        room_id: RoomId,
+        message_id: MessageId,
+        emoji: String,
+        on: bool,
+    },
     Join {
         room_id: RoomId,
     },
@@ -67,6 +74,13 @@ struct EditFields {
     room_id: RoomId,
     message_id: MessageId,
     body: String,
+}
+#[derive(Deserialize)]
+struct ReactFields {
+    room_id: RoomId,
+    message_id: MessageId,
+    emoji: String,
+    on: bool,
 }
 #[derive(Deserialize)]
 struct MessageRef {
@@ -143,6 +157,12 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
             "delete" => fields::<MessageRef>(value, "delete").map(|f| ClientFrame::Delete {
                 room_id: f.room_id,
                 message_id: f.message_id,
+            }),
+            "react" => fields::<ReactFields>(value, "react").map(|f| ClientFrame::React {
+                room_id: f.room_id,
+                message_id: f.message_id,
+                emoji: f.emoji,
+                on: f.on,
             }),
             "join" => {
                 fields::<RoomRef>(value, "join").map(|f| ClientFrame::Join { room_id: f.room_id })

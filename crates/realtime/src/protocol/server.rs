@@ -136,6 +136,20 @@ pub(crate) fn edited(room_id: RoomId, message: &Message, reference: Option<&str>
     )
 }
 
+/// The answer to a `react` frame: the reaction as it now stands for the sender.
+pub(crate) fn reacted(
+    room_id: RoomId,
+    message_id: MessageId,
+    emoji: &str,
+    on: bool,
+    reference: Option<&str>,
+) -> String {
+    with_ref(
+        json!({"type": "reacted", "room_id": room_id, "message_id": message_id, "emoji": emoji, "on": on}),
+        reference,
+    )
+}
+
 pub(crate) fn deleted(room_id: RoomId, message_id: MessageId, reference: Option<&str>) -> String {
     with_ref(
         json!({"type": "deleted", "room_id": room_id, "message_id": message_id}),
@@ -188,6 +202,7 @@ mod tests {
             created_at: chrono::DateTime::from_timestamp(1_700_000_001, 5_000).unwrap(),
             edited_at: None,
             deleted: false,
+            reactions: Vec::new(),
         }
     }
 

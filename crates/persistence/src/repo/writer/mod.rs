@@ -538,6 +538,7 @@ fn answer(
                 created_at: to_time(created_at),
                 edited_at: None,
                 deleted: false,
+                reactions: Vec::new(),
             }))
         }
         Outcome::Retry(id) => existing(conn, new, id),
