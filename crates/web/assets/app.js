@@ -1,14 +1,17 @@
 // Huddle's web app: wires the session, the socket, the state and the views together.
 import * as api from "./api.js";
 import { $, h, avatar, displayName, randomId } from "./dom.js";
+import { bindDms, isDirect, loadPeople, roomTitle } from "./dms.js";
+import { atLatest, bindHistory, loadLatest, loadOlder, nearBottom, onScroll, putMessage, scrollToBottom, showMessage } from "./history.js";
+import { bindInvites, inviteCode, resetInvite, showInvite } from "./invites.js";
 import { bindPeople, resetPeople } from "./people.js";
+import { bindSearch, resetSearch } from "./search.js";
 import { bindSessions, loadSessions, resetSessions } from "./sessions.js";
 import { Socket } from "./socket.js";
 import * as store from "./store.js";
 import { state } from "./store.js";
 import * as views from "./views.js";
 
-const PAGE = 50;
 const TYPING_SEND_EVERY = 2000;
 const TYPING_SHOWN_FOR = 4000;
 
@@ -18,6 +21,18 @@ let typingTimer = null;
 let authMode = "login";
 /** Rooms this page is joining itself: no "you were added" notice for them. */
 const joining = new Set();
+/**
+ * Rooms being fetched after our member.joined, with what arrived for them meanwhile: the latest
+ * room.updated (`update`) and the first and last live messages' seqs (`firstSeq`: it and all
+ * after it are unread; `lastSeq`: the answer may predate it).
+ */
+const arriving = new Map();
+/**
+ * Rooms this page learned of from our live member.joined: every message the socket delivers for
+ * them afterwards was sent after we came in, so it is unread even when the room's first answer
+ * already counted it (a room seen for the first time starts with nothing unread).
+ */
+const joinedLive = new Set();
 
 // ---- start -------------------------------------------------------------------------------
 
@@ -25,6 +40,40 @@ function boot() {
   bindStatic();
   views.bind({ deleteMessage, editMessage, retry, discard, setRole, kick, join, openFromBrowse });
   bindPeople({ onAdded: memberAdded });
+  bindHistory({ onError: handleRoomError, markRead: markReadIfVisible });
+  bindDms({
+    onOpened: (room) => {
+      views.renderRoomList();
+      loadPeople(room.id, renderTitles);
+      openRoom(room.id);
+    },
+  });
+  bindSearch({
+    show: () => showPane("search"),
+    hide: () => showPane(null),
+    open: (roomId, seq) => {
+      if (state.rooms.has(roomId)) openRoom(roomId, seq);
+      else views.toast("You are no longer in that room.", "error");
+    },
+  });
+  bindInvites({
+    show: () => showPane("invite"),
+    hide: () => showPane(null),
+    joining: (roomId) => {
+      joining.add(roomId);
+      setTimeout(() => joining.delete(roomId), 10000);
+    },
+    joined: (room) => {
+      store.addRoom(room);
+      views.renderRoomList();
+      openRoom(room.id);
+    },
+    dismiss: () => {
+      leaveInvitePath("#");
+      showPane(null);
+      routeFromHash();
+    },
+  });
   api.onSession((session, reason) => {
     if (!session) {
       stopChat();
@@ -54,6 +103,10 @@ function showAuth(message) {
   // account: offer to sign in, not to create one.
   setAuthMode("login");
   $("auth-error").textContent = message || "";
+  // Opened from an invite link: the invite waits until you are signed in.
+  const invited = !!inviteCode();
+  $("auth-note").hidden = !invited;
+  $("auth-note").textContent = invited ? "Sign in or create an account to see your invite." : "";
   $("auth-username").focus();
 }
 
@@ -138,7 +191,9 @@ async function startChat() {
       renderMe();
     })
     .catch(() => {});
-  routeFromHash();
+  const code = inviteCode();
+  if (code) showInvite(code);
+  else routeFromHash();
 }
 
 function stopChat() {
@@ -146,6 +201,9 @@ function stopChat() {
   socket = null;
   store.reset();
   resetPeople();
+  resetSearch();
+  resetInvite();
+  joinedLive.clear();
 }
 
 async function loadRooms() {
@@ -156,6 +214,14 @@ async function loadRooms() {
     seen.add(r.id);
   }
   for (const id of Array.from(state.rooms.keys())) if (!seen.has(id)) store.removeRoom(id);
+  views.renderRoomList();
+  views.renderRoomHeader();
+  // Direct conversations are titled by their people's display names.
+  for (const room of state.rooms.values()) if (isDirect(room)) loadPeople(room.id, renderTitles);
+}
+
+/** After the people of a direct conversation became known: its title changed. */
+function renderTitles() {
   views.renderRoomList();
   views.renderRoomHeader();
 }
@@ -175,7 +241,7 @@ function onState(connState, info) {
   if (state.current && !$("members-panel").hidden) views.renderMembers();
 }
 
-// ---- routing: #/room/<id> ---------------------------------------------------------------
+// ---- routing: #/room/<id>, and /invite/<code> (invites.js) --------------------------------
 
 function routeFromHash() {
   const m = /^#\/room\/(\d+)$/.exec(location.hash);
@@ -191,12 +257,30 @@ function lastRoomKey() {
   return `huddle.lastRoom.${state.me ? state.me.id : ""}`;
 }
 
-function openRoom(id) {
+/** Leaves an /invite/<code> address for the page's own, `/<hash>`. */
+function leaveInvitePath(hash) {
+  if (location.pathname !== "/") history.replaceState(null, "", `/${hash}`);
+}
+
+/** Shows a pane ("search", "invite") in place of the room, or (null) the room again. */
+function showPane(pane) {
+  if (pane !== "invite") resetInvite();
+  state.pane = pane;
+  closeDrawer();
+  views.renderRoomHeader();
+  if (!pane) markReadIfVisible();
+}
+
+/** Opens a room (null: none); with `focusSeq`, at that message (a search result). */
+function openRoom(id, focusSeq) {
   const changed = state.current !== id;
   state.current = id;
+  if (state.pane) resetInvite();
+  state.pane = null;
   closeDrawer();
   if (id) {
     localStorage.setItem(lastRoomKey(), String(id));
+    leaveInvitePath(`#/room/${id}`);
     if (location.hash !== `#/room/${id}`) history.replaceState(null, "", `#/room/${id}`);
   }
   views.renderRoomHeader();
@@ -211,69 +295,16 @@ function openRoom(id) {
     views.renderTyping();
     $("jump-latest").hidden = true;
     const m = store.roomMsgs(id);
-    if (!m.loaded) loadLatest(id);
+    if (focusSeq) showMessage(id, focusSeq);
+    else if (!m.loaded) loadLatest(id);
     else scrollToBottom();
     loadMembers(id);
     if (!$("members-panel").hidden) views.renderMembers();
     if (window.matchMedia("(min-width: 761px)").matches) $("composer-input").focus();
+  } else if (id && focusSeq) {
+    showMessage(id, focusSeq);
   }
   markReadIfVisible();
-}
-
-async function loadLatest(roomId) {
-  const m = store.roomMsgs(roomId);
-  if (m.loading) return;
-  m.loading = true;
-  views.renderHistoryState();
-  try {
-    const page = await api.request("GET", `/rooms/${roomId}/messages?limit=${PAGE}`);
-    for (const msg of page.items) putMessage(msg);
-    m.hasMore = page.has_more;
-    m.loaded = true;
-  } catch (e) {
-    handleRoomError(roomId, e);
-  } finally {
-    m.loading = false;
-  }
-  if (state.current === roomId) {
-    views.renderMessages();
-    scrollToBottom();
-    markReadIfVisible();
-    fillViewport();
-  }
-}
-
-async function loadOlder() {
-  const roomId = state.current;
-  const m = roomId && state.msgs.get(roomId);
-  if (!m || !m.loaded || !m.hasMore || m.loading) return;
-  const lowest = Math.min(...m.bySeq.keys());
-  if (!Number.isFinite(lowest)) return;
-  m.loading = true;
-  views.renderHistoryState();
-  const scroller = $("message-scroll");
-  const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-  try {
-    const page = await api.request("GET", `/rooms/${roomId}/messages?before_seq=${lowest}&limit=${PAGE}`);
-    for (const msg of page.items) putMessage(msg);
-    m.hasMore = page.has_more;
-  } catch (e) {
-    views.toast(api.describe(e), "error");
-  } finally {
-    m.loading = false;
-  }
-  if (state.current === roomId) {
-    views.renderHistoryState();
-    scroller.scrollTop = scroller.scrollHeight - fromBottom;
-    fillViewport();
-  }
-}
-
-/** Loads older pages until the list overflows (no scrollbar means no scroll event). */
-function fillViewport() {
-  const s = $("message-scroll");
-  const m = state.msgs.get(state.current);
-  if (m && m.loaded && m.hasMore && !m.loading && s.scrollHeight <= s.clientHeight + 40) loadOlder();
 }
 
 function handleRoomError(roomId, e) {
@@ -283,17 +314,6 @@ function handleRoomError(roomId, e) {
     views.renderRoomList();
   }
   views.toast(api.describe(e), "error");
-}
-
-/** Stores a message and shows it if its room is open. */
-function putMessage(msg) {
-  store.rememberUser(msg.author);
-  const room = state.rooms.get(msg.room_id);
-  if (room && msg.seq > (room.last_seq || 0)) room.last_seq = msg.seq;
-  const m = state.msgs.get(msg.room_id);
-  if (!m) return;
-  m.bySeq.set(msg.seq, msg);
-  if (msg.room_id === state.current) views.upsertMessage(msg);
 }
 
 async function loadMembers(roomId) {
@@ -312,6 +332,7 @@ async function loadMembers(roomId) {
     state.members.set(roomId, map);
     const room = state.rooms.get(roomId);
     if (room) room.member_count = Math.max(items.length, 0);
+    if (isDirect(room)) views.renderRoomList();
   } catch (e) {
     if (e.status === 403 || e.status === 404) return handleRoomError(roomId, e);
     return;
@@ -324,22 +345,12 @@ async function loadMembers(roomId) {
   }
 }
 
-// ---- scrolling and reading ----------------------------------------------------------------
-
-function nearBottom() {
-  const s = $("message-scroll");
-  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
-}
-
-function scrollToBottom() {
-  const s = $("message-scroll");
-  s.scrollTop = s.scrollHeight;
-  $("jump-latest").hidden = true;
-}
+// ---- reading ----------------------------------------------------------------------------------
 
 function markReadIfVisible() {
-  if (!state.current || document.visibilityState !== "visible") return;
-  if (!nearBottom()) return;
+  if (!state.current || state.pane || document.visibilityState !== "visible") return;
+  // Below a window around an older message, the newest are not on screen yet.
+  if (!nearBottom() || !atLatest()) return;
   if (store.markRead(state.current)) views.renderRoomList();
 }
 
@@ -412,7 +423,14 @@ async function onReady(f) {
 
 function onMessageCreated(msg) {
   const room = state.rooms.get(msg.room_id);
-  if (!room) return;
+  if (!room) {
+    const meanwhile = arriving.get(msg.room_id);
+    if (meanwhile) {
+      if (meanwhile.firstSeq === null || msg.seq < meanwhile.firstSeq) meanwhile.firstSeq = msg.seq;
+      meanwhile.lastSeq = Math.max(meanwhile.lastSeq, msg.seq);
+    }
+    return;
+  }
   const atBottom = msg.room_id === state.current && nearBottom();
   const mine = state.me && msg.author.id === state.me.id;
   if (mine && msg.client_msg_id) dropFromOutbox(msg.client_msg_id);
@@ -423,9 +441,15 @@ function onMessageCreated(msg) {
     t.delete(msg.author.id);
     if (msg.room_id === state.current) views.renderTyping();
   }
-  putMessage(msg);
+  putMessage(msg, true);
+  if (!mine && joinedLive.has(msg.room_id) && state.lastRead[msg.room_id] >= msg.seq) {
+    state.lastRead[msg.room_id] = msg.seq - 1;
+    store.saveRead();
+  }
   if (msg.room_id === state.current) {
-    if (atBottom || mine) scrollToBottom();
+    // Below a window around an older message the new one is not shown: "Jump" leads to it.
+    if (!atLatest()) $("jump-latest").hidden = false;
+    else if (atBottom || mine) scrollToBottom();
     else $("jump-latest").hidden = false;
     if (!mine && !msg.deleted) views.announce(`${displayName(msg.author)}: ${msg.body}`);
   }
@@ -449,15 +473,36 @@ async function onMemberJoined(roomId, member) {
   store.rememberUser(member.user);
   state.presence.set(member.user.id, "online");
   if (state.me && member.user.id === state.me.id) {
-    if (!state.rooms.has(roomId)) {
+    if (!state.rooms.has(roomId) && !arriving.has(roomId)) {
+      const meanwhile = { update: null, firstSeq: null, lastSeq: 0 };
+      arriving.set(roomId, meanwhile);
+      joinedLive.add(roomId);
       try {
-        const room = store.addRoom(await api.request("GET", `/rooms/${roomId}`));
+        let fetched = await api.request("GET", `/rooms/${roomId}`);
+        const late = meanwhile.update;
+        if (late && new Date(late.updated_at) > new Date(fetched.updated_at)) fetched = { ...late, last_seq: Math.max(late.last_seq || 0, fetched.last_seq || 0) };
+        fetched = { ...fetched, last_seq: Math.max(fetched.last_seq || 0, meanwhile.lastSeq) };
+        const room = store.addRoom(fetched);
+        if (meanwhile.firstSeq !== null && state.lastRead[roomId] >= meanwhile.firstSeq) {
+          state.lastRead[roomId] = meanwhile.firstSeq - 1;
+          store.saveRead();
+        }
         views.renderRoomList();
         // Not for a room of one's own: the owner's membership can arrive before the answer
-        // to creating it.
-        if (!joining.has(roomId) && room.owner_id !== member.user.id) views.toast(`You were added to ${room.name}.`);
+        // to creating it (a direct conversation's "owner" is whoever opened it).
+        const news = !joining.has(roomId) && room.owner_id !== member.user.id;
+        if (isDirect(room)) {
+          loadPeople(roomId, () => {
+            renderTitles();
+            if (news && state.rooms.has(roomId)) views.toast(`New conversation with ${roomTitle(room)}.`);
+          });
+        } else if (news) {
+          views.toast(`You were added to ${room.name}.`);
+        }
       } catch {
         // Not visible after all.
+      } finally {
+        arriving.delete(roomId);
       }
     }
     return;
@@ -470,6 +515,7 @@ async function onMemberJoined(roomId, member) {
   } else if (!members && room) {
     room.member_count += 1;
   }
+  if (isDirect(room)) views.renderRoomList();
   if (roomId === state.current) {
     views.renderRoomHeader();
     views.renderMembers();
@@ -482,6 +528,7 @@ function onMemberLeft(roomId, userId) {
   const members = state.members.get(roomId);
   if (members && members.delete(userId) && room) room.member_count = members.size;
   else if (!members && room) room.member_count = Math.max(1, room.member_count - 1);
+  if (isDirect(room)) views.renderRoomList();
   if (roomId === state.current) {
     views.renderRoomHeader();
     views.renderMembers();
@@ -489,7 +536,11 @@ function onMemberLeft(roomId, userId) {
 }
 
 function onRoomUpdated(room) {
-  if (!state.rooms.has(room.id)) return;
+  if (!state.rooms.has(room.id)) {
+    const meanwhile = arriving.get(room.id);
+    if (meanwhile) meanwhile.update = room;
+    return;
+  }
   store.addRoom(room);
   views.renderRoomList();
   if (room.id === state.current) views.renderRoomHeader();
@@ -498,8 +549,9 @@ function onRoomUpdated(room) {
 function onRoomGone(roomId, why) {
   const room = state.rooms.get(roomId);
   if (!room) return;
+  const title = roomTitle(room);
   store.removeRoom(roomId);
-  views.toast(`${room.name} ${why}.`);
+  views.toast(`${isDirect(room) ? `The conversation with ${title}` : title} ${why}.`);
   if (state.current === roomId) {
     history.replaceState(null, "", "#");
     openRoom(null);
@@ -547,6 +599,8 @@ function submitComposer(e) {
     return;
   }
   const item = { cmid: randomId(), room_id: state.current, body, created_at: new Date().toISOString(), status: "pending" };
+  // Writing below a window around an older message: back to the newest first.
+  if (!atLatest()) loadLatest(state.current);
   state.outbox.push(item);
   store.saveOutbox();
   input.value = "";
@@ -730,7 +784,12 @@ async function deleteRoom() {
 async function leaveRoom() {
   const room = state.rooms.get(state.current);
   if (!room) return;
-  const ok = await views.confirmDialog(`Leave ${room.name}?`, room.is_private ? "You will need to be added again to come back." : "You can join again from the public rooms.", "Leave");
+  const why = isDirect(room)
+    ? "It comes back when someone in it opens it again."
+    : room.is_private
+      ? "You will need to be added again to come back."
+      : "You can join again from the public rooms.";
+  const ok = await views.confirmDialog(isDirect(room) ? `Leave the conversation with ${roomTitle(room)}?` : `Leave ${room.name}?`, why, "Leave");
   if (!ok) return;
   try {
     await api.request("POST", `/rooms/${room.id}/leave`, {});
@@ -923,13 +982,16 @@ function bindStatic() {
   $("composer-input").addEventListener("input", onComposerInput);
   $("load-older").addEventListener("click", loadOlder);
   $("jump-latest").addEventListener("click", () => {
+    if (!atLatest()) {
+      loadLatest(state.current);
+      return;
+    }
     scrollToBottom();
     markReadIfVisible();
   });
   $("message-scroll").addEventListener("scroll", () => {
-    const s = $("message-scroll");
-    if (s.scrollTop < 150) loadOlder();
-    if (nearBottom()) {
+    onScroll();
+    if (nearBottom() && atLatest()) {
       $("jump-latest").hidden = true;
       markReadIfVisible();
     }

@@ -7,7 +7,12 @@ export const state = {
   /** id -> room, for the rooms the user is in. */
   rooms: new Map(),
   current: null,
-  /** room id -> { bySeq: Map<seq, message>, hasMore, loaded, loading } */
+  /** What the chat area shows instead of the open room: null, "search" or "invite". */
+  pane: null,
+  /**
+   * room id -> { bySeq: Map<seq, message>, hasMore (older on the server), hasNewer (newer on the
+   * server: a window around an older message is shown), loaded, loading, gen (history.js) }
+   */
   msgs: new Map(),
   /** room id -> Map<user id, member> */
   members: new Map(),
@@ -57,6 +62,7 @@ export function reset() {
   state.me = null;
   state.rooms.clear();
   state.current = null;
+  state.pane = null;
   state.msgs.clear();
   state.members.clear();
   state.presence.clear();
@@ -74,7 +80,7 @@ export function rememberUser(user) {
 export function roomMsgs(roomId) {
   let m = state.msgs.get(roomId);
   if (!m) {
-    m = { bySeq: new Map(), hasMore: true, loaded: false, loading: false };
+    m = { bySeq: new Map(), hasMore: true, hasNewer: false, loaded: false, loading: false, gen: 0 };
     state.msgs.set(roomId, m);
   }
   return m;

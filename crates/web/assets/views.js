@@ -2,6 +2,7 @@
 // Everything user-written goes in through h()/textContent (see dom.js).
 import { $, h, clear, avatar, displayName, clockTime, fullTime, roomMark } from "./dom.js";
 import { atEachMidnight, dayKey, placeDaySeparators } from "./days.js";
+import { directMark, isDirect, roomTitle } from "./dms.js";
 import { linkify } from "./links.js";
 import { state, unread, myRole, canManage } from "./store.js";
 
@@ -18,65 +19,91 @@ const GROUP_WINDOW_MS = 5 * 60 * 1000;
 
 // ---- room list ---------------------------------------------------------------------------
 
-function sortedRooms() {
-  return Array.from(state.rooms.values()).sort((a, b) => a.name.localeCompare(b.name, undefined, { sensitivity: "base" }));
+function byTitle(rooms) {
+  return rooms
+    .map((room) => ({ room, title: roomTitle(room) }))
+    .sort((a, b) => a.title.localeCompare(b.title, undefined, { sensitivity: "base" }));
 }
 
+function roomItem(room, title) {
+  const count = room.id === state.current && document.visibilityState === "visible" ? 0 : unread(room.id);
+  const current = room.id === state.current;
+  const direct = isDirect(room);
+  const label = `${title}${direct ? ", direct message" : room.is_private ? ", private" : ""}${count ? `, ${count} unread` : ""}`;
+  const li = h(
+    "li",
+    {},
+    h(
+      "a",
+      {
+        href: `#/room/${room.id}`,
+        class: `room-link${current ? " current" : ""}${count ? " has-unread" : ""}`,
+        "aria-current": current ? "page" : null,
+        "aria-label": label,
+        dataset: { testid: direct ? "dm-link" : "room-link", roomId: String(room.id), roomName: title },
+      },
+      direct ? directMark(room) : roomMark(room),
+      h("span", { class: "room-name" }, title),
+      count ? h("span", { class: "badge", "aria-hidden": "true", dataset: { testid: `unread-${room.id}` } }, count > 99 ? "99+" : String(count)) : null,
+    ),
+  );
+  return { li, count };
+}
+
+/** The sidebar: group rooms under "Your rooms", direct conversations under "Direct messages". */
 export function renderRoomList() {
-  const list = $("room-list");
-  clear(list);
+  const rooms = $("room-list");
+  const dms = $("dm-list");
+  clear(rooms);
+  clear(dms);
   let total = 0;
-  for (const room of sortedRooms()) {
-    const count = room.id === state.current && document.visibilityState === "visible" ? 0 : unread(room.id);
+  let groups = 0;
+  for (const { room, title } of byTitle(Array.from(state.rooms.values()))) {
+    const { li, count } = roomItem(room, title);
     total += count;
-    const current = room.id === state.current;
-    const label = `${room.name}${room.is_private ? ", private" : ""}${count ? `, ${count} unread` : ""}`;
-    list.append(
-      h(
-        "li",
-        {},
-        h(
-          "a",
-          {
-            href: `#/room/${room.id}`,
-            class: `room-link${current ? " current" : ""}${count ? " has-unread" : ""}`,
-            "aria-current": current ? "page" : null,
-            "aria-label": label,
-            dataset: { testid: "room-link", roomId: String(room.id), roomName: room.name },
-          },
-          roomMark(room),
-          h("span", { class: "room-name" }, room.name),
-          count ? h("span", { class: "badge", "aria-hidden": "true", dataset: { testid: `unread-${room.id}` } }, count > 99 ? "99+" : String(count)) : null,
-        ),
-      ),
-    );
+    if (isDirect(room)) {
+      dms.append(li);
+    } else {
+      rooms.append(li);
+      groups++;
+    }
   }
-  $("no-rooms").hidden = state.rooms.size > 0;
+  $("no-rooms").hidden = groups > 0;
   document.title = total ? `(${total}) Huddle` : "Huddle";
 }
 
 // ---- room header -------------------------------------------------------------------------
 
+/**
+ * The chat area: the open room (or the welcome), unless a pane (`state.pane`: "search" results
+ * or an "invite") takes its place.
+ */
 export function renderRoomHeader() {
   const room = state.rooms.get(state.current);
+  const pane = state.pane;
+  $("search-view").hidden = pane !== "search";
+  $("invite-view").hidden = pane !== "invite";
   const roomView = $("room-view");
   const empty = $("empty-view");
-  if (!room) {
-    roomView.hidden = true;
-    empty.hidden = false;
-    return;
-  }
-  roomView.hidden = false;
-  empty.hidden = true;
+  roomView.hidden = !!pane || !room;
+  empty.hidden = !!pane || !!room;
+  if (!room) return;
+  const direct = isDirect(room);
   const title = $("room-title");
   clear(title);
-  title.append(roomMark(room), h("span", { class: "room-title-text", dataset: { testid: "room-name" } }, room.name));
+  title.append(
+    direct ? h("span", { class: "visually-hidden" }, "Direct message with ") : roomMark(room),
+    h("span", { class: "room-title-text", dataset: { testid: "room-name" } }, roomTitle(room)),
+  );
+  $("history-start").textContent = direct ? "This is the start of the conversation." : "This is the start of the room.";
   $("room-desc").textContent = room.description || "";
   $("room-desc").hidden = !room.description;
   const n = room.member_count;
-  $("member-count").textContent = `${n} member${n === 1 ? "" : "s"}`;
+  $("member-count").textContent = direct ? `${n} ${n === 1 ? "person" : "people"}` : `${n} member${n === 1 ? "" : "s"}`;
   const role = myRole(room.id);
-  $("room-settings-btn").hidden = !(role === "owner" || role === "admin");
+  const manager = role === "owner" || role === "admin";
+  $("room-settings-btn").hidden = !manager;
+  $("invite-btn").hidden = !manager || direct;
   $("delete-room-btn").hidden = role !== "owner";
   $("leave-room-btn").hidden = role === "owner";
 }
@@ -169,6 +196,10 @@ export function renderHistoryState() {
   $("history-loading").hidden = !loading;
   $("load-older").hidden = loading || !m || !m.loaded || !m.hasMore;
   $("history-start").hidden = loading || !m || !m.loaded || m.hasMore;
+  // Below a window around an older message: the way back to the newest.
+  const jump = $("jump-latest");
+  jump.textContent = m && m.hasNewer ? "Jump to the newest ↓" : "New messages ↓";
+  if (m && m.hasNewer) jump.hidden = false;
 }
 
 /** Inserts or replaces one message of the current room, in seq order. */

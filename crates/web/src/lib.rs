@@ -61,6 +61,10 @@ assets! {
     "links.js" => "text/javascript; charset=utf-8",
     "days.js" => "text/javascript; charset=utf-8",
     "people.js" => "text/javascript; charset=utf-8",
+    "history.js" => "text/javascript; charset=utf-8",
+    "dms.js" => "text/javascript; charset=utf-8",
+    "invites.js" => "text/javascript; charset=utf-8",
+    "search.js" => "text/javascript; charset=utf-8",
 }
 
 /// The page's Content-Security-Policy: only this origin's scripts, styles, images and sockets,

@@ -1743,7 +1743,33 @@ async fn day_separators_in_history() {
     );
     ann.screenshot("20-day-separators").await;
 
-    step("the README's picture: two rooms, yesterday and today, a link, typing, presence");
+    step("the README's picture: two rooms and two conversations, yesterday and today, a link, typing, presence");
+    let cleo = register_api(&app, "cleo", "Cleo Cruz").await;
+    for (who, with) in [(&ann_api, "bob"), (&cleo, "ann")] {
+        let (status, body) = app
+            .post(
+                "/api/v1/dms",
+                &who.access_token,
+                json!({ "usernames": [with] }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        if with == "ann" {
+            let dm = body["id"].as_i64().unwrap();
+            app.send(&cleo, dm, "Lunch at noon?").await;
+        }
+    }
+    ann.wait_js(
+        "both conversations listed",
+        "Array.from(document.querySelectorAll('#dm-list [data-testid=dm-link]')).map(e => e.dataset.roomName).join() === 'Bob Baker,Cleo Cruz'",
+    )
+    .await;
+    // Cleo wrote at once: her message is unread even when it came before the room did.
+    ann.wait_js(
+        "cleo's message unread",
+        "(document.querySelector('#dm-list [data-room-name=\"Cleo Cruz\"] .badge') || {}).textContent === '1'",
+    )
+    .await;
     let general = app.create_room(&ann_api, "general", false).await;
     let general_id = general["id"].as_i64().unwrap();
     let (status, body) = app
@@ -1822,4 +1848,493 @@ async fn day_separators_in_history() {
     eprintln!("README picture candidate: {}", shot.display());
     bob_ws.close().await;
     ann.c.close().await.unwrap();
+}
+
+/// The id of the room the page's address opens (`#/room/<id>`), once it does.
+async fn room_in_address(b: &Browser) -> i64 {
+    b.wait_js(
+        "room id in the address",
+        "Number((location.hash.match(/room\\/(\\d+)/) || [])[1])",
+    )
+    .await
+    .as_i64()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_messages_open_live_on_both_screens() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    let bob = Browser::open(&driver, "bob", 1280, 800).await;
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    bob.register_and_connect(&base, "bob", "Bob Baker").await;
+    register_api(&app, "bonnie", "Bonnie Blue").await;
+
+    step("ann starts a conversation with bob, picked from the directory suggestions");
+    ann.click("#new-dm-btn").await;
+    ann.wait_visible("#dm-name").await;
+    ann.type_into("#dm-name", "bo").await;
+    ann.wait_js(
+        "bob and bonnie suggested",
+        "Array.from(document.querySelectorAll('#dm-suggestions [data-testid=dm-suggestion]')).map(e => e.dataset.username).join() === 'bob,bonnie'",
+    )
+    .await;
+    ann.screenshot("22-new-message").await;
+    ann.click("#dm-suggestions [data-username=bob]").await;
+    ann.wait_js(
+        "bob picked",
+        "Array.from(document.querySelectorAll('#dm-chosen [data-testid=dm-chosen]')).map(e => e.dataset.username).join() === 'bob' && document.getElementById('dm-name').value === ''",
+    )
+    .await;
+    ann.click("#dm-open").await;
+    ann.wait_js(
+        "the conversation is open, titled by bob's display name",
+        "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'Bob Baker' && !document.getElementById('dm-dialog').open",
+    )
+    .await;
+    let dm = room_in_address(&ann).await;
+    let dm_link = format!("#dm-list [data-room-id='{dm}']");
+    ann.wait_js(
+        "listed under Direct messages, not under rooms",
+        &format!(
+            "document.querySelector(\"{dm_link}\").dataset.roomName === 'Bob Baker' && !document.querySelector(\"#room-list [data-room-id='{dm}']\")"
+        ),
+    )
+    .await;
+    for (css, what) in [
+        ("#invite-btn", "invites"),
+        ("#room-settings-btn", "editing"),
+        ("#delete-room-btn", "deletion"),
+    ] {
+        assert!(
+            !ann.is_visible(css).await,
+            "no {what} in a direct conversation"
+        );
+    }
+
+    step("bob's page shows it live under Direct messages, titled by ann's display name");
+    bob.wait_js(
+        "the conversation appears for bob",
+        &format!("(document.querySelector(\"{dm_link}\") || {{dataset: {{}}}}).dataset.roomName === 'Ann Archer'"),
+    )
+    .await;
+    assert_eq!(
+        bob.js(&format!(
+            "return !!document.querySelector(\"#room-list [data-room-id='{dm}']\");"
+        ))
+        .await,
+        json!(false),
+        "a conversation is not listed among the rooms"
+    );
+
+    step("ann writes; bob sees it unread, opens it, and gets the next ones live");
+    ann.send("Hi Bob, a word in private?").await;
+    ann.wait_message("Hi Bob, a word in private?").await;
+    bob.wait_js(
+        "unread badge on the conversation",
+        &format!("(document.querySelector(\"{dm_link} [data-testid=unread-{dm}]\") || {{}}).textContent === '1'"),
+    )
+    .await;
+    bob.click(&dm_link).await;
+    bob.wait_message("Hi Bob, a word in private?").await;
+    bob.wait_js(
+        "bob's title is ann",
+        "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'Ann Archer'",
+    )
+    .await;
+    ann.send("The budget is approved.").await;
+    bob.wait_message("The budget is approved.").await;
+    bob.send("Great news, thanks!").await;
+    ann.wait_message("Great news, thanks!").await;
+    bob.screenshot("23-direct-message").await;
+
+    step("opening the conversation again, by typing the username, opens the same one");
+    ann.click("#new-dm-btn").await;
+    ann.wait_visible("#dm-name").await;
+    ann.type_into("#dm-name", &format!("bob{ENTER}")).await;
+    ann.wait_js(
+        "bob picked by name",
+        "document.querySelectorAll('#dm-chosen [data-testid=dm-chosen]').length === 1",
+    )
+    .await;
+    ann.type_into("#dm-name", ENTER).await;
+    ann.wait_js(
+        "dialog closed",
+        "!document.getElementById('dm-dialog').open",
+    )
+    .await;
+    assert_eq!(room_in_address(&ann).await, dm, "the same conversation");
+    ann.wait_message("Great news, thanks!").await;
+    assert_eq!(
+        ann.js("return document.querySelectorAll('#dm-list [data-testid=dm-link]').length;")
+            .await,
+        json!(1),
+        "listed once"
+    );
+    let (status, rooms) = app
+        .get(
+            "/api/v1/rooms?mine=true&kind=direct",
+            &app.login_ok("bob").await.access_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rooms}");
+    assert_eq!(rooms["items"].as_array().unwrap().len(), 1, "{rooms}");
+    ann.c.close().await.unwrap();
+    bob.c.close().await.unwrap();
+}
+
+/// The invite page's parts as shown: `[lead, name, description, member count, problem]`, and
+/// whether Join is offered.
+async fn invite_page(b: &Browser) -> Value {
+    b.js("const t = (id) => { const e = document.getElementById(id); return e.hidden ? null : e.textContent; };
+          return [t('invite-lead'), t('invite-room-name'), t('invite-room-desc'), t('invite-room-count'), t('invite-problem'), !document.getElementById('invite-join').hidden];")
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_links_are_made_previewed_joined_and_revoked() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let cal = Browser::open(&driver, "cal", 1280, 800).await;
+    let dee = Browser::open(&driver, "dee", 1280, 800).await;
+    cal.register_and_connect(&base, "cal", "Cal Carter").await;
+
+    step("cal makes a private room and an invite link: 1 day, 2 uses");
+    cal.click("#new-room-btn").await;
+    cal.fill("#room-name", "book club").await;
+    cal.fill("#room-description", "Monthly reads & <b>snacks</b>")
+        .await;
+    cal.click("#room-private").await;
+    cal.click("#room-save").await;
+    let room_id = room_in_address(&cal).await;
+    cal.click("#invite-btn").await;
+    cal.wait_visible("#invite-create").await;
+    cal.js("const s = document.getElementById('invite-expiry'); s.value = '86400'; return 1;")
+        .await;
+    cal.fill("#invite-max-uses", "2").await;
+    cal.click("#invite-create").await;
+    let link = cal
+        .wait_js(
+            "the new link",
+            "document.getElementById('invite-link').value",
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = link
+        .strip_prefix(&format!("{base}invite/"))
+        .unwrap_or_else(|| panic!("the link is <origin>/invite/<code>: {link}"))
+        .to_owned();
+    let row = format!("#invite-list [data-code='{code}']");
+    cal.wait_js(
+        "listed with its uses",
+        &format!("(document.querySelector(\"{row} [data-testid=invite-uses]\") || {{}}).textContent === '0 of 2 uses'"),
+    )
+    .await;
+    let expires = cal
+        .js(&format!(
+            "return document.querySelector(\"{row} time\").textContent;"
+        ))
+        .await;
+    assert_eq!(expires, json!("expires in 1 day"), "the expiry chosen");
+    cal.click("#invite-copy").await;
+    cal.wait_js(
+        "copied",
+        "document.getElementById('invite-copied').textContent.length > 0",
+    )
+    .await;
+    cal.screenshot("24-invite-links").await;
+    cal.click("#invite-dialog [data-close]").await;
+
+    step("dee, signed out, opens the link: sign-in first, then the preview");
+    dee.c.goto(&link).await.unwrap();
+    dee.wait_visible("#auth-form").await;
+    dee.wait_js(
+        "the invite is mentioned",
+        "document.getElementById('auth-note').textContent.includes('invite')",
+    )
+    .await;
+    dee.click("#auth-toggle").await;
+    dee.wait_visible("#auth-display-name").await;
+    dee.fill("#auth-username", "dee").await;
+    dee.fill("#auth-display-name", "Dee Dunn").await;
+    dee.fill("#auth-password", "password123").await;
+    dee.click("#auth-submit").await;
+    dee.wait_visible("#invite-view").await;
+    dee.wait_js(
+        "the preview",
+        "document.getElementById('invite-room-name').textContent === 'book club' && !document.getElementById('invite-join').hidden",
+    )
+    .await;
+    assert_eq!(
+        invite_page(&dee).await,
+        json!([
+            "You are invited to join",
+            "book club",
+            "Monthly reads & <b>snacks</b>",
+            "1 member",
+            null,
+            true
+        ])
+    );
+    assert_eq!(
+        dee.js("return document.querySelectorAll('#invite-view b').length;")
+            .await,
+        json!(0),
+        "the description is text"
+    );
+    dee.screenshot("25-invite-preview").await;
+
+    step("dee joins and is in the room; messages reach her live");
+    dee.click("#invite-join").await;
+    dee.wait_js(
+        "the room is open",
+        "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'book club'",
+    )
+    .await;
+    assert_eq!(room_in_address(&dee).await, room_id);
+    assert_eq!(
+        dee.js("return location.pathname;").await,
+        json!("/"),
+        "the address leaves the invite"
+    );
+    dee.wait_visible(&format!("#room-list [data-room-id='{room_id}']"))
+        .await;
+    cal.send("Welcome, Dee!").await;
+    dee.wait_message("Welcome, Dee!").await;
+    cal.click("#invite-btn").await;
+    cal.wait_js(
+        "one use counted",
+        &format!("(document.querySelector(\"{row} [data-testid=invite-uses]\") || {{}}).textContent === '1 of 2 uses'"),
+    )
+    .await;
+
+    step("cal revokes the link; opening it now says it is not valid");
+    cal.click(&format!("{row} [data-testid=revoke-invite]"))
+        .await;
+    cal.wait_js(
+        "gone from the list",
+        &format!("!document.querySelector(\"{row}\") && document.getElementById('invite-list').textContent.includes('No live links')"),
+    )
+    .await;
+    dee.c.goto(&link).await.unwrap();
+    dee.wait_js(
+        "invalid said",
+        "!document.getElementById('invite-problem').hidden && document.getElementById('invite-problem').textContent.startsWith('This invite link is not valid')",
+    )
+    .await;
+    assert_eq!(
+        invite_page(&dee).await[5],
+        json!(false),
+        "no Join on a revoked link"
+    );
+    dee.screenshot("26-invite-revoked").await;
+
+    step("a used-up link says so");
+    cal.fill("#invite-max-uses", "1").await;
+    cal.click("#invite-create").await;
+    let used_up = cal
+        .wait_js(
+            "a second link",
+            &format!(
+                "(v => v && v !== {} && v)(document.getElementById('invite-link').value)",
+                serde_json::to_string(&link).unwrap()
+            ),
+        )
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let used_code = used_up.rsplit('/').next().unwrap().to_owned();
+    let eli = app.register("eli").await;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/invites/{used_code}/accept"),
+            &eli.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "eli spends the one use: {body}");
+    dee.c.goto(&used_up).await.unwrap();
+    dee.wait_js(
+        "used up said",
+        "!document.getElementById('invite-problem').hidden && document.getElementById('invite-problem').textContent.startsWith('This invite has expired or been used up')",
+    )
+    .await;
+    dee.click("#invite-dismiss").await;
+    dee.wait_js(
+        "back in the chat",
+        "location.pathname === '/' && document.getElementById('invite-view').hidden",
+    )
+    .await;
+    cal.c.close().await.unwrap();
+    dee.c.close().await.unwrap();
+}
+
+/// Whether the message `seq` of the open room is inside the message list's visible area.
+async fn message_in_view(b: &Browser, seq: i64) -> bool {
+    b.js(&format!(
+        "const e = document.querySelector(\"#messages [data-seq='{seq}']\");
+         if (!e) return false;
+         const r = e.getBoundingClientRect(), s = document.getElementById('message-scroll').getBoundingClientRect();
+         return r.height > 0 && r.top >= s.top - 1 && r.bottom <= s.bottom + 1;"
+    ))
+    .await
+        == json!(true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_a_message_and_opens_it_in_its_room() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
+        cfg.realtime.send_rate_per_sec = 1_000_000.0;
+        cfg.realtime.send_burst = 1_000_000.0;
+    })
+    .await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let fay = Browser::open(&driver, "fay", 1280, 800).await;
+    fay.register_and_connect(&base, "fay", "Fay Fox").await;
+    let fay_api = app.login_ok("fay").await;
+    let gil = register_api(&app, "gil", "Gil Grant").await;
+
+    step("a room whose message about the zeppelin is far back in its history");
+    let room = app.create_room(&fay_api, "launches", false).await;
+    let room_id = room["id"].as_i64().unwrap();
+    app.join(&gil, room_id).await;
+    let other = app.create_room(&fay_api, "elsewhere", false).await;
+    let other_id = other["id"].as_i64().unwrap();
+    for i in 1..=4 {
+        app.send(&fay_api, room_id, &format!("warm-up {i}")).await;
+    }
+    let target = "The zeppelin launch moved to Friday <b>sharp</b>";
+    let sent = app.send(&gil, room_id, target).await;
+    let target_seq = sent["seq"].as_i64().unwrap();
+    for i in 1..=120 {
+        app.send(&fay_api, room_id, &format!("filler {i}")).await;
+    }
+    app.send(&fay_api, other_id, "nothing to see here").await;
+
+    step("fay, in another room, searches for the word");
+    fay.c.refresh().await.unwrap();
+    fay.wait_visible("#main-view").await;
+    fay.click(&format!("#room-list [data-room-id='{other_id}']"))
+        .await;
+    fay.wait_message("nothing to see here").await;
+    fay.type_into("#search-input", &format!("zeppelins{ENTER}"))
+        .await;
+    fay.wait_js(
+        "one result",
+        "document.querySelectorAll('#search-results [data-testid=search-result]').length === 1",
+    )
+    .await;
+    let hit = fay
+        .js("const r = document.querySelector('#search-results [data-testid=search-result]');
+             return {
+               room: r.querySelector('[data-testid=search-room]').textContent,
+               author: r.querySelector('[data-testid=search-author]').textContent,
+               snippet: r.querySelector('[data-testid=search-snippet]').textContent,
+               marks: Array.from(r.querySelectorAll('mark')).map(m => m.textContent),
+               elements: Array.from(r.querySelectorAll('[data-testid=search-snippet] *')).map(e => e.tagName.toLowerCase()),
+               seq: Number(r.dataset.seq),
+             };")
+        .await;
+    assert_eq!(
+        hit,
+        json!({
+            "room": "launches",
+            "author": "Gil Grant",
+            "snippet": target,
+            "marks": ["zeppelin"],
+            "elements": ["mark"],
+            "seq": target_seq,
+        }),
+        "the snippet as text, the matched word (stemmed) marked"
+    );
+    assert!(
+        fay.is_visible("#search-view").await && !fay.is_visible("#room-view").await,
+        "the results take the room view's place"
+    );
+    fay.screenshot("27-search-results").await;
+
+    step("clicking it opens the room at the message, loaded around it, and highlights it");
+    fay.click("#search-results [data-testid=search-result] button")
+        .await;
+    fay.wait_js(
+        "the room is open",
+        "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'launches' && document.getElementById('search-view').hidden",
+    )
+    .await;
+    fay.wait_js(
+        "the message is there",
+        &format!("!!document.querySelector(\"#messages [data-seq='{target_seq}']\")"),
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while !message_in_view(&fay, target_seq).await {
+        assert!(
+            Instant::now() < deadline,
+            "the found message was never scrolled into view"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        fay.js(&format!(
+            "return document.querySelector(\"#messages [data-seq='{target_seq}']\").classList.contains('flash');"
+        ))
+        .await,
+        json!(true),
+        "highlighted"
+    );
+    fay.screenshot("28-search-opened").await;
+    let shown = fay
+        .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => Number(e.dataset.seq));")
+        .await;
+    let shown: Vec<i64> = serde_json::from_value(shown).unwrap();
+    assert!(
+        !shown.contains(&125),
+        "only the messages around it are loaded, not the newest: {shown:?}"
+    );
+
+    step("a live message meanwhile; Jump to the newest loads everything between, without a gap");
+    app.send(&gil, room_id, "fresh off the press").await;
+    fay.click("#jump-latest").await;
+    fay.wait_message("fresh off the press").await;
+    let seqs = fay
+        .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => Number(e.dataset.seq));")
+        .await;
+    let seqs: Vec<i64> = serde_json::from_value(seqs).unwrap();
+    let first = seqs[0];
+    assert_eq!(
+        seqs,
+        (first..=126).collect::<Vec<_>>(),
+        "every message once, in order, up to the newest"
+    );
+
+    step("a query of only exclusions is explained");
+    fay.fill("#search-input", "-zeppelin").await;
+    fay.type_into("#search-input", ENTER).await;
+    fay.wait_js(
+        "explained",
+        "document.getElementById('search-error').textContent.startsWith('Search for at least one word')",
+    )
+    .await;
+    fay.click("#search-close").await;
+    fay.wait_visible("#room-view").await;
+    fay.c.close().await.unwrap();
 }
