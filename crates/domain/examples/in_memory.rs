@@ -34,6 +34,11 @@ impl EventPublisher for PrintEvents {
             DomainEvent::MemberLeft { user_id, .. } => format!("member.left user {user_id}"),
             DomainEvent::RoomUpdated { room } => format!("room.updated {:?}", room.name),
             DomainEvent::RoomDeleted { .. } => "room.deleted".to_owned(),
+            DomainEvent::ReadUpdated {
+                user_id,
+                last_read_seq,
+                ..
+            } => format!("read.updated user {user_id} at #{last_read_seq}"),
             DomainEvent::ReactionAdded { seq, emoji, .. } => {
                 format!("reaction.added #{seq} {emoji}")
             }

@@ -25,6 +25,15 @@ pub enum DomainEvent {
     RoomUpdated { room: Room },
     #[serde(rename = "room.deleted")]
     RoomDeleted { room_id: RoomId },
+    /// A member read further. Goes to the reader's own sockets, and to the room's members when
+    /// `shared` (the reader shares read receipts).
+    #[serde(rename = "read.updated")]
+    ReadUpdated {
+        room_id: RoomId,
+        user_id: UserId,
+        last_read_seq: i64,
+        shared: bool,
+    },
     /// `seq` is the message's, so a client places the change after the message itself.
     #[serde(rename = "reaction.added")]
     ReactionAdded {
@@ -53,6 +62,7 @@ impl DomainEvent {
             | DomainEvent::MemberJoined { room_id, .. }
             | DomainEvent::MemberLeft { room_id, .. }
             | DomainEvent::RoomDeleted { room_id, .. }
+            | DomainEvent::ReadUpdated { room_id, .. }
             | DomainEvent::ReactionAdded { room_id, .. }
             | DomainEvent::ReactionRemoved { room_id, .. } => *room_id,
             DomainEvent::RoomUpdated { room } => room.id,

@@ -570,6 +570,7 @@ impl ChatService {
 mod direct;
 mod invites;
 mod reactions;
+mod reads;
 mod search;
 pub use invites::InviteInput;
 pub use search::{SearchFilter, SearchPage, SEARCH_OFFSET_MAX};

@@ -50,6 +50,41 @@ impl From<huddle_auth::Session> for SessionResponse {
 pub struct UpdateProfileRequest {
     pub display_name: Option<String>,
     pub bio: Option<String>,
+    /// Whether the room's members see how far you have read (read receipts).
+    pub share_read_receipts: Option<bool>,
+}
+
+/// The caller's own profile, with their settings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    #[serde(flatten)]
+    pub user: User,
+    pub share_read_receipts: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct MarkReadRequest {
+    /// The seq of the last message read; the mark never moves back.
+    pub seq: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadMarkList {
+    pub items: Vec<huddle_domain::ReadMark>,
+    /// Always null: one page holds every member who shares.
+    pub next_cursor: Option<String>,
+}
+
+/// A room in a list; with `mine=true`, also the caller's read state in it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoomListItem {
+    #[serde(flatten)]
+    pub room: Room,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_seq: Option<i64>,
+    /// Messages by others, not deleted, after `last_read_seq`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread_count: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -169,7 +204,7 @@ pub struct SearchResults {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RoomList {
-    pub items: Vec<Room>,
+    pub items: Vec<RoomListItem>,
     pub next_cursor: Option<String>,
 }
 

@@ -48,7 +48,15 @@ async fn profile_read_and_update(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(seen, updated);
+    // The public profile is one's own without one's settings.
+    assert_eq!(updated["share_read_receipts"], true);
+    let mut public = updated.clone();
+    public
+        .as_object_mut()
+        .unwrap()
+        .remove("share_read_receipts");
+    assert_eq!(seen, public);
+    assert!(seen.get("share_read_receipts").is_none());
     let resp = app
         .patch(
             &format!("/api/v1/users/{}", alice.user_id),

@@ -8,6 +8,7 @@ mod matrix;
 mod messages;
 mod people;
 mod reactions;
+mod reads;
 mod rooms;
 
 use std::collections::HashMap;
@@ -52,6 +53,12 @@ pub(super) fn brief(event: &DomainEvent) -> String {
         DomainEvent::MemberLeft { user_id, .. } => format!("member.left user={user_id}"),
         DomainEvent::RoomUpdated { .. } => "room.updated".into(),
         DomainEvent::RoomDeleted { .. } => "room.deleted".into(),
+        DomainEvent::ReadUpdated {
+            user_id,
+            last_read_seq,
+            shared,
+            ..
+        } => format!("read.updated user={user_id} seq={last_read_seq} shared={shared}"),
         DomainEvent::ReactionAdded {
             message_id,
             emoji,

@@ -68,6 +68,8 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                         get => rooms::get, patch => rooms::update, delete => rooms::delete))
                     .service(resource!("/dms", post => rooms::open_direct))
                     .service(resource!("/rooms/{id}/join", post => rooms::join))
+                    .service(resource!("/rooms/{id}/read", put => rooms::mark_read))
+                    .service(resource!("/rooms/{id}/reads", get => rooms::reads))
                     .service(resource!("/rooms/{id}/leave", post => rooms::leave))
                     .service(resource!("/rooms/{id}/members",
                         get => members::list, post => members::add))

@@ -1,9 +1,10 @@
 use actix_web::{web, HttpResponse};
 use huddle_domain::service::RoomInput;
-use huddle_domain::{Member, Room, RoomKind};
+use huddle_domain::{Member, Room, RoomKind, Unread};
 
 use crate::dto::{
-    CreateRoomRequest, ErrorBody, ListRoomsQuery, OpenDirectRequest, RoomList, UpdateRoomRequest,
+    CreateRoomRequest, ErrorBody, ListRoomsQuery, MarkReadRequest, OpenDirectRequest, ReadMarkList,
+    RoomList, RoomListItem, UpdateRoomRequest,
 };
 use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
@@ -52,11 +53,65 @@ pub async fn list(
     };
     let chat = state.chat.clone();
     let mine = q.mine.unwrap_or(false);
-    let page =
-        blocking(move || chat.list_rooms_of_kind(user.id, q.q, mine, kind, after, limit)).await?;
-    Ok(HttpResponse::Ok().json(RoomList {
-        items: page.items,
-        next_cursor: page.next_after.map(|k| pagination::encode(ROOMS, k)),
+    let (page, unread) = blocking(move || {
+        let page = chat.list_rooms_of_kind(user.id, q.q, mine, kind, after, limit)?;
+        let ids: Vec<i64> = page.items.iter().map(|r| r.id).collect();
+        let unread = if mine {
+            chat.unread_of(user.id, &ids)?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, huddle_domain::DomainError>((page, unread))
+    })
+    .await?;
+    let next_cursor = page.next_after.map(|k| pagination::encode(ROOMS, k));
+    let items = page
+        .items
+        .into_iter()
+        .map(|room| {
+            let state = unread.iter().find(|u| u.room_id == room.id);
+            RoomListItem {
+                last_read_seq: state.map(|u| u.last_read_seq),
+                unread_count: state.map(|u| u.unread_count),
+                room,
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(RoomList { items, next_cursor }))
+}
+
+#[utoipa::path(put, path = "/api/v1/rooms/{id}/read", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")), request_body = MarkReadRequest,
+    responses((status = 200, description = "the caller's read state after it; live read.updated to the caller's sockets (and the room's, when shared)", body = Unread),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn mark_read(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+    body: ApiJson<MarkReadRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let room_id = path.into_inner();
+    let seq = body.into_inner().seq;
+    let unread = blocking(move || chat.mark_read(user.id, room_id, seq)).await?;
+    Ok(HttpResponse::Ok().json(unread))
+}
+
+#[utoipa::path(get, path = "/api/v1/rooms/{id}/reads", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "room id")),
+    responses((status = 200, description = "read receipts: how far each member who shares them has read", body = ReadMarkList),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reads(
+    user: AuthUser,
+    state: web::Data<ApiState>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let chat = state.chat.clone();
+    let room_id = path.into_inner();
+    let items = blocking(move || chat.read_marks(user.id, room_id)).await?;
+    Ok(HttpResponse::Ok().json(ReadMarkList {
+        items,
+        next_cursor: None,
     }))
 }
 

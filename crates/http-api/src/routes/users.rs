@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use huddle_domain::User;
 
 use crate::dto::{
-    ChangePasswordRequest, ErrorBody, ListUsersQuery, UpdateProfileRequest, UserList,
+    ChangePasswordRequest, ErrorBody, ListUsersQuery, Me, UpdateProfileRequest, UserList,
 };
 use crate::{blocking, pagination, ApiError, ApiJson, ApiQuery, ApiState, AuthUser};
 
@@ -33,16 +33,23 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(user: AuthUser, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
-    let me = blocking(move || chat.user(user.id)).await?;
+    let me = blocking(move || me_of(&chat, user.id)).await?;
     Ok(HttpResponse::Ok().json(me))
+}
+
+fn me_of(chat: &huddle_domain::service::ChatService, id: i64) -> Result<Me, ApiError> {
+    Ok(Me {
+        user: chat.user(id)?,
+        share_read_receipts: chat.shares_read_receipts(id)?,
+    })
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", security(("bearer" = [])),
     request_body = UpdateProfileRequest,
-    responses((status = 200, body = User), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Me), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn update_me(
     user: AuthUser,
     state: web::Data<ApiState>,
@@ -50,9 +57,16 @@ pub async fn update_me(
 ) -> Result<HttpResponse, ApiError> {
     let chat = state.chat.clone();
     let b = body.into_inner();
-    let me =
-        blocking(move || chat.update_profile(user.id, b.display_name.as_deref(), b.bio.as_deref()))
-            .await?;
+    let me = blocking(move || {
+        if b.display_name.is_some() || b.bio.is_some() {
+            chat.update_profile(user.id, b.display_name.as_deref(), b.bio.as_deref())?;
+        }
+        if let Some(share) = b.share_read_receipts {
+            chat.set_shares_read_receipts(user.id, share)?;
+        }
+        me_of(&chat, user.id)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(me))
 }
 

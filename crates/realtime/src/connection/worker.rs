@@ -102,6 +102,11 @@ async fn command_reply(
         } => run_blocking(move || chat.delete_message(user_id, room_id, message_id))
             .await
             .map(|()| protocol::deleted(room_id, message_id, r)),
+        ClientFrame::Read { room_id, seq } => {
+            run_blocking(move || chat.mark_read(user_id, room_id, seq))
+                .await
+                .map(|u| protocol::read(&u, r))
+        }
         ClientFrame::React {
             room_id,
             message_id,

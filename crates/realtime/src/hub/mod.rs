@@ -313,6 +313,24 @@ impl Hub {
                     bus,
                 );
             }
+            // Shared read marks are receipts for the room; private ones go to the reader's own
+            // sockets only, to keep their devices in step.
+            DomainEvent::ReadUpdated {
+                user_id, shared, ..
+            } => {
+                let frame = protocol::event_frame(&event);
+                if *shared {
+                    fanout::broadcast(&mut self.registry, room_id, frame, bus);
+                } else {
+                    let targets = self.registry.user_conns(*user_id);
+                    fanout::send_to(
+                        &mut self.registry,
+                        &targets,
+                        |_| Outbound::Frame(frame.clone()),
+                        bus,
+                    );
+                }
+            }
             DomainEvent::RoomUpdated { .. } => {
                 fanout::broadcast(
                     &mut self.registry,

@@ -30,6 +30,11 @@ pub(crate) enum ClientFrame {
         room_id: RoomId,
         message_id: MessageId,
     },
+    /// Moves the sender's read mark in the room forward.
+    Read {
+        room_id: RoomId,
+        seq: i64,
+    },
     /// Adds (`on`) or removes the sender's reaction.
     React {
         room_id: RoomId,
@@ -74,6 +79,11 @@ struct EditFields {
     room_id: RoomId,
     message_id: MessageId,
     body: String,
+}
+#[derive(Deserialize)]
+struct ReadFields {
+    room_id: RoomId,
+    seq: i64,
 }
 #[derive(Deserialize)]
 struct ReactFields {
@@ -157,6 +167,10 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
             "delete" => fields::<MessageRef>(value, "delete").map(|f| ClientFrame::Delete {
                 room_id: f.room_id,
                 message_id: f.message_id,
+            }),
+            "read" => fields::<ReadFields>(value, "read").map(|f| ClientFrame::Read {
+                room_id: f.room_id,
+                seq: f.seq,
             }),
             "react" => fields::<ReactFields>(value, "react").map(|f| ClientFrame::React {
                 room_id: f.room_id,

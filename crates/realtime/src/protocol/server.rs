@@ -6,7 +6,7 @@
 use huddle_auth::AuthError;
 use huddle_domain::{
     Chain, DomainError, DomainEvent, ErrorCode, Member, Message, MessageId, RoomCursor, RoomId,
-    User, UserId,
+    Unread, User, UserId,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -132,6 +132,15 @@ pub(crate) fn reauthed(expires_in: u64, reference: Option<&str>) -> String {
 pub(crate) fn edited(room_id: RoomId, message: &Message, reference: Option<&str>) -> String {
     with_ref(
         json!({"type": "edited", "room_id": room_id, "message": message}),
+        reference,
+    )
+}
+
+/// The answer to a `read` frame: the sender's state in the room after it.
+pub(crate) fn read(unread: &Unread, reference: Option<&str>) -> String {
+    with_ref(
+        json!({"type": "read", "room_id": unread.room_id, "last_read_seq": unread.last_read_seq,
+               "unread_count": unread.unread_count}),
         reference,
     )
 }
