@@ -30,7 +30,8 @@ ci:
 
 # The standard benchmark set (BENCHMARKS.md) against PostgreSQL on 127.0.0.1:5432: fan-out
 # and latency against the bare broadcast server, store against the naive baseline, history,
-# idle memory, and message search over 1,000,000 messages. About 8 minutes after the build; the JSON line also lands in target/bench.json.
+# idle memory, and message search over 1,000,000 messages. About 8 minutes after the build;
+# the JSON line also lands in target/bench.json.
 # Arguments pick a scenario and its options: `just bench fanout --duration 5`.
 bench *args="all":
     cargo build --release -p huddle-server -p huddle-bench
