@@ -74,7 +74,11 @@ async fn posting_answers_the_message(backend: Backend) {
             "seq"
         ]
     );
-    assert_eq!(m["reactions"], json!([]), "a message just sent has no reactions");
+    assert_eq!(
+        m["reactions"],
+        json!([]),
+        "a message just sent has no reactions"
+    );
 
     let m2 = app.send(&alice, room, "second").await;
     assert_eq!(m2["seq"], 2);
