@@ -28,6 +28,7 @@ fn message(body: &str) -> Message {
         edited_at: None,
         deleted: false,
         reactions: Vec::new(),
+        event_seq: 1,
     }
 }
 
@@ -37,6 +38,7 @@ fn serialisation(c: &mut Criterion) {
     let event = DomainEvent::MessageCreated {
         room_id: 7,
         message: message(BODY),
+        event_seq: 1,
     };
     c.bench_function("event_frame/message_created", |b| {
         b.iter(|| bench_support::event_frame(black_box(&event)))

@@ -90,7 +90,9 @@ impl RedisBus {
 impl Inner {
     fn channels(&self, event: &BusEvent) -> Vec<String> {
         match event {
-            BusEvent::Domain(DomainEvent::MemberJoined { room_id, member }) => vec![
+            BusEvent::Domain(DomainEvent::MemberJoined {
+                room_id, member, ..
+            }) => vec![
                 self.config.room_channel(*room_id),
                 self.config.user_channel(member.user.id),
             ],

@@ -93,6 +93,7 @@ mod tests {
             BusEvent::Domain(DomainEvent::MemberLeft {
                 room_id: 9,
                 user_id: 7,
+                event_seq: 12,
             }),
             BusEvent::SessionsEnded {
                 sessions: vec![(7, "abc".into()), (8, "def".into())],

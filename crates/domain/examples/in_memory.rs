@@ -32,7 +32,7 @@ impl EventPublisher for PrintEvents {
                 member.role.as_str()
             ),
             DomainEvent::MemberLeft { user_id, .. } => format!("member.left user {user_id}"),
-            DomainEvent::RoomUpdated { room } => format!("room.updated {:?}", room.name),
+            DomainEvent::RoomUpdated { room, .. } => format!("room.updated {:?}", room.name),
             DomainEvent::RoomDeleted { .. } => "room.deleted".to_owned(),
             DomainEvent::ReadUpdated {
                 user_id,

@@ -49,6 +49,8 @@ pub struct Room {
 pub struct RoomCursor {
     pub room_id: RoomId,
     pub last_seq: i64,
+    /// The room's newest logged change (see [`crate::event_log`]).
+    pub last_event_seq: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -135,6 +137,10 @@ pub struct Message {
     /// for someone (history, sync); empty on a message just sent.
     #[serde(default)]
     pub reactions: Vec<Reaction>,
+    /// The place of the message's creation in its room's log. Not part of the message on the
+    /// wire: the `message.created` event carries it.
+    #[serde(skip)]
+    pub event_seq: i64,
 }
 
 /// A stored refresh token. Only the SHA-256 of the token is kept, so a database leak does not

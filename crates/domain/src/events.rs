@@ -8,21 +8,38 @@ use crate::entities::*;
 #[serde(tag = "type")]
 pub enum DomainEvent {
     #[serde(rename = "message.created")]
-    MessageCreated { room_id: RoomId, message: Message },
+    MessageCreated {
+        room_id: RoomId,
+        message: Message,
+        event_seq: i64,
+    },
     #[serde(rename = "message.updated")]
-    MessageUpdated { room_id: RoomId, message: Message },
+    MessageUpdated {
+        room_id: RoomId,
+        message: Message,
+        event_seq: i64,
+    },
     #[serde(rename = "message.deleted")]
     MessageDeleted {
         room_id: RoomId,
         message_id: MessageId,
         seq: i64,
+        event_seq: i64,
     },
     #[serde(rename = "member.joined")]
-    MemberJoined { room_id: RoomId, member: Member },
+    MemberJoined {
+        room_id: RoomId,
+        member: Member,
+        event_seq: i64,
+    },
     #[serde(rename = "member.left")]
-    MemberLeft { room_id: RoomId, user_id: UserId },
+    MemberLeft {
+        room_id: RoomId,
+        user_id: UserId,
+        event_seq: i64,
+    },
     #[serde(rename = "room.updated")]
-    RoomUpdated { room: Room },
+    RoomUpdated { room: Room, event_seq: i64 },
     #[serde(rename = "room.deleted")]
     RoomDeleted { room_id: RoomId },
     /// A member read further. Goes to the reader's own sockets, and to the room's members when
@@ -42,6 +59,7 @@ pub enum DomainEvent {
         seq: i64,
         emoji: String,
         user_id: UserId,
+        event_seq: i64,
     },
     #[serde(rename = "reaction.removed")]
     ReactionRemoved {
@@ -50,6 +68,7 @@ pub enum DomainEvent {
         seq: i64,
         emoji: String,
         user_id: UserId,
+        event_seq: i64,
     },
 }
 
@@ -65,7 +84,24 @@ impl DomainEvent {
             | DomainEvent::ReadUpdated { room_id, .. }
             | DomainEvent::ReactionAdded { room_id, .. }
             | DomainEvent::ReactionRemoved { room_id, .. } => *room_id,
-            DomainEvent::RoomUpdated { room } => room.id,
+            DomainEvent::RoomUpdated { room, .. } => room.id,
+        }
+    }
+
+    /// The event's place in its room's log (see [`crate::event_log`]); `None` for what is not
+    /// logged: a room's deletion (the log goes with the room) and read marks (a user's state,
+    /// which `ready` carries whole).
+    pub fn event_seq(&self) -> Option<i64> {
+        match self {
+            DomainEvent::MessageCreated { event_seq, .. }
+            | DomainEvent::MessageUpdated { event_seq, .. }
+            | DomainEvent::MessageDeleted { event_seq, .. }
+            | DomainEvent::MemberJoined { event_seq, .. }
+            | DomainEvent::MemberLeft { event_seq, .. }
+            | DomainEvent::RoomUpdated { event_seq, .. }
+            | DomainEvent::ReactionAdded { event_seq, .. }
+            | DomainEvent::ReactionRemoved { event_seq, .. } => Some(*event_seq),
+            DomainEvent::RoomDeleted { .. } | DomainEvent::ReadUpdated { .. } => None,
         }
     }
 }

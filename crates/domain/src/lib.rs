@@ -8,7 +8,8 @@
 //! - [`entities`]: the data (users, rooms, members, messages, sessions) as the wire shows it.
 //! - [`validation`]: every input rule (lengths, characters, names), one function per field.
 //! - [`service`]: `ChatService`, the use cases and who may do them (the permission matrix).
-//! - [`repository`]: the storage traits the services need; [`events`]: what they announce.
+//! - [`repository`]: the storage traits the services need; [`events`]: what they announce;
+//!   [`event_log`]: each room's ordered log of them, which resuming clients replay.
 //! - [`error`]: the layer's errors and [`ErrorCode`], the contract's one vocabulary of codes.
 //! - [`limits`], [`presence`]: rate limiting and who is online, as plain state machines.
 //! - [`search`]: the message search query language and its highlighted answers.
@@ -25,6 +26,7 @@ pub mod answer;
 pub mod conformance;
 pub mod entities;
 pub mod error;
+pub mod event_log;
 pub mod events;
 pub mod limits;
 #[cfg(any(test, feature = "memory"))]

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::entities::*;
 use crate::error::RepoError;
+use crate::event_log::{LogSlice, Logged, LoggedEntry};
 use crate::search::{MessageSearch, SearchHit};
 
 pub type RepoResult<T> = Result<T, RepoError>;
@@ -76,7 +77,7 @@ pub struct DirectOpened {
     pub room: Room,
     pub created: bool,
     /// The people made members by this call: everyone when created, else who had left.
-    pub added: Vec<Member>,
+    pub added: Vec<Logged<Member>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -196,15 +197,20 @@ pub trait RoomRepository {
     /// at once get the same room.
     fn open_direct(&self, new: NewDirect) -> RepoResult<DirectOpened>;
     fn list_rooms(&self, query: RoomQuery) -> RepoResult<Vec<Room>>;
-    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Room>;
+    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Logged<Room>>;
     /// Deletes the room with its members and messages.
     fn delete_room(&self, id: RoomId) -> RepoResult<()>;
     fn role_of(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Role>>;
     fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>>;
     /// Fails with `Conflict("member")` when already a member.
-    fn add_member(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member>;
-    /// Returns false when the user was not a member.
-    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<bool>;
+    fn add_member(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> RepoResult<Logged<Member>>;
+    /// The logged leave's `event_seq`; `None` when the user was not a member.
+    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<i64>>;
     fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member>;
     /// Members ordered by user id, keyset-paginated.
     fn list_members(
@@ -213,7 +219,7 @@ pub trait RoomRepository {
         after_user: Option<UserId>,
         limit: usize,
     ) -> RepoResult<Vec<Member>>;
-    /// Every room the user belongs to, with its last seq.
+    /// Every room the user belongs to, with its last seq and last event seq.
     fn rooms_of_user(&self, user_id: UserId) -> RepoResult<Vec<RoomCursor>>;
 }
 
@@ -234,6 +240,8 @@ pub trait MessageRepository {
         done(self.store_message(new));
     }
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>>;
+    /// The room's messages with these ids (the others are skipped), in seq order.
+    fn messages_by_ids(&self, room_id: RoomId, ids: &[MessageId]) -> RepoResult<Vec<Message>>;
     /// Ascending by seq.
     fn history(
         &self,
@@ -241,9 +249,14 @@ pub trait MessageRepository {
         window: HistoryWindow,
         limit: usize,
     ) -> RepoResult<Vec<Message>>;
-    fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message>;
+    fn edit_message(
+        &self,
+        room_id: RoomId,
+        id: MessageId,
+        body: &str,
+    ) -> RepoResult<Logged<Message>>;
     /// Blanks the body and sets `deleted`, keeping the seq.
-    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message>;
+    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Logged<Message>>;
     /// Live (not deleted) messages of the viewer's rooms matching the search, best first.
     fn search_messages(&self, search: MessageSearch) -> RepoResult<Vec<SearchHit>>;
 }
@@ -251,16 +264,21 @@ pub trait MessageRepository {
 pub trait ReactionRepository {
     /// Adds the reaction unless the user already made it; refuses a new emoji on a message that
     /// has [`validation::REACTIONS_PER_MESSAGE_MAX`](crate::validation::REACTIONS_PER_MESSAGE_MAX)
-    /// already (`Conflict("reactions")`). One transaction. Whether anything changed.
-    fn add_reaction(&self, message_id: MessageId, user_id: UserId, emoji: &str)
-        -> RepoResult<bool>;
-    /// Whether there was such a reaction to remove.
+    /// already (`Conflict("reactions")`). One transaction. The logged change's `event_seq`,
+    /// `None` when nothing changed.
+    fn add_reaction(
+        &self,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: &str,
+    ) -> RepoResult<Option<i64>>;
+    /// The logged change's `event_seq`; `None` when there was no such reaction to remove.
     fn remove_reaction(
         &self,
         message_id: MessageId,
         user_id: UserId,
         emoji: &str,
-    ) -> RepoResult<bool>;
+    ) -> RepoResult<Option<i64>>;
     /// The reactions to each of these messages, each message's in order of their first use,
     /// with `me` for `viewer`. Messages without reactions are absent.
     fn reactions(
@@ -312,7 +330,24 @@ pub trait InviteRepository {
         code: &str,
         user_id: UserId,
         now: DateTime<Utc>,
-    ) -> RepoResult<Option<Member>>;
+    ) -> RepoResult<Option<Logged<Member>>>;
+}
+
+/// Each room's event log (see [`crate::event_log`]). Every change the other traits make to a
+/// room is logged by them, in the same transaction; this reads and prunes the log.
+pub trait EventLogRepository {
+    /// The room's log after `after`, oldest first, at most `limit` entries: message creations
+    /// (from the messages) and every other logged change. [`LogSlice::Reset`] when entries
+    /// after `after` were pruned.
+    fn log_after(
+        &self,
+        room_id: RoomId,
+        after: i64,
+        limit: usize,
+    ) -> RepoResult<LogSlice<LoggedEntry>>;
+    /// Forgets the entries logged before `before`, in every room (messages stay: they are
+    /// history). How many were forgotten.
+    fn prune_log(&self, before: DateTime<Utc>) -> RepoResult<u64>;
 }
 
 pub trait Repository:
@@ -323,6 +358,7 @@ pub trait Repository:
     + InviteRepository
     + ReactionRepository
     + ReadRepository
+    + EventLogRepository
     + HealthCheck
     + Send
     + Sync
@@ -337,6 +373,7 @@ impl<T> Repository for T where
         + InviteRepository
         + ReactionRepository
         + ReadRepository
+        + EventLogRepository
         + HealthCheck
         + Send
         + Sync

@@ -254,6 +254,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: Vec::new(),
+            event_seq: 1,
         };
         let hit = SearchHit::from_marked(message.clone(), &m("the [déploy] went [fine]"));
         assert_eq!(hit.snippet, "the déploy went fine");

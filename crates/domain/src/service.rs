@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::answer::{answer, Answer};
 use crate::entities::*;
 use crate::error::{DomainError, ErrorCode, RepoError};
+use crate::event_log::Logged;
 use crate::events::{DomainEvent, EventPublisher};
 use crate::repository::*;
 use crate::validation;
@@ -138,11 +139,13 @@ impl ChatService {
             is_private: input.is_private.unwrap_or(false),
             owner_id: actor,
         })?;
-        // The owner's open sockets follow the new room from now on, like any joiner's.
+        // The owner's open sockets follow the new room from now on, like any joiner's. The
+        // owner's joining is the first entry of the new room's log.
         if let Some(owner) = self.repo.member(room.id, actor)? {
             self.events.publish(DomainEvent::MemberJoined {
                 room_id: room.id,
                 member: owner,
+                event_seq: crate::event_log::FIRST_EVENT_SEQ,
             });
         }
         Ok(room)
@@ -229,9 +232,14 @@ impl ChatService {
                 .transpose()?,
             is_private: input.is_private,
         };
-        let room = self.repo.update_room(room_id, patch)?;
-        self.events
-            .publish(DomainEvent::RoomUpdated { room: room.clone() });
+        let Logged {
+            value: room,
+            event_seq,
+        } = self.repo.update_room(room_id, patch)?;
+        self.events.publish(DomainEvent::RoomUpdated {
+            room: room.clone(),
+            event_seq,
+        });
         Ok(room)
     }
 
@@ -264,7 +272,10 @@ impl ChatService {
     }
 
     fn admit(&self, room_id: RoomId, user_id: UserId, role: Role) -> DomainResult<Member> {
-        let member = self
+        let Logged {
+            value: member,
+            event_seq,
+        } = self
             .repo
             .add_member(room_id, user_id, role)
             .map_err(|e| match e {
@@ -276,6 +287,7 @@ impl ChatService {
         self.events.publish(DomainEvent::MemberJoined {
             room_id,
             member: member.clone(),
+            event_seq,
         });
         Ok(member)
     }
@@ -288,10 +300,11 @@ impl ChatService {
                 "the owner cannot leave the room; delete it instead",
             ));
         }
-        if self.repo.remove_member(room_id, actor)? {
+        if let Some(event_seq) = self.repo.remove_member(room_id, actor)? {
             self.events.publish(DomainEvent::MemberLeft {
                 room_id,
                 user_id: actor,
+                event_seq,
             });
         }
         Ok(())
@@ -335,9 +348,12 @@ impl ChatService {
         if actor_role == Role::Admin && target_role == Role::Admin {
             return Err(DomainError::forbidden("admins cannot remove other admins"));
         }
-        if self.repo.remove_member(room_id, user_id)? {
-            self.events
-                .publish(DomainEvent::MemberLeft { room_id, user_id });
+        if let Some(event_seq) = self.repo.remove_member(room_id, user_id)? {
+            self.events.publish(DomainEvent::MemberLeft {
+                room_id,
+                user_id,
+                event_seq,
+            });
         }
         Ok(())
     }
@@ -446,6 +462,7 @@ impl ChatService {
                 if let Ok(Stored::Created(m)) = &stored {
                     events.publish(DomainEvent::MessageCreated {
                         room_id,
+                        event_seq: m.event_seq,
                         message: m.clone(),
                     });
                 }
@@ -533,10 +550,14 @@ impl ChatService {
                 "a deleted message cannot be edited",
             ));
         }
-        let message = self.repo.edit_message(room_id, message_id, &body)?;
+        let Logged {
+            value: message,
+            event_seq,
+        } = self.repo.edit_message(room_id, message_id, &body)?;
         self.events.publish(DomainEvent::MessageUpdated {
             room_id,
             message: message.clone(),
+            event_seq,
         });
         Ok(message)
     }
@@ -557,17 +578,22 @@ impl ChatService {
         if message.deleted {
             return Ok(());
         }
-        let message = self.repo.delete_message(room_id, message_id)?;
+        let Logged {
+            value: message,
+            event_seq,
+        } = self.repo.delete_message(room_id, message_id)?;
         self.events.publish(DomainEvent::MessageDeleted {
             room_id,
             message_id,
             seq: message.seq,
+            event_seq,
         });
         Ok(())
     }
 }
 
 mod direct;
+mod event_log;
 mod invites;
 mod reactions;
 mod reads;

@@ -221,6 +221,7 @@ pub(crate) struct MessageRow {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub deleted: bool,
+    pub event_seq: i64,
 }
 
 pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
@@ -235,6 +236,7 @@ pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
         edited_at: m.edited_at.map(to_time),
         deleted: m.deleted,
         reactions: Vec::new(),
+        event_seq: m.event_seq,
     }
 }
 
@@ -250,6 +252,7 @@ pub(crate) struct NewMessageRow<'a> {
     pub client_msg_id: Option<&'a str>,
     pub created_at: i64,
     pub deleted: bool,
+    pub event_seq: i64,
 }
 
 #[derive(Queryable, Selectable)]

@@ -52,6 +52,8 @@ diesel::table! {
         updated_at -> BigInt,
         kind -> Text,
         direct_key -> Nullable<Text>,
+        event_offset -> BigInt,
+        log_floor -> BigInt,
     }
 }
 
@@ -75,6 +77,20 @@ diesel::table! {
         created_at -> BigInt,
         edited_at -> Nullable<BigInt>,
         deleted -> Bool,
+        event_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    room_events (room_id, event_seq) {
+        room_id -> BigInt,
+        event_seq -> BigInt,
+        kind -> Text,
+        message_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+        emoji -> Nullable<Text>,
+        role -> Nullable<Text>,
+        created_at -> BigInt,
     }
 }
 
@@ -115,6 +131,7 @@ diesel::joinable!(room_reads -> users (user_id));
 diesel::joinable!(invites -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(room_events -> rooms (room_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
 
@@ -127,5 +144,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     messages,
     invites,
     reactions,
-    room_reads
+    room_reads,
+    room_events
 );

@@ -76,8 +76,8 @@ fn messages_keep_their_room_and_author(backend: Backend) {
     // Writes naming a missing room or author, in every shape, store nothing.
     let insert = |room: i64, author: i64| {
         format!(
-            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted) \
-             VALUES ({room}, 99, {author}, 'stray', 0, FALSE)"
+            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
+             VALUES ({room}, 99, {author}, 'stray', 0, FALSE, 99)"
         )
     };
     assert_refused(
@@ -90,8 +90,9 @@ fn messages_keep_their_room_and_author(backend: Backend) {
     );
     assert_refused(
         diesel::sql_query(format!(
-            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted) \
-             VALUES ({kept}, 98, {ann}, 'fine', 0, FALSE), ({missing}, 99, {ann}, 'stray', 0, FALSE)"
+            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
+             VALUES ({kept}, 98, {ann}, 'fine', 0, FALSE, 98), \
+                    ({missing}, 99, {ann}, 'stray', 0, FALSE, 99)"
         ))
         .execute(&mut c),
         "one missing room among several rows",

@@ -54,6 +54,7 @@ impl FanoutRig {
                     rooms: vec![RoomCursor {
                         room_id: message.room_id,
                         last_seq: message.seq - 1,
+                        last_event_seq: message.seq - 1,
                     }],
                     since_epoch: 0,
                     tx,
@@ -77,8 +78,10 @@ impl FanoutRig {
     pub fn deliver(&mut self) -> usize {
         let message = self.message.clone();
         self.message.seq += 1;
+        self.message.event_seq += 1;
         let event = DomainEvent::MessageCreated {
             room_id: message.room_id,
+            event_seq: message.event_seq,
             message,
         };
         self.hub.handle_command(

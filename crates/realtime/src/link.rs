@@ -20,13 +20,16 @@ pub(crate) enum Outbound {
     Message {
         room_id: RoomId,
         seq: i64,
+        event_seq: i64,
         frame: Frame,
     },
-    /// A `message.updated` / `message.deleted` frame of the message with `seq`, which must not
-    /// reach the client before that message does.
-    MessageChange {
+    /// Any other logged event of a room: a change of the message with `seq` (an edit, a
+    /// delete, a reaction), which must not reach the client before that message does, or with
+    /// `seq` 0 a change of the room itself (members, name).
+    Change {
         room_id: RoomId,
         seq: i64,
+        event_seq: i64,
         frame: Frame,
     },
     /// The connection's user joined or left a room.
@@ -41,7 +44,7 @@ impl Outbound {
         match self {
             Outbound::Frame(frame)
             | Outbound::Message { frame, .. }
-            | Outbound::MessageChange { frame, .. } => frame.len() + 10,
+            | Outbound::Change { frame, .. } => frame.len() + 10,
             Outbound::RoomAdded(_) | Outbound::RoomRemoved(_) => 0,
         }
     }
@@ -90,6 +93,7 @@ mod tests {
         let message = Outbound::Message {
             room_id: 1,
             seq: 1,
+            event_seq: 1,
             frame: "x".repeat(100).into(),
         };
         assert_eq!(message.frame_bytes(), 110);

@@ -91,6 +91,7 @@ pub(crate) fn messages(room_id: RoomId, seqs: impl IntoIterator<Item = i64>) -> 
             edited_at: None,
             deleted: false,
             reactions: Vec::new(),
+            event_seq: seq,
         })
         .collect()
 }

@@ -55,7 +55,10 @@ pub fn invites_are_live_until_revoked_expired_or_used_up(repo: &dyn Repository) 
     assert_eq!(repo.invite_by_code("zz").unwrap(), None);
 
     let joined = repo.redeem_invite("a", guest, Utc::now()).unwrap().unwrap();
-    assert_eq!((joined.user.id, joined.role), (guest, Role::Member));
+    assert_eq!(
+        (joined.value.user.id, joined.value.role),
+        (guest, Role::Member)
+    );
     assert_eq!(repo.room_by_id(room).unwrap().unwrap().member_count, 2);
     assert_eq!(repo.invite_by_code("a").unwrap().unwrap().invite.uses, 1);
     // Used up, revoked, expired and unknown codes admit nobody.

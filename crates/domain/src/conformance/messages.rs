@@ -118,17 +118,17 @@ pub fn edits_and_deletes_keep_the_seq(repo: &dyn Repository) {
     );
     assert_eq!(repo.delete_message(other, m.id), Err(RepoError::NotFound));
     assert!(repo.message_by_id(other, m.id).unwrap().is_none());
-    let edited = repo.edit_message(r, m.id, "second").unwrap();
+    let edited = repo.edit_message(r, m.id, "second").unwrap().value;
     assert_eq!((edited.body.as_str(), edited.seq), ("second", m.seq));
     assert!(edited.edited_at.is_some_and(|t| t > m.created_at));
-    let deleted = repo.delete_message(r, m.id).unwrap();
+    let deleted = repo.delete_message(r, m.id).unwrap().value;
     assert_eq!(
         (deleted.body.as_str(), deleted.deleted, deleted.seq),
         ("", true, m.seq)
     );
     assert_eq!(deleted.edited_at, edited.edited_at);
     assert_eq!(
-        repo.delete_message(r, m.id),
+        repo.delete_message(r, m.id).map(|l| l.value),
         Ok(deleted.clone()),
         "twice is harmless"
     );

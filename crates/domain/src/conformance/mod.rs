@@ -10,6 +10,7 @@
 
 pub mod concurrency;
 pub mod direct;
+pub mod event_log;
 pub mod invites;
 pub mod messages;
 pub mod people;
@@ -117,7 +118,7 @@ pub fn rooms_start_with_their_owner_and_count_members(repo: &dyn Repository) {
     });
     assert_eq!(bad_owner, Err(RepoError::NotFound));
 
-    let m = repo.add_member(r, bob, Role::Member).unwrap();
+    let m = repo.add_member(r, bob, Role::Member).unwrap().value;
     assert_eq!((m.user.id, m.role), (bob, Role::Member));
     assert_eq!(
         repo.add_member(r, bob, Role::Admin),
@@ -140,9 +141,9 @@ pub fn rooms_start_with_their_owner_and_count_members(repo: &dyn Repository) {
     assert_eq!(repo.member(r, bob).unwrap().unwrap().role, Role::Admin);
     assert_eq!(repo.set_role(r, 999, Role::Admin), Err(RepoError::NotFound));
 
-    assert!(repo.remove_member(r, bob).unwrap());
+    assert!(repo.remove_member(r, bob).unwrap().is_some());
     assert!(
-        !repo.remove_member(r, bob).unwrap(),
+        repo.remove_member(r, bob).unwrap().is_none(),
         "not a member any more"
     );
     assert_eq!(repo.room_by_id(r).unwrap().unwrap().member_count, 1);
@@ -225,7 +226,7 @@ pub fn room_updates_patch_and_stamp(repo: &dyn Repository) {
         is_private: Some(true),
         ..RoomPatch::default()
     };
-    let after = repo.update_room(r, patch.clone()).unwrap();
+    let after = repo.update_room(r, patch.clone()).unwrap().value;
     assert_eq!(
         (after.name.as_str(), after.description.as_str()),
         ("general", "about")
@@ -307,6 +308,9 @@ macro_rules! repository_conformance {
             concurrent_retries_of_one_send_store_it_once => concurrency::concurrent_retries_of_one_send_store_it_once,
             concurrent_joins_and_leaves_count_members_exactly => concurrency::concurrent_joins_and_leaves_count_members_exactly,
             concurrent_rotations_of_one_token_let_exactly_one_through => concurrency::concurrent_rotations_of_one_token_let_exactly_one_through,
+            every_change_takes_the_rooms_next_event_seq => event_log::every_change_takes_the_rooms_next_event_seq,
+            pruning_resets_readers_from_before_it => event_log::pruning_resets_readers_from_before_it,
+            concurrent_changes_get_every_event_seq_once => event_log::concurrent_changes_get_every_event_seq_once,
         );
     };
     (@cases $run:path; $($name:ident => $($case:ident)::+,)*) => {

@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 use super::{MemberRow, MemoryRepository};
 use crate::entities::*;
 use crate::error::RepoError;
+use crate::event_log::{LogEntry, Logged};
 use crate::repository::{InviteRepository, NewInvite, RepoResult};
 
 impl InviteRepository for MemoryRepository {
@@ -67,7 +68,7 @@ impl InviteRepository for MemoryRepository {
         code: &str,
         user_id: UserId,
         now: DateTime<Utc>,
-    ) -> RepoResult<Option<Member>> {
+    ) -> RepoResult<Option<Logged<Member>>> {
         let mut s = self.lock()?;
         let Some(record) = s.invites.get(code) else {
             return Ok(None);
@@ -96,6 +97,15 @@ impl InviteRepository for MemoryRepository {
         if let Some(r) = s.invites.get_mut(code) {
             r.invite.uses += 1;
         }
-        s.member(room_id, user_id)
+        let event_seq = s.log_at(
+            room_id,
+            LogEntry::MemberJoined {
+                user_id,
+                role: Role::Member,
+            },
+            joined_at,
+        );
+        Ok(s.member(room_id, user_id)?
+            .map(|value| Logged { value, event_seq }))
     }
 }

@@ -3,6 +3,7 @@ use std::ops::Bound;
 use super::{next, MemoryRepository, MessageRow, State};
 use crate::entities::*;
 use crate::error::{RepoError, SendRefusal};
+use crate::event_log::{LogEntry, Logged};
 use crate::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
@@ -42,6 +43,7 @@ impl MessageRepository for MemoryRepository {
             return Ok(Stored::Existing(first));
         }
         let created_at = s.now();
+        let event_seq = seq + s.event_offsets.get(&new.room_id).copied().unwrap_or(0);
         let id = next(&mut s.last_ids.message);
         s.messages.insert(
             id,
@@ -54,6 +56,7 @@ impl MessageRepository for MemoryRepository {
                 created_at,
                 edited_at: None,
                 deleted: false,
+                event_seq,
             },
         );
         s.by_seq.insert((new.room_id, seq), id);
@@ -77,6 +80,17 @@ impl MessageRepository for MemoryRepository {
 
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
         in_room(&*self.lock()?, room_id, id)
+    }
+
+    fn messages_by_ids(&self, room_id: RoomId, ids: &[MessageId]) -> RepoResult<Vec<Message>> {
+        let s = self.lock()?;
+        let mut found = Vec::new();
+        for id in ids {
+            found.extend(in_room(&s, room_id, *id)?);
+        }
+        found.sort_by_key(|m| m.seq);
+        found.dedup_by_key(|m| m.id);
+        Ok(found)
     }
 
     fn history(
@@ -108,7 +122,12 @@ impl MessageRepository for MemoryRepository {
     }
 
     /// Like the database's conditional update, a deleted message is `NotFound`.
-    fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message> {
+    fn edit_message(
+        &self,
+        room_id: RoomId,
+        id: MessageId,
+        body: &str,
+    ) -> RepoResult<Logged<Message>> {
         let mut s = self.lock()?;
         let now = s.now();
         match s.messages.get_mut(&id) {
@@ -118,11 +137,13 @@ impl MessageRepository for MemoryRepository {
             }
             _ => return Err(RepoError::NotFound),
         }
-        s.message(id)?.ok_or(RepoError::NotFound)
+        let event_seq = s.log(room_id, LogEntry::MessageUpdated { message_id: id });
+        let value = s.message(id)?.ok_or(RepoError::NotFound)?;
+        Ok(Logged { value, event_seq })
     }
 
-    /// Deleting a deleted message again succeeds and changes nothing more.
-    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message> {
+    /// Deleting a deleted message again succeeds, and is logged again.
+    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Logged<Message>> {
         let mut s = self.lock()?;
         match s.messages.get_mut(&id) {
             Some(row) if row.room_id == room_id => {
@@ -132,7 +153,9 @@ impl MessageRepository for MemoryRepository {
             _ => return Err(RepoError::NotFound),
         }
         s.reactions.retain(|r| r.message_id != id);
-        s.message(id)?.ok_or(RepoError::NotFound)
+        let event_seq = s.log(room_id, LogEntry::MessageDeleted { message_id: id });
+        let value = s.message(id)?.ok_or(RepoError::NotFound)?;
+        Ok(Logged { value, event_seq })
     }
 }
 

@@ -20,6 +20,7 @@
 //!
 //! [`MemoryRepository::set_unavailable`] makes every call fail as a lost database would, for
 //! testing what callers do then.
+mod event_log;
 mod invites;
 mod messages;
 mod reactions;
@@ -107,6 +108,13 @@ struct State {
     reads: BTreeMap<(RoomId, UserId), i64>,
     /// Users who keep their read state to themselves.
     private_reads: std::collections::HashSet<UserId>,
+    /// Per room: the changes other than message creations logged so far. A message's
+    /// `event_seq` is its seq plus this, when it is stored.
+    event_offsets: HashMap<RoomId, i64>,
+    /// (room, event_seq) -> a logged change other than a message's creation.
+    log: BTreeMap<(RoomId, i64), (DateTime<Utc>, crate::event_log::LogEntry)>,
+    /// Per room: the newest event_seq pruned.
+    log_floors: HashMap<RoomId, i64>,
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +152,7 @@ struct MessageRow {
     created_at: DateTime<Utc>,
     edited_at: Option<DateTime<Utc>>,
     deleted: bool,
+    event_seq: i64,
 }
 
 #[derive(Debug)]
@@ -218,6 +227,7 @@ impl State {
             edited_at: row.edited_at,
             deleted: row.deleted,
             reactions: Vec::new(),
+            event_seq: row.event_seq,
         }))
     }
 }

@@ -3,6 +3,7 @@ use std::collections::HashMap;
 use super::{MemoryRepository, ReactionRow};
 use crate::entities::*;
 use crate::error::RepoError;
+use crate::event_log::LogEntry;
 use crate::repository::{ReactionRepository, RepoResult};
 use crate::validation::REACTIONS_PER_MESSAGE_MAX;
 
@@ -12,14 +13,17 @@ impl ReactionRepository for MemoryRepository {
         message_id: MessageId,
         user_id: UserId,
         emoji: &str,
-    ) -> RepoResult<bool> {
+    ) -> RepoResult<Option<i64>> {
         let mut s = self.lock()?;
-        if !s.messages.contains_key(&message_id) || !s.users.contains_key(&user_id) {
+        if !s.users.contains_key(&user_id) {
             return Err(RepoError::NotFound);
         }
+        let Some(room_id) = s.messages.get(&message_id).map(|m| m.room_id) else {
+            return Err(RepoError::NotFound);
+        };
         let on_message = || s.reactions.iter().filter(|r| r.message_id == message_id);
         if on_message().any(|r| r.user_id == user_id && r.emoji == emoji) {
-            return Ok(false);
+            return Ok(None);
         }
         let mut emojis: Vec<&str> = on_message().map(|r| r.emoji.as_str()).collect();
         emojis.sort_unstable();
@@ -32,7 +36,14 @@ impl ReactionRepository for MemoryRepository {
             user_id,
             emoji: emoji.to_owned(),
         });
-        Ok(true)
+        Ok(Some(s.log(
+            room_id,
+            LogEntry::ReactionAdded {
+                message_id,
+                user_id,
+                emoji: emoji.to_owned(),
+            },
+        )))
     }
 
     fn remove_reaction(
@@ -40,12 +51,25 @@ impl ReactionRepository for MemoryRepository {
         message_id: MessageId,
         user_id: UserId,
         emoji: &str,
-    ) -> RepoResult<bool> {
+    ) -> RepoResult<Option<i64>> {
         let mut s = self.lock()?;
         let before = s.reactions.len();
         s.reactions
             .retain(|r| !(r.message_id == message_id && r.user_id == user_id && r.emoji == emoji));
-        Ok(s.reactions.len() < before)
+        let Some(room_id) = s.messages.get(&message_id).map(|m| m.room_id) else {
+            return Ok(None);
+        };
+        if s.reactions.len() == before {
+            return Ok(None);
+        }
+        Ok(Some(s.log(
+            room_id,
+            LogEntry::ReactionRemoved {
+                message_id,
+                user_id,
+                emoji: emoji.to_owned(),
+            },
+        )))
     }
 
     fn reactions(

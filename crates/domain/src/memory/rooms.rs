@@ -3,6 +3,7 @@ use std::ops::Bound;
 use super::{next, MemberRow, MemoryRepository};
 use crate::entities::*;
 use crate::error::RepoError;
+use crate::event_log::{LogEntry, Logged};
 use crate::repository::{
     DirectOpened, NewDirect, NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository,
 };
@@ -34,6 +35,14 @@ impl RoomRepository for MemoryRepository {
                 role: Role::Owner,
                 joined_at: now,
             },
+        );
+        s.log_at(
+            id,
+            LogEntry::MemberJoined {
+                user_id: new.owner_id,
+                role: Role::Owner,
+            },
+            now,
         );
         Ok(room)
     }
@@ -79,7 +88,17 @@ impl RoomRepository for MemoryRepository {
                 if let Some(room) = s.rooms.get_mut(&id) {
                     room.member_count += 1;
                 }
-                added.extend(s.member(id, user)?);
+                let event_seq = s.log_at(
+                    id,
+                    LogEntry::MemberJoined {
+                        user_id: user,
+                        role: Role::Member,
+                    },
+                    now,
+                );
+                if let Some(value) = s.member(id, user)? {
+                    added.push(Logged { value, event_seq });
+                }
             }
         }
         let room = s.rooms.get(&id).cloned().ok_or(RepoError::NotFound)?;
@@ -118,7 +137,7 @@ impl RoomRepository for MemoryRepository {
             .collect())
     }
 
-    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Room> {
+    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Logged<Room>> {
         let mut s = self.lock()?;
         if !s.rooms.contains_key(&id) {
             return Err(RepoError::NotFound);
@@ -135,7 +154,9 @@ impl RoomRepository for MemoryRepository {
             room.is_private = is_private;
         }
         room.updated_at = now;
-        Ok(room.clone())
+        let value = room.clone();
+        let event_seq = s.log(id, LogEntry::RoomUpdated);
+        Ok(Logged { value, event_seq })
     }
 
     fn delete_room(&self, id: RoomId) -> RepoResult<()> {
@@ -157,6 +178,9 @@ impl RoomRepository for MemoryRepository {
         s.invites.retain(|_, i| i.invite.room_id != id);
         s.directs.retain(|_, room| *room != id);
         s.reads.retain(|(room, _), _| *room != id);
+        s.log.retain(|(room, _), _| *room != id);
+        s.event_offsets.remove(&id);
+        s.log_floors.remove(&id);
         Ok(())
     }
 
@@ -172,7 +196,12 @@ impl RoomRepository for MemoryRepository {
         self.lock()?.member(room_id, user_id)
     }
 
-    fn add_member(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member> {
+    fn add_member(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> RepoResult<Logged<Member>> {
         let mut s = self.lock()?;
         if !s.rooms.contains_key(&room_id) || !s.users.contains_key(&user_id) {
             return Err(RepoError::NotFound);
@@ -186,18 +215,20 @@ impl RoomRepository for MemoryRepository {
         if let Some(room) = s.rooms.get_mut(&room_id) {
             room.member_count += 1;
         }
-        s.member(room_id, user_id)?.ok_or(RepoError::NotFound)
+        let event_seq = s.log_at(room_id, LogEntry::MemberJoined { user_id, role }, joined_at);
+        let value = s.member(room_id, user_id)?.ok_or(RepoError::NotFound)?;
+        Ok(Logged { value, event_seq })
     }
 
-    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<bool> {
+    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<i64>> {
         let mut s = self.lock()?;
         if s.members.remove(&(room_id, user_id)).is_none() {
-            return Ok(false);
+            return Ok(None);
         }
         if let Some(room) = s.rooms.get_mut(&room_id) {
             room.member_count -= 1;
         }
-        Ok(true)
+        Ok(Some(s.log(room_id, LogEntry::MemberLeft { user_id })))
     }
 
     fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member> {
@@ -236,6 +267,7 @@ impl RoomRepository for MemoryRepository {
             .map(|room| RoomCursor {
                 room_id: room.id,
                 last_seq: room.last_seq,
+                last_event_seq: s.last_event_seq(room.id),
             })
             .collect())
     }

@@ -60,10 +60,11 @@ impl ChatService {
             name,
         })?;
         // Each new member's sockets, on every node, subscribe to the room as on any join.
-        for member in opened.added {
+        for added in opened.added {
             self.events.publish(DomainEvent::MemberJoined {
                 room_id: opened.room.id,
-                member,
+                member: added.value,
+                event_seq: added.event_seq,
             });
         }
         Ok((opened.room, opened.created))

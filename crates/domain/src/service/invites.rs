@@ -5,6 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{ChatService, DomainResult};
 use crate::entities::*;
 use crate::error::{DomainError, ErrorCode, RepoError};
+use crate::event_log::Logged;
 use crate::events::DomainEvent;
 use crate::repository::NewInvite;
 use crate::validation::{
@@ -143,10 +144,14 @@ impl ChatService {
             return Err(expired());
         }
         match self.repo.redeem_invite(&invite.code, actor, now) {
-            Ok(Some(member)) => {
+            Ok(Some(Logged {
+                value: member,
+                event_seq,
+            })) => {
                 self.events.publish(DomainEvent::MemberJoined {
                     room_id: invite.room_id,
                     member: member.clone(),
+                    event_seq,
                 });
                 Ok(member)
             }

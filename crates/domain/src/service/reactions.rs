@@ -39,7 +39,7 @@ impl ChatService {
         } else {
             self.repo.remove_reaction(message_id, actor, &emoji)?
         };
-        if changed {
+        if let Some(event_seq) = changed {
             let (room_id, seq, user_id) = (room_id, message.seq, actor);
             self.events.publish(if on {
                 DomainEvent::ReactionAdded {
@@ -48,6 +48,7 @@ impl ChatService {
                     seq,
                     emoji,
                     user_id,
+                    event_seq,
                 }
             } else {
                 DomainEvent::ReactionRemoved {
@@ -56,6 +57,7 @@ impl ChatService {
                     seq,
                     emoji,
                     user_id,
+                    event_seq,
                 }
             });
         }

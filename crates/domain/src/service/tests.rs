@@ -3,6 +3,7 @@
 //! `tests/messages.rs`. This file holds the fixture they share: a room with one user of every
 //! role, and an outsider who used to be a member.
 mod direct;
+mod event_log;
 mod invites;
 mod matrix;
 mod messages;
@@ -111,6 +112,8 @@ pub(super) struct World {
     pub elsewhere_message: MessageId,
     /// The room's last seq after the setup.
     pub last_seq: i64,
+    /// The room's last event seq after the setup.
+    pub last_event_seq: i64,
 }
 
 fn user(repo: &MemoryRepository, name: &str) -> UserId {
@@ -175,6 +178,13 @@ impl World {
         repo.remove_member(room, outsider).unwrap();
         let elsewhere_message = store(&repo, elsewhere, stranger, "far away");
         let last_seq = repo.room_by_id(room).unwrap().unwrap().last_seq;
+        let last_event_seq = repo
+            .rooms_of_user(owner)
+            .unwrap()
+            .iter()
+            .find(|c| c.room_id == room)
+            .unwrap()
+            .last_event_seq;
         World {
             chat,
             repo,
@@ -192,6 +202,7 @@ impl World {
             deleted,
             elsewhere_message,
             last_seq,
+            last_event_seq,
         }
     }
 

@@ -1,8 +1,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use huddle_domain::event_log::{LogEntry, Logged};
 use huddle_domain::repository::{InviteRepository, NewInvite, RepoResult};
 use huddle_domain::{Invite, InviteRecord, Member, Role, RoomId, UserId};
 
+use super::event_log::log;
 use super::rooms::load_member;
 use super::DieselRepository;
 use crate::error::{db_err, map_err};
@@ -80,7 +82,7 @@ impl InviteRepository for DieselRepository {
         code: &str,
         user_id: UserId,
         now: DateTime<Utc>,
-    ) -> RepoResult<Option<Member>> {
+    ) -> RepoResult<Option<Logged<Member>>> {
         self.conn()?
             .transaction(|c| {
                 // One conditional update both checks and spends a use, so concurrent accepts
@@ -104,20 +106,26 @@ impl InviteRepository for DieselRepository {
                     return Ok(None);
                 };
                 // A member already: the unique key refuses, and the use is rolled back.
+                let joined_at = now_micros();
                 diesel::insert_into(room_members::table)
                     .values(NewMemberRow {
                         room_id,
                         user_id,
                         role: Role::Member.as_str(),
-                        joined_at: now_micros(),
+                        joined_at,
                     })
                     .execute(c)?;
                 diesel::update(rooms::table.find(room_id))
                     .set(rooms::member_count.eq(rooms::member_count + 1))
                     .execute(c)?;
-                load_member(c, room_id, user_id)?
-                    .map(Some)
-                    .ok_or(diesel::result::Error::NotFound)
+                let joined = LogEntry::MemberJoined {
+                    user_id,
+                    role: Role::Member,
+                };
+                let event_seq = log(c, room_id, &joined, joined_at)?;
+                let value =
+                    load_member(c, room_id, user_id)?.ok_or(diesel::result::Error::NotFound)?;
+                Ok(Some(Logged { value, event_seq }))
             })
             .map_err(map_err("member"))
     }

@@ -1,10 +1,13 @@
 use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use huddle_domain::event_log::{LogEntry, Logged};
 use huddle_domain::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
 use huddle_domain::search::{MessageSearch, SearchHit};
-use huddle_domain::{Message, MessageId, RepoError, RoomId};
+use huddle_domain::{Message, MessageId, RoomId};
 
+use super::event_log::{next_event_seq, record};
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
@@ -44,6 +47,21 @@ impl MessageRepository for DieselRepository {
 
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
         load(&mut *self.conn()?, room_id, id).map_err(db_err)
+    }
+
+    fn messages_by_ids(&self, room_id: RoomId, ids: &[MessageId]) -> RepoResult<Vec<Message>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        messages::table
+            .inner_join(users::table)
+            .filter(messages::room_id.eq(room_id))
+            .filter(messages::id.eq_any(ids))
+            .order(messages::seq)
+            .select((MessageRow::as_select(), UserRow::as_select()))
+            .load(&mut *self.conn()?)
+            .map(|rows| rows.into_iter().map(to_message).collect())
+            .map_err(db_err)
     }
 
     fn history(
@@ -87,32 +105,40 @@ impl MessageRepository for DieselRepository {
             .map_err(db_err)
     }
 
-    fn edit_message(&self, room_id: RoomId, id: MessageId, body: &str) -> RepoResult<Message> {
-        let mut conn = self.conn()?;
-        let n = diesel::update(
-            messages::table
-                .find(id)
-                .filter(messages::room_id.eq(room_id))
-                .filter(messages::deleted.eq(false)),
-        )
-        .set((
-            messages::body.eq(body),
-            messages::edited_at.eq(Some(now_micros())),
-        ))
-        .execute(&mut *conn)
-        .map_err(db_err)?;
-        if n == 0 {
-            return Err(RepoError::NotFound);
-        }
-        load(&mut conn, room_id, id)
-            .map_err(db_err)?
-            .ok_or(RepoError::NotFound)
+    fn edit_message(
+        &self,
+        room_id: RoomId,
+        id: MessageId,
+        body: &str,
+    ) -> RepoResult<Logged<Message>> {
+        let now = now_micros();
+        self.conn()?
+            .transaction(|c| {
+                let event_seq = next_event_seq(c, room_id)?.ok_or(DieselError::NotFound)?;
+                let n = diesel::update(
+                    messages::table
+                        .find(id)
+                        .filter(messages::room_id.eq(room_id))
+                        .filter(messages::deleted.eq(false)),
+                )
+                .set((messages::body.eq(body), messages::edited_at.eq(Some(now))))
+                .execute(c)?;
+                if n == 0 {
+                    return Err(DieselError::NotFound);
+                }
+                let edited = LogEntry::MessageUpdated { message_id: id };
+                record(c, room_id, event_seq, &edited, now)?;
+                let value = load(c, room_id, id)?.ok_or(DieselError::NotFound)?;
+                Ok(Logged { value, event_seq })
+            })
+            .map_err(db_err)
     }
 
     /// A deleted message keeps its seq and loses its body and reactions, in one transaction.
-    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Message> {
+    fn delete_message(&self, room_id: RoomId, id: MessageId) -> RepoResult<Logged<Message>> {
         self.conn()?
             .transaction(|c| {
+                let event_seq = next_event_seq(c, room_id)?.ok_or(DieselError::NotFound)?;
                 let n = diesel::update(
                     messages::table
                         .find(id)
@@ -121,12 +147,14 @@ impl MessageRepository for DieselRepository {
                 .set((messages::body.eq(""), messages::deleted.eq(true)))
                 .execute(c)?;
                 if n == 0 {
-                    return Ok(None);
+                    return Err(DieselError::NotFound);
                 }
                 diesel::delete(reactions::table.filter(reactions::message_id.eq(id))).execute(c)?;
-                load(c, room_id, id)
+                let deleted = LogEntry::MessageDeleted { message_id: id };
+                record(c, room_id, event_seq, &deleted, now_micros())?;
+                let value = load(c, room_id, id)?.ok_or(DieselError::NotFound)?;
+                Ok(Logged { value, event_seq })
             })
-            .map_err(db_err)?
-            .ok_or(RepoError::NotFound)
+            .map_err(db_err)
     }
 }

@@ -1,4 +1,5 @@
 //! `DieselRepository`: the domain's repository traits over the pool. One file per aggregate.
+mod event_log;
 mod invites;
 mod messages;
 mod reactions;

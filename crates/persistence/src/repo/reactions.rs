@@ -1,16 +1,19 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::result::Error as DieselError;
 use diesel::sql_types::{BigInt, Text};
+use huddle_domain::event_log::LogEntry;
 use huddle_domain::repository::{ReactionRepository, RepoResult};
 use huddle_domain::validation::REACTIONS_PER_MESSAGE_MAX;
-use huddle_domain::{MessageId, Reaction, RepoError, UserId, REACTION_USERS_SHOWN};
+use huddle_domain::{MessageId, Reaction, RepoError, RoomId, UserId, REACTION_USERS_SHOWN};
 
+use super::event_log::{if_changed, next_event_seq, record, Unchanged};
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
 use crate::models::now_micros;
-use crate::schema::reactions;
+use crate::schema::{messages, reactions};
 
 /// Inserts the reaction if it is new and the message has room for its emoji, in one statement
 /// (SQLite then takes its write lock at once; PostgreSQL has locked the message row first, so
@@ -62,31 +65,56 @@ fn insert_if_room(
     }
 }
 
+/// The room of a message: its changes are logged there. A message never moves.
+fn room_of(c: &mut AnyConnection, message_id: MessageId) -> QueryResult<Option<RoomId>> {
+    messages::table
+        .find(message_id)
+        .select(messages::room_id)
+        .first(c)
+        .optional()
+}
+
 impl ReactionRepository for DieselRepository {
     fn add_reaction(
         &self,
         message_id: MessageId,
         user_id: UserId,
         emoji: &str,
-    ) -> RepoResult<bool> {
-        self.conn()?
-            .transaction(|c| {
-                if insert_if_room(c, message_id, user_id, emoji)? > 0 {
-                    return Ok(Ok(true));
-                }
-                let mine: i64 = reactions::table
-                    .filter(reactions::message_id.eq(message_id))
-                    .filter(reactions::user_id.eq(user_id))
-                    .filter(reactions::emoji.eq(emoji))
-                    .count()
-                    .get_result(c)?;
-                Ok(if mine > 0 {
-                    Ok(false)
-                } else {
-                    Err(RepoError::Conflict("reactions"))
-                })
-            })
-            .map_err(crate::error::map_err("reaction"))?
+    ) -> RepoResult<Option<i64>> {
+        let mut conn = self.conn()?;
+        let room_id = room_of(&mut conn, message_id)
+            .map_err(db_err)?
+            .ok_or(RepoError::NotFound)?;
+        let result = conn.transaction(|c| {
+            let event_seq = next_event_seq(c, room_id)?.ok_or(DieselError::NotFound)?;
+            if insert_if_room(c, message_id, user_id, emoji)? == 0 {
+                return Err(Unchanged::Nothing);
+            }
+            let added = LogEntry::ReactionAdded {
+                message_id,
+                user_id,
+                emoji: emoji.to_owned(),
+            };
+            record(c, room_id, event_seq, &added, now_micros())?;
+            Ok(event_seq)
+        });
+        if let Some(event_seq) = if_changed(result).map_err(crate::error::map_err("reaction"))? {
+            return Ok(Some(event_seq));
+        }
+        // Nothing inserted: the user's reaction was there already, or the message has no room
+        // for another emoji.
+        let mine: i64 = reactions::table
+            .filter(reactions::message_id.eq(message_id))
+            .filter(reactions::user_id.eq(user_id))
+            .filter(reactions::emoji.eq(emoji))
+            .count()
+            .get_result(&mut *conn)
+            .map_err(db_err)?;
+        if mine > 0 {
+            Ok(None)
+        } else {
+            Err(RepoError::Conflict("reactions"))
+        }
     }
 
     fn remove_reaction(
@@ -94,16 +122,32 @@ impl ReactionRepository for DieselRepository {
         message_id: MessageId,
         user_id: UserId,
         emoji: &str,
-    ) -> RepoResult<bool> {
-        diesel::delete(
-            reactions::table
-                .filter(reactions::message_id.eq(message_id))
-                .filter(reactions::user_id.eq(user_id))
-                .filter(reactions::emoji.eq(emoji)),
-        )
-        .execute(&mut *self.conn()?)
-        .map(|n| n > 0)
-        .map_err(db_err)
+    ) -> RepoResult<Option<i64>> {
+        let mut conn = self.conn()?;
+        let Some(room_id) = room_of(&mut conn, message_id).map_err(db_err)? else {
+            return Ok(None);
+        };
+        let result = conn.transaction(|c| {
+            let event_seq = next_event_seq(c, room_id)?.ok_or(Unchanged::Nothing)?;
+            let n = diesel::delete(
+                reactions::table
+                    .filter(reactions::message_id.eq(message_id))
+                    .filter(reactions::user_id.eq(user_id))
+                    .filter(reactions::emoji.eq(emoji)),
+            )
+            .execute(c)?;
+            if n == 0 {
+                return Err(Unchanged::Nothing);
+            }
+            let removed = LogEntry::ReactionRemoved {
+                message_id,
+                user_id,
+                emoji: emoji.to_owned(),
+            };
+            record(c, room_id, event_seq, &removed, now_micros())?;
+            Ok(event_seq)
+        });
+        if_changed(result).map_err(db_err)
     }
 
     fn reactions(

@@ -1,9 +1,11 @@
 use diesel::prelude::*;
+use huddle_domain::event_log::{LogEntry, Logged};
 use huddle_domain::repository::{
     DirectOpened, NewDirect, NewRoom, RepoResult, RoomPatch, RoomQuery, RoomRepository,
 };
 use huddle_domain::{Member, Role, Room, RoomCursor, RoomId, RoomKind, UserId};
 
+use super::event_log::{if_changed, log, next_event_seq, record, Unchanged};
 use super::lower;
 use super::DieselRepository;
 use crate::connection::AnyConnection;
@@ -80,7 +82,14 @@ fn open_direct_in(c: &mut AnyConnection, new: &NewDirect) -> QueryResult<DirectO
                 joined_at: now,
             })
             .execute(c)?;
-        added.extend(load_member(c, room_id, user_id)?);
+        let joined = LogEntry::MemberJoined {
+            user_id,
+            role: Role::Member,
+        };
+        let event_seq = log(c, room_id, &joined, now)?;
+        if let Some(value) = load_member(c, room_id, user_id)? {
+            added.push(Logged { value, event_seq });
+        }
     }
     if !added.is_empty() {
         let n = i64::try_from(added.len()).unwrap_or(i64::MAX);
@@ -145,6 +154,11 @@ impl RoomRepository for DieselRepository {
                         joined_at: now,
                     })
                     .execute(c)?;
+                let joined = LogEntry::MemberJoined {
+                    user_id: new.owner_id,
+                    role: Role::Owner,
+                };
+                log(c, room_id, &joined, now)?;
                 load_room(c, room_id)
             })
             .map_err(db_err)
@@ -205,19 +219,24 @@ impl RoomRepository for DieselRepository {
             .map_err(db_err)
     }
 
-    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Room> {
+    fn update_room(&self, id: RoomId, patch: RoomPatch) -> RepoResult<Logged<Room>> {
+        let now = now_micros();
         let changes = RoomChanges {
             name: patch.name,
             description: patch.description,
             is_private: patch.is_private,
-            updated_at: now_micros(),
+            updated_at: now,
         };
-        let mut conn = self.conn()?;
-        diesel::update(rooms::table.find(id))
-            .set(&changes)
-            .execute(&mut *conn)
-            .map_err(db_err)?;
-        load_room(&mut conn, id).map_err(db_err)
+        self.conn()?
+            .transaction(|c| {
+                let event_seq = log(c, id, &LogEntry::RoomUpdated, now)?;
+                diesel::update(rooms::table.find(id))
+                    .set(&changes)
+                    .execute(c)?;
+                let value = load_room(c, id)?;
+                Ok(Logged { value, event_seq })
+            })
+            .map_err(db_err)
     }
 
     fn delete_room(&self, id: RoomId) -> RepoResult<()> {
@@ -246,37 +265,60 @@ impl RoomRepository for DieselRepository {
         load_member(&mut *self.conn()?, room_id, user_id).map_err(db_err)
     }
 
-    fn add_member(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member> {
+    fn add_member(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> RepoResult<Logged<Member>> {
+        let now = now_micros();
         self.conn()?
             .transaction(|c| {
+                // The room first, as every writer of a room takes it.
+                let event_seq =
+                    next_event_seq(c, room_id)?.ok_or(diesel::result::Error::NotFound)?;
                 diesel::insert_into(room_members::table)
                     .values(NewMemberRow {
                         room_id,
                         user_id,
                         role: role.as_str(),
-                        joined_at: now_micros(),
+                        joined_at: now,
                     })
                     .execute(c)?;
                 diesel::update(rooms::table.find(room_id))
                     .set(rooms::member_count.eq(rooms::member_count + 1))
                     .execute(c)?;
-                load_member(c, room_id, user_id)?.ok_or(diesel::result::Error::NotFound)
+                record(
+                    c,
+                    room_id,
+                    event_seq,
+                    &LogEntry::MemberJoined { user_id, role },
+                    now,
+                )?;
+                let value =
+                    load_member(c, room_id, user_id)?.ok_or(diesel::result::Error::NotFound)?;
+                Ok(Logged { value, event_seq })
             })
             .map_err(map_err("member"))
     }
 
-    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<bool> {
-        self.conn()?
-            .transaction(|c| {
-                let n = diesel::delete(room_members::table.find((room_id, user_id))).execute(c)?;
-                if n > 0 {
-                    diesel::update(rooms::table.find(room_id))
-                        .set(rooms::member_count.eq(rooms::member_count - 1))
-                        .execute(c)?;
-                }
-                Ok(n > 0)
-            })
-            .map_err(db_err)
+    fn remove_member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<i64>> {
+        let result = self.conn()?.transaction(|c| {
+            let Some(event_seq) = next_event_seq(c, room_id)? else {
+                return Err(Unchanged::Nothing);
+            };
+            let n = diesel::delete(room_members::table.find((room_id, user_id))).execute(c)?;
+            if n == 0 {
+                return Err(Unchanged::Nothing);
+            }
+            diesel::update(rooms::table.find(room_id))
+                .set(rooms::member_count.eq(rooms::member_count - 1))
+                .execute(c)?;
+            let left = LogEntry::MemberLeft { user_id };
+            record(c, room_id, event_seq, &left, now_micros())?;
+            Ok(event_seq)
+        });
+        if_changed(result).map_err(db_err)
     }
 
     fn set_role(&self, room_id: RoomId, user_id: UserId, role: Role) -> RepoResult<Member> {
@@ -313,11 +355,15 @@ impl RoomRepository for DieselRepository {
             .inner_join(rooms::table)
             .filter(room_members::user_id.eq(user_id))
             .order(rooms::id.asc())
-            .select((rooms::id, rooms::last_seq))
-            .load::<(i64, i64)>(&mut *self.conn()?)
+            .select((rooms::id, rooms::last_seq, rooms::event_offset))
+            .load::<(i64, i64, i64)>(&mut *self.conn()?)
             .map(|rows| {
                 rows.into_iter()
-                    .map(|(room_id, last_seq)| RoomCursor { room_id, last_seq })
+                    .map(|(room_id, last_seq, offset)| RoomCursor {
+                        room_id,
+                        last_seq,
+                        last_event_seq: last_seq + offset,
+                    })
                     .collect()
             })
             .map_err(db_err)

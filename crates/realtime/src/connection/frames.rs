@@ -124,8 +124,11 @@ async fn on_frame(
                 ))
                 .await
         }
-        ClientFrame::Sync { ref since } => {
-            let released = sync::begin(&mut state.delivery, since);
+        ClientFrame::Sync {
+            ref since,
+            ref since_events,
+        } => {
+            let released = sync::begin(&mut state.delivery, since, since_events);
             state.write_all(released).await?;
             state.grace = None;
             cmds.forward(state, reference, frame).await
@@ -323,6 +326,7 @@ mod tests {
         let live = Outbound::Message {
             room_id: world.room_id,
             seq: 1,
+            event_seq: 2,
             frame: r#"{"type":"message.created"}"#.into(),
         };
         s.on_outbound_batch(live, &mut rx).await.unwrap();

@@ -304,6 +304,7 @@ mod tests {
         let room = world.room_id;
         let sync = ClientFrame::Sync {
             since: vec![(room, 0)],
+            since_events: vec![],
         };
         cmds.forward(&mut s, Some("s".into()), sync).await.unwrap();
         cmds.forward(&mut s, Some("a".into()), send(room, "one"))

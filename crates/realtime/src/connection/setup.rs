@@ -78,8 +78,13 @@ pub(crate) async fn set_up<S: ClientStream>(
     // the hub applies them on registration.
     let since_epoch = shared.hub.membership_epoch();
     let chat = shared.chat.clone();
-    let loaded = run_blocking(move || Ok((chat.user(user_id)?, chat.rooms_of(user_id)?))).await;
-    let (user, rooms) = match loaded {
+    let loaded = run_blocking(move || {
+        let rooms = chat.rooms_of(user_id)?;
+        let ids: Vec<_> = rooms.iter().map(|r| r.room_id).collect();
+        Ok((chat.user(user_id)?, chat.unread_of(user_id, &ids)?, rooms))
+    })
+    .await;
+    let (user, unread, rooms) = match loaded {
         Ok(v) => v,
         Err(DomainError::NotFound(_)) => {
             let end = End::Close(protocol::CLOSE_UNAUTHENTICATED, "unknown user");
@@ -109,7 +114,7 @@ pub(crate) async fn set_up<S: ClientStream>(
     tracing::debug!(conn, user_id, rooms = rooms.len(), "socket ready");
 
     // Rendered at once: the JSON tree would otherwise live as long as the connection.
-    let ready = protocol::ready(&user, &rooms, &format!("{}-{conn}", shared.node));
+    let ready = protocol::ready(&user, &rooms, &unread, &format!("{}-{conn}", shared.node));
     let hold = !shared.config.sync_grace.is_zero();
     let state = ConnState {
         shared: shared.clone(),
@@ -240,7 +245,8 @@ mod tests {
         assert_eq!(ready["user"]["id"], world.user_id);
         assert_eq!(
             ready["rooms"],
-            json!([{"room_id": world.room_id, "last_seq": 0}])
+            json!([{"room_id": world.room_id, "last_seq": 0, "last_event_seq": 1,
+                    "last_read_seq": 0, "unread_count": 0}])
         );
         assert_eq!(ready["connection_id"], "node-1");
         assert!(set.state.grace.is_some(), "live messages wait for a sync");

@@ -85,19 +85,21 @@ impl ConnState {
             Outbound::Message {
                 room_id,
                 seq,
+                event_seq,
                 frame,
             } => {
-                if let Some(f) = self.delivery.live(room_id, seq, frame) {
+                if let Some(f) = self.delivery.live(room_id, seq, event_seq, frame) {
                     self.write(f).await?;
                 }
                 self.check_held()
             }
-            Outbound::MessageChange {
+            Outbound::Change {
                 room_id,
                 seq,
+                event_seq,
                 frame,
             } => {
-                if let Some(f) = self.delivery.change(room_id, seq, frame) {
+                if let Some(f) = self.delivery.change(room_id, seq, event_seq, frame) {
                     self.write(f).await?;
                 }
                 self.check_held()
@@ -136,6 +138,14 @@ impl ConnState {
                 }
                 Ok(())
             }
+            Reply::Events { room_id, items } => {
+                for (seq, event_seq, frame) in items {
+                    if let Some(f) = self.delivery.replayed_event(room_id, seq, event_seq, frame) {
+                        self.write(f).await?;
+                    }
+                }
+                Ok(())
+            }
             Reply::ReplayDone { room_id } => {
                 let frames = self.delivery.release(room_id);
                 self.write_all(frames).await
@@ -163,14 +173,16 @@ mod tests {
         Outbound::Message {
             room_id,
             seq,
+            event_seq: seq,
             frame: format!(r#"{{"type":"message.created","seq":{seq}}}"#).into(),
         }
     }
 
     fn change(room_id: i64, seq: i64) -> Outbound {
-        Outbound::MessageChange {
+        Outbound::Change {
             room_id,
             seq,
+            event_seq: 100 + seq,
             frame: format!(r#"{{"type":"message.updated","seq":{seq}}}"#).into(),
         }
     }

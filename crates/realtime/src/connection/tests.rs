@@ -171,6 +171,7 @@ async fn live_messages_are_held_for_the_grace_then_delivered() {
     tx.try_send_all([crate::link::Outbound::Message {
         room_id: world.room_id,
         seq: 1,
+        event_seq: 2,
         frame: r#"{"type":"message.created"}"#.into(),
     }])
     .unwrap();

@@ -8,7 +8,7 @@ use huddle_domain::{DomainError, UserId};
 use tokio::sync::mpsc;
 
 use crate::blocking::run_blocking;
-use crate::connection::sync::{replay, Reply};
+use crate::connection::sync::{replay, replay_events, Reply};
 use crate::protocol::{self, ClientFrame};
 
 /// A command for the worker: the client's `ref` and the frame.
@@ -124,9 +124,17 @@ async fn command_reply(
         ClientFrame::Leave { room_id } => run_blocking(move || chat.leave_room(user_id, room_id))
             .await
             .map(|()| protocol::left(room_id, r)),
-        ClientFrame::Sync { since } => {
+        ClientFrame::Sync {
+            since,
+            since_events,
+        } => {
             for (room_id, after) in since {
                 if !replay(&chat, user_id, room_id, after, r, replies).await {
+                    return Outcome::Gone;
+                }
+            }
+            for (room_id, after) in since_events {
+                if !replay_events(&chat, user_id, room_id, after, r, replies).await {
                     return Outcome::Gone;
                 }
             }
@@ -157,6 +165,9 @@ mod tests {
                 Reply::Replay { items, .. } => {
                     out.push(serde_json::json!({"type": "replay", "items": items.len()}))
                 }
+                Reply::Events { items, .. } => {
+                    out.push(serde_json::json!({"type": "events", "items": items.len()}))
+                }
                 Reply::ReplayDone { .. } => out.push(serde_json::json!({"type": "replay done"})),
             }
         }
@@ -175,6 +186,7 @@ mod tests {
                 Some("2"),
                 ClientFrame::Sync {
                     since: vec![(room, 0)],
+                    since_events: vec![],
                 },
             ),
             (None, ClientFrame::Ping),

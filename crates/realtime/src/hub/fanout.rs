@@ -45,11 +45,14 @@ pub(crate) fn flush(staged: &mut Staged, registry: &mut Registry, bus: &dyn Even
             registry,
             &targets,
             |_| {
-                ready.iter().map(|(seq, frame)| Outbound::Message {
-                    room_id,
-                    seq: *seq,
-                    frame: frame.clone(),
-                })
+                ready
+                    .iter()
+                    .map(|(seq, (event_seq, frame))| Outbound::Message {
+                        room_id,
+                        seq: *seq,
+                        event_seq: *event_seq,
+                        frame: frame.clone(),
+                    })
             },
             bus,
         );
@@ -69,6 +72,37 @@ pub(crate) fn broadcast(
 ) {
     let targets = registry.room_conns(room_id, None);
     frame_to(registry, &targets, frame, bus);
+}
+
+/// A logged change of the room (see [`Outbound::Change`]) to every connection following it;
+/// `now` get it as a plain frame, never held.
+pub(crate) fn change(
+    registry: &mut Registry,
+    room_id: RoomId,
+    seq: i64,
+    event_seq: i64,
+    frame: &Frame,
+    now: &[ConnId],
+    bus: &dyn EventBus,
+) {
+    let targets = registry.room_conns(room_id, None);
+    send_to(
+        registry,
+        &targets,
+        |conn| {
+            if now.contains(&conn) {
+                Outbound::Frame(frame.clone())
+            } else {
+                Outbound::Change {
+                    room_id,
+                    seq,
+                    event_seq,
+                    frame: frame.clone(),
+                }
+            }
+        },
+        bus,
+    );
 }
 
 /// One frame, shared, to each target.
@@ -214,7 +248,7 @@ mod tests {
 
     #[test]
     fn staging_keeps_each_rooms_messages_together_in_first_seen_order() {
-        let f = |s: i64| (s, Frame::from(s.to_string()));
+        let f = |s: i64| (s, (s, Frame::from(s.to_string())));
         let mut staged = Staged::default();
         staged.stage(2, vec![f(1)]);
         staged.stage(1, vec![]);

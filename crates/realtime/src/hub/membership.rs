@@ -119,7 +119,11 @@ mod tests {
     use super::*;
 
     fn cursor(room_id: RoomId, last_seq: i64) -> RoomCursor {
-        RoomCursor { room_id, last_seq }
+        RoomCursor {
+            room_id,
+            last_seq,
+            last_event_seq: last_seq,
+        }
     }
 
     fn describe(items: &[Outbound]) -> Vec<String> {

@@ -243,15 +243,19 @@ impl Hub {
     fn deliver_domain(&mut self, event: DomainEvent, bus: &dyn EventBus) {
         let room_id = event.room_id();
         match &event {
-            DomainEvent::MessageCreated { message, .. } => {
+            DomainEvent::MessageCreated {
+                message, event_seq, ..
+            } => {
                 let Some(room) = self.registry.room_mut(room_id) else {
                     return;
                 };
-                let ready = room.offer(message.seq, protocol::event_frame(&event));
+                let ready = room.offer(message.seq, *event_seq, protocol::event_frame(&event));
                 self.staged.stage(room_id, ready);
                 self.arm_gap_check(room_id);
             }
-            DomainEvent::MemberJoined { member, .. } => {
+            DomainEvent::MemberJoined {
+                member, event_seq, ..
+            } => {
                 let user_conns = self.registry.joined(member.user.id, room_id, bus);
                 if !user_conns.is_empty() {
                     fanout::send_to(
@@ -262,12 +266,25 @@ impl Hub {
                     );
                 }
                 let frame = protocol::event_frame(&event);
-                fanout::broadcast(&mut self.registry, room_id, frame.clone(), bus);
+                fanout::change(&mut self.registry, room_id, 0, *event_seq, &frame, &[], bus);
                 self.log_membership(Some(member.user.id), room_id, true, frame);
             }
-            DomainEvent::MemberLeft { user_id, .. } => {
+            DomainEvent::MemberLeft {
+                user_id, event_seq, ..
+            } => {
                 let frame = protocol::event_frame(&event);
-                fanout::broadcast(&mut self.registry, room_id, frame.clone(), bus);
+                // The leaver's own sockets are about to drop the room: told at once, not
+                // queued behind a resume of a room they no longer follow.
+                let leaver = self.registry.user_conns(*user_id);
+                fanout::change(
+                    &mut self.registry,
+                    room_id,
+                    0,
+                    *event_seq,
+                    &frame,
+                    &leaver,
+                    bus,
+                );
                 self.log_membership(Some(*user_id), room_id, false, frame);
                 let user_conns = self.registry.user_conns(*user_id);
                 fanout::send_to(
@@ -294,22 +311,20 @@ impl Hub {
             // A change to a message goes out in the message's place: after the message itself.
             DomainEvent::MessageUpdated {
                 message: Message { seq, .. },
+                event_seq,
                 ..
             }
-            | DomainEvent::MessageDeleted { seq, .. }
-            | DomainEvent::ReactionAdded { seq, .. }
-            | DomainEvent::ReactionRemoved { seq, .. } => {
-                let seq = *seq;
+            | DomainEvent::MessageDeleted { seq, event_seq, .. }
+            | DomainEvent::ReactionAdded { seq, event_seq, .. }
+            | DomainEvent::ReactionRemoved { seq, event_seq, .. } => {
                 let frame = protocol::event_frame(&event);
-                let targets = self.registry.room_conns(room_id, None);
-                fanout::send_to(
+                fanout::change(
                     &mut self.registry,
-                    &targets,
-                    |_| Outbound::MessageChange {
-                        room_id,
-                        seq,
-                        frame: frame.clone(),
-                    },
+                    room_id,
+                    *seq,
+                    *event_seq,
+                    &frame,
+                    &[],
                     bus,
                 );
             }
@@ -331,13 +346,9 @@ impl Hub {
                     );
                 }
             }
-            DomainEvent::RoomUpdated { .. } => {
-                fanout::broadcast(
-                    &mut self.registry,
-                    room_id,
-                    protocol::event_frame(&event),
-                    bus,
-                );
+            DomainEvent::RoomUpdated { event_seq, .. } => {
+                let frame = protocol::event_frame(&event);
+                fanout::change(&mut self.registry, room_id, 0, *event_seq, &frame, &[], bus);
             }
         }
     }

@@ -10,8 +10,8 @@ use crate::link::ConnId;
 use crate::protocol::{self, Frame};
 use crate::sequencer::Sequencer;
 
-/// Messages released in order, with their seqs.
-pub(crate) type Released = Vec<(i64, Frame)>;
+/// Messages released in order: each one's seq, with its event seq and frame.
+pub(crate) type Released = Vec<(i64, (i64, Frame))>;
 
 /// A read of the database for a room's missing messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub(crate) struct GapRead {
 
 pub(crate) struct RoomState {
     pub conns: HashSet<ConnId>,
-    sequencer: Sequencer<Frame>,
+    sequencer: Sequencer<(i64, Frame)>,
     /// A gap check is scheduled or its read is running: at most one at a time per room.
     gap_check_pending: bool,
 }
@@ -40,8 +40,8 @@ impl RoomState {
     }
 
     /// A live message: what it releases.
-    pub(crate) fn offer(&mut self, seq: i64, frame: Frame) -> Released {
-        self.sequencer.offer(seq, frame)
+    pub(crate) fn offer(&mut self, seq: i64, event_seq: i64, frame: Frame) -> Released {
+        self.sequencer.offer(seq, (event_seq, frame))
     }
 
     /// The highest seq released, for a catch-up read after a bus outage.
@@ -84,12 +84,13 @@ impl RoomState {
         self.gap_check_pending = false;
         let mut ready = Vec::new();
         for m in messages {
-            let seq = m.seq;
+            let (seq, event_seq) = (m.seq, m.event_seq);
             let frame = protocol::event_frame(&DomainEvent::MessageCreated {
                 room_id,
                 message: m,
+                event_seq,
             });
-            ready.extend(self.sequencer.offer(seq, frame));
+            ready.extend(self.sequencer.offer(seq, (event_seq, frame)));
         }
         let still_missing = missing_up_to
             .is_some_and(|upto| self.sequencer.released_up_to().is_some_and(|r| r < upto));
@@ -117,9 +118,9 @@ mod tests {
     #[test]
     fn a_gap_is_checked_once_then_read_then_filled() {
         let mut room = RoomState::new(Some(1));
-        assert_eq!(seqs(&room.offer(2, f(2))), [2]);
+        assert_eq!(seqs(&room.offer(2, 2, f(2))), [2]);
         assert!(!room.wants_gap_check(), "no gap");
-        assert!(room.offer(5, f(5)).is_empty());
+        assert!(room.offer(5, 5, f(5)).is_empty());
         assert!(room.wants_gap_check());
         assert!(!room.wants_gap_check(), "one check at a time");
         assert_eq!(
@@ -134,7 +135,7 @@ mod tests {
         let read = testing::messages(7, 3..=4);
         let released = room.filled(7, read, Some(4));
         assert_eq!(seqs(&released), [3, 4, 5]);
-        assert!(released[0].1.contains("\"message.created\""));
+        assert!(released[0].1 .1.contains("\"message.created\""));
         assert_eq!(room.released_up_to(), Some(5));
         assert!(!room.wants_gap_check());
     }
@@ -142,7 +143,7 @@ mod tests {
     #[test]
     fn a_gap_the_database_lacks_is_skipped_but_a_newer_one_waits() {
         let mut room = RoomState::new(Some(0));
-        assert!(room.offer(3, f(3)).is_empty());
+        assert!(room.offer(3, 3, f(3)).is_empty());
         assert!(room.wants_gap_check());
         let read = room.gap_read().unwrap();
         assert_eq!((read.after, read.missing_up_to), (0, 2));
@@ -151,9 +152,9 @@ mod tests {
         assert_eq!(seqs(&released), [1, 3]);
 
         let mut room = RoomState::new(Some(0));
-        assert!(room.offer(2, f(2)).is_empty());
+        assert!(room.offer(2, 2, f(2)).is_empty());
         assert!(room.wants_gap_check());
-        assert!(room.offer(9, f(9)).is_empty());
+        assert!(room.offer(9, 9, f(9)).is_empty());
         // The read for 1 finds it; the gap before 9 is newer and is not skipped.
         let released = room.filled(7, testing::messages(7, 1..=1), Some(1));
         assert_eq!(seqs(&released), [1, 2]);
@@ -163,9 +164,9 @@ mod tests {
     #[test]
     fn a_check_finding_the_gap_closed_reads_nothing() {
         let mut room = RoomState::new(Some(0));
-        assert!(room.offer(2, f(2)).is_empty());
+        assert!(room.offer(2, 2, f(2)).is_empty());
         assert!(room.wants_gap_check());
-        assert_eq!(seqs(&room.offer(1, f(1))), [1, 2]);
+        assert_eq!(seqs(&room.offer(1, 1, f(1))), [1, 2]);
         assert_eq!(room.gap_read(), None);
         assert!(!room.wants_gap_check());
     }
@@ -173,7 +174,7 @@ mod tests {
     #[test]
     fn a_catch_up_read_never_skips() {
         let mut room = RoomState::new(Some(0));
-        assert!(room.offer(3, f(3)).is_empty());
+        assert!(room.offer(3, 3, f(3)).is_empty());
         let released = room.filled(7, testing::messages(7, 1..=1), None);
         assert_eq!(seqs(&released), [1]);
         assert_eq!(room.released_up_to(), Some(1));

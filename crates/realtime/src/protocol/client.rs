@@ -51,8 +51,11 @@ pub(crate) enum ClientFrame {
     Typing {
         room_id: RoomId,
     },
+    /// Rooms resumed from a message seq (messages only), and rooms resumed from an event
+    /// seq (every event); a room named in both is resumed by events.
     Sync {
         since: Vec<(RoomId, i64)>,
+        since_events: Vec<(RoomId, i64)>,
     },
     Ping,
 }
@@ -103,7 +106,24 @@ struct RoomRef {
 }
 #[derive(Deserialize)]
 struct SyncFields {
+    #[serde(default)]
     since: HashMap<String, i64>,
+    #[serde(default)]
+    since_events: HashMap<String, i64>,
+}
+
+/// A `sync` map as (room, point) pairs, sorted; a negative point is 0.
+fn sync_points(map: HashMap<String, i64>) -> Result<Vec<(RoomId, i64)>, FrameError> {
+    let mut points = Vec::with_capacity(map.len());
+    for (room, seq) in map {
+        let room_id = room.parse().map_err(|_| FrameError {
+            code: ErrorCode::ValidationFailed,
+            message: format!("sync: {room:?} is not a room id"),
+        })?;
+        points.push((room_id, seq.max(0)));
+    }
+    points.sort_unstable();
+    Ok(points)
 }
 
 fn fields<T: serde::de::DeserializeOwned>(v: Value, kind: &str) -> Result<T, FrameError> {
@@ -187,16 +207,17 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
             "typing" => fields::<RoomRef>(value, "typing")
                 .map(|f| ClientFrame::Typing { room_id: f.room_id }),
             "sync" => fields::<SyncFields>(value, "sync").and_then(|f| {
-                let mut since = Vec::with_capacity(f.since.len());
-                for (room, seq) in f.since {
-                    let room_id = room.parse().map_err(|_| FrameError {
-                        code: ErrorCode::ValidationFailed,
-                        message: format!("sync: {room:?} is not a room id"),
-                    })?;
-                    since.push((room_id, seq.max(0)));
-                }
-                since.sort_unstable();
-                Ok(ClientFrame::Sync { since })
+                let since_events = sync_points(f.since_events)?;
+                let mut since = sync_points(f.since)?;
+                since.retain(|(room, _)| {
+                    since_events
+                        .binary_search_by_key(room, |(r, _)| *r)
+                        .is_err()
+                });
+                Ok(ClientFrame::Sync {
+                    since,
+                    since_events,
+                })
             }),
             "ping" => Ok(ClientFrame::Ping),
             "" => Err(FrameError {
@@ -232,7 +253,8 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"sync","since":{"2":5,"1":0}}"#).1.unwrap(),
             ClientFrame::Sync {
-                since: vec![(1, 0), (2, 5)]
+                since: vec![(1, 0), (2, 5)],
+                since_events: vec![]
             }
         );
         assert_eq!(
@@ -327,8 +349,26 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"sync","since":{"5":-3}}"#).1.unwrap(),
             ClientFrame::Sync {
-                since: vec![(5, 0)]
+                since: vec![(5, 0)],
+                since_events: vec![]
             }
+        );
+        assert_eq!(
+            parse(r#"{"type":"sync","since":{"5":3,"6":1},"since_events":{"6":9,"7":-1}}"#)
+                .1
+                .unwrap(),
+            ClientFrame::Sync {
+                since: vec![(5, 3)],
+                since_events: vec![(6, 9), (7, 0)]
+            },
+            "a room in both is resumed by events"
+        );
+        assert_eq!(
+            parse(r#"{"type":"sync","since_events":{"x":1}}"#)
+                .1
+                .unwrap_err()
+                .code,
+            ErrorCode::ValidationFailed
         );
         let e = parse(r#"{"type":"join"}"#).1.unwrap_err();
         assert_eq!(e.code, ErrorCode::ValidationFailed);

@@ -107,8 +107,27 @@ pub(crate) fn presence_frame(user_id: UserId, online: bool) -> Frame {
 }
 
 /// The first frame of an authenticated socket: who the client is and where each of its rooms
-/// stands, so it knows what to `sync`.
-pub(crate) fn ready(user: &User, rooms: &[RoomCursor], connection_id: &str) -> String {
+/// stands (its newest seq and event seq, so it knows what to `sync`, and the user's read state
+/// there, so badges are right before anything else arrives).
+pub(crate) fn ready(
+    user: &User,
+    rooms: &[RoomCursor],
+    unread: &[Unread],
+    connection_id: &str,
+) -> String {
+    let rooms: Vec<Value> = rooms
+        .iter()
+        .map(|c| {
+            let read = unread.iter().find(|u| u.room_id == c.room_id);
+            json!({
+                "room_id": c.room_id,
+                "last_seq": c.last_seq,
+                "last_event_seq": c.last_event_seq,
+                "last_read_seq": read.map_or(0, |u| u.last_read_seq),
+                "unread_count": read.map_or(0, |u| u.unread_count),
+            })
+        })
+        .collect();
     json!({
         "type": "ready",
         "user": user,
@@ -116,6 +135,11 @@ pub(crate) fn ready(user: &User, rooms: &[RoomCursor], connection_id: &str) -> S
         "connection_id": connection_id,
     })
     .to_string()
+}
+
+/// The room's log no longer reaches back to where the client is: it reloads the history.
+pub(crate) fn sync_reset(room_id: RoomId, reference: Option<&str>) -> String {
+    with_ref(json!({"type": "sync.reset", "room_id": room_id}), reference)
 }
 
 pub(crate) fn pong(reference: Option<&str>) -> String {
@@ -212,6 +236,7 @@ mod tests {
             edited_at: None,
             deleted: false,
             reactions: Vec::new(),
+            event_seq: 4,
         }
     }
 
@@ -260,6 +285,7 @@ mod tests {
         let event = DomainEvent::MessageCreated {
             room_id: 3,
             message: message.clone(),
+            event_seq: 4,
         };
         assert_eq!(
             value(&event_frame(&event)),
@@ -279,13 +305,35 @@ mod tests {
     #[test]
     fn replies_are_typed_and_carry_the_ref() {
         let r = Some("x");
-        let rooms = [RoomCursor {
+        let rooms = [
+            RoomCursor {
+                room_id: 3,
+                last_seq: 9,
+                last_event_seq: 12,
+            },
+            RoomCursor {
+                room_id: 4,
+                last_seq: 0,
+                last_event_seq: 1,
+            },
+        ];
+        let unread = [Unread {
             room_id: 3,
-            last_seq: 9,
+            last_read_seq: 7,
+            unread_count: 2,
         }];
         assert_eq!(
-            value(&ready(&ann(), &rooms, "n-1")),
-            json!({"type": "ready", "user": ann(), "rooms": rooms, "connection_id": "n-1"})
+            value(&ready(&ann(), &rooms, &unread, "n-1")),
+            json!({"type": "ready", "user": ann(), "connection_id": "n-1", "rooms": [
+                {"room_id": 3, "last_seq": 9, "last_event_seq": 12, "last_read_seq": 7,
+                 "unread_count": 2},
+                {"room_id": 4, "last_seq": 0, "last_event_seq": 1, "last_read_seq": 0,
+                 "unread_count": 0},
+            ]})
+        );
+        assert_eq!(
+            value(&sync_reset(3, r)),
+            json!({"type": "sync.reset", "room_id": 3, "ref": "x"})
         );
         assert_eq!(value(&pong(r)), json!({"type": "pong", "ref": "x"}));
         assert_eq!(value(&pong(None)), json!({"type": "pong"}));

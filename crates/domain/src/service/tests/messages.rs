@@ -21,7 +21,8 @@ fn a_send_is_stored_with_the_next_seq_and_announced() {
         w.events.take(),
         vec![DomainEvent::MessageCreated {
             room_id: w.room,
-            message: m.clone()
+            message: m.clone(),
+            event_seq: w.last_event_seq + 1
         }]
     );
     // The same client_msg_id again: the first message, nothing stored or announced.
@@ -161,7 +162,8 @@ fn edits_announce_the_edited_message() {
         w.events.take(),
         vec![DomainEvent::MessageUpdated {
             room_id: w.room,
-            message: edited.clone()
+            message: edited.clone(),
+            event_seq: w.last_event_seq + 1
         }]
     );
     assert_eq!(
@@ -190,7 +192,8 @@ fn deleting_twice_announces_once() {
         vec![DomainEvent::MessageDeleted {
             room_id: w.room,
             message_id: id,
-            seq
+            seq,
+            event_seq: w.last_event_seq + 1
         }]
     );
     w.chat.delete_message(w.owner, w.room, id).unwrap();

@@ -32,7 +32,8 @@ fn creating_a_room_makes_the_caller_its_owner_and_announces_them() {
         w.events.take(),
         vec![DomainEvent::MemberJoined {
             room_id: room.id,
-            member: owner
+            member: owner,
+            event_seq: 1
         }]
     );
     let private = w
@@ -77,7 +78,10 @@ fn updates_change_what_they_name_and_announce_the_room() {
     assert!(room.is_private && room.updated_at > before.updated_at);
     assert_eq!(
         w.events.take(),
-        vec![DomainEvent::RoomUpdated { room: room.clone() }]
+        vec![DomainEvent::RoomUpdated {
+            room: room.clone(),
+            event_seq: w.last_event_seq + 1
+        }]
     );
     // Now private: hidden from the outsider.
     assert_eq!(
@@ -182,7 +186,8 @@ fn joining_leaving_and_kicking_keep_counts_and_cursors() {
         w.events.take(),
         vec![DomainEvent::MemberJoined {
             room_id: w.room,
-            member: joined.clone()
+            member: joined.clone(),
+            event_seq: w.last_event_seq + 1
         }]
     );
     assert_eq!(
@@ -199,11 +204,14 @@ fn joining_leaving_and_kicking_keep_counts_and_cursors() {
         vec![
             RoomCursor {
                 room_id: w.room,
-                last_seq
+                last_seq,
+                last_event_seq: w.last_event_seq + 1
             },
             RoomCursor {
                 room_id: w.elsewhere,
-                last_seq: 1
+                last_seq: 1,
+                // The owner's joining, then the message.
+                last_event_seq: 2
             }
         ]
     );

@@ -125,6 +125,7 @@ enum Outcome {
     Inserted {
         id: i64,
         seq: i64,
+        event_seq: i64,
         created_at: i64,
     },
     /// An earlier send with the same client_msg_id: that message's id.
@@ -169,13 +170,13 @@ pub(crate) fn find_retry(
 /// Stores one message: bump the room's seq first (on PostgreSQL its row lock orders writers of
 /// the room; on SQLite the write lock is taken before any read), then check membership, then
 /// check for a retry, then insert. Run under a savepoint: a refusal rolls the seq back.
-fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<(i64, i64, i64), Abort> {
-    let bumped: Option<(i64, bool)> = diesel::update(rooms::table.find(new.room_id))
+fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> {
+    let bumped: Option<(i64, bool, i64)> = diesel::update(rooms::table.find(new.room_id))
         .set(rooms::last_seq.eq(rooms::last_seq + 1))
-        .returning((rooms::last_seq, rooms::is_private))
+        .returning((rooms::last_seq, rooms::is_private, rooms::event_offset))
         .get_result(c)
         .optional()?;
-    let Some((seq, is_private)) = bumped else {
+    let Some((seq, is_private, event_offset)) = bumped else {
         return Err(Abort::Refused(SendRefusal::NoRoom));
     };
     let member = room_members::table
@@ -193,6 +194,7 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<(i64, i64, i64),
         }
     }
     let created_at = now_micros();
+    let event_seq = seq + event_offset;
     let id = diesel::insert_into(messages::table)
         .values(NewMessageRow {
             room_id: new.room_id,
@@ -202,10 +204,16 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<(i64, i64, i64),
             client_msg_id: new.client_msg_id.as_deref(),
             created_at,
             deleted: false,
+            event_seq,
         })
         .returning(messages::id)
         .get_result(c)?;
-    Ok((id, seq, created_at))
+    Ok(Outcome::Inserted {
+        id,
+        seq,
+        event_seq,
+        created_at,
+    })
 }
 
 fn refusal(is_private: bool) -> SendRefusal {
@@ -224,6 +232,8 @@ struct RoomSeq {
     last_seq: i64,
     #[diesel(sql_type = diesel::sql_types::Bool)]
     is_private: bool,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    event_offset: i64,
 }
 
 /// Where each message of a batch goes.
@@ -262,7 +272,7 @@ fn store_set(
     let ids: Vec<String> = counts.keys().map(i64::to_string).collect();
     let bumped: Vec<RoomSeq> = diesel::sql_query(format!(
         "UPDATE rooms SET last_seq = last_seq + CASE id{cases} END WHERE id IN ({}) \
-         RETURNING id, last_seq, is_private",
+         RETURNING id, last_seq, is_private, event_offset",
         ids.join(",")
     ))
     .load(c)?;
@@ -273,6 +283,8 @@ fn store_set(
         .collect();
     let reserved_up_to: HashMap<i64, i64> = bumped.iter().map(|r| (r.id, r.last_seq)).collect();
     let private: HashMap<i64, bool> = bumped.iter().map(|r| (r.id, r.is_private)).collect();
+    // A room's messages take event seqs in step with their seqs.
+    let offsets: HashMap<i64, i64> = bumped.iter().map(|r| (r.id, r.event_offset)).collect();
 
     // Which authors are members of which of these rooms, read under the rooms' locks.
     let mut authors: Vec<i64> = batch.iter().map(|j| j.new.author_id).collect();
@@ -337,6 +349,7 @@ fn store_set(
                 client_msg_id: job.new.client_msg_id.as_deref(),
                 created_at,
                 deleted: false,
+                event_seq: seq + offsets.get(&job.new.room_id).copied().unwrap_or(0),
             }),
             _ => None,
         })
@@ -369,6 +382,7 @@ fn store_set(
                 Some(id) => Outcome::Inserted {
                     id,
                     seq,
+                    event_seq: seq + offsets.get(&batch[i].new.room_id).copied().unwrap_or(0),
                     created_at,
                 },
                 None => Outcome::Failed(DieselError::NotFound),
@@ -407,11 +421,7 @@ fn store_each<'a>(
     let mut outcomes = Vec::new();
     for job in batch {
         outcomes.push(match c.transaction(|c| store_one(c, &job.new)) {
-            Ok((id, seq, created_at)) => Outcome::Inserted {
-                id,
-                seq,
-                created_at,
-            },
+            Ok(inserted) => inserted,
             Err(Abort::Retry(id)) => Outcome::Retry(id),
             Err(Abort::Refused(r)) => Outcome::Refused(r),
             Err(Abort::Db(e)) => Outcome::Failed(e),
@@ -522,6 +532,7 @@ fn answer(
         Outcome::Inserted {
             id,
             seq,
+            event_seq,
             created_at,
         } => {
             let author = authors
@@ -539,6 +550,7 @@ fn answer(
                 edited_at: None,
                 deleted: false,
                 reactions: Vec::new(),
+                event_seq,
             }))
         }
         Outcome::Retry(id) => existing(conn, new, id),

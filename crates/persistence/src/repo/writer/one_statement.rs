@@ -61,24 +61,27 @@ bumped AS (
   UPDATE rooms r SET last_seq = r.last_seq + a.n
   FROM accepted a
   WHERE r.id = a.room_id AND r.xmin = a.x
-  RETURNING r.id, r.last_seq - a.n AS base, a.authors, a.bodies, a.client_msg_ids
+  RETURNING r.id, r.last_seq - a.n AS base, r.event_offset AS off, a.authors, a.bodies,
+            a.client_msg_ids
 ),
 inserted AS (
-  INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted)
+  INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted,
+                        event_seq)
   SELECT b.id, b.base + u.k, u.author_id, u.body, u.client_msg_id, ";
 
-const TAIL: &str = ", FALSE
+const TAIL: &str = ", FALSE, b.base + u.k + b.off
   FROM bumped b,
        unnest(b.authors, b.bodies, b.client_msg_ids)
          WITH ORDINALITY AS u(author_id, body, client_msg_id, k)
-  RETURNING id, room_id, seq
+  RETURNING id, room_id, seq, event_seq
 )
 SELECT 0::smallint AS kind, i.ord AS key, i.x IS NOT NULL AS found, i.is_private, i.member,
        i.earlier AS message_id, NULL::bigint AS seq, NULL::text AS username,
        NULL::text AS display_name, NULL::text AS bio, NULL::bigint AS created_at
 FROM input i WHERE NOT (i.x IS NOT NULL AND i.member AND i.earlier IS NULL)
 UNION ALL
-SELECT 1::smallint, ins.room_id, NULL, NULL, NULL, ins.id, ins.seq, NULL, NULL, NULL, NULL
+SELECT 1::smallint, ins.room_id, NULL, NULL, NULL, ins.id, ins.seq, NULL, NULL, NULL,
+       ins.event_seq
 FROM inserted ins
 UNION ALL
 SELECT 2::smallint, u.id, NULL, NULL, NULL, NULL, NULL, u.username, u.display_name, u.bio,
@@ -158,6 +161,7 @@ struct Row {
     display_name: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     bio: Option<String>,
+    /// 2: the user's; 1: the inserted message's `event_seq`.
     #[diesel(sql_type = Nullable<BigInt>)]
     created_at: Option<i64>,
 }
@@ -193,8 +197,8 @@ pub(super) fn store(
 
     // The messages not accepted, by `ord`.
     let mut not_accepted: HashMap<i64, Row> = HashMap::new();
-    // Per room, its inserted rows as (seq, id).
-    let mut inserted: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+    // Per room, its inserted rows as (seq, id, event_seq).
+    let mut inserted: HashMap<i64, Vec<(i64, i64, i64)>> = HashMap::new();
     let mut users = HashMap::new();
     for row in rows {
         match row.kind {
@@ -202,8 +206,13 @@ pub(super) fn store(
                 not_accepted.insert(row.key, row);
             }
             1 => {
-                if let (Some(id), Some(seq)) = (row.message_id, row.seq) {
-                    inserted.entry(row.key).or_default().push((seq, id));
+                if let (Some(id), Some(seq), Some(event_seq)) =
+                    (row.message_id, row.seq, row.created_at)
+                {
+                    inserted
+                        .entry(row.key)
+                        .or_default()
+                        .push((seq, id, event_seq));
                 }
             }
             _ => {
@@ -241,9 +250,10 @@ pub(super) fn store(
             },
             None => match inserted.get_mut(&job.new.room_id) {
                 Some(rows) => match rows.pop() {
-                    Some((seq, id)) => Outcome::Inserted {
+                    Some((seq, id, event_seq)) => Outcome::Inserted {
                         id,
                         seq,
+                        event_seq,
                         created_at,
                     },
                     None => unexpected("fewer messages inserted than accepted"),

@@ -20,6 +20,7 @@ fn joining_and_leaving_reach_every_connection_of_the_user_and_the_room() {
     rig.deliver(DomainEvent::MemberJoined {
         room_id: 5,
         member: member(11),
+        event_seq: 1,
     });
     assert_eq!(ann.take(), ["member.joined"]);
     assert_eq!(bob.take(), ["+room 5", "member.joined"]);
@@ -32,6 +33,7 @@ fn joining_and_leaving_reach_every_connection_of_the_user_and_the_room() {
     rig.deliver(DomainEvent::MemberLeft {
         room_id: 5,
         user_id: 11,
+        event_seq: 2,
     });
     assert_eq!(ann.take(), ["member.left"]);
     assert_eq!(bob.take(), ["member.left", "-room 5"]);
@@ -50,10 +52,12 @@ fn a_join_racing_the_connect_is_applied_on_registration() {
     rig.deliver(DomainEvent::MemberJoined {
         room_id: 5,
         member: member(11),
+        event_seq: 1,
     });
     rig.deliver(DomainEvent::MemberLeft {
         room_id: 6,
         user_id: 11,
+        event_seq: 2,
     });
     let mut bob = rig.connect_with(2, 11, &[(6, 3)], epoch, 64, "s");
     assert_eq!(
@@ -86,6 +90,7 @@ fn a_connection_gone_before_its_catch_up_leaves_no_user_online() {
     rig.deliver(DomainEvent::MemberJoined {
         room_id: 5,
         member: member(11),
+        event_seq: 1,
     });
     // The socket closed before the hub took its registration: its catch-up cuts it.
     let (tx, rx) = outbox(8);

@@ -66,7 +66,8 @@ impl Conn {
             .map(|o| match o {
                 Outbound::Frame(f) => kind(&f),
                 Outbound::Message { seq, .. } => format!("message {seq}"),
-                Outbound::MessageChange { seq, frame, .. } => format!("{} {seq}", kind(&frame)),
+                Outbound::Change { seq: 0, frame, .. } => kind(&frame),
+                Outbound::Change { seq, frame, .. } => format!("{} {seq}", kind(&frame)),
                 Outbound::RoomAdded(r) => format!("+room {r}"),
                 Outbound::RoomRemoved(r) => format!("-room {r}"),
             })
@@ -129,6 +130,7 @@ impl Rig {
                 .map(|(room_id, last_seq)| RoomCursor {
                     room_id: *room_id,
                     last_seq: *last_seq,
+                    last_event_seq: *last_seq,
                 })
                 .collect(),
             since_epoch,
@@ -145,7 +147,11 @@ impl Rig {
 
     fn message(&mut self, room_id: RoomId, seq: i64) {
         let message = testing::messages(room_id, [seq]).remove(0);
-        self.deliver(DomainEvent::MessageCreated { room_id, message });
+        self.deliver(DomainEvent::MessageCreated {
+            room_id,
+            event_seq: message.event_seq,
+            message,
+        });
     }
 
     /// The next command the hub sent itself (a gap check, a read's result).
@@ -193,6 +199,7 @@ fn anything_but_a_message_sends_what_was_staged_first() {
         room_id: 5,
         message_id: 1,
         seq: 1,
+        event_seq: 2,
     });
     rig.deliver(DomainEvent::RoomDeleted { room_id: 5 });
     assert_eq!(
