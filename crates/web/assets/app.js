@@ -2,9 +2,13 @@
 import * as api from "./api.js";
 import { $, h, avatar, displayName, randomId } from "./dom.js";
 import { bindDms, isDirect, loadPeople, roomTitle } from "./dms.js";
-import { atLatest, bindHistory, loadLatest, loadOlder, nearBottom, onScroll, putMessage, scrollToBottom, showMessage } from "./history.js";
+import { atLatest, bindHistory, loadLatest, loadOlder, nearBottom, onScroll, putMessage, revealMessage, scrollToBottom, showMessage } from "./history.js";
 import { bindInvites, inviteCode, resetInvite, showInvite } from "./invites.js";
+import { bindMentions, closeCompletion, notifyMention, onCompletionKey, renderNotifyToggle } from "./mentions.js";
 import { bindPeople, resetPeople } from "./people.js";
+import { applyEvent as applyReaction, bindReactions, resetReactions } from "./reactions.js";
+import * as reads from "./reads.js";
+import { bindReplies, cancelReply, isReplying, resetReplies, takeReply } from "./replies.js";
 import { bindSearch, resetSearch } from "./search.js";
 import { bindSessions, loadSessions, resetSessions } from "./sessions.js";
 import { Socket } from "./socket.js";
@@ -23,16 +27,10 @@ let authMode = "login";
 const joining = new Set();
 /**
  * Rooms being fetched after our member.joined, with what arrived for them meanwhile: the latest
- * room.updated (`update`) and the first and last live messages' seqs (`firstSeq`: it and all
- * after it are unread; `lastSeq`: the answer may predate it).
+ * room.updated (`update`) and the last live message's seq (`lastSeq`: the answer may predate it).
+ * Their unread counts come from the server once they are in (reads.js).
  */
 const arriving = new Map();
-/**
- * Rooms this page learned of from our live member.joined: every message the socket delivers for
- * them afterwards was sent after we came in, so it is unread even when the room's first answer
- * already counted it (a room seen for the first time starts with nothing unread).
- */
-const joinedLive = new Set();
 
 // ---- start -------------------------------------------------------------------------------
 
@@ -41,6 +39,14 @@ function boot() {
   views.bind({ deleteMessage, editMessage, retry, discard, setRole, kick, join, openFromBrowse });
   bindPeople({ onAdded: memberAdded });
   bindHistory({ onError: handleRoomError, markRead: markReadIfVisible });
+  reads.bindReads({
+    send: (frame) => (socket && socket.ready ? socket.request(frame) : null),
+    render: () => views.renderRoomList(),
+  });
+  reads.onReceipts(() => views.renderReadMarks());
+  bindReactions({ react, update: (msg) => putMessage(msg), error: (e) => views.toast(describeAny(e), "error") });
+  bindReplies({ reveal: (roomId, seq) => revealMessage(roomId, seq) });
+  bindMentions();
   bindDms({
     onOpened: (room) => {
       views.renderRoomList();
@@ -203,7 +209,9 @@ function stopChat() {
   resetPeople();
   resetSearch();
   resetInvite();
-  joinedLive.clear();
+  resetReactions();
+  resetReplies();
+  closeCompletion();
 }
 
 async function loadRooms() {
@@ -214,6 +222,7 @@ async function loadRooms() {
     seen.add(r.id);
   }
   for (const id of Array.from(state.rooms.keys())) if (!seen.has(id)) store.removeRoom(id);
+  reads.applyServer(rooms);
   views.renderRoomList();
   views.renderRoomHeader();
   // Direct conversations are titled by their people's display names.
@@ -291,6 +300,10 @@ function openRoom(id, focusSeq) {
   }
   if (changed) {
     resetPeople();
+    resetReactions();
+    cancelReply();
+    closeCompletion();
+    reads.opened(id);
     views.renderMessages();
     views.renderTyping();
     $("jump-latest").hidden = true;
@@ -347,11 +360,21 @@ async function loadMembers(roomId) {
 
 // ---- reading ----------------------------------------------------------------------------------
 
-function markReadIfVisible() {
-  if (!state.current || state.pane || document.visibilityState !== "visible") return;
+/** Whether the open room's newest messages are on screen: the tab visible, scrolled down. */
+function watching() {
+  if (!state.current || state.pane || document.visibilityState !== "visible") return false;
   // Below a window around an older message, the newest are not on screen yet.
-  if (!nearBottom() || !atLatest()) return;
-  if (store.markRead(state.current)) views.renderRoomList();
+  return nearBottom() && atLatest();
+}
+
+/** Moves the read mark to the newest message shown, when the open room is seen to its end. */
+function markReadIfVisible() {
+  if (!watching()) return;
+  const m = state.msgs.get(state.current);
+  if (!m || !m.loaded) return;
+  const changed = reads.markRead(state.current, store.loadedSeq(state.current));
+  reads.followMark(state.current, $("messages"));
+  if (changed) views.renderRoomList();
 }
 
 // ---- socket frames ----------------------------------------------------------------------
@@ -380,6 +403,13 @@ function onFrame(f) {
       return;
     case "typing":
       return onTyping(f.room_id, f.user_id);
+    case "reaction.added":
+    case "reaction.removed":
+      return applyReaction(f);
+    case "read.updated":
+      return onReadUpdated(f);
+    case "mention":
+      return onMention(f);
     default:
       return;
   }
@@ -392,14 +422,20 @@ async function onReady(f) {
     state.me = f.user;
     renderMe();
   }
+  const reconnect = document.body.dataset.connections !== "1";
   // Rooms joined or left while away.
   const ready = new Map(f.rooms.map((r) => [r.room_id, r.last_seq]));
+  // Where `ready` says how far each room was read, that is the count to start from.
+  const withReads = f.rooms.some((r) => typeof r.last_read_seq === "number");
+  if (withReads) reads.applyServer(f.rooms);
   const since = {};
   for (const [id, lastSeq] of ready) since[id] = state.rooms.has(id) ? store.knownSeq(id) : lastSeq;
   // First `sync` straight away: the server holds live messages until it arrives.
   socket
     .request({ type: "sync", since })
     .then(() => {
+      // Read marks moved elsewhere while away are not replayed: ask for the counts again.
+      if (reconnect && !withReads) reads.refresh();
       views.renderRoomList();
       markReadIfVisible();
     })
@@ -425,13 +461,13 @@ function onMessageCreated(msg) {
   const room = state.rooms.get(msg.room_id);
   if (!room) {
     const meanwhile = arriving.get(msg.room_id);
-    if (meanwhile) {
-      if (meanwhile.firstSeq === null || msg.seq < meanwhile.firstSeq) meanwhile.firstSeq = msg.seq;
-      meanwhile.lastSeq = Math.max(meanwhile.lastSeq, msg.seq);
-    }
+    if (meanwhile) meanwhile.lastSeq = Math.max(meanwhile.lastSeq, msg.seq);
     return;
   }
   const atBottom = msg.room_id === state.current && nearBottom();
+  // Seen as it arrives: no "New messages" line starts above it.
+  if (msg.room_id === state.current && watching()) reads.seenLive(msg.room_id, msg.seq, $("messages"));
+  reads.noteMessage(msg);
   const mine = state.me && msg.author.id === state.me.id;
   if (mine && msg.client_msg_id) dropFromOutbox(msg.client_msg_id);
   state.presence.set(msg.author.id, "online");
@@ -442,10 +478,6 @@ function onMessageCreated(msg) {
     if (msg.room_id === state.current) views.renderTyping();
   }
   putMessage(msg, true);
-  if (!mine && joinedLive.has(msg.room_id) && state.lastRead[msg.room_id] >= msg.seq) {
-    state.lastRead[msg.room_id] = msg.seq - 1;
-    store.saveRead();
-  }
   if (msg.room_id === state.current) {
     // Below a window around an older message the new one is not shown: "Jump" leads to it.
     if (!atLatest()) $("jump-latest").hidden = false;
@@ -453,20 +485,62 @@ function onMessageCreated(msg) {
     else $("jump-latest").hidden = false;
     if (!mine && !msg.deleted) views.announce(`${displayName(msg.author)}: ${msg.body}`);
   }
-  if (mine && msg.room_id === state.current) store.markRead(msg.room_id);
   markReadIfVisible();
   views.renderRoomList();
 }
 
 function onMessageChanged(msg) {
   const m = state.msgs.get(msg.room_id);
-  if (m && m.bySeq.has(msg.seq)) putMessage(msg);
+  const old = m && m.bySeq.get(msg.seq);
+  if (!old) return;
+  // An edit's event carries no reactions (nor `me`): the ones shown stay.
+  const reactions = Array.isArray(msg.reactions) && msg.reactions.length ? msg.reactions : old.reactions;
+  putMessage({ ...msg, reactions: msg.deleted ? [] : reactions });
 }
 
 function onMessageDeleted(roomId, seq) {
+  reads.noteDeleted(roomId, seq);
   const m = state.msgs.get(roomId);
   const msg = m && m.bySeq.get(seq);
-  if (msg) putMessage({ ...msg, body: "", deleted: true });
+  if (msg) putMessage({ ...msg, body: "", deleted: true, reactions: [] });
+  views.renderRoomList();
+}
+
+/** Your read mark moved (here, in another tab or on another device), or someone's receipt. */
+function onReadUpdated(f) {
+  const mine = reads.onReadUpdated(f);
+  if (mine) views.renderRoomList();
+  if (f.room_id === state.current) views.renderReadMarks();
+}
+
+/** Someone mentioned you: the room's "@" badge, and a notification while the tab is hidden. */
+function onMention(f) {
+  const room = state.rooms.get(f.room_id);
+  if (!room || !f.message) return;
+  reads.noteMention(f.room_id, f.message);
+  views.renderRoomList();
+  notifyMention(roomTitle(room), f.message, () => {
+    if (state.rooms.has(f.room_id)) openRoom(f.room_id, f.message.seq);
+  });
+}
+
+/** Sends a reaction (the `react` frame, or REST when offline); rejects when refused. */
+async function react(msg, emoji, on) {
+  if (socket && socket.ready) {
+    await socket.request({ type: "react", room_id: msg.room_id, message_id: msg.id, emoji, on });
+    return;
+  }
+  const path = `/rooms/${msg.room_id}/messages/${msg.id}/reactions/${encodeURIComponent(emoji)}`;
+  await api.request(on ? "PUT" : "DELETE", path);
+}
+
+/** An API error or a socket `error` frame, in plain words. */
+function describeAny(e) {
+  if (e && e.type === "error") {
+    if (e.code === "disconnected" || e.code === "timeout") return "Not connected. Please try again.";
+    return e.message ? e.message.charAt(0).toUpperCase() + e.message.slice(1) : "Something went wrong.";
+  }
+  return api.describe(e);
 }
 
 async function onMemberJoined(roomId, member) {
@@ -474,19 +548,16 @@ async function onMemberJoined(roomId, member) {
   state.presence.set(member.user.id, "online");
   if (state.me && member.user.id === state.me.id) {
     if (!state.rooms.has(roomId) && !arriving.has(roomId)) {
-      const meanwhile = { update: null, firstSeq: null, lastSeq: 0 };
+      const meanwhile = { update: null, lastSeq: 0 };
       arriving.set(roomId, meanwhile);
-      joinedLive.add(roomId);
       try {
         let fetched = await api.request("GET", `/rooms/${roomId}`);
         const late = meanwhile.update;
         if (late && new Date(late.updated_at) > new Date(fetched.updated_at)) fetched = { ...late, last_seq: Math.max(late.last_seq || 0, fetched.last_seq || 0) };
         fetched = { ...fetched, last_seq: Math.max(fetched.last_seq || 0, meanwhile.lastSeq) };
         const room = store.addRoom(fetched);
-        if (meanwhile.firstSeq !== null && state.lastRead[roomId] >= meanwhile.firstSeq) {
-          state.lastRead[roomId] = meanwhile.firstSeq - 1;
-          store.saveRead();
-        }
+        // What is unread in it (messages before we came in, or meanwhile) the server says.
+        reads.refresh();
         views.renderRoomList();
         // Not for a room of one's own: the owner's membership can arrive before the answer
         // to creating it (a direct conversation's "owner" is whoever opened it).
@@ -599,6 +670,8 @@ function submitComposer(e) {
     return;
   }
   const item = { cmid: randomId(), room_id: state.current, body, created_at: new Date().toISOString(), status: "pending" };
+  const reply = takeReply(state.current);
+  if (reply) item.reply = reply;
   // Writing below a window around an older message: back to the newest first.
   if (!atLatest()) loadLatest(state.current);
   state.outbox.push(item);
@@ -619,7 +692,7 @@ function sendItem(item) {
   if (!socket || !socket.ready || item.sending) return;
   item.sending = true;
   socket
-    .request({ type: "send", room_id: item.room_id, body: item.body, client_msg_id: item.cmid })
+    .request(sendFrame(item))
     .then((reply) => {
       item.sending = false;
       dropFromOutbox(item.cmid);
@@ -638,6 +711,13 @@ function sendItem(item) {
       store.saveOutbox();
       views.renderPending();
     });
+}
+
+/** The `send` frame of an outbox item; `reply_to` only when it answers a message. */
+function sendFrame(item) {
+  const frame = { type: "send", room_id: item.room_id, body: item.body, client_msg_id: item.cmid };
+  if (item.reply && item.reply.id) frame.reply_to = item.reply.id;
+  return frame;
 }
 
 function flushOutbox() {
@@ -667,6 +747,13 @@ function discard(cmid) {
 }
 
 function onComposerKey(e) {
+  if (onCompletionKey(e)) return;
+  if (e.key === "Escape" && isReplying()) {
+    e.preventDefault();
+    e.stopPropagation();
+    cancelReply();
+    return;
+  }
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
     e.preventDefault();
     $("composer").requestSubmit();
@@ -897,10 +984,22 @@ function openProfile() {
   $("profile-id").textContent = String(me.id);
   $("profile-display-name").value = me.display_name || "";
   $("profile-bio").value = me.bio || "";
+  $("profile-receipts").checked = me.share_read_receipts !== false;
+  $("profile-receipts").dataset.touched = "";
   $("profile-error").textContent = "";
+  renderNotifyToggle();
   $("profile-dialog").showModal();
   $("profile-display-name").focus();
   loadSessions();
+  // Whether read receipts are shared is only in one's own profile: read it fresh.
+  api
+    .request("GET", "/users/me")
+    .then((fresh) => {
+      state.me = { ...state.me, share_read_receipts: fresh.share_read_receipts };
+      const box = $("profile-receipts");
+      if (typeof fresh.share_read_receipts === "boolean" && !box.dataset.touched) box.checked = fresh.share_read_receipts;
+    })
+    .catch(() => {});
 }
 
 async function saveProfile(e) {
@@ -912,7 +1011,7 @@ async function saveProfile(e) {
   }
   $("profile-save").disabled = true;
   try {
-    const me = await api.request("PATCH", "/users/me", { display_name, bio: $("profile-bio").value });
+    const me = await api.request("PATCH", "/users/me", { display_name, bio: $("profile-bio").value, share_read_receipts: $("profile-receipts").checked });
     state.me = me;
     store.rememberUser(me);
     api.updateUser(me);
@@ -954,6 +1053,9 @@ function bindStatic() {
   $("logout-btn").addEventListener("click", () => api.logout());
   $("profile-btn").addEventListener("click", openProfile);
   $("profile-form").addEventListener("submit", saveProfile);
+  $("profile-receipts").addEventListener("change", (e) => {
+    e.currentTarget.dataset.touched = "1";
+  });
   bindSessions();
   $("new-room-btn").addEventListener("click", () => openRoomDialog(null));
   $("room-form").addEventListener("submit", submitRoom);

@@ -7,6 +7,7 @@
 // Each load takes a number (`gen`); a load overtaken by a newer one drops its answer.
 import * as api from "./api.js";
 import { $ } from "./dom.js";
+import { normalize } from "./reactions.js";
 import { state, roomMsgs, rememberUser } from "./store.js";
 import * as views from "./views.js";
 
@@ -14,6 +15,8 @@ const PAGE = 50;
 /** Messages loaded on each side of a message shown from a search. */
 const AROUND = 25;
 const FLASH_MS = 2500;
+/** Pages of scroll-back a reply's quote loads to reach the message it quotes. */
+const REVEAL_PAGES = 4;
 
 let hooks = { onError: () => {}, markRead: () => {} };
 
@@ -33,7 +36,8 @@ function maxSeq(m) {
  * does not reach the newest message is left for later (see above).
  */
 export function putMessage(msg, live = false) {
-  rememberUser(msg.author);
+  msg = normalize(msg);
+  remember(msg);
   const room = state.rooms.get(msg.room_id);
   if (room && msg.seq > (room.last_seq || 0)) room.last_seq = msg.seq;
   const m = state.msgs.get(msg.room_id);
@@ -44,8 +48,14 @@ export function putMessage(msg, live = false) {
 }
 
 function keep(m, msg) {
-  rememberUser(msg.author);
+  msg = normalize(msg);
+  remember(msg);
   m.bySeq.set(msg.seq, msg);
+}
+
+function remember(msg) {
+  rememberUser(msg.author);
+  if (msg.reply_to && msg.reply_to.author) rememberUser(msg.reply_to.author);
 }
 
 /** Whether messages newer than the loaded ones exist (the room's last seq is beyond them). */
@@ -206,6 +216,29 @@ export async function showMessage(roomId, seq) {
   setTimeout(() => el.classList.remove("flash"), FLASH_MS);
   $("jump-latest").hidden = atLatest(roomId) && nearBottom();
   hooks.markRead();
+}
+
+/**
+ * Shows a message of the open room that a reply quotes: older pages are loaded until it is
+ * there (a few at most; further back, the messages around it are loaded instead, as for a
+ * search result), then it is scrolled into view and flashed.
+ */
+export async function revealMessage(roomId, seq) {
+  const m = roomMsgs(roomId);
+  const deadline = Date.now() + 15000;
+  let pages = 0;
+  while (!m.bySeq.has(seq) && pages < REVEAL_PAGES && Date.now() < deadline) {
+    if (state.current !== roomId) return;
+    if (m.loading) {
+      await new Promise((r) => setTimeout(r, 100));
+      continue;
+    }
+    const lowest = Math.min(...m.bySeq.keys());
+    if (!m.loaded || !m.hasMore || !(seq < lowest)) break;
+    await loadOlder();
+    pages++;
+  }
+  if (state.current === roomId) await showMessage(roomId, seq);
 }
 
 /** Replaces the loaded messages by those around `seq`: "loaded", "failed" or "overtaken". */

@@ -1,6 +1,6 @@
 // The page's state: rooms, loaded messages, members, presence, typing, the outbox of messages
-// not yet acknowledged, and what was read. The outbox and read marks are kept in localStorage
-// per user, so a reload neither loses an unsent message nor the unread counts.
+// not yet acknowledged, and the read state the server keeps (reads.js). The outbox is kept in
+// localStorage per user, so a reload does not lose an unsent message.
 
 export const state = {
   me: null,
@@ -24,8 +24,13 @@ export const state = {
   users: new Map(),
   /** [{ cmid, room_id, body, created_at, status: "pending" | "failed", error }] */
   outbox: [],
-  /** room id -> the highest seq the user has seen */
-  lastRead: {},
+  /**
+   * room id -> the user's read state in it, as the server keeps it (reads.js): { mark, sent,
+   * base: { seq, unread, mentions }, live: Map<seq, { mention }> }
+   */
+  reads: new Map(),
+  /** room id -> Map<user id, last read seq>: read receipts of those who share them (reads.js) */
+  receipts: new Map(),
   online: false,
 };
 
@@ -41,20 +46,13 @@ export function loadLocal() {
   } catch {
     state.outbox = [];
   }
-  try {
-    state.lastRead = JSON.parse(localStorage.getItem(key("read")) || "{}") || {};
-  } catch {
-    state.lastRead = {};
-  }
+  // Read marks live on the server now; forget what older versions of the page kept here.
+  localStorage.removeItem(key("read"));
 }
 
 export function saveOutbox() {
   const items = state.outbox.map(({ sending, ...rest }) => rest);
   localStorage.setItem(key("outbox"), JSON.stringify(items));
-}
-
-export function saveRead() {
-  localStorage.setItem(key("read"), JSON.stringify(state.lastRead));
 }
 
 export function reset() {
@@ -69,7 +67,8 @@ export function reset() {
   state.typing.clear();
   state.users.clear();
   state.outbox = [];
-  state.lastRead = {};
+  state.reads.clear();
+  state.receipts.clear();
   state.online = false;
 }
 
@@ -95,33 +94,18 @@ export function knownSeq(roomId) {
   return seq;
 }
 
-export function unread(roomId) {
-  const room = state.rooms.get(roomId);
-  if (!room) return 0;
-  const read = state.lastRead[roomId];
-  if (read === undefined) return 0;
-  return Math.max(0, (room.last_seq || 0) - read);
+/** The highest seq of the loaded messages of a room (0: none loaded). */
+export function loadedSeq(roomId) {
+  const m = state.msgs.get(roomId);
+  let seq = 0;
+  if (m) for (const s of m.bySeq.keys()) if (s > seq) seq = s;
+  return seq;
 }
 
-export function markRead(roomId) {
-  const room = state.rooms.get(roomId);
-  if (!room) return false;
-  const seq = knownSeq(roomId);
-  if (state.lastRead[roomId] === seq) return false;
-  state.lastRead[roomId] = seq;
-  saveRead();
-  return true;
-}
-
-/** A room seen for the first time starts with nothing unread. */
 export function addRoom(room) {
   const old = state.rooms.get(room.id);
   if (old) room = { ...room, last_seq: Math.max(room.last_seq || 0, old.last_seq || 0) };
   state.rooms.set(room.id, room);
-  if (state.lastRead[room.id] === undefined) {
-    state.lastRead[room.id] = room.last_seq || 0;
-    saveRead();
-  }
   return room;
 }
 
@@ -132,8 +116,8 @@ export function removeRoom(roomId) {
   const t = state.typing.get(roomId);
   if (t) for (const h of t.values()) clearTimeout(h);
   state.typing.delete(roomId);
-  delete state.lastRead[roomId];
-  saveRead();
+  state.reads.delete(roomId);
+  state.receipts.delete(roomId);
   const before = state.outbox.length;
   state.outbox = state.outbox.filter((m) => m.room_id !== roomId);
   if (state.outbox.length !== before) saveOutbox();

@@ -4,7 +4,11 @@ import { $, h, clear, avatar, displayName, clockTime, fullTime, roomMark } from 
 import { atEachMidnight, dayKey, placeDaySeparators } from "./days.js";
 import { directMark, isDirect, roomTitle } from "./dms.js";
 import { linkify } from "./links.js";
-import { state, unread, myRole, canManage } from "./store.js";
+import { highlightMentions, mentionsMe } from "./mentions.js";
+import { addButton, reactionsEl } from "./reactions.js";
+import { mentionCount, placeNewLine, placeSeenBy, unreadCount } from "./reads.js";
+import { quoteEl, startReply } from "./replies.js";
+import { state, myRole, canManage } from "./store.js";
 
 let actions = {};
 
@@ -26,10 +30,12 @@ function byTitle(rooms) {
 }
 
 function roomItem(room, title) {
-  const count = room.id === state.current && document.visibilityState === "visible" ? 0 : unread(room.id);
+  const viewed = room.id === state.current && !state.pane && document.visibilityState === "visible";
+  const count = viewed ? 0 : unreadCount(room.id);
+  const mentions = viewed ? 0 : mentionCount(room.id);
   const current = room.id === state.current;
   const direct = isDirect(room);
-  const label = `${title}${direct ? ", direct message" : room.is_private ? ", private" : ""}${count ? `, ${count} unread` : ""}`;
+  const label = `${title}${direct ? ", direct message" : room.is_private ? ", private" : ""}${count ? `, ${count} unread` : ""}${mentions ? `, ${mentions} mention${mentions === 1 ? "" : "s"}` : ""}`;
   const li = h(
     "li",
     {},
@@ -44,6 +50,9 @@ function roomItem(room, title) {
       },
       direct ? directMark(room) : roomMark(room),
       h("span", { class: "room-name" }, title),
+      mentions
+        ? h("span", { class: "badge mention-badge", "aria-hidden": "true", title: `${mentions} mention${mentions === 1 ? "" : "s"}`, dataset: { testid: `mentions-${room.id}` } }, `@${mentions > 99 ? "99+" : mentions}`)
+        : null,
       count ? h("span", { class: "badge", "aria-hidden": "true", dataset: { testid: `unread-${room.id}` } }, count > 99 ? "99+" : String(count)) : null,
     ),
   );
@@ -121,25 +130,27 @@ function messageEl(msg) {
   const mayEdit = !msg.deleted && own;
   const body = msg.deleted
     ? h("p", { class: "msg-body deleted-note", dataset: { testid: "message-body" } }, "This message was deleted.")
-    : h("p", { class: "msg-body", dataset: { testid: "message-body" } }, linkify(msg.body));
-  const actionsEl =
-    mayEdit || mayDelete
-      ? h(
-          "div",
-          { class: "msg-actions" },
-          mayEdit
-            ? h("button", { type: "button", class: "tiny", dataset: { testid: "edit-message" }, "aria-label": "Edit message", onclick: () => startEdit(msg.room_id, msg.seq) }, "Edit")
-            : null,
-          mayDelete
-            ? h("button", { type: "button", class: "tiny danger", dataset: { testid: "delete-message" }, "aria-label": "Delete message", onclick: () => actions.deleteMessage(msg) }, "Delete")
-            : null,
-        )
-      : null;
+    : h("p", { class: "msg-body", dataset: { testid: "message-body" } }, highlightMentions(linkify(msg.body), msg));
+  const actionsEl = msg.deleted
+    ? null
+    : h(
+        "div",
+        { class: "msg-actions" },
+        addButton(msg),
+        h("button", { type: "button", class: "tiny", dataset: { testid: "reply-message" }, "aria-label": `Reply to ${displayName(msg.author)}`, onclick: () => startReply(msg) }, "Reply"),
+        mayEdit
+          ? h("button", { type: "button", class: "tiny", dataset: { testid: "edit-message" }, "aria-label": "Edit message", onclick: () => startEdit(msg.room_id, msg.seq) }, "Edit")
+          : null,
+        mayDelete
+          ? h("button", { type: "button", class: "tiny danger", dataset: { testid: "delete-message" }, "aria-label": "Delete message", onclick: () => actions.deleteMessage(msg) }, "Delete")
+          : null,
+      );
+  const mentioned = mentionsMe(msg);
   const el = h(
     "li",
     {
       id: messageId(msg.room_id, msg.seq),
-      class: `msg${own ? " own" : ""}${msg.deleted ? " deleted" : ""}`,
+      class: `msg${own ? " own" : ""}${msg.deleted ? " deleted" : ""}${mentioned ? " mentioned" : ""}`,
       dataset: { seq: String(msg.seq), testid: "message", author: msg.author.username, authorId: String(msg.author.id), time: msg.created_at, day: dayKey(msg.created_at), messageId: String(msg.id) },
     },
     avatar(msg.author),
@@ -152,8 +163,11 @@ function messageEl(msg) {
         h("span", { class: "author", dataset: { testid: "message-author" } }, displayName(msg.author)),
         h("time", { datetime: msg.created_at, title: fullTime(msg.created_at) }, clockTime(msg.created_at)),
         msg.edited_at && !msg.deleted ? h("span", { class: "edited", title: fullTime(msg.edited_at), dataset: { testid: "edited" } }, "(edited)") : null,
+        mentioned ? h("span", { class: "visually-hidden" }, "Mentions you") : null,
       ),
+      msg.deleted ? null : quoteEl(msg.room_id, msg.reply_to),
       body,
+      reactionsEl(msg),
     ),
     actionsEl,
   );
@@ -184,6 +198,8 @@ export function renderMessages() {
     for (const s of seqs) frag.append(messageEl(m.bySeq.get(s)));
     list.append(frag);
     placeDaySeparators(list);
+    placeNewLine(list);
+    placeSeenBy(list);
     for (const el of list.children) regroup(el);
   }
   renderHistoryState();
@@ -227,6 +243,16 @@ export function upsertMessage(msg) {
   }
   // Separators may appear, move or go around the new element; groups follow them.
   placeDaySeparators(list);
+  placeNewLine(list);
+  placeSeenBy(list);
+  for (const c of list.children) regroup(c);
+}
+
+/** The "New messages" line and "Seen by" again, after the read state changed. */
+export function renderReadMarks() {
+  const list = $("messages");
+  placeNewLine(list);
+  placeSeenBy(list);
   for (const c of list.children) regroup(c);
 }
 
@@ -243,6 +269,7 @@ export function renderPending() {
           "div",
           { class: "msg-main" },
           h("div", { class: "msg-meta" }, h("span", { class: "author" }, displayName(state.me)), h("span", { class: "status-note" }, p.status === "failed" ? `Not sent: ${p.error || "error"}` : "Sending…")),
+          quoteEl(p.room_id, p.reply),
           h("p", { class: "msg-body" }, p.body),
         ),
         p.status === "failed"

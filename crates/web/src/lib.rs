@@ -65,6 +65,10 @@ assets! {
     "dms.js" => "text/javascript; charset=utf-8",
     "invites.js" => "text/javascript; charset=utf-8",
     "search.js" => "text/javascript; charset=utf-8",
+    "reads.js" => "text/javascript; charset=utf-8",
+    "reactions.js" => "text/javascript; charset=utf-8",
+    "replies.js" => "text/javascript; charset=utf-8",
+    "mentions.js" => "text/javascript; charset=utf-8",
 }
 
 /// The page's Content-Security-Policy: only this origin's scripts, styles, images and sockets,

@@ -1620,10 +1620,10 @@ fn psql(db_url: &str, sql: &str) {
 }
 
 /// The open room's list as the eye reads it: `day:<label>` for a separator, `<seq>` for a
-/// message.
+/// message (the "New messages" line left out).
 async fn day_layout(b: &Browser) -> Vec<String> {
     let v = b
-        .js("return Array.from(document.getElementById('messages').children).map(e => e.classList.contains('day-sep') ? 'day:' + e.textContent : e.dataset.seq);")
+        .js("return Array.from(document.getElementById('messages').children).filter(e => !e.classList.contains('new-line')).map(e => e.classList.contains('day-sep') ? 'day:' + e.textContent : e.dataset.seq);")
         .await;
     serde_json::from_value(v).unwrap()
 }
@@ -2337,4 +2337,384 @@ async fn search_finds_a_message_and_opens_it_in_its_room() {
     fay.click("#search-close").await;
     fay.wait_visible("#room-view").await;
     fay.c.close().await.unwrap();
+}
+
+/// The reaction chips under message `seq` of the open room: emoji, count, whether yours
+/// (`aria-pressed`), and the title naming who reacted.
+async fn chips(b: &Browser, seq: i64) -> Value {
+    b.js(&format!(
+        "return Array.from(document.querySelectorAll(\"#messages [data-seq='{seq}'] [data-testid=reaction]\")).map(c => ({{
+           emoji: c.dataset.emoji, count: Number(c.dataset.count), mine: c.getAttribute('aria-pressed') === 'true', title: c.title,
+         }}));"
+    ))
+    .await
+}
+
+/// Waits until message `seq` of the open room shows exactly these chips.
+async fn wait_chips(b: &Browser, seq: i64, want: Value) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = chips(b, seq).await;
+        if got == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            let shot = b.screenshot(&format!("FAILED-{}", b.name)).await;
+            panic!(
+                "[{}] reactions on {seq}: got {got}, want {want}; screenshot {}",
+                b.name,
+                shot.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactions_show_live_on_both_screens() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    let bob = Browser::open(&driver, "bob", 1280, 800).await;
+
+    step("ann and bob in one room, a message of ann's");
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    bob.register_and_connect(&base, "bob", "Bob Baker").await;
+    let ann_api = app.login_ok("ann").await;
+    let bob_api = app.login_ok("bob").await;
+    let room = app.create_room(&ann_api, "launch", false).await;
+    let room_id = room["id"].as_i64().unwrap();
+    app.join(&bob_api, room_id).await;
+    let link = format!("#room-list [data-room-id='{room_id}']");
+    for b in [&ann, &bob] {
+        b.click(&link).await;
+        b.wait_js(
+            "room open",
+            "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'launch'",
+        )
+        .await;
+    }
+    ann.send("Ready to ship?").await;
+    bob.wait_message("Ready to ship?").await;
+    let msg = "#messages [data-seq='1']";
+
+    step("bob picks 👍 from the picker; ann sees the chip live, bob's own is highlighted");
+    bob.click(&format!("{msg} .msg-body")).await;
+    bob.click(&format!("{msg} .msg-actions [data-testid=add-reaction]"))
+        .await;
+    bob.wait_visible("#reaction-picker").await;
+    let offered = bob
+        .js("return Array.from(document.querySelectorAll('#reaction-picker [data-testid=reaction-pick]')).map(b => b.dataset.emoji);")
+        .await;
+    assert_eq!(
+        offered.as_array().map(Vec::len),
+        Some(12),
+        "a dozen common emoji: {offered}"
+    );
+    bob.screenshot("30-reaction-picker").await;
+    bob.click("#reaction-picker [data-emoji='👍']").await;
+    wait_chips(
+        &bob,
+        1,
+        json!([{"emoji": "👍", "count": 1, "mine": true, "title": "You reacted with 👍"}]),
+    )
+    .await;
+    assert!(
+        !bob.is_visible("#reaction-picker").await,
+        "the picker closes"
+    );
+    wait_chips(
+        &ann,
+        1,
+        json!([{"emoji": "👍", "count": 1, "mine": false, "title": "Bob Baker reacted with 👍"}]),
+    )
+    .await;
+
+    step("ann clicks the chip: two; a second emoji from ann's picker");
+    ann.click(&format!("{msg} [data-testid=reaction][data-emoji='👍']"))
+        .await;
+    wait_chips(
+        &bob,
+        1,
+        json!([{"emoji": "👍", "count": 2, "mine": true, "title": "You and Ann Archer reacted with 👍"}]),
+    )
+    .await;
+    wait_chips(
+        &ann,
+        1,
+        json!([{"emoji": "👍", "count": 2, "mine": true, "title": "You and Bob Baker reacted with 👍"}]),
+    )
+    .await;
+    ann.click(&format!("{msg} .reactions [data-testid=add-reaction]"))
+        .await;
+    ann.click("#reaction-picker [data-emoji='🎉']").await;
+    wait_chips(
+        &bob,
+        1,
+        json!([
+            {"emoji": "👍", "count": 2, "mine": true, "title": "You and Ann Archer reacted with 👍"},
+            {"emoji": "🎉", "count": 1, "mine": false, "title": "Ann Archer reacted with 🎉"},
+        ]),
+    )
+    .await;
+    ann.screenshot("31-reactions").await;
+
+    step("bob takes his back; a reload shows what the server kept, ann's own highlighted");
+    bob.click(&format!("{msg} [data-testid=reaction][data-emoji='👍']"))
+        .await;
+    let after = json!([
+        {"emoji": "👍", "count": 1, "mine": true, "title": "You reacted with 👍"},
+        {"emoji": "🎉", "count": 1, "mine": true, "title": "You reacted with 🎉"},
+    ]);
+    wait_chips(&ann, 1, after.clone()).await;
+    wait_chips(
+        &bob,
+        1,
+        json!([
+            {"emoji": "👍", "count": 1, "mine": false, "title": "Ann Archer reacted with 👍"},
+            {"emoji": "🎉", "count": 1, "mine": false, "title": "Ann Archer reacted with 🎉"},
+        ]),
+    )
+    .await;
+    ann.c.refresh().await.unwrap();
+    ann.wait_message("Ready to ship?").await;
+    wait_chips(&ann, 1, after).await;
+    let (status, body) = app
+        .get(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            &bob_api.access_token,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stored: Vec<(String, i64)> = body["items"][0]["reactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["emoji"].as_str().unwrap().to_owned(),
+                r["count"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(stored, [("👍".to_owned(), 1), ("🎉".to_owned(), 1)]);
+
+    step("a deleted message loses its reactions on both screens");
+    ann.click(&format!("{msg} .msg-body")).await;
+    ann.click(&format!("{msg} [data-testid=delete-message]"))
+        .await;
+    ann.click("#confirm-ok").await;
+    for b in [&ann, &bob] {
+        b.wait_message("This message was deleted.").await;
+        wait_chips(b, 1, json!([])).await;
+    }
+    ann.c.close().await.unwrap();
+    bob.c.close().await.unwrap();
+}
+
+/// The unread badge of a room in the sidebar ("" when none).
+async fn badge(b: &Browser, room_id: i64) -> String {
+    b.js(&format!(
+        "return (document.querySelector('[data-testid=unread-{room_id}]') || {{textContent: ''}}).textContent;"
+    ))
+    .await
+    .as_str()
+    .unwrap()
+    .to_owned()
+}
+
+async fn wait_badge(b: &Browser, room_id: i64, want: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = badge(b, room_id).await;
+        if got == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            let shot = b.screenshot(&format!("FAILED-{}", b.name)).await;
+            panic!(
+                "[{}] unread badge of room {room_id}: got {got:?}, want {want:?}; screenshot {}",
+                b.name,
+                shot.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The read state `who`'s room list (GET /rooms?mine=true) gives a room: last read seq and
+/// unread count.
+async fn read_state(app: &TestApp, who: &Session, room_id: i64) -> (i64, i64) {
+    let rooms = app.walk_pages(who, "/api/v1/rooms?mine=true", 100).await;
+    let room = rooms
+        .iter()
+        .find(|r| r["id"].as_i64() == Some(room_id))
+        .expect("the room is listed");
+    (
+        room["last_read_seq"].as_i64().unwrap(),
+        room["unread_count"].as_i64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_state_agrees_across_tabs() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    // One browser profile, two windows: ann's two tabs.
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    let ann_api = app.login_ok("ann").await;
+    let bob = register_api(&app, "bob", "Bob Baker").await;
+
+    step("two rooms of ann's, bob in one; ann's second tab");
+    let alpha = app.create_room(&ann_api, "alpha", false).await;
+    let alpha_id = alpha["id"].as_i64().unwrap();
+    app.join(&bob, alpha_id).await;
+    let beta = app.create_room(&ann_api, "beta", false).await;
+    let beta_id = beta["id"].as_i64().unwrap();
+    let first = ann.c.window().await.unwrap();
+    let second = ann.c.new_window(false).await.unwrap().handle;
+    ann.c.switch_to_window(second.clone()).await.unwrap();
+    ann.c.goto(&base).await.unwrap();
+    ann.wait_js(
+        "the second tab is signed in and connected",
+        "document.getElementById('conn-status').dataset.state === 'online'",
+    )
+    .await;
+    let tabs = [first.clone(), second.clone()];
+    for tab in &tabs {
+        ann.c.switch_to_window(tab.clone()).await.unwrap();
+        ann.click(&format!("#room-list [data-room-id='{beta_id}']"))
+            .await;
+        ann.wait_js(
+            "beta open",
+            "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'beta'",
+        )
+        .await;
+    }
+
+    step("bob writes in alpha: both tabs count two unread, from the server");
+    app.send(&bob, alpha_id, "Morning, Ann.").await;
+    app.send(&bob, alpha_id, "The build is green.").await;
+    for tab in &tabs {
+        ann.c.switch_to_window(tab.clone()).await.unwrap();
+        wait_badge(&ann, alpha_id, "2").await;
+    }
+    assert_eq!(read_state(&app, &ann_api, alpha_id).await, (0, 2));
+    ann.screenshot("32-unread-two-tabs").await;
+
+    step("read in the first tab: the server moves the mark and the second tab's badge clears");
+    ann.c.switch_to_window(first.clone()).await.unwrap();
+    ann.click(&format!("#room-list [data-room-id='{alpha_id}']"))
+        .await;
+    ann.wait_message("The build is green.").await;
+    ann.wait_js(
+        "the new messages line above bob's first message",
+        "(document.querySelector('#messages [data-testid=new-messages-line]') || {}).nextElementSibling === document.querySelector(\"#messages [data-seq='1']\")",
+    )
+    .await;
+    ann.screenshot("33-new-messages-line").await;
+    wait_badge(&ann, alpha_id, "").await;
+    ann.c.switch_to_window(second.clone()).await.unwrap();
+    wait_badge(&ann, alpha_id, "").await;
+    let deadline = Instant::now() + WAIT;
+    while read_state(&app, &ann_api, alpha_id).await != (2, 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the mark never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    step("a reload of the second tab keeps it read (nothing in localStorage)");
+    ann.c.refresh().await.unwrap();
+    ann.wait_js(
+        "reloaded and listed",
+        &format!("!!document.querySelector(\"#room-list [data-room-id='{alpha_id}']\") && document.getElementById('conn-status').dataset.state === 'online'"),
+    )
+    .await;
+    assert_eq!(badge(&ann, alpha_id).await, "");
+    assert_eq!(
+        ann.js("return Object.keys(localStorage).filter(k => k.startsWith('huddle.read'));")
+            .await,
+        json!([]),
+        "read marks are not kept in the browser"
+    );
+
+    step("the first tab moves to beta; one more from bob: one unread on both; the second tab reads it, with the line above it");
+    ann.c.switch_to_window(first.clone()).await.unwrap();
+    ann.click(&format!("#room-list [data-room-id='{beta_id}']"))
+        .await;
+    ann.wait_js(
+        "beta open",
+        "(document.querySelector('#room-title [data-testid=room-name]') || {}).textContent === 'beta'",
+    )
+    .await;
+    app.send(&bob, alpha_id, "Lunch at one?").await;
+    wait_badge(&ann, alpha_id, "1").await;
+    ann.c.switch_to_window(second.clone()).await.unwrap();
+    wait_badge(&ann, alpha_id, "1").await;
+    ann.click(&format!("#room-list [data-room-id='{alpha_id}']"))
+        .await;
+    ann.wait_message("Lunch at one?").await;
+    ann.wait_js(
+        "the line moved to where ann left off",
+        "(document.querySelector('#messages [data-testid=new-messages-line]') || {}).nextElementSibling === document.querySelector(\"#messages [data-seq='3']\")",
+    )
+    .await;
+    ann.c.switch_to_window(first.clone()).await.unwrap();
+    wait_badge(&ann, alpha_id, "").await;
+
+    step("seen by: bob reads ann's answer; ann's tabs show it under her message");
+    ann.c.switch_to_window(second.clone()).await.unwrap();
+    ann.send("Yes, see you there.").await;
+    ann.wait_message("Yes, see you there.").await;
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/rooms/{alpha_id}/read"),
+            Some(&bob.access_token),
+            Some(json!({ "seq": 4 })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ann.c.switch_to_window(first.clone()).await.unwrap();
+    // The first tab is on beta: open alpha there to see it.
+    ann.click(&format!("#room-list [data-room-id='{alpha_id}']"))
+        .await;
+    for tab in &tabs {
+        ann.c.switch_to_window(tab.clone()).await.unwrap();
+        ann.wait_js(
+            "seen by bob under ann's message",
+            "(() => { const s = document.querySelector(\"#messages [data-seq='4'] [data-testid=seen-by]\"); return !!s && s.textContent === 'Seen by 1' && s.title === 'Seen by Bob Baker'; })()",
+        )
+        .await;
+    }
+    ann.screenshot("34-seen-by").await;
+
+    step("the profile turns read receipts off");
+    ann.click("#profile-btn").await;
+    ann.wait_js(
+        "sharing is on by default",
+        "document.getElementById('profile-receipts').checked === true",
+    )
+    .await;
+    ann.click("#profile-receipts").await;
+    ann.click("#profile-save").await;
+    ann.wait_js("saved", "!document.getElementById('profile-dialog').open")
+        .await;
+    let (status, me) = app.get("/api/v1/users/me", &ann_api.access_token).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    assert_eq!(me["share_read_receipts"], json!(false));
+    ann.c.close().await.unwrap();
 }
