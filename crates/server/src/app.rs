@@ -121,6 +121,7 @@ impl Application {
         );
         let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
         let chat = ChatService::new(repo, events);
+        prune_event_log_periodically(chat.clone(), config.event_retention);
         let send_limiter = limiter(cluster.as_ref(), "send", config.realtime.send_rate());
         let gateway = Gateway::new(
             chat.clone(),
@@ -329,4 +330,26 @@ fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
             Ok(secret)
         }
     }
+}
+
+/// Forgets each room's logged changes past the retention, now and then a few times per
+/// retention period (at most hourly). Every node does it; it is idempotent.
+fn prune_event_log_periodically(chat: ChatService, retention: std::time::Duration) {
+    let every = (retention / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3600),
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let chat = chat.clone();
+            match tokio::task::spawn_blocking(move || chat.prune_event_log(retention)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(pruned = n, "event log pruned"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "event log pruning failed"),
+                Err(e) => tracing::warn!(error = %e, "event log pruning task failed"),
+            }
+        }
+    });
 }

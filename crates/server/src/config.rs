@@ -52,6 +52,9 @@ pub struct Config {
     pub presence_lease: Duration,
     /// This process's name in the cluster; random per start unless set.
     pub node_id: Option<String>,
+    /// How long each room's logged changes are kept for clients resuming with
+    /// `sync since_events`; older ones are pruned, and resuming from before them reloads.
+    pub event_retention: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             redis_prefix: "huddle".into(),
             presence_lease: Duration::from_secs(15),
             node_id: None,
+            event_retention: huddle_domain::event_log::DEFAULT_RETENTION,
         }
     }
 }
@@ -168,6 +172,7 @@ impl Config {
             redis_prefix: get("HUDDLE_REDIS_PREFIX").unwrap_or(d.redis_prefix),
             presence_lease: millis(&get, "HUDDLE_PRESENCE_LEASE_MS", d.presence_lease)?,
             node_id: get("HUDDLE_NODE_ID"),
+            event_retention: secs(&get, "HUDDLE_EVENT_RETENTION_SECS", d.event_retention)?,
         })
     }
 }
