@@ -78,8 +78,10 @@ export function applyServer(items) {
     if (typeof item.last_read_seq !== "number" || !state.rooms.has(roomId)) continue;
     const e = entry(roomId);
     const seq = item.last_seq || 0;
+    // Without a mention count (`ready` has none yet), the mentions known up to there stay.
+    const mentions = typeof item.mention_count === "number" ? item.mention_count : mentionsUpTo(e, seq, item.last_read_seq);
     e.known = true;
-    e.base = { seq, unread: item.unread_count || 0, mentions: item.mention_count || 0 };
+    e.base = { seq, unread: item.unread_count || 0, mentions };
     e.sent = Math.max(e.sent, item.last_read_seq);
     // A mark of ours still on its way: the answer counted what it covers; ask again after it.
     const s = sending.get(roomId);
@@ -88,6 +90,14 @@ export function applyServer(items) {
     prune(e);
   }
   if (again) refresh();
+}
+
+/** The mentions an entry counts at or below `seq`, after the mark `read` (or its own). */
+function mentionsUpTo(e, seq, read) {
+  const mark = Math.max(e.mark, read);
+  let n = mark >= e.base.seq ? 0 : e.base.mentions;
+  for (const [s, item] of e.live) if (s > mark && s > e.base.seq && s <= seq && item.mention) n += 1;
+  return n;
 }
 
 let refreshTimer = null;
