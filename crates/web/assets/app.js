@@ -503,6 +503,13 @@ function onMessageDeleted(roomId, seq) {
   const m = state.msgs.get(roomId);
   const msg = m && m.bySeq.get(seq);
   if (msg) putMessage({ ...msg, body: "", deleted: true, reactions: [] });
+  // Replies to it quote a deleted message now.
+  if (m) {
+    for (const other of Array.from(m.bySeq.values())) {
+      const r = other.reply_to;
+      if (r && r.seq === seq && !r.deleted) putMessage({ ...other, reply_to: { ...r, body_preview: "", deleted: true } });
+    }
+  }
   views.renderRoomList();
 }
 
