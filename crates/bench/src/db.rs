@@ -44,8 +44,10 @@ fn store_one(c: &mut PgConnection, room: i64, author: i64, body: &str) -> QueryR
             .get_result::<Seq>(c)?
             .last_seq;
         diesel::sql_query(
-            "INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted) \
-             VALUES ($1, $2, $3, $4, NULL, $5, FALSE)",
+            "INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted, \
+                                   event_seq) \
+             VALUES ($1, $2, $3, $4, NULL, $5, FALSE, \
+                     (SELECT last_seq + event_offset FROM rooms WHERE id = $1))",
         )
         .bind::<BigInt, _>(room)
         .bind::<BigInt, _>(seq)
@@ -184,9 +186,9 @@ pub fn verify_store(c: &mut PgConnection, senders: &[SenderOutcome]) -> Result<S
 pub fn seed_history(c: &mut PgConnection, room: i64, author: i64, count: i64) -> Result<()> {
     c.transaction(|c| {
         diesel::sql_query(
-            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted) \
+            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
              SELECT $1, g, $2, 'history message number ' || g || ', long enough to look like a chat line', \
-                    $3 + g, FALSE \
+                    $3 + g, FALSE, g + (SELECT event_offset FROM rooms WHERE id = $1) \
              FROM generate_series(1, $4) AS g",
         )
         .bind::<BigInt, _>(room)
@@ -270,7 +272,7 @@ pub fn seed_search(
         // Reproducible draws (one backend, one statement).
         c.batch_execute("SELECT setseed(0.25)")?;
         diesel::sql_query(
-            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted) \
+            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
              SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])], \
                     (g - 1) / cardinality($1::bigint[]) + 1, \
                     $2, \
@@ -283,7 +285,10 @@ pub fn seed_search(
                                       WITH ORDINALITY AS p(w, period, residue, i) \
                                  WHERE g % p.period = p.residue), ''), \
                     $7 + g * $8, \
-                    FALSE \
+                    FALSE, \
+                    (g - 1) / cardinality($1::bigint[]) + 1 \
+                      + (SELECT r.event_offset FROM rooms r \
+                         WHERE r.id = ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])]) \
              FROM generate_series(1::bigint, $9) AS g",
         )
         .bind::<Array<BigInt>, _>(rooms)

@@ -69,6 +69,11 @@ async fn reconnect_and_sync_gets_exactly_the_missed(backend: Backend) {
     let mut b = WsClient::connect(&app, &bob.access_token).await;
     let mut rooms = b.ready["rooms"].as_array().expect("rooms").clone();
     rooms.sort_by_key(|r| r["room_id"].as_i64());
+    // Each room's log also counts its members' joining; read state is checked elsewhere.
+    let rooms: Vec<Value> = rooms
+        .iter()
+        .map(|r| json!({"room_id": r["room_id"], "last_seq": r["last_seq"]}))
+        .collect();
     assert_eq!(
         rooms,
         vec![

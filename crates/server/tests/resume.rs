@@ -52,7 +52,7 @@ async fn every_event_missed_while_away_is_replayed_in_order(backend: Backend) {
     app.join(&bob, room).await;
     let first = app.send(&ann, room, "before").await;
 
-    let mut away = WsClient::connect(&app, &ann.access_token).await;
+    let away = WsClient::connect(&app, &ann.access_token).await;
     let had = room_of(&away.ready, room)["last_event_seq"]
         .as_i64()
         .unwrap();
