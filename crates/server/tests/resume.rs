@@ -7,7 +7,7 @@ use huddle_test_support::{backend_tests, Backend, TestApp, WsClient};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-fn room_of<'a>(ready: &'a Value, room: i64) -> &'a Value {
+fn room_of(ready: &Value, room: i64) -> &Value {
     ready["rooms"]
         .as_array()
         .unwrap()
