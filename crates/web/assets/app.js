@@ -380,6 +380,7 @@ function markReadIfVisible() {
 // ---- socket frames ----------------------------------------------------------------------
 
 function onFrame(f) {
+  noteEventSeq(f);
   switch (f.type) {
     case "ready":
       return onReady(f);
@@ -410,6 +411,8 @@ function onFrame(f) {
       return onReadUpdated(f);
     case "mention":
       return onMention(f);
+    case "sync.reset":
+      return onSyncReset(f.room_id);
     default:
       return;
   }
@@ -428,11 +431,28 @@ async function onReady(f) {
   // Where `ready` says how far each room was read, that is the count to start from.
   const withReads = f.rooms.some((r) => typeof r.last_read_seq === "number");
   if (withReads) reads.applyServer(f.rooms);
+  // Rooms whose log position we know resume from it (every event: edits, deletes, reactions,
+  // members); others from their last message. From here on, each room's events come live or
+  // in this sync, so the position in `ready` is where we stand at the least.
   const since = {};
-  for (const [id, lastSeq] of ready) since[id] = state.rooms.has(id) ? store.knownSeq(id) : lastSeq;
+  const sinceEvents = {};
+  readyEventSeq.clear();
+  for (const r of f.rooms) {
+    const id = r.room_id;
+    const known = state.rooms.has(id);
+    const at = state.eventSeq.get(id);
+    if (known && at !== undefined) sinceEvents[id] = at;
+    else since[id] = known ? store.knownSeq(id) : r.last_seq;
+    if (typeof r.last_event_seq === "number") {
+      readyEventSeq.set(id, r.last_event_seq);
+      if (at === undefined) state.eventSeq.set(id, r.last_event_seq);
+    }
+  }
+  const frame = { type: "sync", since };
+  if (Object.keys(sinceEvents).length) frame.since_events = sinceEvents;
   // First `sync` straight away: the server holds live messages until it arrives.
   socket
-    .request({ type: "sync", since })
+    .request(frame)
     .then(() => {
       // Read marks moved elsewhere while away are not replayed: ask for the counts again.
       if (reconnect && !withReads) reads.refresh();
@@ -454,6 +474,31 @@ async function onReady(f) {
   if (state.current) {
     // Roles may have changed meanwhile.
     loadMembers(state.current);
+  }
+}
+
+/** Each room's log position as of the last `ready`, for a room that must start over. */
+const readyEventSeq = new Map();
+
+/** Keeps the newest `event_seq` seen per room: where a later `sync` resumes. */
+function noteEventSeq(f) {
+  if (typeof f.event_seq !== "number") return;
+  const roomId = f.room_id !== undefined ? f.room_id : f.room && f.room.id;
+  if (roomId === undefined) return;
+  if (!(state.eventSeq.get(roomId) >= f.event_seq)) state.eventSeq.set(roomId, f.event_seq);
+}
+
+/** The room's log no longer reaches back to where we were: its history is loaded afresh. */
+function onSyncReset(roomId) {
+  if (!state.rooms.has(roomId)) return;
+  const at = readyEventSeq.get(roomId);
+  if (at !== undefined) state.eventSeq.set(roomId, Math.max(state.eventSeq.get(roomId) || 0, at));
+  state.msgs.delete(roomId);
+  reads.refresh();
+  if (state.current === roomId) {
+    views.renderMessages();
+    loadLatest(roomId);
+    loadMembers(roomId);
   }
 }
 

@@ -31,6 +31,8 @@ export const state = {
   reads: new Map(),
   /** room id -> Map<user id, last read seq>: read receipts of those who share them (reads.js) */
   receipts: new Map(),
+  /** room id -> the newest `event_seq` seen: where a `sync` resumes (since_events) */
+  eventSeq: new Map(),
   online: false,
 };
 
@@ -69,6 +71,7 @@ export function reset() {
   state.outbox = [];
   state.reads.clear();
   state.receipts.clear();
+  state.eventSeq.clear();
   state.online = false;
 }
 
@@ -118,6 +121,7 @@ export function removeRoom(roomId) {
   state.typing.delete(roomId);
   state.reads.delete(roomId);
   state.receipts.delete(roomId);
+  state.eventSeq.delete(roomId);
   const before = state.outbox.length;
   state.outbox = state.outbox.filter((m) => m.room_id !== roomId);
   if (state.outbox.length !== before) saveOutbox();

@@ -665,8 +665,38 @@ async fn two_users_chat_in_real_browsers() {
     .await;
     bob.screenshot("07-offline").await;
     let server = restart(&app.db_url, port).await;
+    // Before the pages are back (they retry with backoff): an edit and a reaction, which only
+    // a resume from the room's event log brings them.
+    let first = app.all_messages(&ann_api, room_id).await[0].clone();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/rooms/{room_id}/messages/{}", first["id"]),
+            &ann_api.access_token,
+            json!({ "body": "Hello Bob, edited twice!" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .call(
+            reqwest::Method::PUT,
+            &format!(
+                "/api/v1/rooms/{room_id}/messages/{}/reactions/%F0%9F%8E%89",
+                first["id"]
+            ),
+            Some(&ann_api.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     app.send(&ann_api, room_id, "posted during the restart")
         .await;
+    // Bob has the whole history loaded (scrolled back above).
+    bob.wait_message("Hello Bob, edited twice!").await;
+    bob.wait_js(
+        "the reaction made meanwhile",
+        "(document.querySelector(\"#messages [data-seq='1'] [data-testid=reaction]\") || {dataset: {}}).dataset.emoji === '🎉'",
+    )
+    .await;
     for b in [&ann, &bob] {
         b.wait_message("posted during the restart").await;
         b.wait_message("sent while offline").await;
