@@ -799,3 +799,143 @@ async fn the_send_budget_holds_across_nodes() {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// The new room events (reactions, read marks, edits) reach the other node live, each with the
+/// room's next `event_seq`; a client that was away resumes from the log on the other node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_events_cross_nodes_and_resume_on_another_node() {
+    let Some(cluster) = TestCluster::start(BIN, 2, &redis_url(), &[]) else {
+        return;
+    };
+    let (n0, n1) = (cluster.client(0), cluster.client(1));
+    let ann = n0.register("ann").await;
+    let bob = n1.register("bob").await;
+    let (_, room) = n0
+        .post(
+            "/api/v1/rooms",
+            &ann.access_token,
+            json!({"name": "general"}),
+        )
+        .await;
+    let room_id = room["id"].as_i64().unwrap();
+    let (s, _) = n1
+        .post(
+            &format!("/api/v1/rooms/{room_id}/join"),
+            &bob.access_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut a = connect(&cluster, 0, &ann).await;
+    let mut b = connect(&cluster, 1, &bob).await;
+
+    // A message sent on node 1 reaches node 0 with the room's next event seq (3: after the
+    // two joins).
+    let (s, message) = n1
+        .post(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            &bob.access_token,
+            json!({"body": "hello"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let id = message["id"].as_i64().unwrap();
+    let created = a.expect("message.created").await;
+    assert_eq!(created["event_seq"], 3);
+
+    // A reaction made on node 0 reaches node 1, next in the log.
+    let (s, _) = n0
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/rooms/{room_id}/messages/{id}/reactions/%F0%9F%91%8D"),
+            Some(&ann.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let reaction = b.expect("reaction.added").await;
+    assert_eq!(
+        (
+            &reaction["event_seq"],
+            &reaction["user_id"],
+            &reaction["emoji"]
+        ),
+        (&json!(4), &json!(ann.user_id), &json!("👍"))
+    );
+
+    // A read mark set on node 1 reaches ann on node 0 (bob shares receipts by default).
+    let read = b
+        .request(
+            json!({"type": "read", "room_id": room_id, "seq": message["seq"]}),
+            "r",
+        )
+        .await;
+    assert_eq!(read["type"], "read", "{read}");
+    let seen = a.expect("read.updated").await;
+    assert_eq!(
+        (&seen["user_id"], &seen["last_read_seq"]),
+        (&json!(bob.user_id), &json!(1))
+    );
+
+    // Ann goes away; on node 1 bob edits and reacts; ann comes back on node 1 and resumes
+    // from the last event she had.
+    a.close().await;
+    let (s, _) = n1
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/rooms/{room_id}/messages/{id}"),
+            Some(&bob.access_token),
+            Some(json!({"body": "hello, edited"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = n1
+        .call(
+            reqwest::Method::PUT,
+            &format!("/api/v1/rooms/{room_id}/messages/{id}/reactions/%F0%9F%8E%89"),
+            Some(&bob.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let mut back = ws_connect(&cluster.nodes[1].ws_url(), &ann.access_token).await;
+    let cursor = back.ready["rooms"][0].clone();
+    assert_eq!(
+        (&cursor["last_event_seq"], &cursor["unread_count"]),
+        (&json!(6), &json!(1)),
+        "{cursor}"
+    );
+    let (synced, replay) = back
+        .request_collect(
+            json!({"type": "sync", "since_events": {room_id.to_string(): 4}}),
+            "s",
+        )
+        .await;
+    assert_eq!(synced["type"], "synced");
+    let got: Vec<(String, i64)> = replay
+        .iter()
+        .map(|f| {
+            (
+                f["type"].as_str().unwrap().to_owned(),
+                f["event_seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("message.updated".to_owned(), 5),
+            ("reaction.added".to_owned(), 6)
+        ]
+    );
+    assert_eq!(replay[0]["message"]["body"], "hello, edited");
+    // And live again from there, whichever node the change is made on.
+    n0.post(
+        &format!("/api/v1/rooms/{room_id}/messages"),
+        &ann.access_token,
+        json!({"body": "back"}),
+    )
+    .await;
+    let live = back.expect("message.created").await;
+    assert_eq!(live["event_seq"], 7);
+}
