@@ -29,6 +29,8 @@ fn message(body: &str) -> Message {
         deleted: false,
         reactions: Vec::new(),
         event_seq: 1,
+        reply_to: None,
+        reply_to_id: None,
     }
 }
 

@@ -141,6 +141,39 @@ pub struct Message {
     /// wire: the `message.created` event carries it.
     #[serde(skip)]
     pub event_seq: i64,
+    /// The message this one answers, as it is now; `null` for a message that answers none.
+    #[serde(default)]
+    pub reply_to: Option<ReplyPreview>,
+    /// The id behind `reply_to`, as stored: storage reads it, then fills `reply_to`.
+    #[serde(skip)]
+    pub reply_to_id: Option<MessageId>,
+}
+
+/// A quoted message, enough to show the quote and jump to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyPreview {
+    pub id: MessageId,
+    pub seq: i64,
+    pub author: User,
+    /// The start of the body (at most [`REPLY_PREVIEW_CHARS`] characters); empty once deleted.
+    pub body_preview: String,
+    pub deleted: bool,
+}
+
+/// How much of a quoted body a reply shows.
+pub const REPLY_PREVIEW_CHARS: usize = 100;
+
+impl ReplyPreview {
+    pub fn of(quoted: &Message) -> Self {
+        ReplyPreview {
+            id: quoted.id,
+            seq: quoted.seq,
+            author: quoted.author.clone(),
+            body_preview: quoted.body.chars().take(REPLY_PREVIEW_CHARS).collect(),
+            deleted: quoted.deleted,
+        }
+    }
 }
 
 /// A stored refresh token. Only the SHA-256 of the token is kept, so a database leak does not

@@ -39,8 +39,8 @@ pub mod validation;
 
 pub use entities::{
     EndedSession, Invite, InvitePreview, InviteRecord, Member, Message, MessageId, Reaction,
-    ReadMark, RefreshTokenRecord, Role, Room, RoomCursor, RoomId, RoomKind, RoomPreview,
-    SessionRecord, Unread, User, UserCredentials, UserId, REACTION_USERS_SHOWN,
+    ReadMark, RefreshTokenRecord, ReplyPreview, Role, Room, RoomCursor, RoomId, RoomKind,
+    RoomPreview, SessionRecord, Unread, User, UserCredentials, UserId, REACTION_USERS_SHOWN,
 };
 pub use error::{Cause, Chain, DomainError, ErrorCode, RepoError, SendRefusal};
 pub use events::{DomainEvent, EventPublisher, NoopPublisher};

@@ -108,6 +108,9 @@ pub struct NewMessage {
     pub author_id: UserId,
     pub body: String,
     pub client_msg_id: Option<String>,
+    /// A message of the same room this one answers; checked by the store (refused with
+    /// `SendRefusal::BadReply`).
+    pub reply_to: Option<MessageId>,
 }
 
 /// Whether a send stored something new or found the earlier send with the same `client_msg_id`.

@@ -255,6 +255,8 @@ mod tests {
             deleted: false,
             reactions: Vec::new(),
             event_seq: 1,
+            reply_to: None,
+            reply_to_id: None,
         };
         let hit = SearchHit::from_marked(message.clone(), &m("the [déploy] went [fine]"));
         assert_eq!(hit.snippet, "the déploy went fine");

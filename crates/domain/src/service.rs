@@ -416,6 +416,7 @@ impl ChatService {
             room_id,
             body,
             client_msg_id,
+            None,
             Box::new(move |r| {
                 let _ = tx.send(r);
             }),
@@ -439,6 +440,7 @@ impl ChatService {
         room_id: RoomId,
         body: &str,
         client_msg_id: Option<&str>,
+        reply_to: Option<MessageId>,
         done: Box<dyn FnOnce(DomainResult<Stored>) + Send>,
     ) {
         let checked = validation::message_body(body).and_then(|body| {
@@ -456,6 +458,7 @@ impl ChatService {
                 author_id: actor,
                 body,
                 client_msg_id,
+                reply_to,
             },
             Box::new(move |stored| {
                 let stored = stored.map_err(DomainError::from);
@@ -480,6 +483,7 @@ impl ChatService {
         room_id: RoomId,
         body: &str,
         client_msg_id: Option<&str>,
+        reply_to: Option<MessageId>,
     ) -> Answer<DomainResult<Stored>> {
         let dropped = Err(DomainError::Repository(RepoError::Unavailable(
             "the send was dropped unanswered".into(),
@@ -490,6 +494,7 @@ impl ChatService {
             room_id,
             body,
             client_msg_id,
+            reply_to,
             Box::new(move |stored| reply.send(stored)),
         );
         answer

@@ -126,6 +126,8 @@ pub struct PostMessageRequest {
     pub body: String,
     /// The client's id for this send; a retry with the same id stores nothing new.
     pub client_msg_id: Option<String>,
+    /// The id of a message of the same room that this one answers.
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

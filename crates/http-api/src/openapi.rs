@@ -25,7 +25,7 @@ use crate::routes as p;
     ),
     components(schemas(
         huddle_domain::User, huddle_domain::Room, huddle_domain::Member, huddle_domain::Role,
-        huddle_domain::Message, huddle_domain::Reaction, huddle_domain::RoomCursor, huddle_domain::Invite,
+        huddle_domain::Message, huddle_domain::Reaction, huddle_domain::ReplyPreview, huddle_domain::RoomCursor, huddle_domain::Invite,
         huddle_domain::InvitePreview, huddle_domain::RoomPreview, CreateInviteRequest, InviteList,
         huddle_domain::RoomKind, OpenDirectRequest, huddle_domain::search::SearchHit, SearchResults,
         RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, SessionInfo, UpdateProfileRequest,

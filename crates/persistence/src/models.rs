@@ -222,8 +222,11 @@ pub(crate) struct MessageRow {
     pub edited_at: Option<i64>,
     pub deleted: bool,
     pub event_seq: i64,
+    pub reply_to: Option<i64>,
 }
 
+/// The message of a row; `reply_to` is filled afterwards from `reply_to_id` (see
+/// `repo::messages::with_previews`).
 pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
     Message {
         id: m.id,
@@ -237,6 +240,8 @@ pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
         deleted: m.deleted,
         reactions: Vec::new(),
         event_seq: m.event_seq,
+        reply_to: None,
+        reply_to_id: m.reply_to,
     }
 }
 
@@ -253,6 +258,7 @@ pub(crate) struct NewMessageRow<'a> {
     pub created_at: i64,
     pub deleted: bool,
     pub event_seq: i64,
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Queryable, Selectable)]

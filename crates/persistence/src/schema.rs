@@ -78,6 +78,7 @@ diesel::table! {
         edited_at -> Nullable<BigInt>,
         deleted -> Bool,
         event_seq -> BigInt,
+        reply_to -> Nullable<BigInt>,
     }
 }
 

@@ -225,6 +225,7 @@ fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
                     author_id: user.id,
                     body: format!("m{k}"),
                     client_msg_id: Some(format!("c{k}")),
+                    reply_to: None,
                 };
                 out.push(repo.store_message(new).unwrap());
             }
@@ -301,6 +302,7 @@ fn a_failing_message_does_not_fail_its_batch(backend: Backend) {
                 author_id: user.id,
                 body: format!("m{i}"),
                 client_msg_id: None,
+                reply_to: None,
             })
         }));
     }

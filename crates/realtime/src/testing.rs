@@ -92,6 +92,8 @@ pub(crate) fn messages(room_id: RoomId, seqs: impl IntoIterator<Item = i64>) -> 
             deleted: false,
             reactions: Vec::new(),
             event_seq: seq,
+            reply_to: None,
+            reply_to_id: None,
         })
         .collect()
 }

@@ -138,3 +138,78 @@ pub fn edits_and_deletes_keep_the_seq(repo: &dyn Repository) {
         vec![deleted]
     );
 }
+
+/// A reply quotes a message of its own room, as that message is now, wherever messages are
+/// read; anything else is refused and stores nothing.
+pub fn replies_quote_a_message_of_the_same_room(repo: &dyn Repository) {
+    let (ann, bob) = (user(repo, "ann"), user(repo, "bob"));
+    let r = room(repo, ann, "r", false);
+    let other = room(repo, bob, "other", false);
+    repo.add_member(r, bob, Role::Member).unwrap();
+    let long = "x".repeat(150);
+    let quoted = send(repo, r, ann, &long, None).unwrap().into_message();
+    let elsewhere = send(repo, other, bob, "elsewhere", None)
+        .unwrap()
+        .into_message();
+    let reply = |body: &str, reply_to, cmid: Option<&str>| {
+        repo.store_message(NewMessage {
+            room_id: r,
+            author_id: bob,
+            body: body.into(),
+            client_msg_id: cmid.map(Into::into),
+            reply_to: Some(reply_to),
+        })
+    };
+    let answer = reply("agreed", quoted.id, Some("c1")).unwrap();
+    assert!(matches!(answer, Stored::Created(_)));
+    let answer = answer.into_message();
+    let preview = answer.reply_to.clone().expect("a preview");
+    assert_eq!(
+        (preview.id, preview.seq, preview.author.id, preview.deleted),
+        (quoted.id, quoted.seq, ann, false)
+    );
+    assert_eq!(preview.body_preview, "x".repeat(REPLY_PREVIEW_CHARS));
+    assert_eq!(answer.reply_to_id, Some(quoted.id));
+    // Wherever it is read, and on a retry.
+    assert_eq!(
+        repo.message_by_id(r, answer.id).unwrap().as_ref(),
+        Some(&answer)
+    );
+    assert_eq!(
+        reply("agreed", quoted.id, Some("c1")).unwrap(),
+        Stored::Existing(answer.clone())
+    );
+    let history = repo.history(r, HistoryWindow::Latest, 10).unwrap();
+    assert_eq!(history.last(), Some(&answer));
+    assert_eq!(history[0].reply_to, None, "the quoted message answers none");
+    assert_eq!(
+        repo.messages_by_ids(r, &[answer.id]).unwrap()[0].reply_to,
+        Some(preview)
+    );
+
+    // A message of another room, or none at all: refused, no seq used.
+    for bad in [elsewhere.id, 999_999] {
+        assert_eq!(
+            reply("nope", bad, None),
+            Err(RepoError::Refused(SendRefusal::BadReply)),
+            "{bad}"
+        );
+    }
+    assert_eq!(seqs(repo, r), [1, 2]);
+    // A non-member is told about the room first, never about the message.
+    let eve = user(repo, "eve");
+    let probe = repo.store_message(NewMessage {
+        room_id: r,
+        author_id: eve,
+        body: "probe".into(),
+        client_msg_id: None,
+        reply_to: Some(elsewhere.id),
+    });
+    assert_eq!(probe, Err(RepoError::Refused(SendRefusal::NotMember)));
+
+    // The quote follows its message: deleted, it shows as deleted.
+    repo.delete_message(r, quoted.id).unwrap();
+    let now = repo.message_by_id(r, answer.id).unwrap().unwrap();
+    let preview = now.reply_to.unwrap();
+    assert!(preview.deleted && preview.body_preview.is_empty());
+}

@@ -57,6 +57,7 @@ pub fn send(
         author_id: author,
         body: body.into(),
         client_msg_id: cmid.map(Into::into),
+        reply_to: None,
     })
 }
 
@@ -298,6 +299,7 @@ macro_rules! repository_conformance {
             a_repeated_client_msg_id_answers_the_first_message => messages::a_repeated_client_msg_id_answers_the_first_message,
             history_windows_are_ascending => messages::history_windows_are_ascending,
             edits_and_deletes_keep_the_seq => messages::edits_and_deletes_keep_the_seq,
+            replies_quote_a_message_of_the_same_room => messages::replies_quote_a_message_of_the_same_room,
             a_session_starts_with_its_first_token => sessions::a_session_starts_with_its_first_token,
             a_token_rotates_once => sessions::a_token_rotates_once,
             ending_sessions_reports_only_what_it_ended => sessions::ending_sessions_reports_only_what_it_ended,

@@ -114,6 +114,8 @@ pub enum SendRefusal {
     PrivateRoom,
     /// A public room the author is not a member of.
     NotMember,
+    /// `reply_to` names no message of this room.
+    BadReply,
 }
 
 impl RepoError {
@@ -148,6 +150,9 @@ impl SendRefusal {
         match self {
             SendRefusal::NoRoom | SendRefusal::PrivateRoom => DomainError::NotFound("room"),
             SendRefusal::NotMember => DomainError::forbidden(NOT_A_MEMBER),
+            SendRefusal::BadReply => {
+                DomainError::validation("reply_to", "reply_to must be a message of this room")
+            }
         }
     }
 }
@@ -253,6 +258,11 @@ mod tests {
                 "room not found",
             ),
             (SendRefusal::NotMember, ErrorCode::Forbidden, NOT_A_MEMBER),
+            (
+                SendRefusal::BadReply,
+                ErrorCode::ValidationFailed,
+                "reply_to must be a message of this room",
+            ),
         ];
         for (refusal, code, message) in answers {
             let mapped = DomainError::from(RepoError::Refused(refusal));
@@ -267,6 +277,10 @@ mod tests {
         assert_eq!(
             DomainError::from(RepoError::Refused(SendRefusal::NoRoom)),
             DomainError::NotFound("room")
+        );
+        assert_eq!(
+            DomainError::from(RepoError::Refused(SendRefusal::BadReply)).field(),
+            Some("reply_to")
         );
     }
 

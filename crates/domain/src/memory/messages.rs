@@ -42,6 +42,14 @@ impl MessageRepository for MemoryRepository {
             let first = s.message(*first)?.ok_or(RepoError::NotFound)?;
             return Ok(Stored::Existing(first));
         }
+        if let Some(quoted) = new.reply_to {
+            if s.messages
+                .get(&quoted)
+                .is_none_or(|q| q.room_id != new.room_id)
+            {
+                return Err(RepoError::Refused(SendRefusal::BadReply));
+            }
+        }
         let created_at = s.now();
         let event_seq = seq + s.event_offsets.get(&new.room_id).copied().unwrap_or(0);
         let id = next(&mut s.last_ids.message);
@@ -57,6 +65,7 @@ impl MessageRepository for MemoryRepository {
                 edited_at: None,
                 deleted: false,
                 event_seq,
+                reply_to: new.reply_to,
             },
         );
         s.by_seq.insert((new.room_id, seq), id);

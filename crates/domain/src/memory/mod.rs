@@ -153,6 +153,7 @@ struct MessageRow {
     edited_at: Option<DateTime<Utc>>,
     deleted: bool,
     event_seq: i64,
+    reply_to: Option<MessageId>,
 }
 
 #[derive(Debug)]
@@ -228,6 +229,26 @@ impl State {
             deleted: row.deleted,
             reactions: Vec::new(),
             event_seq: row.event_seq,
+            reply_to: match row.reply_to {
+                Some(quoted) => self.quoted(quoted)?,
+                None => None,
+            },
+            reply_to_id: row.reply_to,
+        }))
+    }
+
+    /// The preview of a quoted message, read from its row (one level: a quote's own quote is
+    /// not shown).
+    fn quoted(&self, id: MessageId) -> RepoResult<Option<ReplyPreview>> {
+        let Some(row) = self.messages.get(&id) else {
+            return Ok(None);
+        };
+        Ok(Some(ReplyPreview {
+            id,
+            seq: row.seq,
+            author: self.user(row.author_id)?,
+            body_preview: row.body.chars().take(REPLY_PREVIEW_CHARS).collect(),
+            deleted: row.deleted,
         }))
     }
 }

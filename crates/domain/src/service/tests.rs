@@ -132,6 +132,7 @@ fn store(repo: &MemoryRepository, room_id: RoomId, author_id: UserId, body: &str
         author_id,
         body: body.into(),
         client_msg_id: None,
+        reply_to: None,
     })
     .unwrap()
     .into_message()

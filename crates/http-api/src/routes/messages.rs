@@ -76,7 +76,7 @@ pub async fn post(
     let started = std::time::Instant::now();
     let stored = state
         .chat
-        .send(user.id, id, &b.body, b.client_msg_id.as_deref())
+        .send(user.id, id, &b.body, b.client_msg_id.as_deref(), b.reply_to)
         .await?;
     huddle_metrics::record_store(started.elapsed(), matches!(stored, Stored::Created(_)));
     Ok(match stored {

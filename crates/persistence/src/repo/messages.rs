@@ -5,7 +5,7 @@ use huddle_domain::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
 use huddle_domain::search::{MessageSearch, SearchHit};
-use huddle_domain::{Message, MessageId, RoomId};
+use huddle_domain::{Message, MessageId, ReplyPreview, RoomId};
 
 use super::event_log::{next_event_seq, record};
 use super::DieselRepository;
@@ -19,14 +19,52 @@ pub(super) fn load(
     room_id: RoomId,
     id: MessageId,
 ) -> QueryResult<Option<Message>> {
-    messages::table
+    let mut found: Vec<Message> = messages::table
         .inner_join(users::table)
         .filter(messages::id.eq(id))
         .filter(messages::room_id.eq(room_id))
         .select((MessageRow::as_select(), UserRow::as_select()))
-        .first(c)
-        .optional()
-        .map(|r| r.map(to_message))
+        .limit(1)
+        .load(c)?
+        .into_iter()
+        .map(to_message)
+        .collect();
+    with_previews(c, room_id, &mut found)?;
+    Ok(found.pop())
+}
+
+/// The room's messages with these ids, without their quotes.
+fn by_ids(c: &mut AnyConnection, room_id: RoomId, ids: &[MessageId]) -> QueryResult<Vec<Message>> {
+    messages::table
+        .inner_join(users::table)
+        .filter(messages::room_id.eq(room_id))
+        .filter(messages::id.eq_any(ids))
+        .order(messages::seq)
+        .select((MessageRow::as_select(), UserRow::as_select()))
+        .load(c)
+        .map(|rows| rows.into_iter().map(to_message).collect())
+}
+
+/// Fills each reply's `reply_to` with the quoted message as it is now: one read for all.
+pub(super) fn with_previews(
+    c: &mut AnyConnection,
+    room_id: RoomId,
+    messages: &mut [Message],
+) -> QueryResult<()> {
+    let mut ids: Vec<MessageId> = messages.iter().filter_map(|m| m.reply_to_id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let quoted: std::collections::HashMap<MessageId, ReplyPreview> = by_ids(c, room_id, &ids)?
+        .iter()
+        .map(|q| (q.id, ReplyPreview::of(q)))
+        .collect();
+    for m in messages {
+        m.reply_to = m.reply_to_id.and_then(|id| quoted.get(&id).cloned());
+    }
+    Ok(())
 }
 
 impl MessageRepository for DieselRepository {
@@ -53,15 +91,10 @@ impl MessageRepository for DieselRepository {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        messages::table
-            .inner_join(users::table)
-            .filter(messages::room_id.eq(room_id))
-            .filter(messages::id.eq_any(ids))
-            .order(messages::seq)
-            .select((MessageRow::as_select(), UserRow::as_select()))
-            .load(&mut *self.conn()?)
-            .map(|rows| rows.into_iter().map(to_message).collect())
-            .map_err(db_err)
+        let mut conn = self.conn()?;
+        let mut found = by_ids(&mut conn, room_id, ids).map_err(db_err)?;
+        with_previews(&mut conn, room_id, &mut found).map_err(db_err)?;
+        Ok(found)
     }
 
     fn history(
@@ -101,8 +134,9 @@ impl MessageRepository for DieselRepository {
                 .order(messages::seq.asc())
                 .load(&mut *conn),
         };
-        rows.map(|r| r.into_iter().map(to_message).collect())
-            .map_err(db_err)
+        let mut found: Vec<Message> = rows.map_err(db_err)?.into_iter().map(to_message).collect();
+        with_previews(&mut conn, room_id, &mut found).map_err(db_err)?;
+        Ok(found)
     }
 
     fn edit_message(

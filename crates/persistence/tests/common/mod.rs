@@ -68,5 +68,6 @@ pub fn send(room_id: i64, author_id: i64, body: String, cmid: Option<String>) ->
         author_id,
         body,
         client_msg_id: cmid,
+        reply_to: None,
     }
 }

@@ -73,6 +73,7 @@ impl Commands {
             room_id,
             body,
             client_msg_id,
+            reply_to,
         } = frame
         {
             let ack = submit_send(
@@ -81,7 +82,7 @@ impl Commands {
                 reference,
                 room_id,
                 &body,
-                client_msg_id,
+                (client_msg_id, reply_to),
             );
             self.acks
                 .get_or_insert_with(FuturesOrdered::new)
@@ -189,10 +190,10 @@ fn submit_send(
     reference: Option<String>,
     room_id: RoomId,
     body: &str,
-    client_msg_id: Option<String>,
+    (client_msg_id, reply_to): (Option<String>, Option<huddle_domain::MessageId>),
 ) -> impl Future<Output = String> {
     let started = std::time::Instant::now();
-    let stored = chat.send(user_id, room_id, body, client_msg_id.as_deref());
+    let stored = chat.send(user_id, room_id, body, client_msg_id.as_deref(), reply_to);
     async move {
         let r = reference.as_deref();
         let stored = stored.await;
@@ -249,6 +250,7 @@ mod tests {
             room_id,
             body: body.into(),
             client_msg_id: None,
+            reply_to: None,
         }
     }
 

@@ -237,6 +237,7 @@ mod tests {
                 author_id: world.user_id,
                 body: format!("m{i}"),
                 client_msg_id: None,
+                reply_to: None,
             })
             .unwrap();
         }

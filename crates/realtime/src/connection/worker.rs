@@ -235,6 +235,7 @@ mod tests {
                 author_id: world.user_id,
                 body: "tpyo".into(),
                 client_msg_id: None,
+                reply_to: None,
             })
             .unwrap();
         let mut link = WorkerLink::start(&world.shared.chat, world.user_id);

@@ -134,6 +134,7 @@ mod tests {
                 author_id: user.id,
                 body: format!("m{i}"),
                 client_msg_id: None,
+                reply_to: None,
             })
             .unwrap();
         }

@@ -20,6 +20,7 @@ pub(crate) enum ClientFrame {
         room_id: RoomId,
         body: String,
         client_msg_id: Option<String>,
+        reply_to: Option<MessageId>,
     },
     Edit {
         room_id: RoomId,
@@ -76,6 +77,7 @@ struct SendFields {
     room_id: RoomId,
     body: String,
     client_msg_id: Option<String>,
+    reply_to: Option<MessageId>,
 }
 #[derive(Deserialize)]
 struct EditFields {
@@ -178,6 +180,7 @@ pub(crate) fn parse(text: &str) -> (Option<String>, Result<ClientFrame, FrameErr
                 room_id: f.room_id,
                 body: f.body,
                 client_msg_id: f.client_msg_id,
+                reply_to: f.reply_to,
             }),
             "edit" => fields::<EditFields>(value, "edit").map(|f| ClientFrame::Edit {
                 room_id: f.room_id,
@@ -246,7 +249,8 @@ mod tests {
             ClientFrame::Send {
                 room_id: 3,
                 body: "hi".into(),
-                client_msg_id: Some("c1".into())
+                client_msg_id: Some("c1".into()),
+                reply_to: None
             }
         );
         assert_eq!(parse(r#"{"type":"ping"}"#).1.unwrap(), ClientFrame::Ping);
@@ -331,9 +335,19 @@ mod tests {
             ClientFrame::Send {
                 room_id: 3,
                 body: "x".into(),
-                client_msg_id: None
+                client_msg_id: None,
+                reply_to: None
             },
             "client_msg_id is optional"
+        );
+        assert_eq!(
+            ok(r#"{"type":"send","room_id":3,"body":"x","reply_to":9}"#),
+            ClientFrame::Send {
+                room_id: 3,
+                body: "x".into(),
+                client_msg_id: None,
+                reply_to: Some(9)
+            }
         );
     }
 

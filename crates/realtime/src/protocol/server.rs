@@ -237,6 +237,8 @@ mod tests {
             deleted: false,
             reactions: Vec::new(),
             event_seq: 4,
+            reply_to: None,
+            reply_to_id: None,
         }
     }
 

@@ -83,6 +83,7 @@ fn send_message_answers_once_after_announcing() {
             room,
             body,
             None,
+            None,
             Box::new(move |result| {
                 // Whatever was announced is announced before the answer.
                 let published = events.take().iter().map(brief).collect::<Vec<_>>();
@@ -234,4 +235,35 @@ fn a_member_who_left_keeps_their_messages_but_cannot_touch_them() {
     // The managers still can.
     w.chat.delete_message(w.admin, w.room, id).unwrap();
     assert_eq!(w.events.take().len(), 1);
+}
+
+#[test]
+fn a_reply_quotes_a_message_of_its_room_and_nothing_else() {
+    let w = World::new(false);
+    let send = |reply_to| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        w.chat.send_message(
+            w.member,
+            w.room,
+            "agreed",
+            None,
+            Some(reply_to),
+            Box::new(move |r| tx.send(r).unwrap()),
+        );
+        rx.recv().unwrap()
+    };
+    let quoted = w.live[&w.owner];
+    let reply = send(quoted).unwrap().into_message();
+    let preview = reply.reply_to.clone().unwrap();
+    assert_eq!((preview.id, preview.author.id), (quoted, w.owner));
+    assert_eq!(preview.body_preview, "live");
+    match &w.events.take()[..] {
+        [DomainEvent::MessageCreated { message, .. }] => assert_eq!(message, &reply),
+        other => panic!("{other:?}"),
+    }
+    // Another room's message, or none: a validation error naming the field; nothing stored.
+    for bad in [w.elsewhere_message, 999_999] {
+        assert_eq!(Want::of(&send(bad)), Want::Invalid("reply_to"));
+    }
+    assert!(w.events.take().is_empty());
 }

@@ -193,6 +193,16 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> 
             return Err(Abort::Retry(id));
         }
     }
+    if let Some(quoted) = new.reply_to {
+        let room: Option<i64> = messages::table
+            .find(quoted)
+            .select(messages::room_id)
+            .first(c)
+            .optional()?;
+        if room != Some(new.room_id) {
+            return Err(Abort::Refused(SendRefusal::BadReply));
+        }
+    }
     let created_at = now_micros();
     let event_seq = seq + event_offset;
     let id = diesel::insert_into(messages::table)
@@ -205,6 +215,7 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> 
             created_at,
             deleted: false,
             event_seq,
+            reply_to: new.reply_to,
         })
         .returning(messages::id)
         .get_result(c)?;
@@ -350,6 +361,8 @@ fn store_set(
                 created_at,
                 deleted: false,
                 event_seq: seq + offsets.get(&job.new.room_id).copied().unwrap_or(0),
+                // Replies never come here (see `store_batch`).
+                reply_to: None,
             }),
             _ => None,
         })
@@ -460,7 +473,7 @@ fn store_deferred(c: &mut AnyConnection, batch: &[Job], outcomes: &mut [Outcome]
 }
 
 /// Stores and answers a batch; how long the transaction took, for the trace.
-fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
+fn store_batch(pool: &Pool, batch: Vec<Job>) -> std::time::Duration {
     let started = Instant::now();
     let mut conn = match pool.get() {
         Ok(c) => c,
@@ -472,6 +485,16 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
             return started.elapsed();
         }
     };
+    // Replies take the careful path, which checks the quoted message in the same transaction;
+    // they are few, and the set-based paths stay as they are.
+    let (replies, mut batch): (Vec<Job>, Vec<Job>) =
+        batch.into_iter().partition(|j| j.new.reply_to.is_some());
+    if !replies.is_empty() {
+        store_replies(&mut conn, replies);
+    }
+    if batch.is_empty() {
+        return started.elapsed();
+    }
     batch.sort_by_key(|j| j.new.room_id);
     let first_try = match &mut *conn {
         AnyConnection::Postgresql(pg) => one_statement::store(pg, &batch, now_micros()),
@@ -510,6 +533,26 @@ fn store_batch(pool: &Pool, mut batch: Vec<Job>) -> std::time::Duration {
     committed
 }
 
+/// Stores and answers replies one by one (see `store_one`), in one transaction.
+fn store_replies(conn: &mut AnyConnection, replies: Vec<Job>) {
+    match conn.transaction(|c| store_each(c, &replies)) {
+        Ok(outcomes) => {
+            let authors = load_authors(conn, &replies);
+            for (job, outcome) in replies.into_iter().zip(outcomes) {
+                let answer = answer(conn, &job.new, outcome, &authors);
+                job.answer(answer);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, messages = replies.len(), "replies failed to commit");
+            let err = db_err(e);
+            for job in replies {
+                job.answer(Err(err.clone()));
+            }
+        }
+    }
+}
+
 fn load_authors(conn: &mut AnyConnection, batch: &[Job]) -> HashMap<i64, User> {
     let mut ids: Vec<i64> = batch.iter().map(|j| j.new.author_id).collect();
     ids.sort_unstable();
@@ -539,7 +582,7 @@ fn answer(
                 .get(&new.author_id)
                 .cloned()
                 .ok_or(RepoError::NotFound)?;
-            Ok(Stored::Created(Message {
+            let mut message = Message {
                 id,
                 room_id: new.room_id,
                 seq,
@@ -551,7 +594,12 @@ fn answer(
                 deleted: false,
                 reactions: Vec::new(),
                 event_seq,
-            }))
+                reply_to: None,
+                reply_to_id: new.reply_to,
+            };
+            super::messages::with_previews(conn, new.room_id, std::slice::from_mut(&mut message))
+                .map_err(db_err)?;
+            Ok(Stored::Created(message))
         }
         Outcome::Retry(id) => existing(conn, new, id),
         Outcome::Refused(r) => Err(RepoError::Refused(r)),
