@@ -31,6 +31,8 @@ fn message(body: &str) -> Message {
         event_seq: 1,
         reply_to: None,
         reply_to_id: None,
+        mentions: Vec::new(),
+        mentions_room: false,
     }
 }
 

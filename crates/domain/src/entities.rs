@@ -147,6 +147,12 @@ pub struct Message {
     /// The id behind `reply_to`, as stored: storage reads it, then fills `reply_to`.
     #[serde(skip)]
     pub reply_to_id: Option<MessageId>,
+    /// The members mentioned by `@username`, in the order they first appear.
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+    /// `@room` by an owner or admin: everyone in the room is mentioned.
+    #[serde(default)]
+    pub mentions_room: bool,
 }
 
 /// A quoted message, enough to show the quote and jump to it.
@@ -292,4 +298,6 @@ pub struct Unread {
     pub room_id: RoomId,
     pub last_read_seq: i64,
     pub unread_count: i64,
+    /// Of those, the messages that mention the user (by name, or `@room`).
+    pub mention_count: i64,
 }

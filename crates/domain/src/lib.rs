@@ -31,6 +31,7 @@ pub mod events;
 pub mod limits;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod mentions;
 pub mod presence;
 pub mod repository;
 pub mod search;

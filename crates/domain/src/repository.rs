@@ -111,6 +111,17 @@ pub struct NewMessage {
     /// A message of the same room this one answers; checked by the store (refused with
     /// `SendRefusal::BadReply`).
     pub reply_to: Option<MessageId>,
+    /// What the body mentions; the store keeps the room's members among them, and `@room`
+    /// only from an owner or admin.
+    pub mentions: crate::mentions::Mentioned,
+}
+
+impl NewMessage {
+    /// Whether storing it needs more than the room and the author: a quoted message to check,
+    /// or names to look up.
+    pub fn needs_lookups(&self) -> bool {
+        self.reply_to.is_some() || !self.mentions.is_empty()
+    }
 }
 
 /// Whether a send stored something new or found the earlier send with the same `client_msg_id`.

@@ -257,6 +257,8 @@ mod tests {
             event_seq: 1,
             reply_to: None,
             reply_to_id: None,
+            mentions: Vec::new(),
+            mentions_room: false,
         };
         let hit = SearchHit::from_marked(message.clone(), &m("the [déploy] went [fine]"));
         assert_eq!(hit.snippet, "the déploy went fine");

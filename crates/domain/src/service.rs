@@ -451,6 +451,16 @@ impl ChatService {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
+        let mentions = crate::mentions::parse(&body);
+        if mentions.usernames.len() > crate::mentions::MENTIONS_MAX {
+            return done(Err(DomainError::validation(
+                "body",
+                format!(
+                    "a message may mention at most {} people",
+                    crate::mentions::MENTIONS_MAX
+                ),
+            )));
+        }
         let events = self.events.clone();
         self.repo.submit_message(
             NewMessage {
@@ -459,6 +469,7 @@ impl ChatService {
                 body,
                 client_msg_id,
                 reply_to,
+                mentions,
             },
             Box::new(move |stored| {
                 let stored = stored.map_err(DomainError::from);

@@ -85,6 +85,9 @@ pub struct RoomListItem {
     /// Messages by others, not deleted, after `last_read_seq`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unread_count: Option<i64>,
+    /// Of those, the ones that mention the caller (by name, or `@room`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mention_count: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

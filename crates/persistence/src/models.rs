@@ -223,6 +223,7 @@ pub(crate) struct MessageRow {
     pub deleted: bool,
     pub event_seq: i64,
     pub reply_to: Option<i64>,
+    pub mentions_room: bool,
 }
 
 /// The message of a row; `reply_to` is filled afterwards from `reply_to_id` (see
@@ -242,6 +243,8 @@ pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
         event_seq: m.event_seq,
         reply_to: None,
         reply_to_id: m.reply_to,
+        mentions: Vec::new(),
+        mentions_room: m.mentions_room,
     }
 }
 
@@ -259,6 +262,7 @@ pub(crate) struct NewMessageRow<'a> {
     pub deleted: bool,
     pub event_seq: i64,
     pub reply_to: Option<i64>,
+    pub mentions_room: bool,
 }
 
 #[derive(Queryable, Selectable)]

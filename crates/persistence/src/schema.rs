@@ -79,6 +79,16 @@ diesel::table! {
         deleted -> Bool,
         event_seq -> BigInt,
         reply_to -> Nullable<BigInt>,
+        mentions_room -> Bool,
+    }
+}
+
+diesel::table! {
+    message_mentions (message_id, user_id) {
+        message_id -> BigInt,
+        user_id -> BigInt,
+        room_id -> BigInt,
+        seq -> BigInt,
     }
 }
 
@@ -146,5 +156,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     invites,
     reactions,
     room_reads,
-    room_events
+    room_events,
+    message_mentions
 );

@@ -226,6 +226,7 @@ fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
                     body: format!("m{k}"),
                     client_msg_id: Some(format!("c{k}")),
                     reply_to: None,
+                    mentions: Default::default(),
                 };
                 out.push(repo.store_message(new).unwrap());
             }
@@ -303,6 +304,7 @@ fn a_failing_message_does_not_fail_its_batch(backend: Backend) {
                 body: format!("m{i}"),
                 client_msg_id: None,
                 reply_to: None,
+                mentions: Default::default(),
             })
         }));
     }

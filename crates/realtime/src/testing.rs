@@ -94,6 +94,8 @@ pub(crate) fn messages(room_id: RoomId, seqs: impl IntoIterator<Item = i64>) -> 
             event_seq: seq,
             reply_to: None,
             reply_to_id: None,
+            mentions: Vec::new(),
+            mentions_room: false,
         })
         .collect()
 }

@@ -13,7 +13,7 @@ async fn header_auth_gets_ready_with_rooms(backend: Backend) {
     assert_eq!(
         ws.ready["rooms"],
         json!([{"room_id": room_id, "last_seq": 1, "last_event_seq": 2, "last_read_seq": 0,
-                "unread_count": 0}])
+                "unread_count": 0, "mention_count": 0}])
     );
     assert!(ws.ready["connection_id"].is_string());
 }

@@ -158,6 +158,7 @@ pub fn replies_quote_a_message_of_the_same_room(repo: &dyn Repository) {
             body: body.into(),
             client_msg_id: cmid.map(Into::into),
             reply_to: Some(reply_to),
+            mentions: Default::default(),
         })
     };
     let answer = reply("agreed", quoted.id, Some("c1")).unwrap();
@@ -204,6 +205,7 @@ pub fn replies_quote_a_message_of_the_same_room(repo: &dyn Repository) {
         body: "probe".into(),
         client_msg_id: None,
         reply_to: Some(elsewhere.id),
+        mentions: Default::default(),
     });
     assert_eq!(probe, Err(RepoError::Refused(SendRefusal::NotMember)));
 

@@ -12,6 +12,7 @@ pub mod concurrency;
 pub mod direct;
 pub mod event_log;
 pub mod invites;
+pub mod mentions;
 pub mod messages;
 pub mod people;
 pub mod reactions;
@@ -58,6 +59,7 @@ pub fn send(
         body: body.into(),
         client_msg_id: cmid.map(Into::into),
         reply_to: None,
+        mentions: Default::default(),
     })
 }
 
@@ -300,6 +302,7 @@ macro_rules! repository_conformance {
             history_windows_are_ascending => messages::history_windows_are_ascending,
             edits_and_deletes_keep_the_seq => messages::edits_and_deletes_keep_the_seq,
             replies_quote_a_message_of_the_same_room => messages::replies_quote_a_message_of_the_same_room,
+            mentions_name_members_and_the_room_only_from_managers => mentions::mentions_name_members_and_the_room_only_from_managers,
             a_session_starts_with_its_first_token => sessions::a_session_starts_with_its_first_token,
             a_token_rotates_once => sessions::a_token_rotates_once,
             ending_sessions_reports_only_what_it_ended => sessions::ending_sessions_reports_only_what_it_ended,

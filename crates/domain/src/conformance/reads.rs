@@ -43,12 +43,14 @@ pub fn unread_counts_skip_own_and_deleted_messages(repo: &dyn Repository) {
             Unread {
                 room_id: busy,
                 last_read_seq: 0,
-                unread_count: 3
+                unread_count: 3,
+                mention_count: 0,
             },
             Unread {
                 room_id: quiet,
                 last_read_seq: 0,
-                unread_count: 0
+                unread_count: 0,
+                mention_count: 0,
             }
         ]
     );

@@ -50,6 +50,19 @@ impl MessageRepository for MemoryRepository {
                 return Err(RepoError::Refused(SendRefusal::BadReply));
             }
         }
+        // Only the room's members are mentioned; `@room` only by an owner or admin.
+        let mut mentions: Vec<UserId> = new
+            .mentions
+            .usernames
+            .iter()
+            .filter_map(|name| s.usernames.get(name).copied())
+            .filter(|u| s.members.contains_key(&(new.room_id, *u)))
+            .collect();
+        mentions.sort_unstable();
+        let mentions_room = new.mentions.room
+            && s.members
+                .get(&(new.room_id, new.author_id))
+                .is_some_and(|m| m.role.can_manage());
         let created_at = s.now();
         let event_seq = seq + s.event_offsets.get(&new.room_id).copied().unwrap_or(0);
         let id = next(&mut s.last_ids.message);
@@ -66,6 +79,8 @@ impl MessageRepository for MemoryRepository {
                 deleted: false,
                 event_seq,
                 reply_to: new.reply_to,
+                mentions,
+                mentions_room,
             },
         );
         s.by_seq.insert((new.room_id, seq), id);

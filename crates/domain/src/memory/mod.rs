@@ -154,6 +154,8 @@ struct MessageRow {
     deleted: bool,
     event_seq: i64,
     reply_to: Option<MessageId>,
+    mentions: Vec<UserId>,
+    mentions_room: bool,
 }
 
 #[derive(Debug)]
@@ -234,6 +236,8 @@ impl State {
                 None => None,
             },
             reply_to_id: row.reply_to,
+            mentions: row.mentions.clone(),
+            mentions_room: row.mentions_room,
         }))
     }
 

@@ -38,20 +38,24 @@ impl ReadRepository for MemoryRepository {
             .iter()
             .map(|&room_id| {
                 let last_read_seq = s.reads.get(&(room_id, user_id)).copied().unwrap_or(0);
-                let unread_count = s
-                    .messages
-                    .values()
-                    .filter(|m| {
-                        m.room_id == room_id
-                            && m.seq > last_read_seq
-                            && m.author_id != user_id
-                            && !m.deleted
-                    })
-                    .count() as i64;
+                let unread = s.messages.values().filter(|m| {
+                    m.room_id == room_id
+                        && m.seq > last_read_seq
+                        && m.author_id != user_id
+                        && !m.deleted
+                });
+                let (mut unread_count, mut mention_count) = (0, 0);
+                for m in unread {
+                    unread_count += 1;
+                    if m.mentions_room || m.mentions.contains(&user_id) {
+                        mention_count += 1;
+                    }
+                }
                 Unread {
                     room_id,
                     last_read_seq,
                     unread_count,
+                    mention_count,
                 }
             })
             .collect())

@@ -32,6 +32,7 @@ fn a_switched_off_repository_is_unavailable_and_keeps_its_data() {
         body: "hi".into(),
         client_msg_id: None,
         reply_to: None,
+        mentions: Default::default(),
     };
     repo.submit_message(new, Box::new(move |r| *slot.lock().unwrap() = Some(r)));
     assert!(matches!(
@@ -57,6 +58,7 @@ fn a_submit_answers_through_its_callback_which_may_use_the_repository() {
             body: "hi".into(),
             client_msg_id: None,
             reply_to: None,
+            mentions: Default::default(),
         };
         repo.submit_message(
             new,

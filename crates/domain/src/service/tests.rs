@@ -133,6 +133,7 @@ fn store(repo: &MemoryRepository, room_id: RoomId, author_id: UserId, body: &str
         body: body.into(),
         client_msg_id: None,
         reply_to: None,
+        mentions: Default::default(),
     })
     .unwrap()
     .into_message()

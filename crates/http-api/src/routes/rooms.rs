@@ -73,6 +73,7 @@ pub async fn list(
             RoomListItem {
                 last_read_seq: state.map(|u| u.last_read_seq),
                 unread_count: state.map(|u| u.unread_count),
+                mention_count: state.map(|u| u.mention_count),
                 room,
             }
         })

@@ -12,7 +12,7 @@ use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
 use crate::models::*;
-use crate::schema::{messages, reactions, users};
+use crate::schema::{message_mentions, messages, reactions, users};
 
 pub(super) fn load(
     c: &mut AnyConnection,
@@ -29,7 +29,7 @@ pub(super) fn load(
         .into_iter()
         .map(to_message)
         .collect();
-    with_previews(c, room_id, &mut found)?;
+    decorate(c, room_id, &mut found)?;
     Ok(found.pop())
 }
 
@@ -45,8 +45,44 @@ fn by_ids(c: &mut AnyConnection, room_id: RoomId, ids: &[MessageId]) -> QueryRes
         .map(|rows| rows.into_iter().map(to_message).collect())
 }
 
-/// Fills each reply's `reply_to` with the quoted message as it is now: one read for all.
-pub(super) fn with_previews(
+/// Fills in what a message row does not hold: each reply's `reply_to` (the quoted message as it
+/// is now) and the mentions, one read each for all the messages, and none when no message
+/// needs it.
+pub(super) fn decorate(
+    c: &mut AnyConnection,
+    room_id: RoomId,
+    messages: &mut [Message],
+) -> QueryResult<()> {
+    with_mentions(c, messages)?;
+    with_previews(c, room_id, messages)
+}
+
+/// Only a body with an `@` can mention anyone.
+fn with_mentions(c: &mut AnyConnection, messages: &mut [Message]) -> QueryResult<()> {
+    let ids: Vec<MessageId> = messages
+        .iter()
+        .filter(|m| m.body.contains('@'))
+        .map(|m| m.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(i64, i64)> = message_mentions::table
+        .filter(message_mentions::message_id.eq_any(&ids))
+        .order((message_mentions::message_id, message_mentions::user_id))
+        .select((message_mentions::message_id, message_mentions::user_id))
+        .load(c)?;
+    for m in messages.iter_mut() {
+        m.mentions = rows
+            .iter()
+            .filter(|(message, _)| *message == m.id)
+            .map(|(_, user)| *user)
+            .collect();
+    }
+    Ok(())
+}
+
+fn with_previews(
     c: &mut AnyConnection,
     room_id: RoomId,
     messages: &mut [Message],
@@ -93,7 +129,7 @@ impl MessageRepository for DieselRepository {
         }
         let mut conn = self.conn()?;
         let mut found = by_ids(&mut conn, room_id, ids).map_err(db_err)?;
-        with_previews(&mut conn, room_id, &mut found).map_err(db_err)?;
+        decorate(&mut conn, room_id, &mut found).map_err(db_err)?;
         Ok(found)
     }
 
@@ -135,7 +171,7 @@ impl MessageRepository for DieselRepository {
                 .load(&mut *conn),
         };
         let mut found: Vec<Message> = rows.map_err(db_err)?.into_iter().map(to_message).collect();
-        with_previews(&mut conn, room_id, &mut found).map_err(db_err)?;
+        decorate(&mut conn, room_id, &mut found).map_err(db_err)?;
         Ok(found)
     }
 

@@ -5,7 +5,7 @@ use huddle_domain::{ReadMark, RepoError, RoomId, Unread, UserId};
 use super::DieselRepository;
 use crate::error::{db_err, map_err};
 use crate::models::now_micros;
-use crate::schema::{messages, room_members, room_reads, users};
+use crate::schema::{message_mentions, messages, room_members, room_reads, users};
 
 diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::BigInt>, y: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt);
 
@@ -107,12 +107,34 @@ impl ReadRepository for DieselRepository {
             .select((messages::room_id, diesel::dsl::count_star()))
             .load(&mut *conn)
             .map_err(db_err)?;
+        // Of those, the ones that mention the reader by name or mention the whole room.
+        let named = diesel::dsl::exists(
+            message_mentions::table
+                .filter(message_mentions::message_id.eq(messages::id))
+                .filter(message_mentions::user_id.eq(user_id)),
+        );
+        let mentions: Vec<(i64, i64)> = messages::table
+            .left_join(
+                room_reads::table.on(room_reads::room_id
+                    .eq(messages::room_id)
+                    .and(room_reads::user_id.eq(user_id))),
+            )
+            .filter(messages::room_id.eq_any(room_ids))
+            .filter(messages::seq.gt(coalesce(room_reads::last_read_seq.nullable(), 0)))
+            .filter(messages::author_id.ne(user_id))
+            .filter(messages::deleted.eq(false))
+            .filter(messages::mentions_room.or(named))
+            .group_by(messages::room_id)
+            .select((messages::room_id, diesel::dsl::count_star()))
+            .load(&mut *conn)
+            .map_err(db_err)?;
         Ok(room_ids
             .iter()
             .map(|&room_id| Unread {
                 room_id,
                 last_read_seq: marks.iter().find(|m| m.0 == room_id).map_or(0, |m| m.1),
                 unread_count: counts.iter().find(|c| c.0 == room_id).map_or(0, |c| c.1),
+                mention_count: mentions.iter().find(|c| c.0 == room_id).map_or(0, |c| c.1),
             })
             .collect())
     }

@@ -246,7 +246,7 @@ mod tests {
         assert_eq!(
             ready["rooms"],
             json!([{"room_id": world.room_id, "last_seq": 0, "last_event_seq": 1,
-                    "last_read_seq": 0, "unread_count": 0}])
+                    "last_read_seq": 0, "unread_count": 0, "mention_count": 0}])
         );
         assert_eq!(ready["connection_id"], "node-1");
         assert!(set.state.grace.is_some(), "live messages wait for a sync");

@@ -236,6 +236,7 @@ mod tests {
                 body: "tpyo".into(),
                 client_msg_id: None,
                 reply_to: None,
+                mentions: Default::default(),
             })
             .unwrap();
         let mut link = WorkerLink::start(&world.shared.chat, world.user_id);

@@ -252,6 +252,9 @@ impl Hub {
                 let ready = room.offer(message.seq, *event_seq, protocol::event_frame(&event));
                 self.staged.stage(room_id, ready);
                 self.arm_gap_check(room_id);
+                if message.mentions_room || !message.mentions.is_empty() {
+                    self.notify_mentioned(room_id, message, bus);
+                }
             }
             DomainEvent::MemberJoined {
                 member, event_seq, ..
@@ -351,6 +354,32 @@ impl Hub {
                 fanout::change(&mut self.registry, room_id, 0, *event_seq, &frame, &[], bus);
             }
         }
+    }
+
+    /// `mention` to the sockets of everyone a new message mentions (the whole room for
+    /// `@room`), never its author; after the message itself.
+    fn notify_mentioned(&mut self, room_id: RoomId, message: &Message, bus: &dyn EventBus) {
+        let author = message.author.id;
+        let mut targets = if message.mentions_room {
+            self.registry.room_conns(room_id, Some(author))
+        } else {
+            let following = self.registry.room_conns(room_id, Some(author));
+            message
+                .mentions
+                .iter()
+                .filter(|u| **u != author)
+                .flat_map(|u| self.registry.user_conns(*u))
+                .filter(|c| following.contains(c))
+                .collect()
+        };
+        if targets.is_empty() {
+            return;
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        self.flush(bus);
+        let frame = protocol::mention_frame(room_id, message);
+        fanout::frame_to(&mut self.registry, &targets, frame, bus);
     }
 
     /// Remembers a membership change for connections still setting up, and makes it count.

@@ -135,6 +135,7 @@ mod tests {
                 body: format!("m{i}"),
                 client_msg_id: None,
                 reply_to: None,
+                mentions: Default::default(),
             })
             .unwrap();
         }

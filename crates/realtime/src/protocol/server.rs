@@ -125,6 +125,7 @@ pub(crate) fn ready(
                 "last_event_seq": c.last_event_seq,
                 "last_read_seq": read.map_or(0, |u| u.last_read_seq),
                 "unread_count": read.map_or(0, |u| u.unread_count),
+                "mention_count": read.map_or(0, |u| u.mention_count),
             })
         })
         .collect();
@@ -135,6 +136,11 @@ pub(crate) fn ready(
         "connection_id": connection_id,
     })
     .to_string()
+}
+
+/// A new message mentions the receiver (by name, or the whole room).
+pub(crate) fn mention_frame(room_id: RoomId, message: &Message) -> Frame {
+    Frame::from(json!({"type": "mention", "room_id": room_id, "message": message}).to_string())
 }
 
 /// The room's log no longer reaches back to where the client is: it reloads the history.
@@ -239,6 +245,8 @@ mod tests {
             event_seq: 4,
             reply_to: None,
             reply_to_id: None,
+            mentions: Vec::new(),
+            mentions_room: false,
         }
     }
 
@@ -323,14 +331,15 @@ mod tests {
             room_id: 3,
             last_read_seq: 7,
             unread_count: 2,
+            mention_count: 0,
         }];
         assert_eq!(
             value(&ready(&ann(), &rooms, &unread, "n-1")),
             json!({"type": "ready", "user": ann(), "connection_id": "n-1", "rooms": [
                 {"room_id": 3, "last_seq": 9, "last_event_seq": 12, "last_read_seq": 7,
-                 "unread_count": 2},
+                 "unread_count": 2, "mention_count": 0},
                 {"room_id": 4, "last_seq": 0, "last_event_seq": 1, "last_read_seq": 0,
-                 "unread_count": 0},
+                 "unread_count": 0, "mention_count": 0},
             ]})
         );
         assert_eq!(

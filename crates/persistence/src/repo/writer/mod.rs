@@ -20,12 +20,12 @@ use std::time::Instant;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use huddle_domain::repository::{NewMessage, RepoResult, StoreDone, Stored};
-use huddle_domain::{Message, RepoError, SendRefusal, User};
+use huddle_domain::{Message, RepoError, Role, SendRefusal, User};
 
 use crate::connection::{AnyConnection, Pool};
 use crate::error::db_err;
 use crate::models::*;
-use crate::schema::{messages, room_members, rooms, users};
+use crate::schema::{message_mentions, messages, room_members, rooms, users};
 
 mod one_statement;
 
@@ -179,15 +179,14 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> 
     let Some((seq, is_private, event_offset)) = bumped else {
         return Err(Abort::Refused(SendRefusal::NoRoom));
     };
-    let member = room_members::table
+    let role: Option<String> = room_members::table
         .find((new.room_id, new.author_id))
-        .select(room_members::user_id)
-        .first::<i64>(c)
-        .optional()?
-        .is_some();
-    if !member {
+        .select(room_members::role)
+        .first(c)
+        .optional()?;
+    let Some(role) = role else {
         return Err(Abort::Refused(refusal(is_private)));
-    }
+    };
     if let Some(cmid) = &new.client_msg_id {
         if let Some(id) = find_retry(c, new, cmid)? {
             return Err(Abort::Retry(id));
@@ -216,15 +215,51 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> 
             deleted: false,
             event_seq,
             reply_to: new.reply_to,
+            // `@room` is for those who manage the room.
+            mentions_room: new.mentions.room && Role::parse(&role).is_some_and(|r| r.can_manage()),
         })
         .returning(messages::id)
         .get_result(c)?;
+    store_mentions(c, new, id, seq)?;
     Ok(Outcome::Inserted {
         id,
         seq,
         event_seq,
         created_at,
     })
+}
+
+/// The room's members among the names the body mentions.
+fn store_mentions(c: &mut AnyConnection, new: &NewMessage, id: i64, seq: i64) -> QueryResult<()> {
+    if new.mentions.usernames.is_empty() {
+        return Ok(());
+    }
+    let mentioned: Vec<i64> = users::table
+        .inner_join(
+            room_members::table.on(room_members::user_id
+                .eq(users::id)
+                .and(room_members::room_id.eq(new.room_id))),
+        )
+        .filter(users::username_lower.eq_any(&new.mentions.usernames))
+        .select(users::id)
+        .load(c)?;
+    let rows: Vec<_> = mentioned
+        .into_iter()
+        .map(|user_id| {
+            (
+                message_mentions::message_id.eq(id),
+                message_mentions::user_id.eq(user_id),
+                message_mentions::room_id.eq(new.room_id),
+                message_mentions::seq.eq(seq),
+            )
+        })
+        .collect();
+    for row in rows {
+        diesel::insert_into(message_mentions::table)
+            .values(row)
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 fn refusal(is_private: bool) -> SendRefusal {
@@ -361,8 +396,9 @@ fn store_set(
                 created_at,
                 deleted: false,
                 event_seq: seq + offsets.get(&job.new.room_id).copied().unwrap_or(0),
-                // Replies never come here (see `store_batch`).
+                // Replies and mentions never come here (see `store_batch`).
                 reply_to: None,
+                mentions_room: false,
             }),
             _ => None,
         })
@@ -485,10 +521,10 @@ fn store_batch(pool: &Pool, batch: Vec<Job>) -> std::time::Duration {
             return started.elapsed();
         }
     };
-    // Replies take the careful path, which checks the quoted message in the same transaction;
-    // they are few, and the set-based paths stay as they are.
+    // Replies and mentions take the careful path, which checks the quoted message and looks the
+    // names up in the same transaction; they are few, and the set-based paths stay as they are.
     let (replies, mut batch): (Vec<Job>, Vec<Job>) =
-        batch.into_iter().partition(|j| j.new.reply_to.is_some());
+        batch.into_iter().partition(|j| j.new.needs_lookups());
     if !replies.is_empty() {
         store_replies(&mut conn, replies);
     }
@@ -572,6 +608,13 @@ fn answer(
     authors: &HashMap<i64, User>,
 ) -> RepoResult<Stored> {
     match outcome {
+        // Stored with what it quotes and mentions: read back whole.
+        Outcome::Inserted { id, .. } if new.needs_lookups() => {
+            super::messages::load(conn, new.room_id, id)
+                .map_err(db_err)?
+                .map(Stored::Created)
+                .ok_or(RepoError::NotFound)
+        }
         Outcome::Inserted {
             id,
             seq,
@@ -582,7 +625,7 @@ fn answer(
                 .get(&new.author_id)
                 .cloned()
                 .ok_or(RepoError::NotFound)?;
-            let mut message = Message {
+            Ok(Stored::Created(Message {
                 id,
                 room_id: new.room_id,
                 seq,
@@ -595,11 +638,10 @@ fn answer(
                 reactions: Vec::new(),
                 event_seq,
                 reply_to: None,
-                reply_to_id: new.reply_to,
-            };
-            super::messages::with_previews(conn, new.room_id, std::slice::from_mut(&mut message))
-                .map_err(db_err)?;
-            Ok(Stored::Created(message))
+                reply_to_id: None,
+                mentions: Vec::new(),
+                mentions_room: false,
+            }))
         }
         Outcome::Retry(id) => existing(conn, new, id),
         Outcome::Refused(r) => Err(RepoError::Refused(r)),

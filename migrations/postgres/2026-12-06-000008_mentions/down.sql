@@ -1,0 +1,2 @@
+DROP TABLE message_mentions;
+ALTER TABLE messages DROP COLUMN mentions_room;
