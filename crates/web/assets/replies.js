@@ -64,10 +64,15 @@ export function takeReply(roomId) {
 export function renderReplyBar() {
   const bar = $("reply-bar");
   const r = replying && replying.room_id === state.current ? replying : null;
+  // The bar takes room from the messages: whoever was at the bottom stays there.
+  const s = $("message-scroll");
+  const atBottom = s.scrollHeight - s.scrollTop - s.clientHeight < 80;
   bar.hidden = !r;
-  if (!r) return;
-  $("reply-bar-author").textContent = displayName(r.author);
-  $("reply-bar-preview").textContent = r.body_preview;
+  if (r) {
+    $("reply-bar-author").textContent = displayName(r.author);
+    $("reply-bar-preview").textContent = r.body_preview;
+  }
+  if (atBottom) s.scrollTop = s.scrollHeight;
 }
 
 /**
@@ -84,7 +89,7 @@ export function quoteEl(roomId, reply) {
       type: "button",
       class: `reply-quote${deleted ? " deleted" : ""}`,
       "aria-label": deleted ? `Reply to a deleted message. Show it` : `Reply to ${author}: ${reply.body_preview || ""}. Show it`,
-      dataset: { testid: "reply-quote", seq: String(reply.seq || "") },
+      dataset: { testid: "reply-quote", quotedSeq: String(reply.seq || "") },
       onclick: () => {
         if (reply.seq) hooks.reveal(roomId, reply.seq);
       },

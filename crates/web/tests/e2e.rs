@@ -2748,3 +2748,171 @@ async fn read_state_agrees_across_tabs() {
     assert_eq!(me["share_read_receipts"], json!(false));
     ann.c.close().await.unwrap();
 }
+
+const ESCAPE: &str = "\u{E00C}";
+
+/// The quote above message `seq` of the open room: its author and preview texts, and whether it
+/// says the quoted message was deleted (null when the message quotes nothing).
+async fn quote(b: &Browser, seq: i64) -> Value {
+    b.js(&format!(
+        "const q = document.querySelector(\"#messages [data-seq='{seq}'] [data-testid=reply-quote]\");
+         if (!q) return null;
+         return {{
+           author: (q.querySelector('.reply-author') || {{textContent: null}}).textContent,
+           preview: q.querySelector('.reply-preview').textContent,
+           deleted: q.classList.contains('deleted'),
+         }};"
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_quote_and_scroll_to_the_message() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    let bob = Browser::open(&driver, "bob", 1280, 800).await;
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    bob.register_and_connect(&base, "bob", "Bob Baker").await;
+    let ann_api = app.login_ok("ann").await;
+    let bob_api = app.login_ok("bob").await;
+
+    step("a room where bob's question is far back and his latest is the newest message");
+    let room = app.create_room(&ann_api, "launch", false).await;
+    let room_id = room["id"].as_i64().unwrap();
+    app.join(&bob_api, room_id).await;
+    let question = app
+        .send(&bob_api, room_id, "Which day works for the launch?")
+        .await;
+    for i in 1..=70 {
+        app.send(&ann_api, room_id, &format!("filler {i}")).await;
+    }
+    app.send(&bob_api, room_id, "Friday?").await;
+    let link = format!("#room-list [data-room-id='{room_id}']");
+    for b in [&ann, &bob] {
+        b.click(&link).await;
+        b.wait_message("Friday?").await;
+    }
+
+    step("ann replies to bob's latest: the bar, Escape cancels it, then the reply with its quote");
+    let friday = "#messages [data-seq='72']";
+    ann.click(&format!("{friday} .msg-body")).await;
+    ann.click(&format!("{friday} [data-testid=reply-message]"))
+        .await;
+    ann.wait_js(
+        "the reply bar",
+        "document.getElementById('reply-bar-author').textContent === 'Bob Baker' && document.getElementById('reply-bar-preview').textContent === 'Friday?' && !document.getElementById('reply-bar').hidden",
+    )
+    .await;
+    ann.screenshot("35-replying").await;
+    ann.type_into("#composer-input", ESCAPE).await;
+    ann.wait_js(
+        "Escape cancels the reply",
+        "document.getElementById('reply-bar').hidden",
+    )
+    .await;
+    // Still selected: its actions still show.
+    ann.click(&format!("{friday} [data-testid=reply-message]"))
+        .await;
+    ann.wait_visible("#reply-bar").await;
+    ann.send("Friday works.").await;
+    ann.wait_js(
+        "the bar closes once sent",
+        "document.getElementById('reply-bar').hidden",
+    )
+    .await;
+    let want = json!({"author": "Bob Baker", "preview": "Friday?", "deleted": false});
+    for b in [&ann, &bob] {
+        b.wait_message("Friday works.").await;
+        b.wait_js(
+            "the reply quotes bob's message",
+            "!!document.querySelector(\"#messages [data-seq='73'] [data-testid=reply-quote]\")",
+        )
+        .await;
+        assert_eq!(quote(b, 73).await, want, "[{}]", b.name);
+    }
+    ann.screenshot("36-reply-sent").await;
+    assert_eq!(
+        quote(&bob, 72).await,
+        Value::Null,
+        "no quote without reply_to"
+    );
+    let stored = app.all_messages(&bob_api, room_id).await;
+    assert_eq!(stored[72]["reply_to"]["seq"], json!(72));
+
+    step("a reply to the question far back: bob clicks its quote, older pages load and it flashes");
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            &ann_api.access_token,
+            json!({ "body": "About your first question: Friday.", "reply_to": question["id"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    bob.wait_message("About your first question: Friday.").await;
+    assert!(
+        bob.js("return !document.querySelector(\"#messages [data-seq='1']\");")
+            .await
+            == json!(true),
+        "the question is not loaded yet"
+    );
+    assert_eq!(
+        quote(&bob, 74).await,
+        json!({"author": "Bob Baker", "preview": "Which day works for the launch?", "deleted": false})
+    );
+    bob.click("#messages [data-seq='74'] [data-testid=reply-quote]")
+        .await;
+    let deadline = Instant::now() + WAIT;
+    while !message_in_view(&bob, 1).await {
+        assert!(
+            Instant::now() < deadline,
+            "the quoted message was never scrolled into view"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        bob.js("return document.querySelector(\"#messages [data-seq='1']\").classList.contains('flash');")
+            .await,
+        json!(true),
+        "highlighted"
+    );
+    let seqs = bob
+        .js("return Array.from(document.querySelectorAll('#messages [data-testid=message]')).map(e => Number(e.dataset.seq));")
+        .await;
+    let seqs: Vec<i64> = serde_json::from_value(seqs).unwrap();
+    assert_eq!(
+        seqs,
+        (1..=74).collect::<Vec<_>>(),
+        "older pages, no window: everything from it to the newest"
+    );
+    bob.screenshot("37-reply-quote-clicked").await;
+
+    step("bob deletes the message ann answered: her quote says so, live and after a reload");
+    bob.click("#jump-latest").await;
+    bob.wait_js(
+        "back at the newest",
+        "document.getElementById('jump-latest').hidden",
+    )
+    .await;
+    bob.click(&format!("{friday} .msg-body")).await;
+    bob.click(&format!("{friday} [data-testid=delete-message]"))
+        .await;
+    bob.click("#confirm-ok").await;
+    let gone = json!({"author": null, "preview": "deleted message", "deleted": true});
+    ann.wait_js(
+        "the quote says deleted",
+        "!!document.querySelector(\"#messages [data-seq='73'] [data-testid=reply-quote].deleted\")",
+    )
+    .await;
+    assert_eq!(quote(&ann, 73).await, gone);
+    ann.c.refresh().await.unwrap();
+    ann.wait_message("Friday works.").await;
+    assert_eq!(quote(&ann, 73).await, gone);
+    ann.c.close().await.unwrap();
+    bob.c.close().await.unwrap();
+}
