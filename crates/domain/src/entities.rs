@@ -143,7 +143,7 @@ pub struct Message {
     pub event_seq: i64,
     /// The message this one answers, as it is now; `null` for a message that answers none.
     #[serde(default)]
-    pub reply_to: Option<ReplyPreview>,
+    pub reply_to: Option<Box<ReplyPreview>>,
     /// The id behind `reply_to`, as stored: storage reads it, then fills `reply_to`.
     #[serde(skip)]
     pub reply_to_id: Option<MessageId>,

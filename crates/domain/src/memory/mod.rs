@@ -232,7 +232,7 @@ impl State {
             reactions: Vec::new(),
             event_seq: row.event_seq,
             reply_to: match row.reply_to {
-                Some(quoted) => self.quoted(quoted)?,
+                Some(quoted) => self.quoted(quoted)?.map(Box::new),
                 None => None,
             },
             reply_to_id: row.reply_to,

@@ -93,9 +93,9 @@ fn with_previews(
     }
     ids.sort_unstable();
     ids.dedup();
-    let quoted: std::collections::HashMap<MessageId, ReplyPreview> = by_ids(c, room_id, &ids)?
+    let quoted: std::collections::HashMap<MessageId, Box<ReplyPreview>> = by_ids(c, room_id, &ids)?
         .iter()
-        .map(|q| (q.id, ReplyPreview::of(q)))
+        .map(|q| (q.id, Box::new(ReplyPreview::of(q))))
         .collect();
     for m in messages {
         m.reply_to = m.reply_to_id.and_then(|id| quoted.get(&id).cloned());

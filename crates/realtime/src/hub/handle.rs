@@ -15,6 +15,10 @@ use crate::bus::{BusEvent, EventBus};
 use crate::link::{ConnId, Kill};
 use crate::outbox::OutboxSender;
 
+// A delivered event (a message, with its quote and mentions) is the largest command and by far
+// the most frequent: boxing it would cost an allocation per event to save channel slots that
+// hold a few hundred bytes each.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum HubCommand {
     /// A connection with its user's rooms as read from the database after the hub's
     /// membership epoch was `since_epoch`. Membership changes the hub handled after that may

@@ -170,7 +170,7 @@ pub(crate) fn edited(room_id: RoomId, message: &Message, reference: Option<&str>
 pub(crate) fn read(unread: &Unread, reference: Option<&str>) -> String {
     with_ref(
         json!({"type": "read", "room_id": unread.room_id, "last_read_seq": unread.last_read_seq,
-               "unread_count": unread.unread_count}),
+               "unread_count": unread.unread_count, "mention_count": unread.mention_count}),
         reference,
     )
 }
