@@ -2916,3 +2916,137 @@ async fn replies_quote_and_scroll_to_the_message() {
     ann.c.close().await.unwrap();
     bob.c.close().await.unwrap();
 }
+
+const TAB: &str = "\u{E004}";
+const ARROW_DOWN: &str = "\u{E015}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_complete_highlight_and_badge() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    let bob = Browser::open(&driver, "bob", 1280, 800).await;
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    bob.register_and_connect(&base, "bob", "Bob Baker").await;
+    let ann_api = app.login_ok("ann").await;
+    let bob_api = app.login_ok("bob").await;
+    register_api(&app, "andy", "Andy Arnold").await;
+
+    step("ann reads elsewhere; bob is in plans with her");
+    let plans = app.create_room(&ann_api, "plans", false).await;
+    let plans_id = plans["id"].as_i64().unwrap();
+    app.join(&bob_api, plans_id).await;
+    let elsewhere = app.create_room(&ann_api, "elsewhere", false).await;
+    let elsewhere_id = elsewhere["id"].as_i64().unwrap();
+    ann.click(&format!("#room-list [data-room-id='{elsewhere_id}']"))
+        .await;
+    bob.click(&format!("#room-list [data-room-id='{plans_id}']"))
+        .await;
+    bob.wait_js(
+        "bob knows the room's members",
+        "document.getElementById('member-count').textContent === '2 members'",
+    )
+    .await;
+
+    step("@ in bob's composer offers the room's members only; Escape closes, Tab picks");
+    bob.type_into("#composer-input", "Heads up @a").await;
+    bob.wait_js(
+        "ann offered (andy is not in the room, bob is himself)",
+        "Array.from(document.querySelectorAll('#mention-suggestions [data-testid=mention-suggestion]')).map(e => e.dataset.username).join() === 'ann'",
+    )
+    .await;
+    bob.screenshot("38-mention-completion").await;
+    bob.type_into("#composer-input", ESCAPE).await;
+    bob.wait_js(
+        "closed, the text kept",
+        "document.getElementById('mention-suggestions').hidden && document.getElementById('composer-input').value === 'Heads up @a'",
+    )
+    .await;
+    bob.type_into("#composer-input", "n").await;
+    bob.wait_visible("#mention-suggestions").await;
+    bob.type_into("#composer-input", TAB).await;
+    bob.wait_js(
+        "picked",
+        "document.getElementById('composer-input').value === 'Heads up @ann ' && document.getElementById('mention-suggestions').hidden",
+    )
+    .await;
+    bob.send("the demo moved to 3pm.").await;
+    bob.wait_message("Heads up @ann the demo moved to 3pm.")
+        .await;
+    assert_eq!(
+        bob.js("return Array.from(document.querySelectorAll('#messages [data-testid=mention]')).map(e => e.textContent);")
+            .await,
+        json!(["@ann"]),
+        "the mention stands out (as text)"
+    );
+
+    step("ann's room list shows an @1 badge beside the unread count, live");
+    ann.wait_js(
+        "mention badge",
+        &format!("(document.querySelector('[data-testid=mentions-{plans_id}]') || {{}}).textContent === '@1'"),
+    )
+    .await;
+    wait_badge(&ann, plans_id, "1").await;
+    ann.screenshot("39-mention-badge").await;
+    let stored = app.all_messages(&ann_api, plans_id).await;
+    assert_eq!(stored[0]["mentions"], json!([ann_api.user_id]));
+
+    step("ann opens the room: the message is highlighted for her, the badges clear");
+    ann.click(&format!("#room-list [data-room-id='{plans_id}']"))
+        .await;
+    ann.wait_message("Heads up @ann the demo moved to 3pm.")
+        .await;
+    ann.wait_js(
+        "highlighted as mentioning her",
+        "document.querySelector(\"#messages [data-seq='1']\").classList.contains('mentioned') && !!document.querySelector(\"#messages [data-seq='1'] .mention.mention-me\")",
+    )
+    .await;
+    ann.wait_js(
+        "badges cleared",
+        &format!("!document.querySelector('[data-testid=mentions-{plans_id}]') && !document.querySelector('[data-testid=unread-{plans_id}]')"),
+    )
+    .await;
+    ann.screenshot("40-mentioned").await;
+    assert_eq!(
+        bob.js("return document.querySelector(\"#messages [data-seq='1']\").classList.contains('mentioned');")
+            .await,
+        json!(false),
+        "not highlighted for its author"
+    );
+
+    step("arrow keys and Enter pick from several; a mention while away counts again, and a reload keeps it");
+    ann.click(&format!("#room-list [data-room-id='{elsewhere_id}']"))
+        .await;
+    bob.type_into("#composer-input", "@").await;
+    bob.wait_js(
+        "ann offered",
+        "document.querySelectorAll('#mention-suggestions [data-testid=mention-suggestion]').length === 1",
+    )
+    .await;
+    bob.type_into("#composer-input", &format!("{ARROW_DOWN}{ENTER}"))
+        .await;
+    bob.wait_js(
+        "picked with Enter, not sent",
+        "document.getElementById('composer-input').value === '@ann '",
+    )
+    .await;
+    bob.send("one more thing").await;
+    ann.wait_js(
+        "mention badge again",
+        &format!("(document.querySelector('[data-testid=mentions-{plans_id}]') || {{}}).textContent === '@1'"),
+    )
+    .await;
+    ann.c.refresh().await.unwrap();
+    ann.wait_js(
+        "the server's count after a reload",
+        &format!("(document.querySelector('[data-testid=mentions-{plans_id}]') || {{}}).textContent === '@1'"),
+    )
+    .await;
+    ann.c.close().await.unwrap();
+    bob.c.close().await.unwrap();
+}
