@@ -69,10 +69,18 @@ async fn posting_answers_the_message(backend: Backend) {
             "deleted",
             "edited_at",
             "id",
+            "mentions",
+            "mentions_room",
             "reactions",
+            "reply_to",
             "room_id",
             "seq"
         ]
+    );
+    assert_eq!(
+        (&m["reply_to"], &m["mentions"], &m["mentions_room"]),
+        (&Value::Null, &json!([]), &json!(false)),
+        "a plain message answers none and mentions no one"
     );
     assert_eq!(
         m["reactions"],
