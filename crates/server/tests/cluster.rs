@@ -938,4 +938,29 @@ async fn room_events_cross_nodes_and_resume_on_another_node() {
     .await;
     let live = back.expect("message.created").await;
     assert_eq!(live["event_seq"], 7);
+
+    // A reply that mentions bob, sent on node 0: bob, on node 1, gets it with its quote, then
+    // `mention`; ann, its author, gets no mention.
+    let (s, named) = n0
+        .post(
+            &format!("/api/v1/rooms/{room_id}/messages"),
+            &ann.access_token,
+            json!({"body": "@bob have a look", "reply_to": id}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{named}");
+    assert_eq!(named["mentions"], json!([bob.user_id]));
+    let created = loop {
+        let f = b.expect("message.created").await;
+        if f["message"]["id"] == named["id"] {
+            break f;
+        }
+    };
+    assert_eq!(created["message"]["reply_to"]["id"], id);
+    let mention = b.expect("mention").await;
+    assert_eq!(mention["message"]["id"], named["id"]);
+    let mine = back.expect("message.created").await;
+    assert_eq!(mine["message"]["id"], named["id"]);
+    let rest = back.drain(Duration::from_millis(300)).await;
+    assert!(rest.iter().all(|f| f["type"] != "mention"), "{rest:?}");
 }

@@ -1773,7 +1773,7 @@ async fn day_separators_in_history() {
     );
     ann.screenshot("20-day-separators").await;
 
-    step("the README's picture: two rooms and two conversations, yesterday and today, a link, typing, presence");
+    step("the README's picture: two rooms and two conversations, yesterday and today, a link, a reply, reactions, a mention, typing, presence");
     let cleo = register_api(&app, "cleo", "Cleo Cruz").await;
     for (who, with) in [(&ann_api, "bob"), (&cleo, "ann")] {
         let (status, body) = app
@@ -1829,15 +1829,38 @@ async fn day_separators_in_history() {
             "UPDATE messages SET created_at = {late} + seq * 240000000 WHERE room_id = {general_id};"
         ),
     );
-    app.send(
-        &ann_api,
-        general_id,
-        "The notes look good. The changelog is at https://example.com/huddle/releases/2.1 (draft).",
-    )
-    .await;
-    app.send(&bob, general_id, "Great, I'll tag the release after lunch.")
+    let notes = app
+        .send(
+            &ann_api,
+            general_id,
+            "The notes look good. The changelog is at https://example.com/huddle/releases/2.1 (draft).",
+        )
         .await;
-    app.send(&ann_api, general_id, "Perfect. See you at the demo!")
+    let notes_id = notes["id"].as_i64().unwrap();
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/rooms/{general_id}/messages"),
+            &bob.access_token,
+            json!({"body": "Great, I'll tag the release after lunch.", "reply_to": notes_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (who, emoji) in [
+        (&bob, "%F0%9F%91%8D"),
+        (&ann_api, "%F0%9F%91%8D"),
+        (&bob, "%F0%9F%8E%89"),
+    ] {
+        let (status, body) = app
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/rooms/{general_id}/messages/{notes_id}/reactions/{emoji}"),
+                Some(&who.access_token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    app.send(&ann_api, general_id, "Perfect. See you at the demo, @bob!")
         .await;
     let mut bob_ws = huddle_test_support::WsClient::connect(&app, &bob.access_token).await;
     // A 1280x800 page: the window is a little larger than what it shows.
@@ -1851,7 +1874,13 @@ async fn day_separators_in_history() {
     .await;
     ann.click(&format!("#room-list [data-room-id='{general_id}']"))
         .await;
-    ann.wait_message("Perfect. See you at the demo!").await;
+    ann.wait_message("Perfect. See you at the demo, @bob!")
+        .await;
+    ann.wait_js(
+        "the reply's quote, the reactions and the mention shown",
+        "document.querySelector('[data-testid=reply-quote]') && document.querySelectorAll('[data-testid=reaction]').length === 2 && document.querySelector('[data-testid=mention]')",
+    )
+    .await;
     ann.click("#members-btn").await;
     ann.wait_js(
         "bob online",
