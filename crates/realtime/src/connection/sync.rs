@@ -216,15 +216,20 @@ mod tests {
         assert_eq!(texts(delivery.release(1)), ["r1"]);
     }
 
-    async fn replayed(chat: &ChatService, user: UserId, room: RoomId, after: i64) -> Vec<Reply> {
-        let (tx, mut rx) = mpsc::channel(64);
-        assert!(replay(chat, user, room, after, Some("s"), &tx).await);
-        drop(tx);
+    /// Everything sent on the channel, once its sender is gone.
+    async fn drained(mut rx: mpsc::Receiver<Reply>) -> Vec<Reply> {
         let mut out = Vec::new();
         while let Some(r) = rx.recv().await {
             out.push(r);
         }
         out
+    }
+
+    async fn replayed(chat: &ChatService, user: UserId, room: RoomId, after: i64) -> Vec<Reply> {
+        let (tx, rx) = mpsc::channel(64);
+        assert!(replay(chat, user, room, after, Some("s"), &tx).await);
+        drop(tx);
+        drained(rx).await
     }
 
     #[tokio::test]
@@ -288,14 +293,10 @@ mod tests {
         room: RoomId,
         after: i64,
     ) -> Vec<Reply> {
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, rx) = mpsc::channel(64);
         assert!(replay_events(chat, user, room, after, Some("s"), &tx).await);
         drop(tx);
-        let mut out = Vec::new();
-        while let Some(r) = rx.recv().await {
-            out.push(r);
-        }
-        out
+        drained(rx).await
     }
 
     #[tokio::test]
