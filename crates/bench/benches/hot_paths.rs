@@ -33,6 +33,7 @@ fn message(body: &str) -> Message {
         reply_to_id: None,
         mentions: Vec::new(),
         mentions_room: false,
+        attachments: Vec::new(),
     }
 }
 

@@ -153,6 +153,9 @@ pub struct Message {
     /// `@room` by an owner or admin: everyone in the room is mentioned.
     #[serde(default)]
     pub mentions_room: bool,
+    /// Files sent with the message (its body is then their caption, and may be empty).
+    #[serde(default)]
+    pub attachments: Vec<crate::files::Attachment>,
 }
 
 /// A quoted message, enough to show the quote and jump to it.

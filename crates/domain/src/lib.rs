@@ -11,6 +11,7 @@
 //! - [`repository`]: the storage traits the services need; [`events`]: what they announce;
 //!   [`event_log`]: each room's ordered log of them, which resuming clients replay.
 //! - [`error`]: the layer's errors and [`ErrorCode`], the contract's one vocabulary of codes.
+//! - [`files`]: what an attachment is, its name rules, and the links it is fetched from.
 //! - [`limits`], [`presence`]: rate limiting and who is online, as plain state machines.
 //! - [`search`]: the message search query language and its highlighted answers.
 //! - [`answer`]: a one-shot future, the bridge from a repository's callback to an async edge.
@@ -28,6 +29,7 @@ pub mod entities;
 pub mod error;
 pub mod event_log;
 pub mod events;
+pub mod files;
 pub mod limits;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;

@@ -114,13 +114,26 @@ pub struct NewMessage {
     /// What the body mentions; the store keeps the room's members among them, and `@room`
     /// only from an owner or admin.
     pub mentions: crate::mentions::Mentioned,
+    /// Files already in the object store, attached in the same transaction as the message.
+    pub attachments: Vec<NewAttachment>,
+}
+
+/// An uploaded file to attach to a new message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAttachment {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
 }
 
 impl NewMessage {
     /// Whether storing it needs more than the room and the author: a quoted message to check,
-    /// or names to look up.
+    /// names to look up, or files to attach.
     pub fn needs_lookups(&self) -> bool {
-        self.reply_to.is_some() || !self.mentions.is_empty()
+        self.reply_to.is_some() || !self.mentions.is_empty() || !self.attachments.is_empty()
     }
 }
 
@@ -364,6 +377,18 @@ pub trait EventLogRepository {
     fn prune_log(&self, before: DateTime<Utc>) -> RepoResult<u64>;
 }
 
+/// Where files live and which are to go. Attachments are written with their message
+/// ([`NewMessage::attachments`]); deleting the message or its room moves their ids to the
+/// trash in the same transaction, and whoever holds the object store empties it.
+pub trait FileRepository {
+    /// A live attachment with its room, its `url` made as for a message read.
+    fn file(&self, id: &str) -> RepoResult<Option<crate::files::StoredFile>>;
+    /// Up to `limit` ids of files whose message or room is gone, oldest first.
+    fn file_trash(&self, limit: usize) -> RepoResult<Vec<String>>;
+    /// Forgets trash whose objects are deleted.
+    fn forget_file_trash(&self, ids: &[String]) -> RepoResult<()>;
+}
+
 pub trait Repository:
     UserRepository
     + TokenRepository
@@ -373,6 +398,7 @@ pub trait Repository:
     + ReactionRepository
     + ReadRepository
     + EventLogRepository
+    + FileRepository
     + HealthCheck
     + Send
     + Sync
@@ -388,6 +414,7 @@ impl<T> Repository for T where
         + ReactionRepository
         + ReadRepository
         + EventLogRepository
+        + FileRepository
         + HealthCheck
         + Send
         + Sync

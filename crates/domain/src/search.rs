@@ -259,6 +259,7 @@ mod tests {
             reply_to_id: None,
             mentions: Vec::new(),
             mentions_room: false,
+            attachments: Vec::new(),
         };
         let hit = SearchHit::from_marked(message.clone(), &m("the [déploy] went [fine]"));
         assert_eq!(hit.snippet, "the déploy went fine");

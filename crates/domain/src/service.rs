@@ -451,6 +451,29 @@ impl ChatService {
             Ok(v) => v,
             Err(e) => return done(Err(e)),
         };
+        self.submit(
+            actor,
+            room_id,
+            body,
+            client_msg_id,
+            reply_to,
+            Vec::new(),
+            done,
+        );
+    }
+
+    /// Stores a checked message (its mentions still to find) and publishes it once stored.
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &self,
+        actor: UserId,
+        room_id: RoomId,
+        body: String,
+        client_msg_id: Option<String>,
+        reply_to: Option<MessageId>,
+        attachments: Vec<NewAttachment>,
+        done: Box<dyn FnOnce(DomainResult<Stored>) + Send>,
+    ) {
         let mentions = crate::mentions::parse(&body);
         if mentions.usernames.len() > crate::mentions::MENTIONS_MAX {
             return done(Err(DomainError::validation(
@@ -470,6 +493,7 @@ impl ChatService {
                 client_msg_id,
                 reply_to,
                 mentions,
+                attachments,
             },
             Box::new(move |stored| {
                 let stored = stored.map_err(DomainError::from);
@@ -610,6 +634,7 @@ impl ChatService {
 
 mod direct;
 mod event_log;
+mod files;
 mod invites;
 mod reactions;
 mod reads;

@@ -182,6 +182,14 @@ pub fn message_body(s: &str) -> Result<String, DomainError> {
     Ok(s.to_owned())
 }
 
+/// A file's caption: a message body that may be empty, since the file says something itself.
+pub fn caption(s: &str) -> Result<String, DomainError> {
+    if s.trim().is_empty() {
+        return Ok(String::new());
+    }
+    message_body(s)
+}
+
 pub fn client_msg_id(s: &str) -> Result<String, DomainError> {
     if s.is_empty() || chars(s) > CLIENT_MSG_ID_MAX {
         return Err(DomainError::validation(

@@ -245,6 +245,7 @@ pub(crate) fn to_message((m, u): (MessageRow, UserRow)) -> Message {
         reply_to_id: m.reply_to,
         mentions: Vec::new(),
         mentions_room: m.mentions_room,
+        attachments: Vec::new(),
     }
 }
 

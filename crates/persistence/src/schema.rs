@@ -84,6 +84,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    attachments (id) {
+        id -> Text,
+        message_id -> BigInt,
+        room_id -> BigInt,
+        position -> Integer,
+        name -> Text,
+        content_type -> Text,
+        size -> BigInt,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    file_trash (file_id) {
+        file_id -> Text,
+        trashed_at -> BigInt,
+    }
+}
+
+diesel::table! {
     message_mentions (message_id, user_id) {
         message_id -> BigInt,
         user_id -> BigInt,
@@ -137,6 +158,7 @@ diesel::table! {
 }
 
 diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(attachments -> messages (message_id));
 diesel::joinable!(reactions -> messages (message_id));
 diesel::joinable!(room_reads -> users (user_id));
 diesel::joinable!(invites -> rooms (room_id));
@@ -157,5 +179,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reactions,
     room_reads,
     room_events,
-    message_mentions
+    message_mentions,
+    attachments,
+    file_trash
 );

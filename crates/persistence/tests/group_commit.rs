@@ -227,6 +227,7 @@ fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
                     client_msg_id: Some(format!("c{k}")),
                     reply_to: None,
                     mentions: Default::default(),
+                    attachments: Vec::new(),
                 };
                 out.push(repo.store_message(new).unwrap());
             }
@@ -305,6 +306,7 @@ fn a_failing_message_does_not_fail_its_batch(backend: Backend) {
                 client_msg_id: None,
                 reply_to: None,
                 mentions: Default::default(),
+                attachments: Vec::new(),
             })
         }));
     }

@@ -96,6 +96,7 @@ pub(crate) fn messages(room_id: RoomId, seqs: impl IntoIterator<Item = i64>) -> 
             reply_to_id: None,
             mentions: Vec::new(),
             mentions_room: false,
+            attachments: Vec::new(),
         })
         .collect()
 }

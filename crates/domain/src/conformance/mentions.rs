@@ -11,6 +11,7 @@ fn say(repo: &dyn Repository, room: RoomId, author: UserId, body: &str) -> Messa
         client_msg_id: None,
         reply_to: None,
         mentions: parse(body),
+        attachments: Vec::new(),
     })
     .unwrap()
     .into_message()

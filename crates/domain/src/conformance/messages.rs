@@ -159,6 +159,7 @@ pub fn replies_quote_a_message_of_the_same_room(repo: &dyn Repository) {
             client_msg_id: cmid.map(Into::into),
             reply_to: Some(reply_to),
             mentions: Default::default(),
+            attachments: Vec::new(),
         })
     };
     let answer = reply("agreed", quoted.id, Some("c1")).unwrap();
@@ -206,6 +207,7 @@ pub fn replies_quote_a_message_of_the_same_room(repo: &dyn Repository) {
         client_msg_id: None,
         reply_to: Some(elsewhere.id),
         mentions: Default::default(),
+        attachments: Vec::new(),
     });
     assert_eq!(probe, Err(RepoError::Refused(SendRefusal::NotMember)));
 

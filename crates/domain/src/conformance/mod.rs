@@ -4,13 +4,14 @@
 //! Each test takes a fresh, empty repository; [`repository_conformance!`](crate::repository_conformance)
 //! makes one `#[test]` of each.
 //!
-//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, message search in `search`, reactions in `reactions`, read state in `reads`, messages in `messages`, sessions and refresh tokens in `sessions`,
+//! Users and rooms here, the user directory in `people`, invite links in `invites`, direct conversations in `direct`, message search in `search`, reactions in `reactions`, read state in `reads`, messages in `messages`, attachments in `files`, sessions and refresh tokens in `sessions`,
 //! many threads writing at once in `concurrency`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod concurrency;
 pub mod direct;
 pub mod event_log;
+pub mod files;
 pub mod invites;
 pub mod mentions;
 pub mod messages;
@@ -60,6 +61,7 @@ pub fn send(
         client_msg_id: cmid.map(Into::into),
         reply_to: None,
         mentions: Default::default(),
+        attachments: Vec::new(),
     })
 }
 
@@ -316,6 +318,8 @@ macro_rules! repository_conformance {
             every_change_takes_the_rooms_next_event_seq => event_log::every_change_takes_the_rooms_next_event_seq,
             pruning_resets_readers_from_before_it => event_log::pruning_resets_readers_from_before_it,
             concurrent_changes_get_every_event_seq_once => event_log::concurrent_changes_get_every_event_seq_once,
+            attachments_come_with_their_message_and_go_with_it => files::attachments_come_with_their_message_and_go_with_it,
+            refused_sends_attach_nothing_and_rooms_take_their_files => files::refused_sends_attach_nothing_and_rooms_take_their_files,
         );
     };
     (@cases $run:path; $($name:ident => $($case:ident)::+,)*) => {

@@ -81,6 +81,7 @@ impl MessageRepository for MemoryRepository {
                 reply_to: new.reply_to,
                 mentions,
                 mentions_room,
+                attachments: new.attachments,
             },
         );
         s.by_seq.insert((new.room_id, seq), id);
@@ -173,6 +174,8 @@ impl MessageRepository for MemoryRepository {
             Some(row) if row.room_id == room_id => {
                 row.body.clear();
                 row.deleted = true;
+                let gone = std::mem::take(&mut row.attachments);
+                s.file_trash.extend(gone.into_iter().map(|a| a.id));
             }
             _ => return Err(RepoError::NotFound),
         }

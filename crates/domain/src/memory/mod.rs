@@ -21,6 +21,7 @@
 //! [`MemoryRepository::set_unavailable`] makes every call fail as a lost database would, for
 //! testing what callers do then.
 mod event_log;
+mod files;
 mod invites;
 mod messages;
 mod reactions;
@@ -115,6 +116,8 @@ struct State {
     log: BTreeMap<(RoomId, i64), (DateTime<Utc>, crate::event_log::LogEntry)>,
     /// Per room: the newest event_seq pruned.
     log_floors: HashMap<RoomId, i64>,
+    /// Ids of files whose message or room is gone, oldest first.
+    file_trash: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -156,6 +159,7 @@ struct MessageRow {
     reply_to: Option<MessageId>,
     mentions: Vec<UserId>,
     mentions_room: bool,
+    attachments: Vec<crate::repository::NewAttachment>,
 }
 
 #[derive(Debug)]
@@ -238,6 +242,11 @@ impl State {
             reply_to_id: row.reply_to,
             mentions: row.mentions.clone(),
             mentions_room: row.mentions_room,
+            attachments: row
+                .attachments
+                .iter()
+                .map(|a| files::attachment(a, &crate::files::PlainLinks))
+                .collect(),
         }))
     }
 

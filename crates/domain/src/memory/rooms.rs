@@ -172,6 +172,12 @@ impl RoomRepository for MemoryRepository {
             .map(|(&mid, _)| mid)
             .collect();
         s.reactions.retain(|r| !gone.contains(&r.message_id));
+        let files: Vec<String> = gone
+            .iter()
+            .filter_map(|mid| s.messages.get(mid))
+            .flat_map(|m| m.attachments.iter().map(|a| a.id.clone()))
+            .collect();
+        s.file_trash.extend(files);
         s.messages.retain(|_, m| m.room_id != id);
         s.by_seq.retain(|(room, _), _| *room != id);
         s.by_client_id.retain(|(room, _, _), _| *room != id);

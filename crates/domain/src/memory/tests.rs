@@ -33,6 +33,7 @@ fn a_switched_off_repository_is_unavailable_and_keeps_its_data() {
         client_msg_id: None,
         reply_to: None,
         mentions: Default::default(),
+        attachments: Vec::new(),
     };
     repo.submit_message(new, Box::new(move |r| *slot.lock().unwrap() = Some(r)));
     assert!(matches!(
@@ -59,6 +60,7 @@ fn a_submit_answers_through_its_callback_which_may_use_the_repository() {
             client_msg_id: None,
             reply_to: None,
             mentions: Default::default(),
+            attachments: Vec::new(),
         };
         repo.submit_message(
             new,

@@ -134,6 +134,7 @@ fn store(repo: &MemoryRepository, room_id: RoomId, author_id: UserId, body: &str
         client_msg_id: None,
         reply_to: None,
         mentions: Default::default(),
+        attachments: Vec::new(),
     })
     .unwrap()
     .into_message()

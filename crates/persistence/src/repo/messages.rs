@@ -5,6 +5,7 @@ use huddle_domain::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
 use huddle_domain::search::{MessageSearch, SearchHit};
+use huddle_domain::files::FileLinks;
 use huddle_domain::{Message, MessageId, ReplyPreview, RoomId};
 
 use super::event_log::{next_event_seq, record};
@@ -16,6 +17,7 @@ use crate::schema::{message_mentions, messages, reactions, users};
 
 pub(super) fn load(
     c: &mut AnyConnection,
+    links: &dyn FileLinks,
     room_id: RoomId,
     id: MessageId,
 ) -> QueryResult<Option<Message>> {
@@ -29,7 +31,7 @@ pub(super) fn load(
         .into_iter()
         .map(to_message)
         .collect();
-    decorate(c, room_id, &mut found)?;
+    decorate(c, links, room_id, &mut found)?;
     Ok(found.pop())
 }
 
@@ -46,14 +48,16 @@ fn by_ids(c: &mut AnyConnection, room_id: RoomId, ids: &[MessageId]) -> QueryRes
 }
 
 /// Fills in what a message row does not hold: each reply's `reply_to` (the quoted message as it
-/// is now) and the mentions, one read each for all the messages, and none when no message
+/// is now), the mentions and the attachments (with fresh links), one read each for all the messages, and none when no message
 /// needs it.
 pub(super) fn decorate(
     c: &mut AnyConnection,
+    links: &dyn FileLinks,
     room_id: RoomId,
     messages: &mut [Message],
 ) -> QueryResult<()> {
     with_mentions(c, messages)?;
+    super::files::fill(c, links, messages)?;
     with_previews(c, room_id, messages)
 }
 
@@ -120,7 +124,7 @@ impl MessageRepository for DieselRepository {
     }
 
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
-        load(&mut *self.conn()?, room_id, id).map_err(db_err)
+        load(&mut *self.conn()?, &*self.links, room_id, id).map_err(db_err)
     }
 
     fn messages_by_ids(&self, room_id: RoomId, ids: &[MessageId]) -> RepoResult<Vec<Message>> {
@@ -129,7 +133,7 @@ impl MessageRepository for DieselRepository {
         }
         let mut conn = self.conn()?;
         let mut found = by_ids(&mut conn, room_id, ids).map_err(db_err)?;
-        decorate(&mut conn, room_id, &mut found).map_err(db_err)?;
+        decorate(&mut conn, &*self.links, room_id, &mut found).map_err(db_err)?;
         Ok(found)
     }
 
@@ -171,7 +175,7 @@ impl MessageRepository for DieselRepository {
                 .load(&mut *conn),
         };
         let mut found: Vec<Message> = rows.map_err(db_err)?.into_iter().map(to_message).collect();
-        decorate(&mut conn, room_id, &mut found).map_err(db_err)?;
+        decorate(&mut conn, &*self.links, room_id, &mut found).map_err(db_err)?;
         Ok(found)
     }
 
@@ -198,7 +202,7 @@ impl MessageRepository for DieselRepository {
                 }
                 let edited = LogEntry::MessageUpdated { message_id: id };
                 record(c, room_id, event_seq, &edited, now)?;
-                let value = load(c, room_id, id)?.ok_or(DieselError::NotFound)?;
+                let value = load(c, &*self.links, room_id, id)?.ok_or(DieselError::NotFound)?;
                 Ok(Logged { value, event_seq })
             })
             .map_err(db_err)
@@ -220,9 +224,10 @@ impl MessageRepository for DieselRepository {
                     return Err(DieselError::NotFound);
                 }
                 diesel::delete(reactions::table.filter(reactions::message_id.eq(id))).execute(c)?;
+                super::files::detach(c, id)?;
                 let deleted = LogEntry::MessageDeleted { message_id: id };
                 record(c, room_id, event_seq, &deleted, now_micros())?;
-                let value = load(c, room_id, id)?.ok_or(DieselError::NotFound)?;
+                let value = load(c, &*self.links, room_id, id)?.ok_or(DieselError::NotFound)?;
                 Ok(Logged { value, event_seq })
             })
             .map_err(db_err)

@@ -1,5 +1,6 @@
 //! `DieselRepository`: the domain's repository traits over the pool. One file per aggregate.
 mod event_log;
+mod files;
 mod invites;
 mod messages;
 mod reactions;
@@ -15,6 +16,7 @@ mod writer;
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 use diesel::connection::SimpleConnection;
+use huddle_domain::files::{FileLinks, PlainLinks};
 use huddle_domain::repository::{HealthCheck, RepoResult};
 use huddle_domain::RepoError;
 
@@ -28,11 +30,22 @@ pub struct DieselRepository {
     pool: Pool,
     backend: Backend,
     writer: std::sync::Arc<writer::MessageWriter>,
+    /// Makes the links in attachments, wherever a message is read.
+    links: std::sync::Arc<dyn FileLinks>,
 }
 
 impl DieselRepository {
-    /// Opens the pool and applies pending migrations. Blocks; call it at start-up.
+    /// Opens the pool and applies pending migrations. Blocks; call it at start-up. Attachments
+    /// get links that need the bearer token; see [`Self::connect_with_links`].
     pub fn connect(config: &DatabaseConfig) -> Result<Self, PersistenceError> {
+        Self::connect_with_links(config, std::sync::Arc::new(PlainLinks))
+    }
+
+    /// [`Self::connect`], with attachments' links made by `links` (signed links, in the server).
+    pub fn connect_with_links(
+        config: &DatabaseConfig,
+        links: std::sync::Arc<dyn FileLinks>,
+    ) -> Result<Self, PersistenceError> {
         let pool = build_pool(config)?;
         let mut conn = pool.get().map_err(|source| PersistenceError::Pool {
             backend: config.backend.name(),
@@ -42,13 +55,14 @@ impl DieselRepository {
         tracing::info!(backend = config.backend.name(), applied, "database ready");
         drop(conn);
         let writers = config.writer_count();
-        let writer = writer::MessageWriter::start(pool.clone(), writers)
+        let writer = writer::MessageWriter::start(pool.clone(), writers, links.clone())
             .map_err(PersistenceError::Thread)?;
         tracing::info!(writers, "message writers started");
         Ok(Self {
             pool,
             backend: config.backend,
             writer: std::sync::Arc::new(writer),
+            links,
         })
     }
 

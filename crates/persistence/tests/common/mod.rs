@@ -70,5 +70,6 @@ pub fn send(room_id: i64, author_id: i64, body: String, cmid: Option<String>) ->
         client_msg_id: cmid,
         reply_to: None,
         mentions: Default::default(),
+        attachments: Vec::new(),
     }
 }

@@ -244,6 +244,7 @@ mod tests {
                 client_msg_id: None,
                 reply_to: None,
                 mentions: Default::default(),
+                attachments: Vec::new(),
             })
             .unwrap();
         }

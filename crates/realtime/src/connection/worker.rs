@@ -237,6 +237,7 @@ mod tests {
                 client_msg_id: None,
                 reply_to: None,
                 mentions: Default::default(),
+                attachments: Vec::new(),
             })
             .unwrap();
         let mut link = WorkerLink::start(&world.shared.chat, world.user_id);

@@ -247,6 +247,7 @@ mod tests {
             reply_to_id: None,
             mentions: Vec::new(),
             mentions_room: false,
+            attachments: Vec::new(),
         }
     }
 

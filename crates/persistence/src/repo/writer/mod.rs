@@ -14,11 +14,12 @@
 //! savepoint per message ([`store_each`]), when the batch as a whole fails.
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use huddle_domain::files::FileLinks;
 use huddle_domain::repository::{NewMessage, RepoResult, StoreDone, Stored};
 use huddle_domain::{Message, RepoError, Role, SendRefusal, User};
 
@@ -58,14 +59,19 @@ pub(crate) struct MessageWriter {
 impl MessageWriter {
     /// Starts `writers` writer threads (at least one); they end when the last `MessageWriter`
     /// handle is dropped.
-    pub(crate) fn start(pool: Pool, writers: usize) -> std::io::Result<Self> {
+    pub(crate) fn start(
+        pool: Pool,
+        writers: usize,
+        links: Arc<dyn FileLinks>,
+    ) -> std::io::Result<Self> {
         let mut queues = Vec::with_capacity(writers.max(1));
         for i in 0..writers.max(1) {
             let (jobs, rx) = mpsc::channel::<Job>();
             let pool = pool.clone();
+            let links = links.clone();
             std::thread::Builder::new()
                 .name(format!("huddle-message-writer-{i}"))
-                .spawn(move || run(pool, rx))?;
+                .spawn(move || run(pool, rx, &*links))?;
             queues.push(jobs);
         }
         Ok(Self { queues })
@@ -103,7 +109,7 @@ impl MessageWriter {
     }
 }
 
-fn run(pool: Pool, rx: mpsc::Receiver<Job>) {
+fn run(pool: Pool, rx: mpsc::Receiver<Job>, links: &dyn FileLinks) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -115,7 +121,7 @@ fn run(pool: Pool, rx: mpsc::Receiver<Job>) {
         let started = Instant::now();
         let n = batch.len();
         let waited = batch.first().map(|j| started - j.queued);
-        let committed = store_batch(&pool, batch);
+        let committed = store_batch(&pool, batch, links);
         tracing::trace!(messages = n, waited = ?waited, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
     }
 }
@@ -221,6 +227,7 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> 
         .returning(messages::id)
         .get_result(c)?;
     store_mentions(c, new, id, seq)?;
+    super::files::store(c, id, new.room_id, &new.attachments)?;
     Ok(Outcome::Inserted {
         id,
         seq,
@@ -509,7 +516,7 @@ fn store_deferred(c: &mut AnyConnection, batch: &[Job], outcomes: &mut [Outcome]
 }
 
 /// Stores and answers a batch; how long the transaction took, for the trace.
-fn store_batch(pool: &Pool, batch: Vec<Job>) -> std::time::Duration {
+fn store_batch(pool: &Pool, batch: Vec<Job>, links: &dyn FileLinks) -> std::time::Duration {
     let started = Instant::now();
     let mut conn = match pool.get() {
         Ok(c) => c,
@@ -526,7 +533,7 @@ fn store_batch(pool: &Pool, batch: Vec<Job>) -> std::time::Duration {
     let (replies, mut batch): (Vec<Job>, Vec<Job>) =
         batch.into_iter().partition(|j| j.new.needs_lookups());
     if !replies.is_empty() {
-        store_replies(&mut conn, replies);
+        store_replies(&mut conn, replies, links);
     }
     if batch.is_empty() {
         return started.elapsed();
@@ -563,19 +570,19 @@ fn store_batch(pool: &Pool, batch: Vec<Job>) -> std::time::Duration {
         None => load_authors(&mut conn, &batch),
     };
     for (job, outcome) in batch.into_iter().zip(outcomes) {
-        let answer = answer(&mut conn, &job.new, outcome, &authors);
+        let answer = answer(&mut conn, links, &job.new, outcome, &authors);
         job.answer(answer);
     }
     committed
 }
 
 /// Stores and answers replies one by one (see `store_one`), in one transaction.
-fn store_replies(conn: &mut AnyConnection, replies: Vec<Job>) {
+fn store_replies(conn: &mut AnyConnection, replies: Vec<Job>, links: &dyn FileLinks) {
     match conn.transaction(|c| store_each(c, &replies)) {
         Ok(outcomes) => {
             let authors = load_authors(conn, &replies);
             for (job, outcome) in replies.into_iter().zip(outcomes) {
-                let answer = answer(conn, &job.new, outcome, &authors);
+                let answer = answer(conn, links, &job.new, outcome, &authors);
                 job.answer(answer);
             }
         }
@@ -603,6 +610,7 @@ fn load_authors(conn: &mut AnyConnection, batch: &[Job]) -> HashMap<i64, User> {
 
 fn answer(
     conn: &mut AnyConnection,
+    links: &dyn FileLinks,
     new: &NewMessage,
     outcome: Outcome,
     authors: &HashMap<i64, User>,
@@ -610,7 +618,7 @@ fn answer(
     match outcome {
         // Stored with what it quotes and mentions: read back whole.
         Outcome::Inserted { id, .. } if new.needs_lookups() => {
-            super::messages::load(conn, new.room_id, id)
+            super::messages::load(conn, links, new.room_id, id)
                 .map_err(db_err)?
                 .map(Stored::Created)
                 .ok_or(RepoError::NotFound)
@@ -641,9 +649,10 @@ fn answer(
                 reply_to_id: None,
                 mentions: Vec::new(),
                 mentions_room: false,
+                attachments: Vec::new(),
             }))
         }
-        Outcome::Retry(id) => existing(conn, new, id),
+        Outcome::Retry(id) => existing(conn, links, new, id),
         Outcome::Refused(r) => Err(RepoError::Refused(r)),
         // A concurrent retry with the same client_msg_id (from another process) committed
         // between our check and our insert: the unique key caught it; answer the one that won.
@@ -654,7 +663,7 @@ fn answer(
             let id = find_retry(conn, new, cmid)
                 .map_err(db_err)?
                 .ok_or(RepoError::Conflict("message"))?;
-            existing(conn, new, id)
+            existing(conn, links, new, id)
         }
         Outcome::Failed(e) => Err(db_err(e)),
         Outcome::Error(e) => Err(e),
@@ -662,8 +671,13 @@ fn answer(
     }
 }
 
-fn existing(conn: &mut AnyConnection, new: &NewMessage, id: i64) -> RepoResult<Stored> {
-    super::messages::load(conn, new.room_id, id)
+fn existing(
+    conn: &mut AnyConnection,
+    links: &dyn FileLinks,
+    new: &NewMessage,
+    id: i64,
+) -> RepoResult<Stored> {
+    super::messages::load(conn, links, new.room_id, id)
         .map_err(db_err)?
         .map(Stored::Existing)
         .ok_or(RepoError::NotFound)

@@ -1,0 +1,4 @@
+DROP TRIGGER attachments_to_trash ON attachments;
+DROP FUNCTION trash_attachment();
+DROP TABLE file_trash;
+DROP TABLE attachments;
