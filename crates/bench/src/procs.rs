@@ -168,6 +168,7 @@ pub const HUDDLE_BENCH_ENV: &[(&str, &str)] = &[
         "huddle-bench-secret-huddle-bench-secret",
     ),
     ("HUDDLE_BCRYPT_COST", "4"),
+    ("HUDDLE_FILES_DIR", "/tmp/huddle-bench-files"),
     ("HUDDLE_AUTH_RATE_LIMIT", "0"),
     ("HUDDLE_ACCESS_TOKEN_TTL_SECS", "86400"),
     ("HUDDLE_WS_SEND_RATE", "1000000"),

@@ -137,7 +137,12 @@ mod tests {
         for t in ["image/png", "image/jpeg", "image/gif", "image/webp"] {
             assert!(is_inline_image(t));
         }
-        for t in ["image/svg+xml", "text/html", "application/pdf", "image/x-icon"] {
+        for t in [
+            "image/svg+xml",
+            "text/html",
+            "application/pdf",
+            "image/x-icon",
+        ] {
             assert!(!is_inline_image(t));
         }
     }

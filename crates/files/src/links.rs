@@ -27,7 +27,9 @@ pub struct SignedLinks {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkCheck {
     /// Good for this many more seconds.
-    Valid { seconds_left: u64 },
+    Valid {
+        seconds_left: u64,
+    },
     Expired,
     /// Not made by this server for this file.
     Forged,
@@ -147,13 +149,22 @@ mod tests {
         let links = SignedLinks::new(b"secret", Duration::from_secs(100));
         let (id, exp, sig) = parts(&links.url_at("f1", 1_000));
         assert_eq!(links.check_at("f2", exp, &sig, 1_000), LinkCheck::Forged);
-        assert_eq!(links.check_at(&id, exp + 100, &sig, 1_000), LinkCheck::Forged);
-        assert_eq!(links.check_at(&id, exp, &sig[1..], 1_000), LinkCheck::Forged);
+        assert_eq!(
+            links.check_at(&id, exp + 100, &sig, 1_000),
+            LinkCheck::Forged
+        );
+        assert_eq!(
+            links.check_at(&id, exp, &sig[1..], 1_000),
+            LinkCheck::Forged
+        );
         assert_eq!(links.check_at(&id, exp, "", 1_000), LinkCheck::Forged);
         let other = SignedLinks::new(b"another secret", Duration::from_secs(100));
         assert_eq!(other.check_at(&id, exp, &sig, 1_000), LinkCheck::Forged);
         // Another node with the same secret accepts it.
         let peer = SignedLinks::new(b"secret", Duration::from_secs(100));
-        assert!(matches!(peer.check_at(&id, exp, &sig, 1_000), LinkCheck::Valid { .. }));
+        assert!(matches!(
+            peer.check_at(&id, exp, &sig, 1_000),
+            LinkCheck::Valid { .. }
+        ));
     }
 }

@@ -62,7 +62,12 @@ fn looks_like_text(head: &[u8]) -> bool {
 /// extension; `None` when it claims nothing in particular.
 pub fn declared(content_type: Option<&str>, name: &str) -> Result<Option<String>, FileError> {
     if let Some(ct) = content_type {
-        let essence = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         let Some((top, sub)) = essence.split_once('/') else {
             return Err(FileError::Mismatch {
                 declared: ct.to_owned(),
@@ -80,7 +85,10 @@ pub fn declared(content_type: Option<&str>, name: &str) -> Result<Option<String>
         }
     }
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    Ok(ext.as_deref().and_then(type_of_extension).map(str::to_owned))
+    Ok(ext
+        .as_deref()
+        .and_then(type_of_extension)
+        .map(str::to_owned))
 }
 
 fn normalise(essence: &str) -> String {
@@ -150,7 +158,10 @@ mod tests {
         );
         let gif = b"GIF89a\x05\x00\x07\x00\x80\x00\x00";
         let s = sniff(gif);
-        assert_eq!((s.content_type.as_str(), s.width, s.height), ("image/gif", Some(5), Some(7)));
+        assert_eq!(
+            (s.content_type.as_str(), s.width, s.height),
+            ("image/gif", Some(5), Some(7))
+        );
     }
 
     #[test]
@@ -158,10 +169,16 @@ mod tests {
         assert_eq!(sniff(b"hello\nworld\t!").content_type, "text/plain");
         assert_eq!(sniff("grüße 图".as_bytes()).content_type, "text/plain");
         // Cut inside the last character: still text.
-        assert_eq!(sniff(&"é".as_bytes()[..1]).content_type, "application/octet-stream");
+        assert_eq!(
+            sniff(&"é".as_bytes()[..1]).content_type,
+            "application/octet-stream"
+        );
         assert_eq!(sniff(&"aé".as_bytes()[..2]).content_type, "text/plain");
         assert_eq!(sniff(b"a\0b").content_type, "application/octet-stream");
-        assert_eq!(sniff(&[0xff, 0xfe, 0x00, 0x12]).content_type, "application/octet-stream");
+        assert_eq!(
+            sniff(&[0xff, 0xfe, 0x00, 0x12]).content_type,
+            "application/octet-stream"
+        );
         assert_eq!(sniff(b"%PDF-1.7\n").content_type, "application/pdf");
         let s = sniff(b"<html><script>alert(1)</script>");
         assert!(s.width.is_none());
@@ -169,16 +186,27 @@ mod tests {
 
     #[test]
     fn claims_come_from_the_header_or_the_name() {
-        assert_eq!(declared(Some("image/PNG"), "x").unwrap().as_deref(), Some("image/png"));
-        assert_eq!(declared(Some("image/jpg"), "x").unwrap().as_deref(), Some("image/jpeg"));
         assert_eq!(
-            declared(Some("application/octet-stream"), "cat.JPG").unwrap().as_deref(),
+            declared(Some("image/PNG"), "x").unwrap().as_deref(),
+            Some("image/png")
+        );
+        assert_eq!(
+            declared(Some("image/jpg"), "x").unwrap().as_deref(),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            declared(Some("application/octet-stream"), "cat.JPG")
+                .unwrap()
+                .as_deref(),
             Some("image/jpeg")
         );
         assert_eq!(declared(None, "notes.txt").unwrap(), None);
         assert_eq!(declared(None, "noext").unwrap(), None);
         for bad in ["nonsense", "/png", "image/", ""] {
-            assert!(matches!(declared(Some(bad), "x"), Err(FileError::Mismatch { .. })), "{bad}");
+            assert!(
+                matches!(declared(Some(bad), "x"), Err(FileError::Mismatch { .. })),
+                "{bad}"
+            );
         }
     }
 
@@ -187,11 +215,26 @@ mod tests {
         let png = sniff(PNG_3X2);
         let html = sniff(b"<html><script>alert(1)</script></html>");
         assert!(check(Some("image/png"), &png).is_ok());
-        assert!(check(Some("image/jpeg"), &png).is_ok(), "an image of another format is fine");
-        assert!(matches!(check(Some("image/png"), &html), Err(FileError::Mismatch { .. })));
-        assert!(matches!(check(Some("application/pdf"), &html), Err(FileError::Mismatch { .. })));
-        assert!(matches!(check(Some("video/mp4"), &png), Err(FileError::Mismatch { .. })));
-        assert!(check(Some("text/csv"), &html).is_ok(), "other claims are not compared");
+        assert!(
+            check(Some("image/jpeg"), &png).is_ok(),
+            "an image of another format is fine"
+        );
+        assert!(matches!(
+            check(Some("image/png"), &html),
+            Err(FileError::Mismatch { .. })
+        ));
+        assert!(matches!(
+            check(Some("application/pdf"), &html),
+            Err(FileError::Mismatch { .. })
+        ));
+        assert!(matches!(
+            check(Some("video/mp4"), &png),
+            Err(FileError::Mismatch { .. })
+        ));
+        assert!(
+            check(Some("text/csv"), &html).is_ok(),
+            "other claims are not compared"
+        );
         assert!(check(None, &html).is_ok());
     }
 }

@@ -51,15 +51,15 @@ impl FileStore {
                 #[allow(deprecated)]
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 Arc::new(
-                AmazonS3Builder::new()
-                    .with_endpoint(&s3.endpoint)
-                    .with_bucket_name(&s3.bucket)
-                    .with_region(&s3.region)
-                    .with_access_key_id(&s3.access_key_id)
-                    .with_secret_access_key(&s3.secret_access_key)
-                    .with_allow_http(s3.endpoint.starts_with("http://"))
-                    .with_virtual_hosted_style_request(false)
-                    .build()?,
+                    AmazonS3Builder::new()
+                        .with_endpoint(&s3.endpoint)
+                        .with_bucket_name(&s3.bucket)
+                        .with_region(&s3.region)
+                        .with_access_key_id(&s3.access_key_id)
+                        .with_secret_access_key(&s3.secret_access_key)
+                        .with_allow_http(s3.endpoint.starts_with("http://"))
+                        .with_virtual_hosted_style_request(false)
+                        .build()?,
                 )
             }
         };
@@ -115,7 +115,10 @@ impl FileStore {
     pub async fn read(&self, id: &str) -> Result<StoredBytes, FileError> {
         let got = self.inner.get(&Self::path(id)).await?;
         let size = got.meta.size;
-        let body = got.into_stream().map(|r| r.map_err(FileError::from)).boxed();
+        let body = got
+            .into_stream()
+            .map(|r| r.map_err(FileError::from))
+            .boxed();
         Ok(StoredBytes { size, body })
     }
 
@@ -219,7 +222,10 @@ mod tests {
             .receive("a1", chunks(vec![b"hello ", b"world"]), 100, None)
             .await
             .unwrap();
-        assert_eq!((got.size, got.sniffed.content_type.as_str()), (11, "text/plain"));
+        assert_eq!(
+            (got.size, got.sniffed.content_type.as_str()),
+            (11, "text/plain")
+        );
         assert_eq!(read_all(&store, "a1").await, b"hello world");
         assert!(store.exists("a1").await.unwrap());
         store.delete("a1").await.unwrap();
@@ -240,10 +246,18 @@ mod tests {
         let empty = store.receive("empty", chunks(vec![]), 15, None).await;
         assert!(matches!(empty, Err(FileError::Empty)));
         let lie = store
-            .receive("lie", chunks(vec![b"<html>not a png</html>"]), 100, Some("image/png"))
+            .receive(
+                "lie",
+                chunks(vec![b"<html>not a png</html>"]),
+                100,
+                Some("image/png"),
+            )
             .await;
         assert!(matches!(lie, Err(FileError::Mismatch { .. })));
-        let cut = stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err("reset".to_owned())]);
+        let cut = stream::iter(vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err("reset".to_owned()),
+        ]);
         let cut = store.receive("cut", cut, 100, None).await;
         assert!(matches!(cut, Err(FileError::Interrupted(_))));
         for id in ["big", "empty", "lie", "cut"] {
@@ -258,7 +272,10 @@ mod tests {
         let store = FileStore::in_memory();
         let part: &'static [u8] = Box::leak(vec![7u8; 1024 * 1024].into_boxed_slice());
         let parts = vec![part; 12];
-        let got = store.receive("p", chunks(parts), 13 * 1024 * 1024, None).await.unwrap();
+        let got = store
+            .receive("p", chunks(parts), 13 * 1024 * 1024, None)
+            .await
+            .unwrap();
         assert_eq!(got.size, 12 * 1024 * 1024);
         assert_eq!(got.sniffed.content_type, "application/octet-stream");
         let back = read_all(&store, "p").await;

@@ -5,6 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use huddle_auth::AuthError;
 use huddle_domain::{Cause, Chain, DomainError, ErrorCode};
+use huddle_files::FileError;
 use serde_json::json;
 use thiserror::Error;
 
@@ -21,6 +22,8 @@ pub enum ApiError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("too many requests; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl ApiError {
                 (e.code(), e.public_message(), e.field().map(str::to_owned))
             }
             ApiError::Auth(e) => (e.code(), e.public_message(), None),
+            ApiError::File(e) => file_parts(e),
             ApiError::RateLimited { .. }
             | ApiError::PayloadTooLarge(_)
             | ApiError::UnsupportedMediaType(_)
@@ -84,6 +88,22 @@ impl ApiError {
             ApiError::NotFound(_) => ErrorCode::NotFound,
             _ => ErrorCode::Internal,
         }
+    }
+}
+
+fn file_parts(e: &FileError) -> (ErrorCode, String, Option<String>) {
+    let file = Some("file".to_owned());
+    match e {
+        FileError::TooLarge { .. } => (ErrorCode::PayloadTooLarge, e.to_string(), file),
+        FileError::Empty => (ErrorCode::ValidationFailed, e.to_string(), file),
+        FileError::Mismatch { .. } => (ErrorCode::UnsupportedMediaType, e.to_string(), file),
+        FileError::Interrupted(_) => (ErrorCode::BadRequest, e.to_string(), file),
+        FileError::Missing => (ErrorCode::NotFound, "the file is gone".into(), None),
+        FileError::Store(_) => (
+            ErrorCode::Unavailable,
+            "file storage is unavailable; try again".into(),
+            None,
+        ),
     }
 }
 

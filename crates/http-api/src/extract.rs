@@ -31,7 +31,7 @@ impl FromRequest for AuthUser {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
+pub(crate) fn authenticate(req: &HttpRequest) -> Result<AuthUser, ApiError> {
     let state = req
         .app_data::<web::Data<ApiState>>()
         .ok_or_else(|| ApiError::Internal("ApiState missing".into()))?;

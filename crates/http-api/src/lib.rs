@@ -22,4 +22,4 @@ pub use error::{error_body, ApiError};
 pub use extract::{bearer_token, AuthUser};
 pub use openapi::ApiDoc;
 pub use routes::{configure, json_error_handlers};
-pub use state::{ApiLimits, ApiState, ReadinessProbe};
+pub use state::{ApiLimits, ApiState, FilesState, ReadinessProbe};

@@ -20,12 +20,12 @@ use crate::routes as p;
         p::members::list, p::members::add, p::members::kick, p::members::set_role,
         p::messages::history, p::messages::post, p::messages::edit, p::messages::delete,
         p::messages::react, p::messages::unreact,
-        p::search::messages, p::invites::create, p::invites::list, p::invites::revoke, p::invites::preview, p::invites::accept,
+        p::search::messages, p::files::upload, p::files::download, p::invites::create, p::invites::list, p::invites::revoke, p::invites::preview, p::invites::accept,
         p::health::healthz, p::health::readyz, websocket,
     ),
     components(schemas(
         huddle_domain::User, huddle_domain::Room, huddle_domain::Member, huddle_domain::Role,
-        huddle_domain::Message, huddle_domain::Reaction, huddle_domain::ReplyPreview, huddle_domain::RoomCursor, huddle_domain::Invite,
+        huddle_domain::Message, huddle_domain::Reaction, huddle_domain::ReplyPreview, huddle_domain::files::Attachment, p::files::UploadForm, huddle_domain::RoomCursor, huddle_domain::Invite,
         huddle_domain::InvitePreview, huddle_domain::RoomPreview, CreateInviteRequest, InviteList,
         huddle_domain::RoomKind, OpenDirectRequest, huddle_domain::search::SearchHit, SearchResults,
         RegisterRequest, LoginRequest, RefreshRequest, SessionResponse, SessionInfo, UpdateProfileRequest,
@@ -34,7 +34,7 @@ use crate::routes as p;
         MessageHistory, ErrorBody, ErrorDetail, Health,
     )),
     modifiers(&BearerAuth, &ErrorResponses, &InputLimits),
-    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "invites"), (name = "realtime"), (name = "operations"))
+    tags((name = "auth"), (name = "users"), (name = "rooms"), (name = "members"), (name = "messages"), (name = "invites"), (name = "files"), (name = "realtime"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -43,4 +43,16 @@ pub struct ApiState {
     pub readiness: Vec<ReadinessProbe>,
     /// Who is online, for member lists.
     pub presence: Arc<dyn PresenceDirectory>,
+    pub files: FilesState,
+}
+
+/// Shared files: where they are kept, how their links are checked, the upload limit, and the
+/// janitor to wake after a delete.
+#[derive(Clone)]
+pub struct FilesState {
+    pub store: huddle_files::FileStore,
+    pub links: Arc<huddle_files::SignedLinks>,
+    /// The largest upload, in bytes; larger ones answer 413.
+    pub max_bytes: u64,
+    pub janitor: Arc<tokio::sync::Notify>,
 }

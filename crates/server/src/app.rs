@@ -7,10 +7,12 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use huddle_auth::{AuthConfig, AuthError, AuthService, JwtKeys};
 use huddle_cluster::{ClusterConfig, ClusterPresence, RedisBus, RedisLimiter, SharedRedis};
+use huddle_domain::files::FileLinks;
 use huddle_domain::limits::{MemoryLimiter, Rate, RateLimiter};
 use huddle_domain::service::ChatService;
 use huddle_domain::{EndedSession, EventPublisher, Repository};
-use huddle_http_api::{ApiLimits, ApiState, ReadinessProbe};
+use huddle_files::{FileStore, SignedLinks};
+use huddle_http_api::{ApiLimits, ApiState, FilesState, ReadinessProbe};
 use huddle_persistence::{DatabaseConfig, DieselRepository, PersistenceError};
 use huddle_realtime::{BusEvent, BusPublisher, EventBus, Gateway, Hub, HubHandle, LocalBus};
 use rand::RngCore;
@@ -35,6 +37,8 @@ pub enum StartupError {
     Redis(String),
     #[error("no JWT secret in production")]
     MissingSecret,
+    #[error("file storage: {0}")]
+    Files(#[from] huddle_files::FileError),
     #[error("start-up task failed: {0}")]
     Task(String),
 }
@@ -73,17 +77,24 @@ impl Application {
     /// Connects and migrates the database, binds the listener and prepares the server; the
     /// server runs once [`Application::run_until_stopped`] is awaited.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let secret = jwt_secret(&config)?;
+        // Links to files are signed with a key derived from the token secret, which every node
+        // of a cluster shares: a link made on one node is good on all.
+        let links = Arc::new(SignedLinks::new(&secret, config.files.link_period));
+        let store = FileStore::open(&config.files.store)?;
         let mut db = DatabaseConfig::from_url(&config.database_url, config.db_pool_size);
         db.writers = config.db_writers;
-        let repo = tokio::task::spawn_blocking(move || DieselRepository::connect(&db))
-            .await
-            .map_err(|e| StartupError::Task(e.to_string()))??;
+        let repo_links: Arc<dyn FileLinks> = links.clone();
+        let repo = tokio::task::spawn_blocking(move || {
+            DieselRepository::connect_with_links(&db, repo_links)
+        })
+        .await
+        .map_err(|e| StartupError::Task(e.to_string()))??;
         tracing::info!(backend = repo.backend().name(), "storage connected");
         let pool_repo = repo.clone();
         let pool_state: crate::metrics::PoolState = Arc::new(move || pool_repo.pool_state());
         let repo: Arc<dyn Repository> = Arc::new(repo);
 
-        let secret = jwt_secret(&config)?;
         let auth_config = AuthConfig {
             access_ttl: config.access_token_ttl,
             refresh_ttl: config.refresh_token_ttl,
@@ -122,6 +133,13 @@ impl Application {
         let events: Arc<dyn EventPublisher> = Arc::new(BusPublisher::new(bus));
         let chat = ChatService::new(repo, events);
         prune_event_log_periodically(chat.clone(), config.event_retention);
+        let janitor = Arc::new(tokio::sync::Notify::new());
+        huddle_files::janitor::spawn(
+            chat.clone(),
+            store.clone(),
+            config.files.sweep_interval,
+            janitor.clone(),
+        );
         let send_limiter = limiter(cluster.as_ref(), "send", config.realtime.send_rate());
         let gateway = Gateway::new(
             chat.clone(),
@@ -150,6 +168,12 @@ impl Application {
             presence: match &cluster {
                 Some(c) => Arc::new(c.presence()),
                 None => Arc::new(hub_handle.clone()),
+            },
+            files: FilesState {
+                store,
+                links,
+                max_bytes: config.files.max_bytes,
+                janitor,
             },
         };
 

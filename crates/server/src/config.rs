@@ -2,6 +2,7 @@
 //! development server on an embedded SQLite file. The README lists them all.
 use std::time::Duration;
 
+use huddle_files::{S3Config, StoreConfig};
 use huddle_realtime::RealtimeConfig;
 use thiserror::Error;
 
@@ -55,6 +56,31 @@ pub struct Config {
     /// How long each room's logged changes are kept for clients resuming with
     /// `sync since_events`; older ones are pruned, and resuming from before them reloads.
     pub event_retention: Duration,
+    pub files: FilesConfig,
+}
+
+/// Shared files: where they are kept and their limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesConfig {
+    /// A local directory (`./huddle-files` by default) or an S3-compatible bucket.
+    pub store: StoreConfig,
+    /// The largest upload.
+    pub max_bytes: u64,
+    /// Links to files are valid for between this and twice this.
+    pub link_period: Duration,
+    /// How often each node empties the trash of deleted files (also right after a delete).
+    pub sweep_interval: Duration,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            store: StoreConfig::Local("huddle-files".into()),
+            max_bytes: huddle_domain::files::DEFAULT_FILE_SIZE_MAX,
+            link_period: Duration::from_secs(6 * 3600),
+            sweep_interval: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for Config {
@@ -83,6 +109,7 @@ impl Default for Config {
             presence_lease: Duration::from_secs(15),
             node_id: None,
             event_retention: huddle_domain::event_log::DEFAULT_RETENTION,
+            files: FilesConfig::default(),
         }
     }
 }
@@ -173,8 +200,38 @@ impl Config {
             presence_lease: millis(&get, "HUDDLE_PRESENCE_LEASE_MS", d.presence_lease)?,
             node_id: get("HUDDLE_NODE_ID"),
             event_retention: secs(&get, "HUDDLE_EVENT_RETENTION_SECS", d.event_retention)?,
+            files: files(&get, d.files)?,
         })
     }
+}
+
+/// `HUDDLE_FILES_S3_ENDPOINT` picks a bucket (then its name and keys are required); otherwise
+/// files go to `HUDDLE_FILES_DIR`.
+fn files(
+    get: &impl Fn(&str) -> Option<String>,
+    d: FilesConfig,
+) -> Result<FilesConfig, ConfigError> {
+    let store = match get("HUDDLE_FILES_S3_ENDPOINT") {
+        Some(endpoint) => {
+            let required = |name: &'static str| {
+                get(name).ok_or_else(|| invalid(name, "", "required with HUDDLE_FILES_S3_ENDPOINT"))
+            };
+            StoreConfig::S3(S3Config {
+                endpoint,
+                bucket: required("HUDDLE_FILES_S3_BUCKET")?,
+                region: get("HUDDLE_FILES_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+                access_key_id: required("HUDDLE_FILES_S3_ACCESS_KEY_ID")?,
+                secret_access_key: required("HUDDLE_FILES_S3_SECRET_ACCESS_KEY")?,
+            })
+        }
+        None => get("HUDDLE_FILES_DIR").map_or(d.store, |dir| StoreConfig::Local(dir.into())),
+    };
+    Ok(FilesConfig {
+        store,
+        max_bytes: positive(get, "HUDDLE_FILES_MAX_BYTES", d.max_bytes)?,
+        link_period: secs(get, "HUDDLE_FILE_LINK_SECS", d.link_period)?,
+        sweep_interval: secs(get, "HUDDLE_FILES_SWEEP_SECS", d.sweep_interval)?,
+    })
 }
 
 fn realtime(
@@ -337,6 +394,41 @@ mod tests {
         assert_eq!(from(&[]).unwrap().db_writers, None);
         assert!(from(&[("HUDDLE_ENV", "staging")]).is_err());
         assert!(from(&[("HUDDLE_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
+    }
+
+    #[test]
+    fn files_go_to_a_directory_or_a_bucket() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.files.store, StoreConfig::Local("huddle-files".into()));
+        assert_eq!(c.files.max_bytes, 25 * 1024 * 1024);
+        let c = from(&[
+            ("HUDDLE_FILES_DIR", "/srv/f"),
+            ("HUDDLE_FILES_MAX_BYTES", "1000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.files.store, c.files.max_bytes),
+            (StoreConfig::Local("/srv/f".into()), 1000)
+        );
+        let s3 = [
+            ("HUDDLE_FILES_S3_ENDPOINT", "http://127.0.0.1:3900"),
+            ("HUDDLE_FILES_S3_BUCKET", "huddle"),
+            ("HUDDLE_FILES_S3_ACCESS_KEY_ID", "GK1"),
+            ("HUDDLE_FILES_S3_SECRET_ACCESS_KEY", "secret"),
+        ];
+        let StoreConfig::S3(b) = from(&s3).unwrap().files.store else {
+            panic!("not S3")
+        };
+        assert_eq!(
+            (b.bucket.as_str(), b.region.as_str()),
+            ("huddle", "us-east-1")
+        );
+        assert!(
+            !format!("{b:?}").contains("secret\""),
+            "the key is never printed"
+        );
+        assert!(from(&s3[..2]).is_err(), "keys are required");
+        assert!(from(&[("HUDDLE_FILES_MAX_BYTES", "0")]).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod metrics;
 mod telemetry;
 
 pub use app::{Application, ShutdownHandle, StartupError};
-pub use config::{Config, ConfigError, Environment, LogFormat};
+pub use config::{Config, ConfigError, Environment, FilesConfig, LogFormat};
+pub use huddle_files::{S3Config, StoreConfig};
 pub use metrics::{Metrics, PoolState};
 pub use telemetry::init_tracing;

@@ -14,8 +14,11 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub db_url: String,
+    /// Where this server keeps uploaded files (a directory of its own, removed on drop).
+    pub files_dir: std::path::PathBuf,
     handle: ShutdownHandle,
     _db: TestDb,
+    _files: tempfile::TempDir,
 }
 
 /// A logged-in test user.
@@ -42,6 +45,13 @@ pub fn test_config(db_url: &str) -> Config {
         auth_rate_limit: 0,
         workers: Some(2),
         shutdown_timeout: Duration::from_secs(5),
+        files: huddle_server::FilesConfig {
+            // Never the working directory's `huddle-files`; TestApp gives each server its own.
+            store: huddle_server::StoreConfig::Local(
+                std::env::temp_dir().join("huddle-test-files"),
+            ),
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -64,7 +74,9 @@ impl TestApp {
     /// Starts the server with the test configuration changed by `adjust`.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let db = TestDb::create(backend);
+        let files = tempfile::tempdir().expect("a directory for files");
         let mut config = test_config(&db.url);
+        config.files.store = huddle_server::StoreConfig::Local(files.path().to_owned());
         adjust(&mut config);
         let app = Application::build(config).await.expect("server starts");
         let port = app.port();
@@ -75,8 +87,10 @@ impl TestApp {
             port,
             client: reqwest::Client::new(),
             db_url: db.url.clone(),
+            files_dir: files.path().to_owned(),
             handle,
             _db: db,
+            _files: files,
         }
     }
 

@@ -152,11 +152,14 @@ pub struct NodeProcess {
     pub port: u16,
     pub address: String,
     child: Child,
+    /// The node's own files directory, unless `env` gives it a bucket or another directory.
+    _files: tempfile::TempDir,
 }
 
 impl NodeProcess {
     /// Starts the binary with `env` on a free port and waits until it listens.
     pub fn spawn(bin: &str, env: &[(&str, String)]) -> NodeProcess {
+        let files = tempfile::tempdir().expect("a directory for files");
         let mut cmd = Command::new(bin);
         cmd.env("HUDDLE_PORT", "0")
             .env("HUDDLE_HOST", "127.0.0.1")
@@ -165,6 +168,7 @@ impl NodeProcess {
             .env("HUDDLE_BCRYPT_COST", "4")
             .env("HUDDLE_AUTH_RATE_LIMIT", "0")
             .env("HUDDLE_JWT_SECRET", "test-secret-test-secret-test-secret!")
+            .env("HUDDLE_FILES_DIR", files.path())
             .env(
                 "RUST_LOG",
                 std::env::var("HUDDLE_TEST_NODE_LOG").unwrap_or_else(|_| "info".into()),
@@ -205,6 +209,7 @@ impl NodeProcess {
             port,
             address: format!("http://127.0.0.1:{port}"),
             child,
+            _files: files,
         }
     }
 

@@ -5,6 +5,7 @@
 //!   nothing behind.
 //! - [`TestApp`]: the real server, started on a random port against its own `TestDb`.
 //! - [`WsClient`]: a real WebSocket client (tokio-tungstenite) for the gateway.
+//! - [`files`]: multipart uploads and the objects a server stored.
 //! - [`backend_tests!`]: runs each listed test once per backend.
 //!
 //! PostgreSQL tests skip with a loud message when no server is reachable, except with
@@ -14,6 +15,7 @@
 mod app;
 pub mod cluster;
 mod db;
+pub mod files;
 mod ws;
 
 pub use app::{

@@ -30,7 +30,13 @@ impl FileRepository for MemoryRepository {
     }
 
     fn file_trash(&self, limit: usize) -> RepoResult<Vec<String>> {
-        Ok(self.lock()?.file_trash.iter().take(limit).cloned().collect())
+        Ok(self
+            .lock()?
+            .file_trash
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     fn forget_file_trash(&self, ids: &[String]) -> RepoResult<()> {

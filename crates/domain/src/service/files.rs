@@ -48,10 +48,7 @@ impl ChatService {
     /// A file for a member of its room (`viewer`), or for whoever holds a valid link (`None`:
     /// the edge has checked the link). Hidden like its room: a stranger hears `NotFound`.
     pub fn file(&self, viewer: Option<UserId>, id: &str) -> DomainResult<StoredFile> {
-        let file = self
-            .repo
-            .file(id)?
-            .ok_or(DomainError::NotFound("file"))?;
+        let file = self.repo.file(id)?.ok_or(DomainError::NotFound("file"))?;
         if let Some(viewer) = viewer {
             self.member_role(viewer, file.room_id)
                 .map_err(|_| DomainError::NotFound("file"))?;

@@ -116,6 +116,8 @@ pub async fn delete(
     let chat = state.chat.clone();
     let (id, message_id) = path.into_inner();
     blocking(move || chat.delete_message(user.id, id, message_id)).await?;
+    // Its files went to the trash with it: delete them now rather than at the next sweep.
+    state.files.janitor.notify_one();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,5 +1,6 @@
 //! Routes of `/api/v1`, one module per resource.
 pub(crate) mod auth;
+pub(crate) mod files;
 pub(crate) mod health;
 pub(crate) mod invites;
 pub(crate) mod members;
@@ -86,6 +87,8 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/rooms/{id}/invites",
                         get => invites::list, post => invites::create))
                     .service(resource!("/rooms/{id}/invites/{code}", delete => invites::revoke))
+                    .service(resource!("/rooms/{id}/files", post => files::upload))
+                    .service(resource!("/files/{id}", get => files::download))
                     .service(resource!("/search/messages", get => search::messages))
                     .service(resource!("/invites/{code}", get => invites::preview))
                     .service(resource!("/invites/{code}/accept", post => invites::accept)),

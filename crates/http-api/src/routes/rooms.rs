@@ -164,6 +164,7 @@ pub async fn delete(
     let chat = state.chat.clone();
     let id = path.into_inner();
     blocking(move || chat.delete_room(user.id, id)).await?;
+    state.files.janitor.notify_one();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -71,7 +71,11 @@ pub(super) fn fill(
     links: &dyn FileLinks,
     messages: &mut [Message],
 ) -> QueryResult<()> {
-    let ids: Vec<MessageId> = messages.iter().filter(|m| !m.deleted).map(|m| m.id).collect();
+    let ids: Vec<MessageId> = messages
+        .iter()
+        .filter(|m| !m.deleted)
+        .map(|m| m.id)
+        .collect();
     if ids.is_empty() {
         return Ok(());
     }

@@ -1,11 +1,11 @@
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use huddle_domain::event_log::{LogEntry, Logged};
+use huddle_domain::files::FileLinks;
 use huddle_domain::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
 use huddle_domain::search::{MessageSearch, SearchHit};
-use huddle_domain::files::FileLinks;
 use huddle_domain::{Message, MessageId, ReplyPreview, RoomId};
 
 use super::event_log::{next_event_seq, record};
