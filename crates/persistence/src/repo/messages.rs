@@ -120,7 +120,7 @@ impl MessageRepository for DieselRepository {
     }
 
     fn search_messages(&self, search: MessageSearch) -> RepoResult<Vec<SearchHit>> {
-        super::search::search(&mut *self.conn()?, &search)
+        super::search::search(&mut *self.conn()?, &*self.links, &search)
     }
 
     fn message_by_id(&self, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {

@@ -10,6 +10,7 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::Sqlite;
 use huddle_domain::repository::RepoResult;
+use huddle_domain::Message;
 use huddle_domain::search::{MessageSearch, SearchHit, MARK_END, MARK_START};
 
 use crate::connection::AnyConnection;
@@ -119,22 +120,28 @@ fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>
     .load(c)
 }
 
-pub(super) fn search(c: &mut AnyConnection, s: &MessageSearch) -> RepoResult<Vec<SearchHit>> {
+pub(super) fn search(
+    c: &mut AnyConnection,
+    links: &dyn huddle_domain::files::FileLinks,
+    s: &MessageSearch,
+) -> RepoResult<Vec<SearchHit>> {
     let found = match c {
         AnyConnection::Postgresql(pg) => postgres(pg, s),
         AnyConnection::Sqlite(lite) => sqlite(lite, s),
     }
     .map_err(db_err)?;
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
-    let mut by_id: HashMap<i64, _> = messages::table
+    let mut read: Vec<Message> = messages::table
         .inner_join(users::table)
         .filter(messages::id.eq_any(&ids))
         .select((MessageRow::as_select(), UserRow::as_select()))
         .load(c)
         .map_err(db_err)?
         .into_iter()
-        .map(|row: (MessageRow, UserRow)| (row.0.id, to_message(row)))
+        .map(to_message)
         .collect();
+    super::files::fill(c, links, &mut read).map_err(db_err)?;
+    let mut by_id: HashMap<i64, Message> = read.into_iter().map(|m| (m.id, m)).collect();
     Ok(found
         .into_iter()
         .filter_map(|f| {
