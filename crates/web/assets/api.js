@@ -202,6 +202,53 @@ export async function request(method, path, body) {
   }
 }
 
+/**
+ * An authenticated multipart upload, over XMLHttpRequest for its progress events; a 401
+ * triggers one refresh and a retry. `form()` makes the body (afresh for a retry);
+ * `o.progress(sent, total)` follows the upload (total 0 when unknown) and `o.started(xhr)` gets
+ * the request (to abort it: the promise then rejects with code "aborted").
+ */
+export async function upload(path, form, o = {}) {
+  const token = await accessToken();
+  try {
+    return await xhr("POST", path, form(), token, o);
+  } catch (e) {
+    if (e.status !== 401 || !session) throw e;
+    const fresh = await refresh();
+    return xhr("POST", path, form(), fresh, o);
+  }
+}
+
+function xhr(method, path, body, token, o) {
+  return new Promise((resolve, reject) => {
+    const req = new XMLHttpRequest();
+    req.open(method, BASE + path);
+    req.setRequestHeader("authorization", `Bearer ${token}`);
+    req.upload.addEventListener("progress", (e) => {
+      if (o.progress) o.progress(e.loaded, e.lengthComputable ? e.total : 0);
+    });
+    req.addEventListener("load", () => {
+      let data = null;
+      try {
+        data = JSON.parse(req.responseText);
+      } catch {
+        data = null;
+      }
+      if (req.status >= 200 && req.status < 300) {
+        resolve(data);
+        return;
+      }
+      const err = (data && data.error) || {};
+      const retry = Number(req.getResponseHeader("retry-after")) || undefined;
+      reject(new ApiError(req.status, err.code || `http_${req.status}`, err.message || req.statusText, err.field, retry));
+    });
+    req.addEventListener("error", () => reject(new ApiError(0, "network", "Cannot reach the server. Check your connection and try again.")));
+    req.addEventListener("abort", () => reject(new ApiError(0, "aborted", "The upload was cancelled.")));
+    if (o.started) o.started(req);
+    req.send(body);
+  });
+}
+
 export async function login(username, password) {
   setSession(await raw("POST", "/auth/login", { username, password }));
 }

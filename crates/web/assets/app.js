@@ -2,6 +2,7 @@
 import * as api from "./api.js";
 import { $, h, avatar, displayName, randomId } from "./dom.js";
 import { bindDms, isDirect, loadPeople, roomTitle } from "./dms.js";
+import { attachmentSummary, bindFiles, clearFileError, hasStaged, isUploading, resetFiles, sendStaged } from "./files.js";
 import { atLatest, bindHistory, loadLatest, loadOlder, nearBottom, onScroll, putMessage, revealMessage, scrollToBottom, showMessage } from "./history.js";
 import { bindInvites, inviteCode, resetInvite, showInvite } from "./invites.js";
 import { bindMentions, closeCompletion, notifyMention, onCompletionKey, renderNotifyToggle } from "./mentions.js";
@@ -47,6 +48,7 @@ function boot() {
   bindReactions({ react, update: (msg) => putMessage(msg), error: (e) => views.toast(describeAny(e), "error") });
   bindReplies({ reveal: (roomId, seq) => revealMessage(roomId, seq) });
   bindMentions();
+  bindFiles({ delivered: (msg) => onMessageCreated(msg), changed: autosize });
   bindDms({
     onOpened: (room) => {
       views.renderRoomList();
@@ -211,6 +213,7 @@ function stopChat() {
   resetInvite();
   resetReactions();
   resetReplies();
+  resetFiles();
   closeCompletion();
 }
 
@@ -528,7 +531,7 @@ function onMessageCreated(msg) {
     if (!atLatest()) $("jump-latest").hidden = false;
     else if (atBottom || mine) scrollToBottom();
     else $("jump-latest").hidden = false;
-    if (!mine && !msg.deleted) views.announce(`${displayName(msg.author)}: ${msg.body}`);
+    if (!mine && !msg.deleted) views.announce(`${displayName(msg.author)}: ${[msg.body, attachmentSummary(msg)].filter(Boolean).join(" ")}`);
   }
   markReadIfVisible();
   views.renderRoomList();
@@ -538,16 +541,18 @@ function onMessageChanged(msg) {
   const m = state.msgs.get(msg.room_id);
   const old = m && m.bySeq.get(msg.seq);
   if (!old) return;
-  // An edit's event carries no reactions (nor `me`): the ones shown stay.
+  // An edit's event carries no reactions (nor `me`): the ones shown stay. Files are never
+  // taken from a message that stays, so those shown stay too.
   const reactions = Array.isArray(msg.reactions) && msg.reactions.length ? msg.reactions : old.reactions;
-  putMessage({ ...msg, reactions: msg.deleted ? [] : reactions });
+  const attachments = Array.isArray(msg.attachments) && msg.attachments.length ? msg.attachments : old.attachments;
+  putMessage({ ...msg, reactions: msg.deleted ? [] : reactions, attachments: msg.deleted ? [] : attachments || [] });
 }
 
 function onMessageDeleted(roomId, seq) {
   reads.noteDeleted(roomId, seq);
   const m = state.msgs.get(roomId);
   const msg = m && m.bySeq.get(seq);
-  if (msg) putMessage({ ...msg, body: "", deleted: true, reactions: [] });
+  if (msg) putMessage({ ...msg, body: "", deleted: true, reactions: [], attachments: [] });
   // Replies to it quote a deleted message now.
   if (m) {
     for (const other of Array.from(m.bySeq.values())) {
@@ -714,9 +719,18 @@ function onTyping(roomId, userId) {
 
 function submitComposer(e) {
   e.preventDefault();
+  if (isUploading()) return;
+  if (hasStaged()) {
+    // A file, with the text as its caption (files.js).
+    if (!state.current) return;
+    if (!atLatest()) loadLatest(state.current);
+    sendStaged();
+    return;
+  }
   const input = $("composer-input");
   const body = input.value.trim();
   if (!body || !state.current) return;
+  clearFileError();
   if (body.length > 4000) {
     views.toast("Messages are at most 4000 characters.", "error");
     return;

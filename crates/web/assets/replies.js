@@ -4,6 +4,7 @@
 // clicking the quote scrolls to the quoted message and flashes it, loading history as needed.
 // Messages without `reply_to` (or with null) show no quote.
 import { $, h, displayName } from "./dom.js";
+import { attachmentSummary } from "./files.js";
 import { state } from "./store.js";
 
 const PREVIEW_CHARS = 120;
@@ -33,7 +34,7 @@ function preview(text) {
 /** Starts a reply to a message of the open room. */
 export function startReply(msg) {
   if (msg.deleted) return;
-  replying = { room_id: msg.room_id, id: msg.id, seq: msg.seq, author: msg.author, body_preview: preview(msg.body), deleted: false };
+  replying = { room_id: msg.room_id, id: msg.id, seq: msg.seq, author: msg.author, body_preview: preview(msg.body || attachmentSummary(msg)), deleted: false };
   renderReplyBar();
   $("composer-input").focus();
 }
@@ -83,19 +84,21 @@ export function quoteEl(roomId, reply) {
   if (!reply || typeof reply !== "object") return null;
   const deleted = !!reply.deleted;
   const author = reply.author ? displayName(reply.author) : "someone";
+  // A file sent without a caption has no text to quote.
+  const text = reply.body_preview || "a file";
   return h(
     "button",
     {
       type: "button",
       class: `reply-quote${deleted ? " deleted" : ""}`,
-      "aria-label": deleted ? `Reply to a deleted message. Show it` : `Reply to ${author}: ${reply.body_preview || ""}. Show it`,
+      "aria-label": deleted ? `Reply to a deleted message. Show it` : `Reply to ${author}: ${text}. Show it`,
       dataset: { testid: "reply-quote", quotedSeq: String(reply.seq || "") },
       onclick: () => {
         if (reply.seq) hooks.reveal(roomId, reply.seq);
       },
     },
     deleted ? null : h("span", { class: "reply-author" }, author),
-    deleted ? h("span", { class: "reply-preview deleted-note" }, "deleted message") : h("span", { class: "reply-preview" }, reply.body_preview || ""),
+    deleted ? h("span", { class: "reply-preview deleted-note" }, "deleted message") : h("span", { class: `reply-preview${reply.body_preview ? "" : " no-text"}` }, text),
   );
 }
 

@@ -3,6 +3,7 @@
 import { $, h, clear, avatar, displayName, clockTime, fullTime, roomMark } from "./dom.js";
 import { atEachMidnight, dayKey, placeDaySeparators } from "./days.js";
 import { directMark, isDirect, roomTitle } from "./dms.js";
+import { attachmentsEl } from "./files.js";
 import { linkify } from "./links.js";
 import { highlightMentions, mentionsMe } from "./mentions.js";
 import { addButton, reactionsEl } from "./reactions.js";
@@ -127,10 +128,13 @@ function messageId(roomId, seq) {
 function messageEl(msg) {
   const own = state.me && msg.author.id === state.me.id;
   const mayDelete = !msg.deleted && (own || canManage(msg.room_id));
-  const mayEdit = !msg.deleted && own;
+  // A file without a caption has no text to edit (nor a body to show).
+  const mayEdit = !msg.deleted && own && !!msg.body;
   const body = msg.deleted
     ? h("p", { class: "msg-body deleted-note", dataset: { testid: "message-body" } }, "This message was deleted.")
-    : h("p", { class: "msg-body", dataset: { testid: "message-body" } }, highlightMentions(linkify(msg.body), msg));
+    : msg.body
+      ? h("p", { class: "msg-body", dataset: { testid: "message-body" } }, highlightMentions(linkify(msg.body), msg))
+      : null;
   const actionsEl = msg.deleted
     ? null
     : h(
@@ -167,6 +171,7 @@ function messageEl(msg) {
       ),
       msg.deleted ? null : quoteEl(msg.room_id, msg.reply_to),
       body,
+      attachmentsEl(msg),
       reactionsEl(msg),
     ),
     actionsEl,

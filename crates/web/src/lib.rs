@@ -69,6 +69,7 @@ assets! {
     "reactions.js" => "text/javascript; charset=utf-8",
     "replies.js" => "text/javascript; charset=utf-8",
     "mentions.js" => "text/javascript; charset=utf-8",
+    "files.js" => "text/javascript; charset=utf-8",
 }
 
 /// The page's Content-Security-Policy: only this origin's scripts, styles, images and sockets,

@@ -1773,7 +1773,7 @@ async fn day_separators_in_history() {
     );
     ann.screenshot("20-day-separators").await;
 
-    step("the README's picture: two rooms and two conversations, yesterday and today, a link, a reply, reactions, a mention, typing, presence");
+    step("the README's picture: two rooms and two conversations, yesterday and today, a link, a reply, reactions, an image, a mention, typing, presence");
     let cleo = register_api(&app, "cleo", "Cleo Cruz").await;
     for (who, with) in [(&ann_api, "bob"), (&cleo, "ann")] {
         let (status, body) = app
@@ -1860,6 +1860,15 @@ async fn day_separators_in_history() {
             .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     }
+    let chart = canvas_png(&ann, 720, 200).await;
+    let (status, body) = app
+        .upload(
+            &bob.access_token,
+            general_id,
+            huddle_test_support::files::Upload::new("signups.png", Some("image/png"), &chart),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     app.send(&ann_api, general_id, "Perfect. See you at the demo, @bob!")
         .await;
     let mut bob_ws = huddle_test_support::WsClient::connect(&app, &bob.access_token).await;
@@ -1877,8 +1886,8 @@ async fn day_separators_in_history() {
     ann.wait_message("Perfect. See you at the demo, @bob!")
         .await;
     ann.wait_js(
-        "the reply's quote, the reactions and the mention shown",
-        "document.querySelector('[data-testid=reply-quote]') && document.querySelectorAll('[data-testid=reaction]').length === 2 && document.querySelector('[data-testid=mention]')",
+        "the reply's quote, the reactions, the image and the mention shown",
+        "document.querySelector('[data-testid=reply-quote]') && document.querySelectorAll('[data-testid=reaction]').length === 2 && document.querySelector('[data-testid=mention]') && (document.querySelector('#messages img') || {}).naturalWidth > 0",
     )
     .await;
     ann.click("#members-btn").await;
@@ -1900,7 +1909,7 @@ async fn day_separators_in_history() {
     let layout = day_layout(&ann).await;
     assert_eq!(
         layout,
-        ["day:Yesterday", "1", "2", "day:Today", "3", "4", "5"],
+        ["day:Yesterday", "1", "2", "day:Today", "3", "4", "5", "6"],
         "the picture's room"
     );
     let shot = ann.screenshot("21-chat-readme").await;
@@ -3078,4 +3087,471 @@ async fn mentions_complete_highlight_and_badge() {
     .await;
     ann.c.close().await.unwrap();
     bob.c.close().await.unwrap();
+}
+
+/// A PNG the page draws on a canvas (`w`x`h`: a sky, a few bars and a caption), as its bytes.
+async fn canvas_png(b: &Browser, w: u32, h: u32) -> Vec<u8> {
+    let v = b
+        .js(&format!(
+            "const c = document.createElement('canvas');
+             c.width = {w}; c.height = {h};
+             const g = c.getContext('2d');
+             const sky = g.createLinearGradient(0, 0, 0, {h});
+             sky.addColorStop(0, '#dfe8fb'); sky.addColorStop(1, '#f7f9fd');
+             g.fillStyle = sky; g.fillRect(0, 0, {w}, {h});
+             const bars = [0.35, 0.55, 0.48, 0.72, 0.9];
+             const bw = {w} / (bars.length * 2 + 1);
+             bars.forEach((v, i) => {{
+               g.fillStyle = i === bars.length - 1 ? '#2451b7' : '#8ea9e8';
+               g.fillRect(bw * (1 + i * 2), {h} * (0.92 - v * 0.75), bw, {h} * v * 0.75);
+             }});
+             g.fillStyle = '#1c2230';
+             g.font = `bold ${{Math.round(Math.max({h} / 12, {w} / 30))}}px sans-serif`;
+             g.fillText('Sign-ups per week', bw, {h} / 8);
+             return new Promise((done) => c.toBlob((blob) => blob.arrayBuffer().then((a) => done(Array.from(new Uint8Array(a)))), 'image/png'));"
+        ))
+        .await;
+    serde_json::from_value(v).unwrap()
+}
+
+/// Chooses a file in the composer as the file picker would: written to `dir` and its path typed
+/// into the `<input type=file>` (chromedriver's way of choosing files); waits for the bar.
+async fn attach(b: &Browser, dir: &Path, name: &str, bytes: &[u8]) {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let input = b.c.find(Locator::Css("#file-input")).await.unwrap();
+    input
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("[{}] choose {name}: {e}", b.name));
+    let n = serde_json::to_string(name).unwrap();
+    b.wait_js(
+        &format!("{name} ready to send"),
+        &format!("!document.getElementById('attach-bar').hidden && document.getElementById('attach-name').textContent === {n}"),
+    )
+    .await;
+}
+
+/// The attachments of message `seq` of the open room, as shown: for an image its attributes, its
+/// size on screen and whether it loaded; for a file its card's texts and link.
+async fn attachments(b: &Browser, seq: i64) -> Value {
+    b.js(&format!(
+        "const m = document.querySelector(\"#messages [data-seq='{seq}']\");
+         if (!m) return null;
+         return Array.from(m.querySelectorAll('[data-testid=attachment]')).map(a => {{
+           const img = a.querySelector('img');
+           if (img) {{
+             const r = img.getBoundingClientRect();
+             return {{ kind: a.dataset.kind, width: img.getAttribute('width'), height: img.getAttribute('height'),
+                      alt: img.alt, shown: [Math.round(r.width), Math.round(r.height)],
+                      loaded: img.complete && img.naturalWidth > 0, natural: [img.naturalWidth, img.naturalHeight],
+                      same_link: a.getAttribute('href') === img.getAttribute('src'), target: a.target,
+                      signed: /^\\/api\\/v1\\/files\\/[^?]+\\?exp=\\d+&sig=/.test(img.getAttribute('src')) }};
+           }}
+           return {{ kind: a.dataset.kind, tag: a.tagName.toLowerCase(), name: a.querySelector('[data-testid=attachment-name]').textContent,
+                    size: a.querySelector('[data-testid=attachment-size]').textContent,
+                    type: a.querySelector('[data-testid=attachment-type]').textContent,
+                    download: a.getAttribute('download'),
+                    signed: /^\\/api\\/v1\\/files\\/[^?]+\\?exp=\\d+&sig=/.test(a.getAttribute('href')) }};
+         }});"
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_upload_an_image_and_a_file() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |cfg| {
+        cfg.realtime.send_rate_per_sec = 1_000_000.0;
+        cfg.realtime.send_burst = 1_000_000.0;
+        // Small enough to go over in a test.
+        cfg.files.max_bytes = 1024 * 1024;
+    })
+    .await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let ann = Browser::open(&driver, "ann", 1280, 800).await;
+    let bob = Browser::open(&driver, "bob", 1280, 800).await;
+    ann.register_and_connect(&base, "ann", "Ann Archer").await;
+    bob.register_and_connect(&base, "bob", "Bob Baker").await;
+    let ann_api = app.login_ok("ann").await;
+    let bob_api = app.login_ok("bob").await;
+    let dir = tempfile::tempdir().unwrap();
+
+    step("ann and bob in one room, each in their own window");
+    let room = app.create_room(&ann_api, "design", false).await;
+    let room_id = room["id"].as_i64().unwrap();
+    app.join(&bob_api, room_id).await;
+    app.send(&bob_api, room_id, "Any numbers yet?").await;
+    let link = format!("#room-list [data-room-id='{room_id}']");
+    for b in [&ann, &bob] {
+        b.click(&link).await;
+        b.wait_message("Any numbers yet?").await;
+    }
+
+    step("ann attaches an 800x600 PNG with the button's file input and sends it with a caption");
+    let png = canvas_png(&ann, 800, 600).await;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "the canvas made a PNG");
+    ann.type_into("#composer-input", "Sign-ups this month")
+        .await;
+    attach(&ann, dir.path(), "signups.png", &png).await;
+    ann.screenshot("41-file-staged").await;
+    ann.click("#send-btn").await;
+
+    step("bob sees it live: the image with its size set before it loads, loaded through the signed link, and the caption");
+    bob.wait_message("Sign-ups this month").await;
+    bob.wait_js(
+        "the image loaded",
+        "(() => { const i = document.querySelector(\"#messages [data-seq='2'] img\"); return !!i && i.complete && i.naturalWidth > 0; })()",
+    )
+    .await;
+    let want = json!([{
+        "kind": "image", "width": "800", "height": "600", "alt": "signups.png",
+        // Scaled down into the 360x280 box, its aspect ratio kept.
+        "shown": [360, 270], "loaded": true, "natural": [800, 600],
+        "same_link": true, "target": "_blank", "signed": true,
+    }]);
+    assert_eq!(attachments(&bob, 2).await, want, "bob's view");
+    ann.wait_js(
+        "ann's image loaded",
+        "(() => { const i = document.querySelector(\"#messages [data-seq='2'] img\"); return !!i && i.complete && i.naturalWidth > 0; })()",
+    )
+    .await;
+    assert_eq!(attachments(&ann, 2).await, want, "ann's view");
+    assert_eq!(
+        ann.js("return [document.getElementById('composer-input').value, document.getElementById('attach-bar').hidden, document.getElementById('attach-error').textContent];")
+            .await,
+        json!(["", true, ""]),
+        "ann's composer is empty again"
+    );
+    let stored = app.all_messages(&bob_api, room_id).await;
+    assert_eq!(stored[1]["body"], "Sign-ups this month");
+    assert_eq!(stored[1]["attachments"][0]["content_type"], "image/png");
+    assert_eq!(
+        stored[1]["client_msg_id"].as_str().map(str::len),
+        Some(36),
+        "sent with a client_msg_id"
+    );
+    bob.screenshot("42-image-received").await;
+
+    step("an image without a caption has no empty text above it");
+    let small = canvas_png(&ann, 120, 80).await;
+    attach(&ann, dir.path(), "thumb.png", &small).await;
+    ann.type_into("#composer-input", ENTER).await;
+    bob.wait_js(
+        "the second image",
+        "(() => { const i = document.querySelector(\"#messages [data-seq='3'] img\"); return !!i && i.complete && i.naturalWidth > 0; })()",
+    )
+    .await;
+    assert_eq!(
+        bob.js("const m = document.querySelector(\"#messages [data-seq='3']\");
+                return { bodies: m.querySelectorAll('.msg-body').length, text: m.querySelector('.msg-main').innerText.includes('thumb.png'),
+                         size: [m.querySelector('img').getAttribute('width'), m.querySelector('img').getAttribute('height')],
+                         edit: !!m.querySelector('[data-testid=edit-message]') };")
+            .await,
+        json!({"bodies": 0, "text": false, "size": ["120", "80"], "edit": false}),
+        "no body paragraph, nothing to edit, shown at its own size"
+    );
+
+    step("a text file: bob gets a download card with its name, size and type, and the link works");
+    let notes: String = "Launch checklist: ship it.\n".repeat(60);
+    assert_eq!(notes.len(), 1620);
+    attach(&ann, dir.path(), "notes.txt", notes.as_bytes()).await;
+    ann.type_into("#composer-input", &format!("The checklist{ENTER}"))
+        .await;
+    bob.wait_message("The checklist").await;
+    assert_eq!(
+        attachments(&bob, 4).await,
+        json!([{"kind": "file", "tag": "a", "name": "notes.txt", "size": "1.6 KB", "type": "text/plain", "download": "notes.txt", "signed": true}])
+    );
+    let fetched = bob
+        .js("const a = document.querySelector(\"#messages [data-seq='4'] [data-testid=attachment]\");
+             return fetch(a.getAttribute('href')).then(r => r.text().then(t => ({ status: r.status, disposition: r.headers.get('content-disposition'), length: t.length })));")
+        .await;
+    assert_eq!(fetched["status"], 200, "{fetched}");
+    assert_eq!(fetched["length"], 1620, "{fetched}");
+    assert!(
+        fetched["disposition"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("attachment")),
+        "downloaded, not shown: {fetched}"
+    );
+    bob.screenshot("43-file-card").await;
+
+    step("a refused upload: x.png that is text; the server's words are shown and the text stays");
+    ann.type_into("#composer-input", "This text stays").await;
+    attach(&ann, dir.path(), "x.png", b"not a picture at all").await;
+    ann.click("#send-btn").await;
+    ann.wait_js(
+        "the server's refusal",
+        "document.getElementById('attach-error').textContent.includes('is said to be image/png but its content is text/plain')",
+    )
+    .await;
+    assert_eq!(
+        ann.js("return [document.getElementById('attach-error').textContent, document.getElementById('composer-input').value, document.getElementById('composer-input').readOnly, document.getElementById('attach-bar').hidden];")
+            .await,
+        json!([
+            "“x.png” was not sent: the file is said to be image/png but its content is text/plain.",
+            "This text stays",
+            false,
+            true
+        ]),
+        "the file is dropped, the text kept and editable"
+    );
+    ann.screenshot("44-upload-refused").await;
+
+    step("too large: the limit is 1 MiB here");
+    let big = vec![b'a'; 3 * 1024 * 1024];
+    attach(&ann, dir.path(), "big.txt", &big).await;
+    ann.type_into("#composer-input", ENTER).await;
+    ann.wait_js(
+        "too large",
+        "document.getElementById('attach-error').textContent.startsWith('“big.txt” was not sent')",
+    )
+    .await;
+    assert_eq!(
+        ann.js("return [document.getElementById('attach-error').textContent, document.getElementById('composer-input').value];")
+            .await,
+        json!([
+            "“big.txt” was not sent: the file is larger than the limit of 1048576 bytes (1 MB).",
+            "This text stays"
+        ])
+    );
+
+    step("the text goes on its own; nothing refused was stored");
+    ann.type_into("#composer-input", ENTER).await;
+    bob.wait_message("This text stays").await;
+    let stored = app.all_messages(&bob_api, room_id).await;
+    assert_eq!(stored.len(), 5, "no message for a refused file");
+
+    step("ann deletes the image: bob's copy goes live");
+    ann.click("#messages [data-seq='2'] .msg-body").await;
+    ann.click("#messages [data-seq='2'] [data-testid=delete-message]")
+        .await;
+    ann.click("#confirm-ok").await;
+    bob.wait_js(
+        "deleted, without its image",
+        "(() => { const m = document.querySelector(\"#messages [data-seq='2']\"); return m.classList.contains('deleted') && !m.querySelector('img'); })()",
+    )
+    .await;
+    ann.c.close().await.unwrap();
+    bob.c.close().await.unwrap();
+}
+
+/// The search results shown: "<author> in <room>: <snippet>", in order.
+async fn search_hits(b: &Browser) -> Vec<String> {
+    let v = b
+        .js("return Array.from(document.querySelectorAll('#search-results [data-testid=search-result]')).map(r =>
+               `${r.querySelector('[data-testid=search-author]').textContent} in ${r.querySelector('[data-testid=search-room]').textContent}: ${r.querySelector('[data-testid=search-snippet]').textContent}`);")
+        .await;
+    let mut hits: Vec<String> = serde_json::from_value(v).unwrap();
+    hits.sort();
+    hits
+}
+
+/// Waits until the results (sorted) are `want` and no search is under way.
+async fn wait_hits(b: &Browser, want: &[&str]) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let busy = b
+            .js("return document.getElementById('search-results').hasAttribute('aria-busy');")
+            .await
+            == json!(true);
+        let hits = search_hits(b).await;
+        if !busy && hits == want {
+            return;
+        }
+        if Instant::now() > deadline {
+            let shot = b.screenshot(&format!("FAILED-{}", b.name)).await;
+            panic!(
+                "[{}] results {hits:?}, wanted {want:?}; screenshot {}",
+                b.name,
+                shot.display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sets a date field as a date picker would (typing into one depends on the locale).
+async fn set_date(b: &Browser, id: &str, value: &str) {
+    b.js(&format!(
+        "const e = document.getElementById('{id}'); e.value = '{value}'; e.dispatchEvent(new Event('change', {{bubbles: true}})); return 1;"
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_filters_narrow_the_results() {
+    if !browser_available() {
+        return;
+    }
+    let _turn = SERIAL.lock().await;
+    let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
+    let base = format!("{}/", app.address);
+    let driver = Driver::start().await;
+    let fay = Browser::open(&driver, "fay", 1280, 800).await;
+    fay.register_and_connect(&base, "fay", "Fay Fox").await;
+    let fay_api = app.login_ok("fay").await;
+    let gil = register_api(&app, "gil", "Gil Grant").await;
+    register_api(&app, "gilda", "Gilda Gray").await;
+
+    step("two authors in two rooms write about the rocket");
+    let alpha = app.create_room(&fay_api, "alpha", false).await;
+    let alpha_id = alpha["id"].as_i64().unwrap();
+    let beta = app.create_room(&fay_api, "beta", false).await;
+    let beta_id = beta["id"].as_i64().unwrap();
+    for id in [alpha_id, beta_id] {
+        app.join(&gil, id).await;
+    }
+    app.send(&fay_api, alpha_id, "rocket one by fay").await;
+    app.send(&gil, alpha_id, "rocket two by gil").await;
+    app.send(&fay_api, beta_id, "rocket three by fay").await;
+    app.send(&gil, beta_id, "rocket four by gil").await;
+    app.send(&gil, beta_id, "nothing about it").await;
+    fay.wait_js(
+        "both rooms listed",
+        "document.querySelectorAll('#room-list [data-testid=room-link]').length === 2",
+    )
+    .await;
+
+    step("without filters: all four");
+    fay.type_into("#search-input", &format!("rocket{ENTER}"))
+        .await;
+    wait_hits(
+        &fay,
+        &[
+            "Fay Fox in alpha: rocket one by fay",
+            "Fay Fox in beta: rocket three by fay",
+            "Gil Grant in alpha: rocket two by gil",
+            "Gil Grant in beta: rocket four by gil",
+        ],
+    )
+    .await;
+
+    step("the room filter: only beta's");
+    fay.click("#search-filters-btn").await;
+    fay.wait_visible("#filter-room").await;
+    assert_eq!(
+        fay.js("return Array.from(document.querySelectorAll('#filter-room option')).map(o => [o.value, o.textContent]);")
+            .await,
+        json!([["", "All rooms"], [alpha_id.to_string(), "#alpha"], [beta_id.to_string(), "#beta"]]),
+        "the user's rooms"
+    );
+    let select = fay.c.find(Locator::Css("#filter-room")).await.unwrap();
+    select.select_by_value(&beta_id.to_string()).await.unwrap();
+    wait_hits(
+        &fay,
+        &[
+            "Fay Fox in beta: rocket three by fay",
+            "Gil Grant in beta: rocket four by gil",
+        ],
+    )
+    .await;
+    assert_eq!(
+        fay.js("return [document.getElementById('search-summary').textContent, document.getElementById('search-filters-btn').textContent];")
+            .await,
+        json!(["2 messages matching “rocket” in beta", "Filters (1)"])
+    );
+
+    step("and the author, picked by name: only gil's in beta");
+    fay.type_into("#filter-author", "gil").await;
+    fay.wait_js(
+        "gil and gilda offered",
+        "Array.from(document.querySelectorAll('#filter-author-suggestions [data-testid=filter-author-suggestion]')).map(e => e.dataset.username).join() === 'gil,gilda'",
+    )
+    .await;
+    fay.screenshot("45-search-filter-author").await;
+    fay.click("#filter-author-suggestions [data-username=gil]")
+        .await;
+    wait_hits(&fay, &["Gil Grant in beta: rocket four by gil"]).await;
+    assert_eq!(
+        fay.js("return [document.getElementById('filter-author').value, document.getElementById('search-summary').textContent];")
+            .await,
+        json!(["@gil", "1 message matching “rocket” in beta, from Gil Grant"])
+    );
+    fay.screenshot("46-search-filters").await;
+
+    step("the author alone, in every room");
+    select.select_by_value("").await.unwrap();
+    wait_hits(
+        &fay,
+        &[
+            "Gil Grant in alpha: rocket two by gil",
+            "Gil Grant in beta: rocket four by gil",
+        ],
+    )
+    .await;
+
+    step("days: from tomorrow finds nothing; today to today finds them again");
+    let days = fay
+        .js("const d = (n) => { const t = new Date(); t.setDate(t.getDate() + n);
+                               return `${t.getFullYear()}-${String(t.getMonth() + 1).padStart(2, '0')}-${String(t.getDate()).padStart(2, '0')}`; };
+             return [d(0), d(1)];")
+        .await;
+    let (today, tomorrow) = (
+        days[0].as_str().unwrap().to_owned(),
+        days[1].as_str().unwrap().to_owned(),
+    );
+    set_date(&fay, "filter-from", &tomorrow).await;
+    wait_hits(&fay, &[]).await;
+    fay.wait_js(
+        "nothing in that range",
+        "document.getElementById('search-summary').textContent.startsWith('No messages match “rocket” from Gil Grant, since ')",
+    )
+    .await;
+    set_date(&fay, "filter-to", &today).await;
+    fay.wait_js(
+        "a backwards range is explained",
+        "document.getElementById('search-error').textContent.startsWith('The first day is after the last one')",
+    )
+    .await;
+    set_date(&fay, "filter-from", &today).await;
+    wait_hits(
+        &fay,
+        &[
+            "Gil Grant in alpha: rocket two by gil",
+            "Gil Grant in beta: rocket four by gil",
+        ],
+    )
+    .await;
+    assert_eq!(
+        fay.js("return document.getElementById('search-filters-btn').textContent;")
+            .await,
+        json!("Filters (2)")
+    );
+
+    step("cleared, then an exact username typed with Enter");
+    fay.click("#filter-clear").await;
+    wait_hits(
+        &fay,
+        &[
+            "Fay Fox in alpha: rocket one by fay",
+            "Fay Fox in beta: rocket three by fay",
+            "Gil Grant in alpha: rocket two by gil",
+            "Gil Grant in beta: rocket four by gil",
+        ],
+    )
+    .await;
+    fay.type_into("#filter-author", &format!("fay{ENTER}"))
+        .await;
+    wait_hits(
+        &fay,
+        &[
+            "Fay Fox in alpha: rocket one by fay",
+            "Fay Fox in beta: rocket three by fay",
+        ],
+    )
+    .await;
+    fay.fill("#filter-author", "nobody").await;
+    fay.type_into("#filter-author", ENTER).await;
+    fay.wait_js(
+        "an unknown name is said so",
+        "document.getElementById('search-error').textContent.startsWith('No one is called “nobody”')",
+    )
+    .await;
+    fay.c.close().await.unwrap();
 }
