@@ -235,6 +235,8 @@ function explain(e, file) {
   if (e.status === 0 && e.code === "network") {
     return `“${name}” was not sent: the upload broke off. It may be larger than the server accepts, or the connection dropped. Send to try again.`;
   }
+  // A proxy in front may refuse a large body before the server sees it, without its JSON.
+  if (e.status === 413 && e.code !== "payload_too_large") return `“${name}” was not sent: it is larger than the server accepts.`;
   // The server's own words for what is wrong with the file.
   if (refusal(e) && e.message) {
     // "larger than the limit of 26214400 bytes": in the units the bar shows sizes in, too.
