@@ -116,7 +116,11 @@ async fn an_image_becomes_a_message_served_to_members_and_link_holders(backend: 
     let (_, found) = app
         .get("/api/v1/search/messages?q=pixels", &bob.access_token)
         .await;
-    assert_eq!(found["items"][0]["message"]["attachments"][0]["id"], json!(id), "{found}");
+    assert_eq!(
+        found["items"][0]["message"]["attachments"][0]["id"],
+        json!(id),
+        "{found}"
+    );
     let plain = format!("/api/v1/files/{id}");
     let resp = fetch(&app, &plain, Some(&bob.access_token)).await;
     assert_eq!(resp.status(), StatusCode::OK);

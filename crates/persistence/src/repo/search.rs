@@ -10,8 +10,8 @@ use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
 use diesel::sqlite::Sqlite;
 use huddle_domain::repository::RepoResult;
-use huddle_domain::Message;
 use huddle_domain::search::{MessageSearch, SearchHit, MARK_END, MARK_START};
+use huddle_domain::Message;
 
 use crate::connection::AnyConnection;
 use crate::error::db_err;
