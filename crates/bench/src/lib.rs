@@ -8,6 +8,7 @@
 //! - [`db`]: the naive one-transaction-per-message store baseline, the check that every
 //!   acknowledged message was stored, history and search seeding, the search statements on
 //!   their own.
+//! - [`files`]: upload and download throughput against the raw copy speed.
 //! - [`history`]: history paging at a fixed request rate.
 //! - [`search`]: message search at a fixed request rate over a seeded corpus, every answer
 //!   checked.
@@ -18,6 +19,7 @@
 
 pub mod bare;
 pub mod db;
+pub mod files;
 pub mod history;
 pub mod load;
 pub mod procs;

@@ -138,6 +138,16 @@ struct SearchArgs {
 }
 
 #[derive(Args, Clone)]
+struct FilesArgs {
+    /// The file's size, in MiB.
+    #[arg(long, default_value_t = 16)]
+    file_mib: usize,
+    /// Uploads and downloads measured (and copies for the baseline).
+    #[arg(long, default_value_t = 8)]
+    file_rounds: usize,
+}
+
+#[derive(Args, Clone)]
 struct IdleArgs {
     #[arg(long, default_value_t = 10_000)]
     idle_connections: usize,
@@ -158,7 +168,9 @@ enum Command {
     Search(SearchArgs),
     /// Server memory per idle authenticated connection.
     Idle(IdleArgs),
-    /// The standard set: fan-out and latency, store, history, search, idle.
+    /// File upload and download throughput against the raw copy speed.
+    Files(FilesArgs),
+    /// The standard set: fan-out and latency, store, history, search, files, idle.
     All {
         #[command(flatten)]
         fanout: FanoutArgs,
@@ -170,6 +182,8 @@ enum Command {
         search: SearchArgs,
         #[command(flatten)]
         idle: IdleArgs,
+        #[command(flatten)]
+        files: FilesArgs,
     },
 }
 
@@ -268,6 +282,17 @@ async fn idle(run: &mut Run, a: &IdleArgs) -> Result<()> {
     .await
 }
 
+async fn files(run: &mut Run, a: &FilesArgs) -> Result<()> {
+    huddle_bench::files::run(
+        run,
+        &huddle_bench::files::FilesOptions {
+            mib: a.file_mib.max(1),
+            rounds: a.file_rounds.max(1),
+        },
+    )
+    .await
+}
+
 async fn main_async(cli: Cli) -> Result<()> {
     let started = std::time::Instant::now();
     let mut run = Run::start(settings(&cli.common)?)?;
@@ -278,17 +303,20 @@ async fn main_async(cli: Cli) -> Result<()> {
             Command::History(a) => history(&mut run, a).await,
             Command::Search(a) => search(&mut run, a).await,
             Command::Idle(a) => idle(&mut run, a).await,
+            Command::Files(a) => files(&mut run, a).await,
             Command::All {
                 fanout: f,
                 store: s,
                 history: h,
                 search: q,
                 idle: i,
+                files: f2,
             } => {
                 fanout(&mut run, f).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;
+                files(&mut run, f2).await?;
                 idle(&mut run, i).await
             }
         }

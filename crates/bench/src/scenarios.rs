@@ -121,7 +121,7 @@ impl Run {
         Ok(users)
     }
 
-    fn record(&mut self, name: &str, value: Value) {
+    pub(crate) fn record(&mut self, name: &str, value: Value) {
         self.results.push((name.to_owned(), value));
     }
 
