@@ -134,6 +134,8 @@ pub struct MessageSearch {
     pub after: Option<DateTime<Utc>>,
     /// Sent before this time.
     pub before: Option<DateTime<Utc>>,
+    /// Only the newest `window` matches (after the filters) are ranked and paged through.
+    pub window: usize,
     pub offset: usize,
     pub limit: usize,
 }

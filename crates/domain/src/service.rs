@@ -640,7 +640,7 @@ mod reactions;
 mod reads;
 mod search;
 pub use invites::InviteInput;
-pub use search::{SearchFilter, SearchPage, SEARCH_OFFSET_MAX};
+pub use search::{SearchFilter, SearchPage, SEARCH_OFFSET_MAX, SEARCH_WINDOW};
 
 #[cfg(test)]
 mod tests;

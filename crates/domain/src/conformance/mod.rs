@@ -295,6 +295,7 @@ macro_rules! repository_conformance {
             search_finds_words_phrases_and_leaves_out_exclusions => search::search_finds_words_phrases_and_leaves_out_exclusions,
             search_sees_only_the_viewers_rooms_and_live_messages => search::search_sees_only_the_viewers_rooms_and_live_messages,
             search_narrows_by_room_author_and_time_and_pages => search::search_narrows_by_room_author_and_time_and_pages,
+            search_ranks_the_newest_matches_after_the_filters => search::search_ranks_the_newest_matches_after_the_filters,
             invites_are_live_until_revoked_expired_or_used_up => invites::invites_are_live_until_revoked_expired_or_used_up,
             redeeming_as_a_member_spends_nothing => invites::redeeming_as_a_member_spends_nothing,
             deleting_a_room_takes_its_invites => invites::deleting_a_room_takes_its_invites,

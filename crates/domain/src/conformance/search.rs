@@ -14,6 +14,7 @@ fn query(viewer: UserId, q: &str) -> MessageSearch {
         author_id: None,
         after: None,
         before: None,
+        window: 1000,
         offset: 0,
         limit: 50,
     }
@@ -149,4 +150,40 @@ pub fn search_narrows_by_room_author_and_time_and_pages(repo: &dyn Repository) {
     seen.sort_unstable();
     seen.dedup();
     assert_eq!(seen.len(), 3);
+}
+
+pub fn search_ranks_the_newest_matches_after_the_filters(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let bob = user(repo, "bob");
+    let one = room(repo, ann, "one", false);
+    repo.add_member(one, bob, Role::Member).unwrap();
+    // The oldest match says the word most often: it would rank first if it were in the window.
+    stored(repo, one, bob, "egret egret egret oldest");
+    stored(repo, one, bob, "egret older");
+    for n in 1..=3 {
+        stored(repo, one, ann, &format!("egret newer {n}"));
+    }
+    let with = |f: &dyn Fn(&mut MessageSearch)| {
+        let mut q = query(ann, "egret");
+        q.window = 3;
+        f(&mut q);
+        bodies(repo, q)
+    };
+    assert_eq!(
+        with(&|_| {}),
+        ["egret newer 1", "egret newer 2", "egret newer 3"]
+    );
+    // Pages stop at the window.
+    assert_eq!(with(&|q| q.offset = 2).len(), 1);
+    assert!(with(&|q| q.offset = 3).is_empty());
+    // A filter moves the window: the older matches are found by narrowing.
+    assert_eq!(
+        with(&|q| q.author_id = Some(bob)),
+        ["egret egret egret oldest", "egret older"]
+    );
+    // Within the window, ranked: the most matches first.
+    let mut q = query(ann, "egret");
+    q.window = 5;
+    let hits = repo.search_messages(q).unwrap();
+    assert_eq!(hits[0].message.body, "egret egret egret oldest");
 }

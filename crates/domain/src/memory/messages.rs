@@ -233,7 +233,8 @@ pub(super) fn search(s: &State, q: &MessageSearch) -> RepoResult<Vec<SearchHit>>
             .sum::<usize>();
         found.push((hits, id));
     }
-    // Stable: equal scores keep newest first.
+    // The newest `window` matches, ranked; stable, so equal scores keep newest first.
+    found.truncate(q.window);
     found.sort_by_key(|&(hits, _)| std::cmp::Reverse(hits));
     let mut out = Vec::new();
     for (_, id) in found.into_iter().skip(q.offset).take(q.limit) {

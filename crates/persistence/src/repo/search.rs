@@ -58,7 +58,7 @@ fn filters(
 }
 
 /// Binds the placeholders both dialects have, in their order: the query text (raw for
-/// PostgreSQL, FTS5 syntax for SQLite), the viewer, the filters, then limit and offset.
+/// PostgreSQL, FTS5 syntax for SQLite), the viewer, the filters, then window, limit and offset.
 fn bind<'a, DB>(
     query: BoxedSqlQuery<'a, DB, SqlQuery>,
     text: String,
@@ -76,22 +76,30 @@ where
     for v in filters {
         query = query.bind::<BigInt, _>(v);
     }
+    let big = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     query
-        .bind::<BigInt, _>(i64::try_from(s.limit).unwrap_or(i64::MAX))
-        .bind::<BigInt, _>(i64::try_from(s.offset).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(big(s.window))
+        .bind::<BigInt, _>(big(s.limit))
+        .bind::<BigInt, _>(big(s.offset))
 }
 
+/// The newest `window` matches (walking the primary key backwards stops there, whatever the
+/// number of matches), then ranked; `ts_headline` only for the page.
 fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
     let (conds, values) = filters(s, |i| format!("${i}"), 3);
-    let n = 3 + values.len();
+    let w = 3 + values.len();
     let sql = format!(
-        "SELECT m.id, ts_headline('english', m.body, q, \
+        "SELECT r.id, ts_headline('english', r.body, q, \
              'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=2') AS snippet \
-         FROM messages m, websearch_to_tsquery('english', $1) q \
-         WHERE m.search @@ q AND NOT m.deleted \
-           AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2){conds} \
-         ORDER BY ts_rank(m.search, q) DESC, m.id DESC LIMIT ${n} OFFSET ${}",
-        n + 1
+         FROM websearch_to_tsquery('english', $1) q \
+         CROSS JOIN LATERAL ( \
+           SELECT m.id, m.body, m.search FROM messages m \
+           WHERE m.search @@ q AND NOT m.deleted \
+             AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2){conds} \
+           ORDER BY m.id DESC LIMIT ${w}) r \
+         ORDER BY ts_rank(r.search, q) DESC, r.id DESC LIMIT ${} OFFSET ${}",
+        w + 1,
+        w + 2
     );
     bind(
         diesel::sql_query(sql).into_boxed::<Pg>(),
@@ -102,14 +110,23 @@ fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> 
     .load(c)
 }
 
+/// As for PostgreSQL: the newest `window` matches, then ranked. `snippet` and `bm25` need the
+/// `MATCH` of their own query, so the window is a subquery of the same match (`?1` twice).
 fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
-    let (conds, values) = filters(s, |_| "?".into(), 0);
+    let (conds, values) = filters(s, |i| format!("?{i}"), 3);
+    let w = 3 + values.len();
     let sql = format!(
-        "SELECT m.id, snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
-         FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
-         WHERE messages_fts MATCH ? AND NOT m.deleted \
-           AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?){conds} \
-         ORDER BY bm25(messages_fts), m.id DESC LIMIT ? OFFSET ?"
+        "SELECT messages_fts.rowid AS id, \
+             snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
+         FROM messages_fts \
+         WHERE messages_fts MATCH ?1 AND messages_fts.rowid IN ( \
+           SELECT m.id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+           WHERE messages_fts MATCH ?1 AND NOT m.deleted \
+             AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?2){conds} \
+           ORDER BY m.id DESC LIMIT ?{w}) \
+         ORDER BY bm25(messages_fts), messages_fts.rowid DESC LIMIT ?{} OFFSET ?{}",
+        w + 1,
+        w + 2
     );
     bind(
         diesel::sql_query(sql).into_boxed::<Sqlite>(),
