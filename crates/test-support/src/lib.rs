@@ -6,6 +6,7 @@
 //! - [`TestApp`]: the real server, started on a random port against its own `TestDb`.
 //! - [`WsClient`]: a real WebSocket client (tokio-tungstenite) for the gateway.
 //! - [`files`]: multipart uploads and the objects a server stored.
+//! - [`s3`]: the S3-compatible server (Garage) for the shared-storage tests.
 //! - [`backend_tests!`]: runs each listed test once per backend.
 //!
 //! PostgreSQL tests skip with a loud message when no server is reachable, except with
@@ -16,6 +17,7 @@ mod app;
 pub mod cluster;
 mod db;
 pub mod files;
+pub mod s3;
 mod ws;
 
 pub use app::{
