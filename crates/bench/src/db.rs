@@ -8,6 +8,10 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use hdrhistogram::Histogram;
+use huddle_domain::repository::MessageRepository;
+use huddle_domain::search::{MessageSearch, SearchText};
+use huddle_domain::service::SEARCH_WINDOW;
+use huddle_persistence::{DatabaseConfig, DieselRepository};
 use serde::Serialize;
 
 use crate::load::{Latency, SenderOutcome};
@@ -334,53 +338,22 @@ pub fn count_holding(c: &mut PgConnection, rooms: &[i64], words: &str) -> Result
     Ok(row.n)
 }
 
-#[derive(QueryableByName)]
-struct FoundId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-/// Where a snippet's highlight starts and ends (`huddle_domain::search::MARK_START`, `MARK_END`).
-const MARK_START: char = '\u{E000}';
-const MARK_END: char = '\u{E001}';
-
-/// One search as Huddle's PostgreSQL repository makes it (`crates/persistence/src/repo/
-/// search.rs`: the ranked statement with its snippets, then the hits' messages and authors),
-/// straight from one connection. Returns the hits.
-fn search_once(c: &mut PgConnection, viewer: i64, q: &Query, limit: i64) -> Result<usize> {
-    let room = if q.room.is_some() {
-        " AND m.room_id = $5"
-    } else {
-        ""
-    };
-    let sql = format!(
-        "SELECT m.id, ts_headline('english', m.body, q, \
-             'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=2') AS snippet \
-         FROM messages m, websearch_to_tsquery('english', $1) q \
-         WHERE m.search @@ q AND NOT m.deleted \
-           AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = $2){room} \
-         ORDER BY ts_rank(m.search, q) DESC, m.id DESC LIMIT $3 OFFSET $4"
-    );
-    let query = diesel::sql_query(sql)
-        .into_boxed::<diesel::pg::Pg>()
-        .bind::<Text, _>(q.q.clone())
-        .bind::<BigInt, _>(viewer)
-        .bind::<BigInt, _>(limit + 1)
-        .bind::<BigInt, _>(0i64);
-    let query = match q.room {
-        Some(r) => query.bind::<BigInt, _>(r),
-        None => query,
-    };
-    let found: Vec<FoundId> = query.load(c)?;
-    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
-    let rows: Vec<FoundId> = diesel::sql_query(
-        "SELECT m.id, m.room_id, m.seq, m.author_id, m.body, m.client_msg_id, m.created_at, \
-                m.edited_at, m.deleted, u.username, u.display_name, u.bio, u.created_at AS joined \
-         FROM messages m JOIN users u ON u.id = m.author_id WHERE m.id = ANY($1)",
-    )
-    .bind::<Array<BigInt>, _>(&ids)
-    .load(c)?;
-    Ok(rows.len())
+/// One search through Huddle's own repository (`DieselRepository::search_messages`: the
+/// windowed, ranked statement with its snippets, then the hits' messages, authors and
+/// attachments), as the server runs it minus HTTP and the pool wait. Returns the hits.
+fn search_once(repo: &DieselRepository, viewer: i64, q: &Query, limit: usize) -> Result<usize> {
+    let hits = repo.search_messages(MessageSearch {
+        viewer,
+        text: SearchText::parse(&q.q)?,
+        room_id: q.room,
+        author_id: None,
+        after: None,
+        before: None,
+        window: SEARCH_WINDOW,
+        offset: 0,
+        limit: limit + 1,
+    })?;
+    Ok(hits.len())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -394,19 +367,20 @@ pub struct FloorKind {
 /// at a time from one connection (each kind's queries in turn). Latency per kind, wall time of
 /// both statements as the client sees it (planning included, as for Huddle).
 pub fn search_floor(
-    c: &mut PgConnection,
+    url: &str,
     viewer: i64,
     workload: &Workload,
-    limit: i64,
+    limit: usize,
     runs_per_kind: usize,
 ) -> Result<Vec<FloorKind>> {
+    let repo = DieselRepository::connect(&DatabaseConfig::from_url(url, 1))?;
     let mut out = Vec::new();
     for (kind, queries) in &workload.by_kind {
         let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
         for i in 0..runs_per_kind {
             let q = &queries[i % queries.len()];
             let began = Instant::now();
-            search_once(c, viewer, q, limit)?;
+            search_once(&repo, viewer, q, limit)?;
             hist.saturating_record(
                 u64::try_from(began.elapsed().as_micros())
                     .unwrap_or(u64::MAX)

@@ -730,15 +730,10 @@ pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
     // The database's floor: the same statements one at a time, on a quiet database.
     let mix = workload.only(&o.kinds);
     let mix_kinds: Vec<search::Kind> = mix.by_kind.iter().map(|(k, _)| *k).collect();
-    let mut c = run.db.connect()?;
-    let (viewer, limit, runs, w) = (
-        member.id,
-        i64::try_from(o.limit)?,
-        o.floor_runs,
-        mix.clone(),
-    );
+    let (url, viewer, limit, runs, w) =
+        (run.db.url(), member.id, o.limit, o.floor_runs, mix.clone());
     let floor =
-        tokio::task::spawn_blocking(move || db::search_floor(&mut c, viewer, &w, limit, runs))
+        tokio::task::spawn_blocking(move || db::search_floor(&url, viewer, &w, limit, runs))
             .await??;
 
     let load = SearchLoad {

@@ -17,6 +17,9 @@ pub enum FileError {
     Interrupted(String),
     #[error("the file store failed")]
     Store(#[source] object_store::Error),
+    /// Reading a stored local file failed part-way.
+    #[error("reading the stored file failed")]
+    Read(#[source] std::io::Error),
 }
 
 impl From<object_store::Error> for FileError {

@@ -99,7 +99,7 @@ fn file_parts(e: &FileError) -> (ErrorCode, String, Option<String>) {
         FileError::Mismatch { .. } => (ErrorCode::UnsupportedMediaType, e.to_string(), file),
         FileError::Interrupted(_) => (ErrorCode::BadRequest, e.to_string(), file),
         FileError::Missing => (ErrorCode::NotFound, "the file is gone".into(), None),
-        FileError::Store(_) => (
+        FileError::Store(_) | FileError::Read(_) => (
             ErrorCode::Unavailable,
             "file storage is unavailable; try again".into(),
             None,

@@ -9,7 +9,7 @@ const SEARCH: &str = "search";
 
 #[utoipa::path(get, path = "/api/v1/search/messages", tag = "messages", security(("bearer" = [])),
     params(SearchQuery),
-    responses((status = 200, description = "matches in the caller's rooms, best first, with highlighted snippets", body = SearchResults),
+    responses((status = 200, description = "the newest 1,000 matches in the caller's rooms, best first, with highlighted snippets", body = SearchResults),
               (status = 400, body = ErrorBody), (status = 403, description = "room_id names a public room the caller is not in", body = ErrorBody),
               (status = 404, description = "room_id names no room the caller can see", body = ErrorBody)))]
 pub async fn messages(
