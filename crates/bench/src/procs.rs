@@ -100,6 +100,8 @@ pub struct Server {
     pub port: u16,
     child: Child,
     pub log: PathBuf,
+    /// Huddle's files directory (in the temporary directory), removed with the server.
+    _files: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -168,7 +170,6 @@ pub const HUDDLE_BENCH_ENV: &[(&str, &str)] = &[
         "huddle-bench-secret-huddle-bench-secret",
     ),
     ("HUDDLE_BCRYPT_COST", "4"),
-    ("HUDDLE_FILES_DIR", "/tmp/huddle-bench-files"),
     ("HUDDLE_AUTH_RATE_LIMIT", "0"),
     ("HUDDLE_ACCESS_TOKEN_TTL_SECS", "86400"),
     ("HUDDLE_WS_SEND_RATE", "1000000"),
@@ -189,8 +190,12 @@ pub fn start_huddle(
 ) -> Result<Server> {
     let port = free_port()?;
     let (log, file) = log_file(log_dir, "huddle")?;
+    let files = tempfile::Builder::new()
+        .prefix("huddle-bench-files")
+        .tempdir()?;
     let mut cmd = Command::new(bin);
     cmd.envs(HUDDLE_BENCH_ENV.iter().copied())
+        .env("HUDDLE_FILES_DIR", files.path())
         .env("HUDDLE_PORT", port.to_string())
         .env("DATABASE_URL", database_url)
         .envs(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -204,6 +209,7 @@ pub fn start_huddle(
             .spawn()
             .map_err(|e| format!("starting {}: {e}", bin.display()))?,
         log,
+        _files: Some(files),
     };
     server.wait_listening(Duration::from_secs(60))?;
     Ok(server)
@@ -226,6 +232,7 @@ pub fn start_bare(bin: &Path, log_dir: &Path) -> Result<Server> {
             .spawn()
             .map_err(|e| format!("starting {}: {e}", bin.display()))?,
         log,
+        _files: None,
     };
     server.wait_listening(Duration::from_secs(10))?;
     Ok(server)
