@@ -1,7 +1,8 @@
 //! Files kept in a real S3-compatible bucket (Garage, started by `.ci/garage`) by two server
-//! processes: a file uploaded through one node is served by the other, a file larger than one
-//! multipart part comes back byte for byte, and deleting the message deletes the object from
-//! the bucket. PostgreSQL and Redis as in the other cluster tests.
+//! processes: a file uploaded through one node is served (and found by search) by the other, a
+//! file larger than one multipart part comes back byte for byte, and deleting the message, then
+//! the room, deletes the objects from the bucket. PostgreSQL and Redis as in the other cluster
+//! tests.
 use std::time::{Duration, Instant};
 
 use huddle_files::FileStore;
@@ -100,6 +101,22 @@ async fn two_nodes_serve_the_same_file_from_the_bucket() {
     let plain = format!("/api/v1/files/{id}");
     assert_eq!(
         fetch(&n1, &plain, Some(&bob.access_token)).await,
+        (StatusCode::OK, PNG_3X2.to_vec())
+    );
+    // Found by search through the other node, with its attachment and a link that works there.
+    let (status, found) = n1
+        .get("/api/v1/search/messages?q=pixels", &bob.access_token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let hit = &found["items"][0]["message"];
+    assert_eq!(
+        (&hit["id"], &hit["attachments"][0]["id"]),
+        (&m["id"], &json!(id)),
+        "{found}"
+    );
+    let hit_url = hit["attachments"][0]["url"].as_str().unwrap();
+    assert_eq!(
+        fetch(&n1, hit_url, None).await,
         (StatusCode::OK, PNG_3X2.to_vec())
     );
 

@@ -57,11 +57,17 @@ async fn posting_answers_the_message(backend: Backend) {
     assert_eq!(m["edited_at"], Value::Null);
     assert_eq!(m["deleted"], false);
     assert!(m["created_at"].is_string());
+    assert_eq!(
+        m["attachments"],
+        json!([]),
+        "a message without files has none"
+    );
     let mut keys: Vec<&str> = m.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
         [
+            "attachments",
             "author",
             "body",
             "client_msg_id",
