@@ -810,22 +810,8 @@ async fn room_events_cross_nodes_and_resume_on_another_node() {
     let (n0, n1) = (cluster.client(0), cluster.client(1));
     let ann = n0.register("ann").await;
     let bob = n1.register("bob").await;
-    let (_, room) = n0
-        .post(
-            "/api/v1/rooms",
-            &ann.access_token,
-            json!({"name": "general"}),
-        )
-        .await;
-    let room_id = room["id"].as_i64().unwrap();
-    let (s, _) = n1
-        .post(
-            &format!("/api/v1/rooms/{room_id}/join"),
-            &bob.access_token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    let room_id = n0.create_room(&ann, "general").await;
+    n1.join(&bob, room_id).await;
     let mut a = connect(&cluster, 0, &ann).await;
     let mut b = connect(&cluster, 1, &bob).await;
 

@@ -66,22 +66,8 @@ async fn two_nodes_serve_the_same_file_from_the_bucket() {
     let (n0, n1) = (cluster.client(0), cluster.client(1));
     let ann = n0.register("ann").await;
     let bob = n1.register("bob").await;
-    let (_, room) = n0
-        .post(
-            "/api/v1/rooms",
-            &ann.access_token,
-            json!({"name": "shared", "is_private": false}),
-        )
-        .await;
-    let room = room["id"].as_i64().unwrap();
-    let (status, _) = n1
-        .post(
-            &format!("/api/v1/rooms/{room}/join"),
-            &bob.access_token,
-            json!({}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    let room = n0.create_room(&ann, "shared").await;
+    n1.join(&bob, room).await;
     let mut bobs = ws_connect(&cluster.nodes[1].ws_url(), &bob.access_token).await;
     bobs.request(json!({"type": "sync", "since": {}}), "s")
         .await;
@@ -175,14 +161,7 @@ async fn a_refused_upload_to_the_bucket_is_a_clean_415() {
     };
     let n0 = cluster.client(0);
     let ann = n0.register("ann").await;
-    let (_, room) = n0
-        .post(
-            "/api/v1/rooms",
-            &ann.access_token,
-            json!({"name": "refused", "is_private": false}),
-        )
-        .await;
-    let room = room["id"].as_i64().unwrap();
+    let room = n0.create_room(&ann, "refused").await;
     // Declared an image, is text: refused after the first bytes with the contract's error
     // (aborting the bucket's multipart upload is no 5xx), and no message is sent.
     let text = "not a picture ".repeat(500_000).into_bytes();

@@ -298,6 +298,35 @@ impl NodeClient {
         crate::session_from(&body)
     }
 
+    /// Creates a public room owned by `owner`; its id.
+    pub async fn create_room(&self, owner: &crate::Session, name: &str) -> i64 {
+        let (status, room) = self
+            .post(
+                "/api/v1/rooms",
+                &owner.access_token,
+                serde_json::json!({"name": name}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::CREATED,
+            "create {name}: {room}"
+        );
+        room["id"].as_i64().expect("a room id")
+    }
+
+    /// Joins `who` to a public room.
+    pub async fn join(&self, who: &crate::Session, room: i64) {
+        let (status, body) = self
+            .post(
+                &format!("/api/v1/rooms/{room}/join"),
+                &who.access_token,
+                serde_json::json!({}),
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::OK, "join {room}: {body}");
+    }
+
     pub async fn post(
         &self,
         path: &str,
