@@ -19,12 +19,15 @@ use crate::connection;
 use crate::hub::handle::HubHandle;
 use crate::outlet;
 use crate::shared::Shared;
+use crate::socketio;
 use crate::user_slots::UserSlots;
 
 /// The gateway: cheap to clone, one per process.
 #[derive(Clone)]
 pub struct Gateway {
     shared: Arc<Shared>,
+    /// The Socket.IO sessions that requests can name by id.
+    socketio: Arc<socketio::Sessions>,
 }
 
 impl Gateway {
@@ -55,11 +58,17 @@ impl Gateway {
                 shutdown,
                 active: AtomicUsize::new(0),
             }),
+            socketio: Arc::default(),
         }
     }
 
     pub fn hub(&self) -> &HubHandle {
         &self.shared.hub
+    }
+
+    /// Socket.IO sessions reachable by long-polling.
+    pub fn socketio_sessions(&self) -> usize {
+        self.socketio.len()
     }
 
     /// Open sockets, authenticated or not.
@@ -82,10 +91,11 @@ impl Gateway {
     }
 }
 
-/// Mounts `GET /api/v1/ws`. Register it before any `/api/v1` scope, which would otherwise
-/// answer 404 for it.
+/// Mounts `GET /api/v1/ws` and `/socket.io/`. Register it before any `/api/v1` scope, which
+/// would otherwise answer 404 for it.
 pub fn configure(gateway: Gateway) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        socketio::configure(cfg, gateway.shared.clone(), gateway.socketio.clone());
         cfg.app_data(web::Data::new(gateway)).service(
             web::resource("/api/v1/ws")
                 .route(web::get().to(upgrade))

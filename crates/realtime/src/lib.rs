@@ -26,7 +26,9 @@
 //! - `shared`: what every connection shares (services, hub handle, config, shutdown).
 //! - `connection`: the socket task: set-up, client frames, the order of answers, sync and
 //!   replay, the worker, writes, and how a socket ends.
-//! - `gateway`: [`Gateway`] and [`configure`], the endpoint the server mounts and shuts down.
+//! - `socketio`: `/socket.io/` for `socket.io-client`: Engine.IO transports, and a native
+//!   connection per socket behind a translation.
+//! - `gateway`: [`Gateway`] and [`configure`], the endpoints the server mounts and shuts down.
 //! - `bench_support`: entry points for the benchmarks (hidden, not an API).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -45,6 +47,7 @@ mod outlet;
 mod protocol;
 mod sequencer;
 mod shared;
+mod socketio;
 #[cfg(test)]
 mod testing;
 mod user_slots;

@@ -1,0 +1,54 @@
+//! `/socket.io/`: Engine.IO v4 and Socket.IO v5 for `socket.io-client` 4.x, on the same port and
+//! behind the same native connections as `/api/v1/ws`.
+//!
+//! Why not socketioxide, the Rust Socket.IO server: it is a tower/hyper service, and actix-web is
+//! neither (its maintainers do not plan actix support, socketioxide issue #206). Running it
+//! would mean a second HTTP server behind the public port and a second copy of everything a
+//! socket does. Instead its protocol crates read and write the packets (`engineioxide-core` for
+//! Engine.IO, `socketioxide-parser-common` for Socket.IO), and the transports are actix
+//! handlers here: long-polling (`GET`/`POST`), WebSocket, and the upgrade between them.
+//!
+//! Each session's task (`session`) runs a native connection in-process and translates
+//! (`translate`): Socket.IO clients and native clients are the same to the hub.
+//! - `wire`: Socket.IO packets in and out.
+//! - `translate`: events to native frames and back, camelCase to snake_case.
+//! - `link`: what a session's HTTP requests share with its task.
+//! - `session`: the task.
+//! - `routes`: the handlers.
+use std::time::Duration;
+
+use crate::config::RealtimeConfig;
+
+mod link;
+mod routes;
+mod session;
+mod translate;
+mod wire;
+
+pub(crate) use link::Sessions;
+pub(crate) use routes::configure;
+
+/// Engine.IO's timings and sizes, from the gateway's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EngineConfig {
+    /// How often the server pings (`pingInterval`): the native heartbeat's.
+    pub ping_interval: Duration,
+    /// How long a client may take to answer (`pingTimeout`): what is left of the native
+    /// client timeout after one interval, so both protocols give up on a client together.
+    pub ping_timeout: Duration,
+    /// Largest body of one poll's POST (`maxPayload`).
+    pub max_payload: usize,
+}
+
+impl EngineConfig {
+    pub(crate) fn of(config: &RealtimeConfig) -> Self {
+        Self {
+            ping_interval: config.heartbeat_interval,
+            ping_timeout: config
+                .client_timeout
+                .saturating_sub(config.heartbeat_interval)
+                .max(Duration::from_secs(1)),
+            max_payload: config.max_frame_bytes.saturating_mul(4),
+        }
+    }
+}
