@@ -7,6 +7,7 @@
 //! - [`WsClient`]: a real WebSocket client (tokio-tungstenite) for the gateway.
 //! - [`files`]: multipart uploads and the objects a server stored.
 //! - [`s3`]: the S3-compatible server (Garage) for the shared-storage tests.
+//! - [`socketio`]: the real `socket.io-client`, in Node.js, driven by a test.
 //! - [`backend_tests!`]: runs each listed test once per backend.
 //!
 //! PostgreSQL tests skip with a loud message when no server is reachable, except with
@@ -18,6 +19,7 @@ pub mod cluster;
 mod db;
 pub mod files;
 pub mod s3;
+pub mod socketio;
 mod ws;
 
 pub use app::{
