@@ -47,6 +47,7 @@ backend_tests!(
     typing_presence_and_leaving_reach_the_room,
     a_revoked_session_is_disconnected_and_told_why,
     unknown_events_and_bad_arguments_are_answered_not_fatal,
+    an_expired_token_disconnects_and_a_fresh_one_reconnects,
 );
 
 async fn polling_and_websocket_clients_join_send_with_acks_and_hear_each_other(backend: Backend) {
@@ -99,7 +100,9 @@ async fn polling_and_websocket_clients_join_send_with_acks_and_hear_each_other(b
         .await;
     assert_eq!(ok(&reply)["message"]["seq"], 2);
     assert_eq!(reply["message"]["replyTo"]["id"], message["id"]);
-    let heard = b.event_where("message", |m| m["body"] == "hi from websocket").await;
+    let heard = b
+        .event_where("message", |m| m["body"] == "hi from websocket")
+        .await;
     assert_eq!(heard["seq"], 2, "the retry was not broadcast again");
     assert_eq!(b.transport().await, "polling");
     assert_eq!(a.transport().await, "websocket");
@@ -129,7 +132,10 @@ async fn native_and_socketio_clients_hear_each_other(backend: Backend) {
     assert_eq!(heard["author"]["id"], ann.user_id);
 
     ok(&sio
-        .ask("sendMessage", json!({"roomId": room, "body": "from socket.io"}))
+        .ask(
+            "sendMessage",
+            json!({"roomId": room, "body": "from socket.io"}),
+        )
         .await);
     let frame = native_message(&mut native, "message.created", "from socket.io").await;
     assert_eq!(frame["message"]["seq"], 2);
@@ -144,7 +150,10 @@ async fn native_and_socketio_clients_hear_each_other(backend: Backend) {
         )
         .await;
     let updated = sio.event("messageUpdated").await;
-    assert_eq!((updated["id"].as_i64(), &updated["body"]), (Some(first), &json!("edited")));
+    assert_eq!(
+        (updated["id"].as_i64(), &updated["body"]),
+        (Some(first), &json!("edited"))
+    );
     native
         .request(
             json!({"type": "react", "room_id": room, "message_id": id, "emoji": "👍", "on": true}),
@@ -182,8 +191,13 @@ async fn a_default_client_upgrades_to_websocket_and_loses_nothing(backend: Backe
     };
     app.join(&bob, room).await;
     let mut native = WsClient::connect_live(&app, &ann.access_token).await;
-    let mut sio = SioClient::start(&app.address, Some(&bob.access_token), Transports::Default, false)
-        .await;
+    let mut sio = SioClient::start(
+        &app.address,
+        Some(&bob.access_token),
+        Transports::Default,
+        false,
+    )
+    .await;
     // Messages keep coming while the client connects and upgrades.
     let sender = {
         let app_address = app.address.clone();
@@ -218,7 +232,10 @@ async fn a_default_client_upgrades_to_websocket_and_loses_nothing(backend: Backe
     assert_eq!(seqs, (first..=30).collect::<Vec<_>>(), "lost or repeated");
     assert_eq!(sio.transport().await, "websocket");
     ok(&sio
-        .ask("sendMessage", json!({"roomId": room, "body": "after the upgrade"}))
+        .ask(
+            "sendMessage",
+            json!({"roomId": room, "body": "after the upgrade"}),
+        )
         .await);
     native_message(&mut native, "message.created", "after the upgrade").await;
 }
@@ -237,7 +254,9 @@ async fn bad_tokens_are_connect_errors_that_say_why(backend: Backend) {
             let error = c.line("connect_error").await;
             assert_eq!(error["message"], code, "{token:?}: {error}");
             assert_eq!(error["data"]["code"], code);
-            assert!(error["data"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+            assert!(error["data"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()));
         }
     }
 }
@@ -253,7 +272,10 @@ async fn a_room_the_user_may_not_read_cannot_be_joined_or_written(backend: Backe
     let joined = b.ask("joinRoom", json!({"roomId": secret})).await;
     assert_eq!(joined["error"]["code"], "not_found", "{joined}");
     let sent = b
-        .ask("sendMessage", json!({"roomId": secret, "body": "let me in"}))
+        .ask(
+            "sendMessage",
+            json!({"roomId": secret, "body": "let me in"}),
+        )
         .await;
     assert!(
         ["not_found", "forbidden"].contains(&sent["error"]["code"].as_str().unwrap_or("")),
@@ -264,9 +286,18 @@ async fn a_room_the_user_may_not_read_cannot_be_joined_or_written(backend: Backe
         !b.gets_event("message", Duration::from_millis(500)).await,
         "a message of a room bob may not read reached him"
     );
-    let (status, _) = app.get(&format!("/api/v1/rooms/{secret}/members"), &ann.access_token).await;
+    let (status, _) = app
+        .get(
+            &format!("/api/v1/rooms/{secret}/members"),
+            &ann.access_token,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(app.all_messages(&ann, secret).await.len(), 1, "nothing stored for bob");
+    assert_eq!(
+        app.all_messages(&ann, secret).await.len(),
+        1,
+        "nothing stored for bob"
+    );
 }
 
 async fn typing_presence_and_leaving_reach_the_room(backend: Backend) {
@@ -277,7 +308,9 @@ async fn typing_presence_and_leaving_reach_the_room(backend: Backend) {
     let mut a = SioClient::connected(&app.address, &ann.access_token, Transports::Polling).await;
     a.event("ready").await;
     let mut b = SioClient::connected(&app.address, &bob.access_token, Transports::WebSocket).await;
-    let online = a.event_where("presence", |p| p["userId"] == bob.user_id).await;
+    let online = a
+        .event_where("presence", |p| p["userId"] == bob.user_id)
+        .await;
     assert_eq!(online["status"], "online");
 
     b.emit("typing", json!({"roomId": room})).await;
@@ -286,17 +319,27 @@ async fn typing_presence_and_leaving_reach_the_room(backend: Backend) {
 
     b.disconnect().await;
     b.line("disconnect").await;
-    let offline = a.event_where("presence", |p| p["status"] == "offline").await;
+    let offline = a
+        .event_where("presence", |p| p["status"] == "offline")
+        .await;
     assert_eq!(offline["userId"], bob.user_id);
 
     let mut b = SioClient::connected(&app.address, &bob.access_token, Transports::Polling).await;
     a.event_where("presence", |p| p["status"] == "online").await;
     ok(&b.ask("leaveRoom", json!({"roomId": room})).await);
     let left = a.event("userLeft").await;
-    assert_eq!((&left["roomId"], &left["userId"]), (&json!(room), &json!(bob.user_id)));
+    assert_eq!(
+        (&left["roomId"], &left["userId"]),
+        (&json!(room), &json!(bob.user_id))
+    );
     assert!(left["eventSeq"].is_i64(), "{left}");
     // Gone from the room: nothing of it reaches bob any more.
-    ok(&a.ask("sendMessage", json!({"roomId": room, "body": "after bob left"})).await);
+    ok(&a
+        .ask(
+            "sendMessage",
+            json!({"roomId": room, "body": "after bob left"}),
+        )
+        .await);
     assert!(!b.gets_event("message", Duration::from_millis(500)).await);
 }
 
@@ -320,8 +363,17 @@ async fn a_revoked_session_is_disconnected_and_told_why(backend: Backend) {
     let gone = b.line("disconnect").await;
     assert_eq!(gone["reason"], "io server disconnect");
     // And the token opens no new socket.
-    let mut again = SioClient::start(&app.address, Some(&bob.access_token), Transports::WebSocket, false).await;
-    assert_eq!(again.line("connect_error").await["message"], "unauthenticated");
+    let mut again = SioClient::start(
+        &app.address,
+        Some(&bob.access_token),
+        Transports::WebSocket,
+        false,
+    )
+    .await;
+    assert_eq!(
+        again.line("connect_error").await["message"],
+        "unauthenticated"
+    );
 }
 
 async fn unknown_events_and_bad_arguments_are_answered_not_fatal(backend: Backend) {
@@ -334,10 +386,15 @@ async fn unknown_events_and_bad_arguments_are_answered_not_fatal(backend: Backen
     assert_eq!(unknown["error"]["code"], "unknown_type", "{unknown}");
     let bad = b.ask("sendMessage", json!({"roomId": "three"})).await;
     assert_eq!(bad["error"]["code"], "validation_failed", "{bad}");
-    let empty = b.ask("sendMessage", json!({"roomId": room, "body": ""})).await;
+    let empty = b
+        .ask("sendMessage", json!({"roomId": room, "body": ""}))
+        .await;
     assert_eq!(empty["error"]["code"], "validation_failed", "{empty}");
     let huge = b
-        .ask("sendMessage", json!({"roomId": room, "body": "x".repeat(10_000)}))
+        .ask(
+            "sendMessage",
+            json!({"roomId": room, "body": "x".repeat(10_000)}),
+        )
         .await;
     assert_eq!(huge["error"]["code"], "validation_failed", "{huge}");
     let control = b
@@ -349,5 +406,37 @@ async fn unknown_events_and_bad_arguments_are_answered_not_fatal(backend: Backen
     b.emit("launchRockets", json!({})).await;
     assert_eq!(b.event("error").await["code"], "unknown_type");
     // Still connected and working.
-    ok(&b.ask("sendMessage", json!({"roomId": room, "body": "still here"})).await);
+    ok(&b
+        .ask("sendMessage", json!({"roomId": room, "body": "still here"}))
+        .await);
+}
+
+async fn an_expired_token_disconnects_and_a_fresh_one_reconnects(backend: Backend) {
+    if !node_available() {
+        return;
+    }
+    let app =
+        TestApp::spawn_with(backend, |cfg| cfg.access_token_ttl = Duration::from_secs(2)).await;
+    let bob = app.register("bob").await;
+    let mut b = SioClient::connected(&app.address, &bob.access_token, Transports::Polling).await;
+    b.event("ready").await;
+    let error = b.event("error").await;
+    assert_eq!(error["code"], "token_expired", "{error}");
+    assert_eq!(b.line("disconnect").await["reason"], "io server disconnect");
+    // JWT expiry counts whole seconds: past the next one, the token is refused outright.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut late = SioClient::start(
+        &app.address,
+        Some(&bob.access_token),
+        Transports::WebSocket,
+        false,
+    )
+    .await;
+    assert_eq!(late.line("connect_error").await["message"], "token_expired");
+    // A refreshed token connects again.
+    let (status, fresh) = app.refresh(&bob.refresh_token).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = fresh["access_token"].as_str().unwrap();
+    let mut again = SioClient::connected(&app.address, token, Transports::WebSocket).await;
+    assert_eq!(again.event("ready").await["user"]["id"], bob.user_id);
 }

@@ -401,6 +401,14 @@ impl TestCluster {
         self.nodes.len() - 1
     }
 
+    /// Starts a node on `port` in place of node `index` (killed before), as a restarted
+    /// replica behind the same address would come back.
+    pub fn replace_node(&mut self, index: usize, port: u16) {
+        let mut env = self.env.clone();
+        env.push(("HUDDLE_PORT", port.to_string()));
+        self.nodes[index] = NodeProcess::spawn(&self.bin, &env);
+    }
+
     pub fn client(&self, node: usize) -> NodeClient {
         NodeClient::new(&self.nodes[node])
     }

@@ -42,7 +42,10 @@ fn ensure_installed() {
         return;
     }
     let dir = driver_dir();
-    if !dir.join("node_modules/socket.io-client/package.json").exists() {
+    if !dir
+        .join("node_modules/socket.io-client/package.json")
+        .exists()
+    {
         let status = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&dir)
@@ -155,7 +158,10 @@ impl SioClient {
     /// The next `name` event whose argument passes `test`.
     pub async fn event_where(&mut self, name: &str, test: impl Fn(&Value) -> bool) -> Value {
         let found = self
-            .find(|v| v["type"] == "event" && v["name"] == name && test(&v["data"]), WAIT)
+            .find(
+                |v| v["type"] == "event" && v["name"] == name && test(&v["data"]),
+                WAIT,
+            )
             .await;
         match found {
             Some(v) => v["data"].clone(),

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError};
-use futures_util::StreamExt;
 use engineioxide_core::Packet;
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::outlet::Outlet;

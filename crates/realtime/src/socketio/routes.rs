@@ -24,7 +24,11 @@ struct Endpoint {
 }
 
 /// Mounts `/socket.io/`.
-pub(crate) fn configure(cfg: &mut web::ServiceConfig, shared: Arc<Shared>, sessions: Arc<Sessions>) {
+pub(crate) fn configure(
+    cfg: &mut web::ServiceConfig,
+    shared: Arc<Shared>,
+    sessions: Arc<Sessions>,
+) {
     let config = EngineConfig::of(&shared.config);
     cfg.service(
         web::resource(["/socket.io/", "/socket.io"])

@@ -205,7 +205,10 @@ impl Session {
                 if link.push(packet) {
                     Ok(())
                 } else {
-                    Err(End::Close(protocol::CLOSE_TRY_AGAIN_LATER, "client stopped polling"))
+                    Err(End::Close(
+                        protocol::CLOSE_TRY_AGAIN_LATER,
+                        "client stopped polling",
+                    ))
                 }
             }
             Transport::Ws(ws) => match ws.outlet.try_text(packet) {
@@ -256,7 +259,10 @@ impl Session {
             Some(Ok(AggregatedMessage::Text(text))) => {
                 match EnginePacket::parse(ProtocolVersion::V4, text.to_string()) {
                     Ok(packet) => self.on_packet(packet).await,
-                    Err(_) => Err(End::Close(protocol::CLOSE_PROTOCOL_ERROR, "malformed packet")),
+                    Err(_) => Err(End::Close(
+                        protocol::CLOSE_PROTOCOL_ERROR,
+                        "malformed packet",
+                    )),
                 }
             }
             Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(
@@ -355,7 +361,10 @@ impl Session {
             Ok(incoming) => incoming,
             Err(e) => {
                 tracing::debug!(sid = %self.sid, error = %e, "bad socket.io packet");
-                return Err(End::Close(protocol::CLOSE_PROTOCOL_ERROR, "malformed packet"));
+                return Err(End::Close(
+                    protocol::CLOSE_PROTOCOL_ERROR,
+                    "malformed packet",
+                ));
             }
         };
         match incoming {
@@ -373,7 +382,8 @@ impl Session {
                 }
                 match translate::to_native(&name, arg, ack) {
                     Ok(frame) => {
-                        self.pending.push_back(AggregatedMessage::Text(frame.into()));
+                        self.pending
+                            .push_back(AggregatedMessage::Text(frame.into()));
                         Ok(())
                     }
                     Err((code, message)) => {
@@ -439,7 +449,10 @@ impl Session {
         let Some(chunk) = chunk else {
             // The native connection ended without a close frame.
             self.native = None;
-            return Err(End::Close(protocol::CLOSE_INTERNAL_ERROR, "connection lost"));
+            return Err(End::Close(
+                protocol::CLOSE_INTERNAL_ERROR,
+                "connection lost",
+            ));
         };
         native.buf.extend_from_slice(&chunk);
         loop {
@@ -569,16 +582,16 @@ impl Session {
     }
 }
 
-async fn next_ws(
-    transport: &mut Transport,
-) -> Option<Result<AggregatedMessage, ProtocolError>> {
+async fn next_ws(transport: &mut Transport) -> Option<Result<AggregatedMessage, ProtocolError>> {
     match transport {
         Transport::Ws(ws) => ws.reads.next().await,
         Transport::Polling(_) => std::future::pending().await,
     }
 }
 
-async fn next_probe(probe: &mut Option<WsConn>) -> Option<Result<AggregatedMessage, ProtocolError>> {
+async fn next_probe(
+    probe: &mut Option<WsConn>,
+) -> Option<Result<AggregatedMessage, ProtocolError>> {
     match probe {
         Some(ws) => ws.reads.next().await,
         None => std::future::pending().await,
@@ -595,7 +608,10 @@ enum NativeIo {
 
 /// Reads what the native connection wrote and, once it has room, passes it the oldest held
 /// client frame; never ends while there is no native connection.
-async fn native_io(native: &mut Option<Native>, pending: &mut VecDeque<AggregatedMessage>) -> NativeIo {
+async fn native_io(
+    native: &mut Option<Native>,
+    pending: &mut VecDeque<AggregatedMessage>,
+) -> NativeIo {
     let Some(n) = native else {
         return std::future::pending().await;
     };

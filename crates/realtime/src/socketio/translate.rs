@@ -233,7 +233,11 @@ mod tests {
         );
         // Keys below the top level are room ids, not names.
         assert_eq!(
-            native("sync", json!({"since": {"12": 4}, "sinceEvents": {"13": 1}}), None),
+            native(
+                "sync",
+                json!({"since": {"12": 4}, "sinceEvents": {"13": 1}}),
+                None
+            ),
             json!({"type": "sync", "since": {"12": 4}, "since_events": {"13": 1}})
         );
         // A client's own `ref` cannot pose as another event's acknowledgement.
@@ -259,7 +263,8 @@ mod tests {
 
     #[test]
     fn replies_become_acknowledgements() {
-        let ack = r#"{"type":"ack","ref":"a4","message":{"id":1,"room_id":3,"client_msg_id":null}}"#;
+        let ack =
+            r#"{"type":"ack","ref":"a4","message":{"id":1,"room_id":3,"client_msg_id":null}}"#;
         assert_eq!(
             from_native(ack),
             Some(Outgoing::Ack(
@@ -267,8 +272,7 @@ mod tests {
                 json!({"ok": true, "message": {"id": 1, "roomId": 3, "clientMsgId": null}})
             ))
         );
-        let error =
-            r#"{"type":"error","ref":"a5","code":"validation_failed","message":"m","field":"room_id"}"#;
+        let error = r#"{"type":"error","ref":"a5","code":"validation_failed","message":"m","field":"room_id"}"#;
         assert_eq!(
             from_native(error),
             Some(Outgoing::Ack(

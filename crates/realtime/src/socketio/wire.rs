@@ -173,8 +173,8 @@ mod tests {
             r#"44/admin,{"data":{"code":"not_found","message":"no such namespace"},"message":"not_found"}"#
         );
         let sid = Sid::new();
-        let open: Value = serde_json::from_str(&open(&sid, true, (25_000, 20_000), 65_536)[1..])
-            .expect("json");
+        let open: Value =
+            serde_json::from_str(&open(&sid, true, (25_000, 20_000), 65_536)[1..]).expect("json");
         assert_eq!(
             open,
             json!({"sid": sid.to_string(), "upgrades": ["websocket"], "pingInterval": 25000,
