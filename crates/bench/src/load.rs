@@ -32,6 +32,10 @@ pub enum Target {
     Huddle { ws_url: String },
     /// The bare server, e.g. `ws://127.0.0.1:9000/ws`.
     Bare { ws_url: String },
+    /// Huddle's Socket.IO endpoint over WebSocket, e.g.
+    /// `ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket`, spoken as `socket.io-client`
+    /// speaks it (`sendMessage` with an ack, `message` events); connections need tokens.
+    SocketIo { ws_url: String },
 }
 
 impl Target {
@@ -39,6 +43,7 @@ impl Target {
         match self {
             Target::Huddle { .. } => "huddle",
             Target::Bare { .. } => "bare",
+            Target::SocketIo { .. } => "socketio",
         }
     }
 }
@@ -277,6 +282,7 @@ fn classify<'a>(target: &Target, text: &'a str) -> Kind<'a> {
     let delivery_prefix = match target {
         Target::Huddle { .. } => "{\"type\":\"message.created\"",
         Target::Bare { .. } => "{\"type\":\"send\"",
+        Target::SocketIo { .. } => return classify_socketio(text),
     };
     if text.starts_with(delivery_prefix) {
         return Kind::Delivery(text);
@@ -303,6 +309,24 @@ fn classify<'a>(target: &Target, text: &'a str) -> Kind<'a> {
         }
     } else {
         Kind::Other { error: false }
+    }
+}
+
+/// Socket.IO packets: `42["message",{...}]` deliveries, `43<ack id>[{"ok":true,...}]` or
+/// `43<ack id>[{"error":{...}}]` replies (the ack id is the send's number).
+fn classify_socketio(text: &str) -> Kind<'_> {
+    if text.starts_with("42[\"message\",") {
+        return Kind::Delivery(text);
+    }
+    if let Some(rest) = text.strip_prefix("43") {
+        let parsed = parse_u64(rest);
+        return Kind::Reply {
+            send_ref: parsed.map(|(n, _)| n),
+            error: parsed.is_some_and(|(_, after)| after.starts_with("[{\"error\"")),
+        };
+    }
+    Kind::Other {
+        error: text.starts_with("42[\"error\""),
     }
 }
 
@@ -346,6 +370,10 @@ impl SenderState {
                 "{{\"type\":\"send\",\"room_id\":{},\"body\":\"{body}\",\"ref\":\"s{n}\"}}",
                 self.room
             ),
+            Target::SocketIo { .. } => format!(
+                "42{n}[\"sendMessage\",{{\"roomId\":{},\"body\":\"{body}\",\"clientMsgId\":\"{}{n}\"}}]",
+                self.room, self.outcome.cmid_prefix
+            ),
         };
         self.fifo.push_back((n, t));
         (text, t)
@@ -375,6 +403,7 @@ async fn connect(shared: &Shared, conn: &Conn) -> Result<Ws> {
     let (url, token) = match &shared.target {
         Target::Huddle { ws_url } => (ws_url.clone(), conn.token.clone()),
         Target::Bare { ws_url } => (format!("{ws_url}?room={}", conn.room), None),
+        Target::SocketIo { ws_url } => return connect_socketio(ws_url, conn).await,
     };
     let mut request = url.into_client_request()?;
     if let Some(t) = token {
@@ -404,6 +433,40 @@ async fn connect(shared: &Shared, conn: &Conn) -> Result<Ws> {
             .await?;
     }
     Ok(ws)
+}
+
+/// Opens Engine.IO over WebSocket and connects to `/` with the token, as `socket.io-client`
+/// with `transports: ["websocket"]` does; returns once `ready` came (the server needs no sync
+/// from a Socket.IO client).
+async fn connect_socketio(ws_url: &str, conn: &Conn) -> Result<Ws> {
+    let request = ws_url.into_client_request()?;
+    let (mut ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async_with_config(request, Some(crate::bare::ws_config()), true),
+    )
+    .await??;
+    let token = conn.token.clone().unwrap_or_default();
+    let mut asked = false;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await? {
+            Some(Ok(Message::Text(t))) => {
+                let t = t.as_str();
+                if t.starts_with('0') && !asked {
+                    ws.send(Message::text(format!("40{{\"token\":\"{token}\"}}")))
+                        .await?;
+                    asked = true;
+                } else if t.starts_with("44") {
+                    return Err(format!("connect refused: {t}").into());
+                } else if t.starts_with("42[\"ready\"") {
+                    return Ok(ws);
+                }
+            }
+            Some(Ok(Message::Close(c))) => return Err(format!("closed before ready: {c:?}").into()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("closed before ready".into()),
+        }
+    }
 }
 
 async fn run_conn(
@@ -478,6 +541,13 @@ async fn run_conn(
                 }
             }
             msg = source.next() => match msg {
+                // Engine.IO's ping, answered as a client does.
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                    if sink.send(Message::text("3")).await.is_err() {
+                        out.disconnected = true;
+                        break;
+                    }
+                }
                 Some(Ok(Message::Text(text))) => on_text(&shared, shard, text.as_str(), &mut sender, &mut out),
                 Some(Ok(Message::Close(frame))) => {
                     out.disconnected = true;

@@ -160,6 +160,8 @@ struct IdleArgs {
 enum Command {
     /// Fan-out at the bare server's saturating rate, then latency at half of it.
     Fanout(FanoutArgs),
+    /// Fan-out through `/socket.io/` against the native socket, per server CPU-second.
+    Socketio(FanoutArgs),
     /// Acked messages/s against the naive one-transaction-per-message baseline.
     Store(StoreArgs),
     /// History pages at a fixed request rate.
@@ -170,7 +172,8 @@ enum Command {
     Idle(IdleArgs),
     /// File upload and download throughput against the raw copy speed.
     Files(FilesArgs),
-    /// The standard set: fan-out and latency, store, history, search, files, idle.
+    /// The standard set: fan-out and latency, Socket.IO fan-out, store, history, search, files,
+    /// idle.
     All {
         #[command(flatten)]
         fanout: FanoutArgs,
@@ -213,21 +216,25 @@ fn settings(c: &Common) -> Result<Settings> {
     })
 }
 
+fn fanout_options(a: &FanoutArgs) -> FanoutOptions {
+    FanoutOptions {
+        connections: a.connections,
+        rooms: a.rooms,
+        senders: a.senders,
+        rate: a.rate,
+        start_total_rate: a.search_from,
+        factor: a.search_factor,
+        max_steps: a.max_steps,
+        latency: !a.no_latency,
+    }
+}
+
 async fn fanout(run: &mut Run, a: &FanoutArgs) -> Result<()> {
-    scenarios::fanout(
-        run,
-        &FanoutOptions {
-            connections: a.connections,
-            rooms: a.rooms,
-            senders: a.senders,
-            rate: a.rate,
-            start_total_rate: a.search_from,
-            factor: a.search_factor,
-            max_steps: a.max_steps,
-            latency: !a.no_latency,
-        },
-    )
-    .await
+    scenarios::fanout(run, &fanout_options(a)).await
+}
+
+async fn socketio(run: &mut Run, a: &FanoutArgs) -> Result<()> {
+    scenarios::socketio(run, &fanout_options(a)).await
 }
 
 async fn store(run: &mut Run, a: &StoreArgs) -> Result<()> {
@@ -299,6 +306,7 @@ async fn main_async(cli: Cli) -> Result<()> {
     let scenario = async {
         match &cli.command {
             Command::Fanout(a) => fanout(&mut run, a).await,
+            Command::Socketio(a) => socketio(&mut run, a).await,
             Command::Store(a) => store(&mut run, a).await,
             Command::History(a) => history(&mut run, a).await,
             Command::Search(a) => search(&mut run, a).await,
@@ -313,6 +321,7 @@ async fn main_async(cli: Cli) -> Result<()> {
                 files: f2,
             } => {
                 fanout(&mut run, f).await?;
+                socketio(&mut run, f).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;

@@ -56,7 +56,7 @@ pub struct Run {
 }
 
 fn trackers(huddle: &Server, bare: &Server, which: &str) -> Vec<Tracker> {
-    let server = if which == "huddle" { huddle } else { bare };
+    let server = if which == "bare" { bare } else { huddle };
     vec![
         Tracker::new(which, Probe::Pid(server.pid())),
         Tracker::new("load generator", Probe::Pid(std::process::id())),
@@ -148,6 +148,12 @@ impl Run {
     fn huddle_target(&self) -> Target {
         Target::Huddle {
             ws_url: self.api.ws_url(),
+        }
+    }
+
+    fn socketio_target(&self) -> Target {
+        Target::SocketIo {
+            ws_url: self.api.socketio_url(),
         }
     }
 
@@ -390,6 +396,81 @@ pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<()> {
             "p99_ratio": ratio,
             "target_ratio_max": 2.0,
             "met": ratio <= 2.0 && huddle.lost == 0 && huddle.duplicates == 0,
+        }),
+    );
+    Ok(())
+}
+
+/// Fan-out through `/socket.io/` (as `socket.io-client` over WebSocket) against the native
+/// socket, the same layout at the same rate in the same run: deliveries per server
+/// CPU-second, the translation's cost being the difference.
+pub async fn socketio(run: &mut Run, o: &FanoutOptions) -> Result<()> {
+    println!(
+        "\n== socket.io fan-out: {} connections, {} rooms of {}, {} senders ==",
+        o.connections,
+        o.rooms,
+        o.connections / o.rooms,
+        o.senders
+    );
+    let users = run.users(o.connections).await?;
+    let rooms = run.api.rooms_of(&users, o.rooms, "socketio").await?;
+    let layout = Layout::new(&rooms, o.senders / o.rooms.max(1));
+    let rate = match o.rate {
+        Some(r) => r,
+        None => {
+            find_saturation(run, &layout, o.start_total_rate, o.factor, o.max_steps)
+                .await?
+                .0
+        }
+    };
+    let mode = SendMode::Open {
+        rate,
+        max_in_flight: MAX_IN_FLIGHT,
+    };
+    let target_of = |native: bool| {
+        if native {
+            run.huddle_target()
+        } else {
+            run.socketio_target()
+        }
+    };
+    let mut results = Vec::new();
+    for native in [true, false] {
+        let load = run.load(
+            target_of(native),
+            layout.huddle.clone(),
+            layout.senders.clone(),
+            mode,
+        );
+        results.push(run.run_load(&load).await?);
+    }
+    let (native, sio) = (&results[0], &results[1]);
+    let per_cpu = |r: &LoadResult| {
+        let cpu = r
+            .usage
+            .iter()
+            .find(|u| u.process == r.target)
+            .map_or(0.0, |u| u.cpu_percent / 100.0);
+        r.deliveries_per_s / cpu.max(1e-9)
+    };
+    let (native_per_cpu, sio_per_cpu) = (per_cpu(native), per_cpu(sio));
+    let ratio = sio_per_cpu / native_per_cpu.max(1e-9);
+    println!(
+        "socket.io: {sio_per_cpu:.0} deliveries per server CPU-second = {:.1}% of the native socket's {native_per_cpu:.0} (target >= 70%); lost {} (target 0)",
+        100.0 * ratio,
+        sio.lost
+    );
+    run.record(
+        "socketio",
+        json!({
+            "rate_per_sender": rate,
+            "native": native,
+            "socketio": sio,
+            "native_deliveries_per_cpu_s": native_per_cpu,
+            "socketio_deliveries_per_cpu_s": sio_per_cpu,
+            "per_cpu_ratio": ratio,
+            "target_ratio_min": 0.70,
+            "met": ratio >= 0.70 && sio.lost == 0 && sio.duplicates == 0,
         }),
     );
     Ok(())

@@ -36,6 +36,14 @@ impl Api {
         format!("{}/api/v1/ws", self.base.replacen("http", "ws", 1))
     }
 
+    /// Socket.IO over WebSocket from the start (`transports: ["websocket"]`).
+    pub fn socketio_url(&self) -> String {
+        format!(
+            "{}/socket.io/?EIO=4&transport=websocket",
+            self.base.replacen("http", "ws", 1)
+        )
+    }
+
     async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Result<Value> {
         let mut req = self.client.post(format!("{}{path}", self.base)).json(&body);
         if let Some(t) = token {

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::outlet::Outlet;
+use crate::socketio::translate::Recent;
 
 /// Packets waiting for a poll past this many bytes mean the client has stopped polling: the
 /// session ends and the client reconnects and syncs, as a native socket that stops reading.
@@ -179,10 +180,11 @@ impl Drop for PollingGuard<'_> {
     }
 }
 
-/// The sessions a request can name by id.
+/// The sessions a request can name by id, and what all sessions of the process share.
 #[derive(Default)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Arc<Link>>>,
+    pub recent: Recent,
 }
 
 impl Sessions {

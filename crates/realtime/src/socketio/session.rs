@@ -454,7 +454,12 @@ impl Session {
                 "connection lost",
             ));
         };
-        native.buf.extend_from_slice(&chunk);
+        if native.buf.is_empty() {
+            // The outlet hands over its whole buffer: taken as it is, not copied.
+            native.buf = BytesMut::from(chunk);
+        } else {
+            native.buf.extend_from_slice(&chunk);
+        }
         loop {
             let Some(native) = self.native.as_mut() else {
                 return Ok(());
@@ -469,8 +474,10 @@ impl Session {
             };
             match frame {
                 (OpCode::Text, payload) => {
-                    let text = String::from_utf8_lossy(&payload);
-                    self.on_native_text(&text).await?;
+                    // The native connection writes JSON it rendered: always UTF-8.
+                    if let Ok(text) = std::str::from_utf8(&payload) {
+                        self.on_native_text(text).await?;
+                    }
                 }
                 (OpCode::Ping, payload) => {
                     let pong = AggregatedMessage::Pong(payload.freeze());
@@ -495,6 +502,13 @@ impl Session {
             // A Socket.IO client does not sync: live messages need not wait for it.
             let sync = format!(r#"{{"type":"sync","ref":"{OWN_REF}"}}"#);
             self.pending.push_back(AggregatedMessage::Text(sync.into()));
+        }
+        // Live events (most frames) are the same text for every socket of a room.
+        let reply = text.contains("\"ref\":");
+        if !reply {
+            if let Some(packet) = self.sessions.recent.event_packet(text) {
+                return self.send(&packet).await;
+            }
         }
         match translate::from_native(text) {
             Some(Outgoing::Event(name, payload)) => self.send(&wire::event(&name, &payload)).await,

@@ -5,8 +5,12 @@
 //! native protocol says `send` and `room_id`. Every client event becomes one native frame, its
 //! acknowledgement id carried as the frame's `ref` (`a<id>`); every native frame becomes one
 //! event, or the acknowledgement of the event that asked for it.
+use std::sync::{Arc, Mutex, MutexGuard};
+
 use huddle_domain::ErrorCode;
 use serde_json::{json, Map, Value};
+
+use crate::socketio::wire;
 
 /// The `ref` prefix of a client event that asked for an acknowledgement.
 const ACK_REF: char = 'a';
@@ -22,6 +26,69 @@ pub(crate) enum Outgoing {
     Ack(i64, Value),
     /// Nothing: the answer to one of the bridge's own frames.
     Nothing,
+}
+
+/// Live frames translated lately, shared by every session of the process: a room's message
+/// reaches each of its sockets as the same native text, and is translated once, not once per
+/// socket (parsing and renaming cost ten times what writing the frame does).
+pub(crate) struct Recent {
+    slots: Vec<Mutex<Option<(u64, Arc<str>, Arc<str>)>>>,
+}
+
+/// Frames remembered; a slot is reused by the next frame whose hash falls in it. Enough for
+/// the frames on their way to a room's sockets at thousands of messages a second (a few MiB).
+const RECENT_SLOTS: usize = 4096;
+
+impl Default for Recent {
+    fn default() -> Self {
+        Self {
+            slots: (0..RECENT_SLOTS).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+}
+
+impl Recent {
+    /// The Engine.IO packet for a live native frame, from the cache or freshly made; `None`
+    /// for frames that are not events (replies, and frames it cannot read).
+    pub(crate) fn event_packet(&self, frame: &str) -> Option<Arc<str>> {
+        let hash = sample_hash(frame);
+        let slot = &self.slots[(hash as usize) % RECENT_SLOTS];
+        if let Some((h, text, packet)) = &*lock(slot) {
+            if *h == hash && &**text == frame {
+                return Some(packet.clone());
+            }
+        }
+        let Some(Outgoing::Event(name, payload)) = from_native(frame) else {
+            return None;
+        };
+        let packet: Arc<str> = Arc::from(wire::event(&name, &payload));
+        *lock(slot) = Some((hash, Arc::from(frame), packet.clone()));
+        Some(packet)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while the lock is held; the slot is whole either way.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// FNV-1a over the length and the frame's first 96 and last 32 bytes, where a frame's kind,
+/// room, ids and sequence numbers are; the whole text is compared before a hit is used.
+fn sample_hash(frame: &str) -> u64 {
+    let bytes = frame.as_bytes();
+    let head = &bytes[..bytes.len().min(96)];
+    let tail = &bytes[bytes.len().saturating_sub(32)..];
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in (bytes.len() as u64)
+        .to_le_bytes()
+        .iter()
+        .chain(head)
+        .chain(tail)
+    {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }
 
 /// Native reply frames: each answers one client frame, by its `ref`.
@@ -369,6 +436,34 @@ mod tests {
         }
         assert_eq!(from_native("[1]"), None);
         assert_eq!(from_native(r#"{"no":"type"}"#), None);
+    }
+
+    #[test]
+    fn recent_frames_are_translated_once_and_never_confused() {
+        let recent = Recent::default();
+        let one = r#"{"type":"typing","room_id":3,"user_id":2}"#;
+        let first = recent.event_packet(one).unwrap();
+        assert_eq!(&*first, r#"42["typing",{"roomId":3,"userId":2}]"#);
+        assert!(
+            Arc::ptr_eq(&first, &recent.event_packet(one).unwrap()),
+            "cached"
+        );
+        // Same length, same head and tail: the same hash, another frame.
+        let a = format!(
+            r#"{{"type":"typing","room_id":3,"user_id":2,"x":"{}a{}"}}"#,
+            "p".repeat(100),
+            "q".repeat(40)
+        );
+        let b = a.replace("pa", "pb");
+        assert_eq!(sample_hash(&a), sample_hash(&b));
+        assert!(recent.event_packet(&a).unwrap().contains("pa"));
+        assert!(recent.event_packet(&b).unwrap().contains("pb"));
+        assert!(recent.event_packet(&a).unwrap().contains("pa"));
+        // Replies are never events.
+        assert_eq!(
+            recent.event_packet(r#"{"type":"ack","ref":"a1","message":{}}"#),
+            None
+        );
     }
 
     #[test]
