@@ -474,8 +474,12 @@ impl Session {
             };
             match frame {
                 (OpCode::Text, payload) => {
-                    // The native connection writes JSON it rendered: always UTF-8.
-                    if let Ok(text) = std::str::from_utf8(&payload) {
+                    // Most frames are a room's live events, translated lately for another
+                    // socket: found by their bytes, before any reading of them.
+                    if let Some(packet) = self.sessions.recent.get(&payload) {
+                        self.send(&packet).await?;
+                    } else if let Ok(text) = std::str::from_utf8(&payload) {
+                        // The native connection writes JSON it rendered: always UTF-8.
                         self.on_native_text(text).await?;
                     }
                 }
@@ -503,7 +507,7 @@ impl Session {
             let sync = format!(r#"{{"type":"sync","ref":"{OWN_REF}"}}"#);
             self.pending.push_back(AggregatedMessage::Text(sync.into()));
         }
-        // Live events (most frames) are the same text for every socket of a room.
+        // Live events are the same text for every socket of a room: remembered.
         let reply = text.contains("\"ref\":");
         if !reply {
             if let Some(packet) = self.sessions.recent.event_packet(text) {
