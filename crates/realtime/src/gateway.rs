@@ -138,6 +138,6 @@ async fn upgrade(
         .max_frame_size(max)
         .aggregate_continuations()
         .max_continuation_size(max);
-    actix_web::rt::spawn(connection::run(shared, session, stream, header_token));
+    actix_web::rt::spawn(connection::run(shared, session, stream, header_token, None));
     Ok(response)
 }

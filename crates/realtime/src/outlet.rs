@@ -115,6 +115,19 @@ impl Outlet {
         Ok(self.try_put(|buf| put_text(buf, text), false)?.is_none())
     }
 
+    /// Queues frames another writer already encoded (a burst of them at once) if there is
+    /// room now; `Ok(false)` when [`LIMIT`] bytes already wait, and nothing was queued.
+    pub(crate) fn try_raw(&mut self, frames: &[u8]) -> Result<bool, Closed> {
+        Ok(self
+            .try_put(|buf| buf.extend_from_slice(frames), false)?
+            .is_none())
+    }
+
+    /// Queues encoded frames, waiting while [`LIMIT`] bytes are already queued.
+    pub(crate) async fn raw(&mut self, frames: Bytes) -> Result<(), Closed> {
+        self.write_with(|buf| buf.extend_from_slice(&frames)).await
+    }
+
     /// Makes room for about `bytes` of frames about to be written, so that a burst grows the
     /// buffer once instead of doubling it (and copying what it holds) frame by frame.
     pub(crate) fn reserve(&mut self, bytes: usize) {

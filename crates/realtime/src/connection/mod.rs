@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::hub::handle::HubCommand;
 use crate::outlet::Outlet;
-use crate::protocol;
+use crate::protocol::{self, Dialect};
 use crate::shared::Shared;
 
 mod end;
@@ -56,12 +56,20 @@ pub(crate) async fn run<S: ClientStream>(
     session: Outlet,
     mut stream: S,
     header_token: Option<String>,
+    dialect: Option<Arc<dyn Dialect>>,
 ) {
     let _active = ActiveGuard::new(&shared);
     let mut shutdown = shared.shutdown.subscribe();
     // Boxed, with all its locals: this future keeps room for every local it ever holds (moved
     // out or not) for as long as the connection lives, and none of the set-up's is needed.
-    let set_up = set_up(&shared, session, &mut stream, header_token, &mut shutdown);
+    let set_up = set_up(
+        &shared,
+        session,
+        &mut stream,
+        header_token,
+        dialect,
+        &mut shutdown,
+    );
     let Some(SetUp {
         mut state,
         mut rx,

@@ -21,7 +21,7 @@ use crate::hub::handle::HubCommand;
 use crate::link::{ConnId, Kill};
 use crate::outbox::{outbox, OutboxReceiver};
 use crate::outlet::Outlet;
-use crate::protocol::{self, ClientFrame};
+use crate::protocol::{self, ClientFrame, Dialect};
 use crate::shared::Shared;
 use crate::user_slots::{Slot, UserSlots};
 
@@ -42,6 +42,7 @@ pub(crate) async fn set_up<S: ClientStream>(
     mut session: Outlet,
     stream: &mut S,
     header_token: Option<String>,
+    dialect: Option<Arc<dyn Dialect>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Option<SetUp> {
     if *shutdown.borrow() {
@@ -118,7 +119,7 @@ pub(crate) async fn set_up<S: ClientStream>(
     let hold = !shared.config.sync_grace.is_zero();
     let state = ConnState {
         shared: shared.clone(),
-        writer: Writer::new(session, kill, shared.config.client_timeout),
+        writer: Writer::new(session, kill, shared.config.client_timeout).speaking(dialect),
         user_id,
         conn,
         delivery: Delivery::new(rooms.iter().map(|r| r.room_id), hold),
@@ -220,6 +221,7 @@ mod tests {
             server.outlet,
             &mut server.stream,
             header,
+            None,
             &mut shutdown,
         )
         .await;
@@ -369,6 +371,7 @@ mod tests {
             &world.shared,
             server.outlet,
             &mut server.stream,
+            None,
             None,
             &mut shutdown,
         )

@@ -20,6 +20,7 @@ async fn open(world: &World, token: String) -> (Client, actix_web::rt::task::Joi
         server.outlet,
         server.stream,
         Some(token),
+        None,
     ));
     assert_eq!(client.recv().await.json()["type"], "ready");
     (client, task)

@@ -7,12 +7,14 @@ use std::time::Duration;
 use crate::connection::end::{End, Step};
 use crate::link::Kill;
 use crate::outlet::Outlet;
-use crate::protocol::{self, Frame};
+use crate::protocol::{self, Dialect, Frame};
 
 pub(crate) struct Writer {
     session: Outlet,
     kill: Arc<Kill>,
     client_timeout: Duration,
+    /// Set: frames are rendered in this dialect as they are written.
+    dialect: Option<Arc<dyn Dialect>>,
 }
 
 impl Writer {
@@ -21,7 +23,14 @@ impl Writer {
             session,
             kill,
             client_timeout,
+            dialect: None,
         }
+    }
+
+    /// Writes every frame in `dialect` instead of the native protocol.
+    pub(crate) fn speaking(mut self, dialect: Option<Arc<dyn Dialect>>) -> Self {
+        self.dialect = dialect;
+        self
     }
 
     /// The switch the hub cuts this connection with.
@@ -37,7 +46,13 @@ impl Writer {
     /// Writes a frame, giving up on a client that stops reading for the client timeout, or
     /// when the hub cuts the connection meanwhile.
     pub(crate) async fn write(&mut self, frame: impl Into<Frame>) -> Step {
-        let frame: Frame = frame.into();
+        let mut frame: Frame = frame.into();
+        if let Some(dialect) = &self.dialect {
+            match dialect.render(&frame) {
+                Some(rendered) => frame = rendered,
+                None => return Ok(()),
+            }
+        }
         // Nearly always the outlet has room: written at once, with no timer, no waiter and no
         // copy of the frame set up for a wait. Frames queued together go out in one socket
         // write.

@@ -9,3 +9,10 @@ pub(crate) use client::{parse, ClientFrame};
 pub(crate) use close::*;
 pub use server::Frame;
 pub(crate) use server::*;
+
+/// Another wire format for the same frames: what a connection writes in place of each native
+/// frame, or nothing (`/socket.io/` renders events and replies its own way). Here, below the
+/// connection, so that it needs nothing of the endpoint that speaks it.
+pub(crate) trait Dialect: Send + Sync {
+    fn render(&self, frame: &Frame) -> Option<Frame>;
+}

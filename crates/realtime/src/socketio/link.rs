@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::outlet::Outlet;
-use crate::socketio::translate::Recent;
+use crate::socketio::translate::Translator;
 
 /// Packets waiting for a poll past this many bytes mean the client has stopped polling: the
 /// session ends and the client reconnects and syncs, as a native socket that stops reading.
@@ -184,7 +184,8 @@ impl Drop for PollingGuard<'_> {
 #[derive(Default)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Arc<Link>>>,
-    pub recent: Recent,
+    /// The dialect every session's native connection writes in.
+    pub translator: Arc<Translator>,
 }
 
 impl Sessions {

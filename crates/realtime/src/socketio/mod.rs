@@ -13,6 +13,7 @@
 //! - `wire`: Socket.IO packets in and out.
 //! - `translate`: events to native frames and back, camelCase to snake_case.
 //! - `link`: what a session's HTTP requests share with its task.
+//! - `native`: the native connection behind a socket, and the frames it writes.
 //! - `session`: the task.
 //! - `routes`: the handlers.
 use std::time::Duration;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use crate::config::RealtimeConfig;
 
 mod link;
+mod native;
 mod routes;
 mod session;
 mod translate;

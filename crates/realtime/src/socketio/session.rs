@@ -6,28 +6,23 @@
 //! storage, per-room order, `client_msg_id`, rate limits, revocation, resume and fan-out are the
 //! native socket's own, not a copy of them: this task only translates and carries.
 use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_http::ws::{CloseReason, OpCode, Parser, ProtocolError};
-use actix_web::body::MessageBody;
-use actix_web::web::{Bytes, BytesMut};
+use actix_web::web::Bytes;
 use actix_ws::AggregatedMessage;
 use engineioxide_core::{Packet as EnginePacket, ProtocolVersion, Sid};
-use futures_util::Stream;
 use huddle_domain::ErrorCode;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::connection;
-use crate::outlet::{self, OutletBody};
 use crate::protocol;
 use crate::shared::Shared;
 use crate::socketio::link::{Inbound, Link, Sessions, WsConn, WsReads};
-use crate::socketio::translate::{self, Outgoing, OWN_REF};
+use crate::socketio::native::{native_io, Native, NativeIo};
+use crate::socketio::translate::{self, OWN_REF};
 use crate::socketio::wire::{self, Incoming, NAMESPACE};
 use crate::socketio::EngineConfig;
 
@@ -40,16 +35,6 @@ enum Transport {
     Ws(WsConn),
 }
 
-/// The native connection behind the Socket.IO socket.
-struct Native {
-    to_conn: mpsc::Sender<Result<AggregatedMessage, ProtocolError>>,
-    from_conn: OutletBody,
-    /// Bytes of frames not yet whole.
-    buf: BytesMut,
-    /// `ready` came: the Socket.IO connect was answered.
-    ready: bool,
-}
-
 /// How a session ends.
 #[derive(Debug, PartialEq, Eq)]
 enum End {
@@ -60,16 +45,6 @@ enum End {
 }
 
 type Step = Result<(), End>;
-
-/// The native connection's reads: frames this task passes on.
-struct Feed(mpsc::Receiver<Result<AggregatedMessage, ProtocolError>>);
-
-impl Stream for Feed {
-    type Item = Result<AggregatedMessage, ProtocolError>;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
-    }
-}
 
 pub(crate) struct Session {
     shared: Arc<Shared>,
@@ -425,20 +400,8 @@ impl Session {
             let packet = wire::connect_error(namespace, e.code(), &e.public_message());
             return self.send(&packet).await;
         }
-        let (outlet, from_conn) = outlet::outlet();
-        let (to_conn, feed) = mpsc::channel(MAX_PENDING);
-        actix_web::rt::spawn(connection::run(
-            self.shared.clone(),
-            outlet,
-            Feed(feed),
-            Some(token),
-        ));
-        self.native = Some(Native {
-            to_conn,
-            from_conn,
-            buf: BytesMut::new(),
-            ready: false,
-        });
+        let dialect = self.sessions.translator.clone();
+        self.native = Some(Native::start(&self.shared, token, dialect, MAX_PENDING));
         Ok(())
     }
 
@@ -454,49 +417,67 @@ impl Session {
                 "connection lost",
             ));
         };
-        if native.buf.is_empty() {
-            // The outlet hands over its whole buffer: taken as it is, not copied.
-            native.buf = BytesMut::from(chunk);
-        } else {
-            native.buf.extend_from_slice(&chunk);
-        }
-        loop {
-            let Some(native) = self.native.as_mut() else {
-                return Ok(());
-            };
-            let frame = match Parser::parse(&mut native.buf, false, usize::MAX) {
-                Ok(Some((_, opcode, payload))) => (opcode, payload.unwrap_or_default()),
-                Ok(None) => return Ok(()),
-                Err(e) => {
-                    tracing::warn!(error = %e, "unreadable native frame");
-                    return Err(End::Close(protocol::CLOSE_INTERNAL_ERROR, "internal error"));
+        let (frames, spans) = native.take_frames(chunk);
+        // Once connected on a WebSocket, the native connection's text frames are the client's
+        // frames already (it speaks Socket.IO): they go on as written, a burst in one copy.
+        let pass = native.ready && matches!(self.transport, Transport::Ws(_));
+        let mut run = 0..0;
+        for span in spans {
+            if pass && span.opcode == OpCode::Text {
+                if run.is_empty() {
+                    run = span.start..span.end;
+                } else {
+                    run.end = span.end;
                 }
-            };
-            match frame {
-                (OpCode::Text, payload) => {
-                    // Most frames are a room's live events, translated lately for another
-                    // socket: found by their bytes, before any reading of them.
-                    if let Some(packet) = self.sessions.recent.get(&payload) {
-                        self.send(&packet).await?;
-                    } else if let Ok(text) = std::str::from_utf8(&payload) {
-                        // The native connection writes JSON it rendered: always UTF-8.
-                        self.on_native_text(text).await?;
-                    }
-                }
-                (OpCode::Ping, payload) => {
-                    let pong = AggregatedMessage::Pong(payload.freeze());
-                    self.pending.push_front(pong);
-                }
-                (OpCode::Close, payload) => {
+                continue;
+            }
+            self.send_raw(&frames, std::mem::replace(&mut run, 0..0))
+                .await?;
+            let payload = frames.slice(span.payload.clone());
+            match span.opcode {
+                OpCode::Text => match std::str::from_utf8(&payload) {
+                    Ok(packet) => self.on_native_packet(packet).await?,
+                    Err(_) => tracing::warn!("a native frame that is not UTF-8"),
+                },
+                OpCode::Ping => self.pending.push_front(AggregatedMessage::Pong(payload)),
+                OpCode::Close => {
                     let reason = Parser::try_parse_close_payload(&payload).ok().flatten();
                     return self.on_native_close(reason).await;
                 }
                 _ => {}
             }
         }
+        self.send_raw(&frames, run).await
     }
 
-    async fn on_native_text(&mut self, text: &str) -> Step {
+    /// Writes `frames[run]`, whole WebSocket frames, to the client's WebSocket.
+    async fn send_raw(&mut self, frames: &Bytes, run: std::ops::Range<usize>) -> Step {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let Transport::Ws(ws) = &mut self.transport else {
+            return Ok(());
+        };
+        match ws.outlet.try_raw(&frames[run.clone()]) {
+            Ok(true) => Ok(()),
+            Err(_closed) => Err(End::Gone),
+            Ok(false) => {
+                let wait = self.shared.config.client_timeout;
+                match tokio::time::timeout(wait, ws.outlet.raw(frames.slice(run))).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_closed)) => Err(End::Gone),
+                    Err(_) => Err(End::Close(
+                        protocol::CLOSE_TRY_AGAIN_LATER,
+                        "too slow: reconnect and sync",
+                    )),
+                }
+            }
+        }
+    }
+
+    /// One Engine.IO packet the native connection wrote (in Socket.IO): its first, `ready`,
+    /// is the answer to the connect, and comes after the namespace's `40`.
+    async fn on_native_packet(&mut self, packet: &str) -> Step {
         let first = self.native.as_ref().is_some_and(|n| !n.ready);
         if first {
             if let Some(native) = self.native.as_mut() {
@@ -507,18 +488,7 @@ impl Session {
             let sync = format!(r#"{{"type":"sync","ref":"{OWN_REF}"}}"#);
             self.pending.push_back(AggregatedMessage::Text(sync.into()));
         }
-        // Live events are the same text for every socket of a room: remembered.
-        let reply = text.contains("\"ref\":");
-        if !reply {
-            if let Some(packet) = self.sessions.recent.event_packet(text) {
-                return self.send(&packet).await;
-            }
-        }
-        match translate::from_native(text) {
-            Some(Outgoing::Event(name, payload)) => self.send(&wire::event(&name, &payload)).await,
-            Some(Outgoing::Ack(id, payload)) => self.send(&wire::ack(id, &payload)).await,
-            Some(Outgoing::Nothing) | None => Ok(()),
-        }
+        self.send(packet).await
     }
 
     /// The native connection closed: before `ready`, a refused connect; after it, a token
@@ -613,41 +583,5 @@ async fn next_probe(
     match probe {
         Some(ws) => ws.reads.next().await,
         None => std::future::pending().await,
-    }
-}
-
-/// What happened between this task and its native connection.
-enum NativeIo {
-    /// Bytes of frames it wrote; `None` once it ended.
-    Read(Option<Bytes>),
-    /// A held client frame was passed on.
-    Fed,
-}
-
-/// Reads what the native connection wrote and, once it has room, passes it the oldest held
-/// client frame; never ends while there is no native connection.
-async fn native_io(
-    native: &mut Option<Native>,
-    pending: &mut VecDeque<AggregatedMessage>,
-) -> NativeIo {
-    let Some(n) = native else {
-        return std::future::pending().await;
-    };
-    let body = &mut n.from_conn;
-    let read = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_next(cx));
-    tokio::select! {
-        chunk = read => NativeIo::Read(chunk.and_then(Result::ok)),
-        permit = n.to_conn.reserve(), if !pending.is_empty() => {
-            match permit {
-                Ok(permit) => {
-                    if let Some(msg) = pending.pop_front() {
-                        permit.send(Ok(msg));
-                    }
-                }
-                // It stopped reading: its close frame is on the way, and says why.
-                Err(_) => pending.clear(),
-            }
-            NativeIo::Fed
-        }
     }
 }

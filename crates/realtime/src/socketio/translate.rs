@@ -5,11 +5,12 @@
 //! native protocol says `send` and `room_id`. Every client event becomes one native frame, its
 //! acknowledgement id carried as the frame's `ref` (`a<id>`); every native frame becomes one
 //! event, or the acknowledgement of the event that asked for it.
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use huddle_domain::ErrorCode;
 use serde_json::{json, Map, Value};
 
+use crate::protocol::{Dialect, Frame};
 use crate::socketio::wire;
 
 /// The `ref` prefix of a client event that asked for an acknowledgement.
@@ -28,81 +29,65 @@ pub(crate) enum Outgoing {
     Nothing,
 }
 
-/// Live frames translated lately, shared by every session of the process: a room's message
-/// reaches each of its sockets as the same native text, and is translated once, not once per
-/// socket (parsing and renaming cost ten times what writing the frame does).
-pub(crate) struct Recent {
-    slots: Vec<Mutex<Option<Entry>>>,
+/// The Socket.IO dialect of a native connection: each frame it writes is rendered here. A
+/// room's live event reaches every socket as the same shared frame (rendered once by the hub),
+/// so its rendering is kept by the frame's address, and a room of a thousand Socket.IO sockets
+/// parses and renames each event once, not a thousand times.
+pub(crate) struct Translator {
+    slots: Vec<Mutex<Option<(Frame, Frame)>>>,
 }
 
-/// A translated frame: its hash, its native text and its Engine.IO packet.
-type Entry = (u64, Box<[u8]>, Arc<str>);
+/// Frames remembered (2^14), each slot taken by the next frame whose address falls in it:
+/// enough for the events on their way to sockets that lag a second behind at tens of
+/// thousands of messages a second (about 15 MiB when all are filled).
+const SLOT_BITS: u32 = 14;
 
-/// Frames remembered; a slot is reused by the next frame whose hash falls in it. Enough for
-/// the frames on their way to a room's sockets at tens of thousands of messages a second,
-/// when sockets lag a second behind (at most about 15 MiB, when all are filled).
-const RECENT_SLOTS: usize = 16 * 1024;
-
-impl Default for Recent {
+impl Default for Translator {
     fn default() -> Self {
         Self {
-            slots: (0..RECENT_SLOTS).map(|_| Mutex::new(None)).collect(),
+            slots: (0..1usize << SLOT_BITS).map(|_| Mutex::new(None)).collect(),
         }
     }
 }
 
-impl Recent {
-    fn slot(&self, hash: u64) -> &Mutex<Option<Entry>> {
-        &self.slots[(hash as usize) % RECENT_SLOTS]
+impl Translator {
+    fn slot(&self, frame: &Frame) -> &Mutex<Option<(Frame, Frame)>> {
+        let address = frame.as_bytes().as_ptr() as usize as u64;
+        let index = address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS);
+        &self.slots[index as usize]
     }
+}
 
-    /// The packet of a frame translated lately, looked up by its bytes: a hit costs a hash of
-    /// a few words and one comparison, and no parsing.
-    pub(crate) fn get(&self, frame: &[u8]) -> Option<Arc<str>> {
-        let hash = sample_hash(frame);
-        match &*lock(self.slot(hash)) {
-            Some((h, text, packet)) if *h == hash && **text == *frame => Some(packet.clone()),
-            _ => None,
+impl Dialect for Translator {
+    fn render(&self, frame: &Frame) -> Option<Frame> {
+        let slot = self.slot(frame);
+        // The slot holds the frame it rendered, so that frame's memory cannot be reused for
+        // another while it is there: the same address and length is the same frame.
+        if let Some((native, packet)) = &*lock(slot) {
+            if native.as_bytes().as_ptr() == frame.as_bytes().as_ptr()
+                && native.len() == frame.len()
+            {
+                return Some(packet.clone());
+            }
         }
-    }
-
-    /// Translates a live native frame and remembers it; `None` for frames that are not events
-    /// (replies, and frames it cannot read), which are not remembered.
-    pub(crate) fn event_packet(&self, frame: &str) -> Option<Arc<str>> {
-        let Some(Outgoing::Event(name, payload)) = from_native(frame) else {
-            return None;
-        };
-        let packet: Arc<str> = Arc::from(wire::event(&name, &payload));
-        let hash = sample_hash(frame.as_bytes());
-        *lock(self.slot(hash)) = Some((hash, frame.as_bytes().into(), packet.clone()));
-        Some(packet)
+        match from_native(frame)? {
+            Outgoing::Event(name, payload) => {
+                let packet = Frame::from(wire::event(&name, &payload));
+                // A frame with a `ref` is one connection's own: not worth a slot.
+                if !frame.contains("\"ref\":") {
+                    *lock(slot) = Some((frame.clone(), packet.clone()));
+                }
+                Some(packet)
+            }
+            Outgoing::Ack(id, payload) => Some(Frame::from(wire::ack(id, &payload))),
+            Outgoing::Nothing => None,
+        }
     }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while the lock is held; the slot is whole either way.
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A hash of the length and the frame's first 96 and last 32 bytes, where a frame's kind,
-/// room, ids and sequence numbers are, read 8 bytes at a time; the whole text is compared
-/// before a hit is used.
-fn sample_hash(frame: &[u8]) -> u64 {
-    let head = &frame[..frame.len().min(96)];
-    let tail = &frame[frame.len().saturating_sub(32)..];
-    let mut h = (frame.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for part in [head, tail] {
-        let mut words = part.chunks_exact(8);
-        for w in &mut words {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(w);
-            h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x0100_0000_01b3).rotate_left(23);
-        }
-        for b in words.remainder() {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
 }
 
 /// Native reply frames: each answers one client frame, by its `ref`.
@@ -453,31 +438,32 @@ mod tests {
     }
 
     #[test]
-    fn recent_frames_are_translated_once_and_never_confused() {
-        let recent = Recent::default();
-        let one = r#"{"type":"typing","room_id":3,"user_id":2}"#;
-        let first = recent.event_packet(one).unwrap();
+    fn shared_frames_are_rendered_once_and_others_never_confused() {
+        let dialect = Translator::default();
+        let live = Frame::from(r#"{"type":"typing","room_id":3,"user_id":2}"#.to_owned());
+        let first = dialect.render(&live).unwrap();
         assert_eq!(&*first, r#"42["typing",{"roomId":3,"userId":2}]"#);
-        assert!(
-            Arc::ptr_eq(&first, &recent.event_packet(one).unwrap()),
-            "cached"
-        );
-        // Same length, same head and tail: the same hash, another frame.
-        let a = format!(
-            r#"{{"type":"typing","room_id":3,"user_id":2,"x":"{}a{}"}}"#,
-            "p".repeat(100),
-            "q".repeat(40)
-        );
-        let b = a.replace("pa", "pb");
-        assert_eq!(sample_hash(a.as_bytes()), sample_hash(b.as_bytes()));
-        assert!(recent.event_packet(&a).unwrap().contains("pa"));
-        assert!(recent.event_packet(&b).unwrap().contains("pb"));
-        assert!(recent.event_packet(&a).unwrap().contains("pa"));
-        // Replies are never events.
+        let again = dialect.render(&live.clone()).unwrap();
         assert_eq!(
-            recent.event_packet(r#"{"type":"ack","ref":"a1","message":{}}"#),
-            None
+            first.as_bytes().as_ptr(),
+            again.as_bytes().as_ptr(),
+            "the same frame is rendered once"
         );
+        // Equal text in another frame is rendered afresh, and right.
+        let twin = Frame::from(r#"{"type":"typing","room_id":3,"user_id":2}"#.to_owned());
+        assert_eq!(&*dialect.render(&twin).unwrap(), &*first);
+        for n in 0..100 {
+            let other = Frame::from(format!(r#"{{"type":"typing","room_id":{n},"user_id":2}}"#));
+            assert!(dialect
+                .render(&other)
+                .unwrap()
+                .contains(&format!(r#""roomId":{n},"#)));
+        }
+        // Replies become acks, or nothing; never remembered as another's.
+        let ack = Frame::from(r#"{"type":"pong","ref":"a9"}"#.to_owned());
+        assert_eq!(&*dialect.render(&ack).unwrap(), r#"439[{"ok":true}]"#);
+        let own = Frame::from(r#"{"type":"synced","ref":"i"}"#.to_owned());
+        assert_eq!(dialect.render(&own), None);
     }
 
     #[test]
