@@ -316,6 +316,12 @@ async fn typing_presence_and_leaving_reach_the_room(backend: Backend) {
     b.emit("typing", json!({"roomId": room})).await;
     let typing = a.event("typing").await;
     assert_eq!(typing, json!({"roomId": room, "userId": bob.user_id}));
+    // Asked for, typing is acknowledged too (the native socket never answers it).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ok(&b.ask("typing", json!({"roomId": room})).await);
+    assert_eq!(a.event("typing").await["userId"], bob.user_id);
+    let pong = b.ask("ping", json!(null)).await;
+    assert_eq!(pong, json!({"ok": true}));
 
     b.disconnect().await;
     b.line("disconnect").await;

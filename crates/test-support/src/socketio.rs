@@ -29,7 +29,7 @@ pub fn node_available() -> bool {
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("CI=true: Node.js (`node`) is needed for the socket.io-client tests");
         }
-        eprintln!("SKIPPED: Node.js is not installed; the socket.io-client tests need it");
+        eprintln!("\n!!!!!!!! SKIPPING Socket.IO client test: Node.js (`node`) is not installed !!!!!!!!\n");
     }
     ok
 }

@@ -350,20 +350,25 @@ impl Session {
                 self.pending.clear();
                 Ok(())
             }
-            Incoming::Event { name, arg, ack } => {
+            Incoming::Event { name, arg, mut ack } => {
                 if !self.native.as_ref().is_some_and(|n| n.ready) {
                     // Socket.IO drops events of a socket that is not connected.
                     return Ok(());
                 }
+                // Typing is never answered natively: its ack is given here, at once.
+                let ack_here = if name == "typing" { ack.take() } else { None };
                 match translate::to_native(&name, arg, ack) {
                     Ok(frame) => {
                         self.pending
                             .push_back(AggregatedMessage::Text(frame.into()));
-                        Ok(())
+                        match ack_here {
+                            Some(id) => self.send(&wire::ack(id, &json!({"ok": true}))).await,
+                            None => Ok(()),
+                        }
                     }
                     Err((code, message)) => {
                         let body = json!({"code": code, "message": message});
-                        let packet = match ack {
+                        let packet = match ack.or(ack_here) {
                             Some(id) => wire::ack(id, &json!({ "error": body })),
                             None => wire::event("error", &body),
                         };
