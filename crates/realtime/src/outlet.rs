@@ -63,6 +63,9 @@ impl Shared {
 /// The writing half, held by the connection task.
 pub(crate) struct Outlet {
     shared: Arc<Shared>,
+    /// Set: text frames go to this other outlet's buffer (a Socket.IO client's socket), while
+    /// control frames (pings, the close) stay in this one's, for the task that reads it.
+    text_to: Option<Arc<Shared>>,
 }
 
 /// The response body: what actix-http writes to the socket.
@@ -76,6 +79,7 @@ pub(crate) fn outlet() -> (Outlet, OutletBody) {
     (
         Outlet {
             shared: shared.clone(),
+            text_to: None,
         },
         OutletBody { shared },
     )
@@ -102,36 +106,46 @@ fn put_header(buf: &mut BytesMut, opcode: u8, len: usize) {
 const OP_TEXT: u8 = 0x1;
 
 impl Outlet {
+    /// Sends this outlet's text frames to `to`'s socket from now on; its control frames stay.
+    /// A Socket.IO session's native connection writes its events straight into the client's
+    /// WebSocket this way, while the session reads the pings and the close it writes.
+    pub(crate) fn send_text_to(&mut self, to: &Outlet) {
+        self.text_to = Some(to.shared.clone());
+    }
+
+    /// Where text frames go.
+    fn text_target(&self) -> &Arc<Shared> {
+        self.text_to.as_ref().unwrap_or(&self.shared)
+    }
+
     /// Queues a text frame, waiting while [`LIMIT`] bytes are already queued.
     pub(crate) async fn text(&mut self, text: impl Into<ByteString>) -> Result<(), Closed> {
         let text: ByteString = text.into();
-        self.write_with(|buf| put_text(buf, &text)).await
+        write_with(self.text_target(), |buf| put_text(buf, &text)).await
     }
 
     /// Queues a text frame if there is room now; `Ok(false)` when [`LIMIT`] bytes already
     /// wait, and nothing was queued. Takes the text by reference, so the nearly-always case
     /// costs the caller no copy of its frame to keep for a wait.
     pub(crate) fn try_text(&mut self, text: &str) -> Result<bool, Closed> {
-        Ok(self.try_put(|buf| put_text(buf, text), false)?.is_none())
+        Ok(try_put(self.text_target(), |buf| put_text(buf, text), false)?.is_none())
     }
 
     /// Queues frames another writer already encoded (a burst of them at once) if there is
     /// room now; `Ok(false)` when [`LIMIT`] bytes already wait, and nothing was queued.
     pub(crate) fn try_raw(&mut self, frames: &[u8]) -> Result<bool, Closed> {
-        Ok(self
-            .try_put(|buf| buf.extend_from_slice(frames), false)?
-            .is_none())
+        Ok(try_put(&self.shared, |buf| buf.extend_from_slice(frames), false)?.is_none())
     }
 
     /// Queues encoded frames, waiting while [`LIMIT`] bytes are already queued.
     pub(crate) async fn raw(&mut self, frames: Bytes) -> Result<(), Closed> {
-        self.write_with(|buf| buf.extend_from_slice(&frames)).await
+        write_with(&self.shared, |buf| buf.extend_from_slice(&frames)).await
     }
 
     /// Makes room for about `bytes` of frames about to be written, so that a burst grows the
     /// buffer once instead of doubling it (and copying what it holds) frame by frame.
     pub(crate) fn reserve(&mut self, bytes: usize) {
-        let mut s = self.shared.lock();
+        let mut s = self.text_target().lock();
         if !s.gone && !s.closing && s.buf.len() < LIMIT {
             s.buf.reserve(bytes.min(LIMIT));
         }
@@ -140,7 +154,7 @@ impl Outlet {
     /// Lets go of a reservation that nothing was written into (the burst was held back, or
     /// dropped as already delivered), so that an idle connection keeps no buffer.
     pub(crate) fn release_unused(&mut self) {
-        let mut s = self.shared.lock();
+        let mut s = self.text_target().lock();
         if s.buf.is_empty() && s.buf.capacity() > 0 {
             s.buf = BytesMut::new();
         }
@@ -148,57 +162,55 @@ impl Outlet {
 
     pub(crate) async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
         let msg = Message::Ping(Bytes::copy_from_slice(payload));
-        self.write_with(|buf| encode(msg, buf)).await
+        write_with(&self.shared, |buf| encode(msg, buf)).await
     }
 
     pub(crate) async fn pong(&mut self, payload: &[u8]) -> Result<(), Closed> {
         let msg = Message::Pong(Bytes::copy_from_slice(payload));
-        self.write_with(|buf| encode(msg, buf)).await
+        write_with(&self.shared, |buf| encode(msg, buf)).await
     }
 
     /// Queues a close frame; the body ends after it.
-    pub(crate) async fn close(mut self, reason: Option<CloseReason>) -> Result<(), Closed> {
-        let written = self
-            .write_with(|buf| encode(Message::Close(reason), buf))
-            .await;
+    pub(crate) async fn close(self, reason: Option<CloseReason>) -> Result<(), Closed> {
+        let written = write_with(&self.shared, |buf| encode(Message::Close(reason), buf)).await;
         self.shared.lock().closing = true;
         written
     }
+}
 
-    async fn write_with(&mut self, put: impl FnOnce(&mut BytesMut)) -> Result<(), Closed> {
-        let mut put = put;
-        loop {
-            // Created before the check, so a wake-up between the check and the wait is kept.
-            let room = self.shared.room.notified();
-            match self.try_put(put, true)? {
-                None => return Ok(()),
-                Some(back) => put = back,
-            }
-            room.await;
+async fn write_with(shared: &Shared, put: impl FnOnce(&mut BytesMut)) -> Result<(), Closed> {
+    let mut put = put;
+    loop {
+        // Created before the check, so a wake-up between the check and the wait is kept.
+        let room = shared.room.notified();
+        match try_put(shared, put, true)? {
+            None => return Ok(()),
+            Some(back) => put = back,
         }
+        room.await;
     }
+}
 
-    /// Runs `put` on the buffer if it holds less than [`LIMIT`]; otherwise hands `put` back
-    /// (and, when the caller will wait, asks the body to wake writers once it takes the bytes).
-    fn try_put<F: FnOnce(&mut BytesMut)>(
-        &self,
-        put: F,
-        will_wait: bool,
-    ) -> Result<Option<F>, Closed> {
-        let mut s = self.shared.lock();
-        if s.gone || s.closing {
-            return Err(Closed);
-        }
-        if s.buf.len() < LIMIT {
-            put(&mut s.buf);
-            if let Some(body) = s.body.take() {
-                body.wake();
-            }
-            return Ok(None);
-        }
-        s.writer_waiting |= will_wait;
-        Ok(Some(put))
+/// Runs `put` on the buffer if it holds less than [`LIMIT`]; otherwise hands `put` back
+/// (and, when the caller will wait, asks the body to wake writers once it takes the bytes).
+fn try_put<F: FnOnce(&mut BytesMut)>(
+    shared: &Shared,
+    put: F,
+    will_wait: bool,
+) -> Result<Option<F>, Closed> {
+    let mut s = shared.lock();
+    if s.gone || s.closing {
+        return Err(Closed);
     }
+    if s.buf.len() < LIMIT {
+        put(&mut s.buf);
+        if let Some(body) = s.body.take() {
+            body.wake();
+        }
+        return Ok(None);
+    }
+    s.writer_waiting |= will_wait;
+    Ok(Some(put))
 }
 
 fn put_text(buf: &mut BytesMut, text: &str) {

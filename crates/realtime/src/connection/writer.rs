@@ -46,13 +46,23 @@ impl Writer {
     /// Writes a frame, giving up on a client that stops reading for the client timeout, or
     /// when the hub cuts the connection meanwhile.
     pub(crate) async fn write(&mut self, frame: impl Into<Frame>) -> Step {
-        let mut frame: Frame = frame.into();
-        if let Some(dialect) = &self.dialect {
-            match dialect.render(&frame) {
-                Some(rendered) => frame = rendered,
-                None => return Ok(()),
+        let frame: Frame = frame.into();
+        match &self.dialect {
+            None => self.write_one(frame).await,
+            Some(dialect) => {
+                let rendered = dialect.render(&frame);
+                if let Some(before) = rendered.before {
+                    self.write_one(before).await?;
+                }
+                match rendered.frame {
+                    Some(frame) => self.write_one(frame).await,
+                    None => Ok(()),
+                }
             }
         }
+    }
+
+    async fn write_one(&mut self, frame: Frame) -> Step {
         // Nearly always the outlet has room: written at once, with no timer, no waiter and no
         // copy of the frame set up for a wait. Frames queued together go out in one socket
         // write.

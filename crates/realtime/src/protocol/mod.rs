@@ -14,5 +14,13 @@ pub(crate) use server::*;
 /// frame, or nothing (`/socket.io/` renders events and replies its own way). Here, below the
 /// connection, so that it needs nothing of the endpoint that speaks it.
 pub(crate) trait Dialect: Send + Sync {
-    fn render(&self, frame: &Frame) -> Option<Frame>;
+    fn render(&self, frame: &Frame) -> Rendered;
+}
+
+/// What a dialect writes for one native frame: nothing, a frame, or a frame with another
+/// before it (Socket.IO's connect answer before `ready`).
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Rendered {
+    pub before: Option<Frame>,
+    pub frame: Option<Frame>,
 }

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -10,13 +11,16 @@ use actix_http::ws::{OpCode, ProtocolError};
 use actix_web::body::MessageBody;
 use actix_web::web::{Bytes, BytesMut};
 use actix_ws::AggregatedMessage;
+use engineioxide_core::Sid;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
 use crate::connection;
-use crate::outlet::{self, OutletBody};
-use crate::protocol::Dialect;
+use crate::outlet::{self, Outlet, OutletBody};
+use crate::protocol::{Dialect, Frame, Rendered};
 use crate::shared::Shared;
+use crate::socketio::translate::Translator;
+use crate::socketio::wire;
 
 /// What a native connection reads.
 type Read = Result<AggregatedMessage, ProtocolError>;
@@ -26,8 +30,30 @@ pub(crate) struct Native {
     from_conn: OutletBody,
     /// Bytes of frames not yet whole.
     buf: BytesMut,
-    /// `ready` came: the Socket.IO connect was answered.
-    pub ready: bool,
+    dialect: Arc<SocketDialect>,
+}
+
+/// One socket's dialect: the process's translator, and the connect's answer (`40{sid}`)
+/// written just before `ready`, so a refused connection never looks connected.
+struct SocketDialect {
+    translator: Arc<Translator>,
+    ready: AtomicBool,
+}
+
+impl Dialect for SocketDialect {
+    fn render(&self, frame: &Frame) -> Rendered {
+        let frame = self.translator.render(frame);
+        let before = match &frame {
+            Some(packet)
+                if packet.starts_with("42[\"ready\",")
+                    && !self.ready.swap(true, Ordering::AcqRel) =>
+            {
+                Some(Frame::from(wire::connected(&Sid::new().to_string())))
+            }
+            _ => None,
+        };
+        Rendered { before, frame }
+    }
 }
 
 /// One WebSocket frame in a run of them: where it is, and its payload.
@@ -40,28 +66,43 @@ pub(crate) struct Span {
 }
 
 impl Native {
-    /// Starts a native connection for `token`, writing in `dialect`, on this thread.
+    /// Starts a native connection for `token`, speaking Socket.IO, on this thread. With
+    /// `text_to` (the client's WebSocket), it writes its events straight there, and this
+    /// session reads only its pings and its close; without, everything comes through here.
     pub(crate) fn start(
         shared: &Arc<Shared>,
         token: String,
-        dialect: Arc<dyn Dialect>,
+        translator: Arc<Translator>,
         queue: usize,
+        text_to: Option<&Outlet>,
     ) -> Self {
-        let (outlet, from_conn) = outlet::outlet();
+        let (mut outlet, from_conn) = outlet::outlet();
+        if let Some(to) = text_to {
+            outlet.send_text_to(to);
+        }
         let (to_conn, feed) = mpsc::channel(queue);
+        let dialect = Arc::new(SocketDialect {
+            translator,
+            ready: AtomicBool::new(false),
+        });
         actix_web::rt::spawn(connection::run(
             shared.clone(),
             outlet,
             Feed(feed),
             Some(token),
-            Some(dialect),
+            Some(dialect.clone()),
         ));
         Self {
             to_conn,
             from_conn,
             buf: BytesMut::new(),
-            ready: false,
+            dialect,
         }
+    }
+
+    /// `ready` was written: the Socket.IO connect was answered.
+    pub(crate) fn ready(&self) -> bool {
+        self.dialect.ready.load(Ordering::Acquire)
     }
 
     /// Adds what the connection wrote; returns its whole frames (the rest waits for more).
@@ -181,6 +222,26 @@ mod tests {
             codec.encode(m, &mut buf).unwrap();
         }
         buf
+    }
+
+    #[test]
+    fn the_connect_answer_comes_once_just_before_ready() {
+        let dialect = SocketDialect {
+            translator: Arc::default(),
+            ready: AtomicBool::new(false),
+        };
+        let typing = Frame::from(r#"{"type":"typing","room_id":3,"user_id":2}"#.to_owned());
+        let before = dialect.render(&typing);
+        assert_eq!(before.before, None);
+        assert!(!dialect.ready.load(Ordering::Acquire));
+        let ready = Frame::from(r#"{"type":"ready","user":{"id":1},"rooms":[]}"#.to_owned());
+        let first = dialect.render(&ready);
+        let connect = first.before.expect("the connect's answer");
+        assert!(connect.starts_with("40{\"sid\":\""), "{connect}");
+        assert!(first.frame.unwrap().starts_with("42[\"ready\","));
+        assert!(dialect.ready.load(Ordering::Acquire));
+        assert_eq!(dialect.render(&ready).before, None, "once");
+        assert_eq!(dialect.render(&typing).before, None);
     }
 
     #[test]

@@ -351,7 +351,7 @@ impl Session {
                 Ok(())
             }
             Incoming::Event { name, arg, mut ack } => {
-                if !self.native.as_ref().is_some_and(|n| n.ready) {
+                if !self.native.as_ref().is_some_and(Native::ready) {
                     // Socket.IO drops events of a socket that is not connected.
                     return Ok(());
                 }
@@ -405,8 +405,17 @@ impl Session {
             let packet = wire::connect_error(namespace, e.code(), &e.public_message());
             return self.send(&packet).await;
         }
-        let dialect = self.sessions.translator.clone();
-        self.native = Some(Native::start(&self.shared, token, dialect, MAX_PENDING));
+        // On a WebSocket the native connection writes its events straight to the client.
+        let text_to = match (&self.transport, &self.probe) {
+            (Transport::Ws(ws), None) => Some(&ws.outlet),
+            _ => None,
+        };
+        let translator = self.sessions.translator.clone();
+        let native = Native::start(&self.shared, token, translator, MAX_PENDING, text_to);
+        self.native = Some(native);
+        // A Socket.IO client does not sync: live messages need not wait for it.
+        let sync = format!(r#"{{"type":"sync","ref":"{OWN_REF}"}}"#);
+        self.pending.push_back(AggregatedMessage::Text(sync.into()));
         Ok(())
     }
 
@@ -425,7 +434,7 @@ impl Session {
         let (frames, spans) = native.take_frames(chunk);
         // Once connected on a WebSocket, the native connection's text frames are the client's
         // frames already (it speaks Socket.IO): they go on as written, a burst in one copy.
-        let pass = native.ready && matches!(self.transport, Transport::Ws(_));
+        let pass = native.ready() && matches!(self.transport, Transport::Ws(_));
         let mut run = 0..0;
         for span in spans {
             if pass && span.opcode == OpCode::Text {
@@ -480,19 +489,8 @@ impl Session {
         }
     }
 
-    /// One Engine.IO packet the native connection wrote (in Socket.IO): its first, `ready`,
-    /// is the answer to the connect, and comes after the namespace's `40`.
+    /// One Engine.IO packet the native connection wrote (in Socket.IO), for the client.
     async fn on_native_packet(&mut self, packet: &str) -> Step {
-        let first = self.native.as_ref().is_some_and(|n| !n.ready);
-        if first {
-            if let Some(native) = self.native.as_mut() {
-                native.ready = true;
-            }
-            self.send(&wire::connected(&Sid::new().to_string())).await?;
-            // A Socket.IO client does not sync: live messages need not wait for it.
-            let sync = format!(r#"{{"type":"sync","ref":"{OWN_REF}"}}"#);
-            self.pending.push_back(AggregatedMessage::Text(sync.into()));
-        }
         self.send(packet).await
     }
 
@@ -517,7 +515,7 @@ impl Session {
             Some(protocol::CLOSE_TOO_MANY_CONNECTIONS) => Some(ErrorCode::RateLimited),
             _ => None,
         };
-        if !native.ready {
+        if !native.ready() {
             let code = error.unwrap_or(ErrorCode::Unavailable);
             let text = if text.is_empty() {
                 "try again later".into()

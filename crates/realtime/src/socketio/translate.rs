@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use huddle_domain::ErrorCode;
 use serde_json::{json, Map, Value};
 
-use crate::protocol::{Dialect, Frame};
+use crate::protocol::Frame;
 use crate::socketio::wire;
 
 /// The `ref` prefix of a client event that asked for an acknowledgement.
@@ -29,8 +29,7 @@ pub(crate) enum Outgoing {
     Nothing,
 }
 
-/// The Socket.IO dialect of a native connection: each frame it writes is rendered here. A
-/// room's live event reaches every socket as the same shared frame (rendered once by the hub),
+/// Renders native frames in Socket.IO for every session of a process. A room's live event reaches every socket as the same shared frame (rendered once by the hub),
 /// so its rendering is kept by the frame's address, and a room of a thousand Socket.IO sockets
 /// parses and renames each event once, not a thousand times.
 pub(crate) struct Translator {
@@ -58,8 +57,9 @@ impl Translator {
     }
 }
 
-impl Dialect for Translator {
-    fn render(&self, frame: &Frame) -> Option<Frame> {
+impl Translator {
+    /// The frame in Socket.IO; `None` for frames with nothing to say to a Socket.IO client.
+    pub(crate) fn render(&self, frame: &Frame) -> Option<Frame> {
         let slot = self.slot(frame);
         // The slot holds the frame it rendered, so that frame's memory cannot be reused for
         // another while it is there: the same address and length is the same frame.
@@ -73,8 +73,8 @@ impl Dialect for Translator {
         match from_native(frame)? {
             Outgoing::Event(name, payload) => {
                 let packet = Frame::from(wire::event(&name, &payload));
-                // A frame with a `ref` is one connection's own: not worth a slot.
-                if !frame.contains("\"ref\":") {
+                // A frame with a `ref`, or `ready`, is one connection's own: not worth a slot.
+                if name != "ready" && !frame.contains("\"ref\":") {
                     *lock(slot) = Some((frame.clone(), packet.clone()));
                 }
                 Some(packet)
