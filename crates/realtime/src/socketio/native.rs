@@ -44,8 +44,10 @@ impl Dialect for SocketDialect {
     fn render(&self, frame: &Frame) -> Rendered {
         let frame = self.translator.render(frame);
         let before = match &frame {
+            // The flag first: after `ready`, one load per frame, not a comparison.
             Some(packet)
-                if packet.starts_with("42[\"ready\",")
+                if !self.ready.load(Ordering::Acquire)
+                    && packet.starts_with("42[\"ready\",")
                     && !self.ready.swap(true, Ordering::AcqRel) =>
             {
                 Some(Frame::from(wire::connected(&Sid::new().to_string())))
