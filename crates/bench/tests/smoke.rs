@@ -1,5 +1,5 @@
-//! A short run of the load generator (about 3 s of sending) against the real server and
-//! against the bare server: every acknowledged message reaches every connection of its room
+//! A short run of the load generator (about 3 s of sending) against the real server (its
+//! native socket and `/socket.io/`) and against the bare server: every acknowledged message reaches every connection of its room
 //! exactly once; and the search scenario in small on PostgreSQL. Timings are printed, never
 //! asserted.
 use std::time::Duration;
@@ -67,6 +67,43 @@ async fn huddle_delivers_every_message_once() {
         .unwrap();
     check(&r);
     assert_eq!(r.connections, ROOMS * PER_ROOM);
+    let r = load::run(
+        &load(target, conns, SendMode::Closed { window: 2 }),
+        &mut [],
+    )
+    .await
+    .unwrap();
+    check(&r);
+}
+
+/// The same through `/socket.io/`, spoken as `socket.io-client` speaks it over WebSocket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huddle_delivers_every_message_once_through_socketio() {
+    let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
+    let api = Api::new(&app.address).unwrap();
+    let users = api.register_users("sio", ROOMS * PER_ROOM).await.unwrap();
+    let rooms = api.rooms_of(&users, ROOMS, "sio").await.unwrap();
+    let conns: Vec<Conn> = rooms
+        .iter()
+        .flat_map(|(room, members)| {
+            members.iter().map(|u| Conn {
+                room: *room,
+                token: Some(u.token.clone()),
+            })
+        })
+        .collect();
+    let target = Target::SocketIo {
+        ws_url: api.socketio_url(),
+    };
+    let open = SendMode::Open {
+        rate: 20.0,
+        max_in_flight: 100,
+    };
+    let r = load::run(&load(target.clone(), conns.clone(), open), &mut [])
+        .await
+        .unwrap();
+    check(&r);
+    assert_eq!(r.target, "socketio");
     let r = load::run(
         &load(target, conns, SendMode::Closed { window: 2 }),
         &mut [],
