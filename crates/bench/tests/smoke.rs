@@ -39,12 +39,13 @@ fn check(r: &load::LoadResult) {
     assert_eq!(r.disconnects, 0, "{r:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn huddle_delivers_every_message_once() {
+/// Registers the users of the rooms on a fresh server, then runs an open loop at a modest
+/// rate and a closed loop (as fast as acks allow) against the target `api` makes.
+async fn huddle_run(prefix: &str, target: impl Fn(&Api) -> Target) -> Vec<load::LoadResult> {
     let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
     let api = Api::new(&app.address).unwrap();
-    let users = api.register_users("smoke", ROOMS * PER_ROOM).await.unwrap();
-    let rooms = api.rooms_of(&users, ROOMS, "smoke").await.unwrap();
+    let users = api.register_users(prefix, ROOMS * PER_ROOM).await.unwrap();
+    let rooms = api.rooms_of(&users, ROOMS, prefix).await.unwrap();
     let conns: Vec<Conn> = rooms
         .iter()
         .flat_map(|(room, members)| {
@@ -54,63 +55,39 @@ async fn huddle_delivers_every_message_once() {
             })
         })
         .collect();
-    let target = Target::Huddle {
-        ws_url: api.ws_url(),
-    };
-    // Open loop at a modest rate, then closed loop (as fast as acks allow).
+    let target = target(&api);
     let open = SendMode::Open {
         rate: 20.0,
         max_in_flight: 100,
     };
-    let r = load::run(&load(target.clone(), conns.clone(), open), &mut [])
-        .await
-        .unwrap();
-    check(&r);
-    assert_eq!(r.connections, ROOMS * PER_ROOM);
-    let r = load::run(
-        &load(target, conns, SendMode::Closed { window: 2 }),
-        &mut [],
-    )
-    .await
-    .unwrap();
-    check(&r);
+    let mut results = Vec::new();
+    for mode in [open, SendMode::Closed { window: 2 }] {
+        let r = load::run(&load(target.clone(), conns.clone(), mode), &mut [])
+            .await
+            .unwrap();
+        check(&r);
+        assert_eq!(r.connections, ROOMS * PER_ROOM);
+        results.push(r);
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huddle_delivers_every_message_once() {
+    huddle_run("smoke", |api| Target::Huddle {
+        ws_url: api.ws_url(),
+    })
+    .await;
 }
 
 /// The same through `/socket.io/`, spoken as `socket.io-client` speaks it over WebSocket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huddle_delivers_every_message_once_through_socketio() {
-    let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
-    let api = Api::new(&app.address).unwrap();
-    let users = api.register_users("sio", ROOMS * PER_ROOM).await.unwrap();
-    let rooms = api.rooms_of(&users, ROOMS, "sio").await.unwrap();
-    let conns: Vec<Conn> = rooms
-        .iter()
-        .flat_map(|(room, members)| {
-            members.iter().map(|u| Conn {
-                room: *room,
-                token: Some(u.token.clone()),
-            })
-        })
-        .collect();
-    let target = Target::SocketIo {
+    let results = huddle_run("sio", |api| Target::SocketIo {
         ws_url: api.socketio_url(),
-    };
-    let open = SendMode::Open {
-        rate: 20.0,
-        max_in_flight: 100,
-    };
-    let r = load::run(&load(target.clone(), conns.clone(), open), &mut [])
-        .await
-        .unwrap();
-    check(&r);
-    assert_eq!(r.target, "socketio");
-    let r = load::run(
-        &load(target, conns, SendMode::Closed { window: 2 }),
-        &mut [],
-    )
-    .await
-    .unwrap();
-    check(&r);
+    })
+    .await;
+    assert!(results.iter().all(|r| r.target == "socketio"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,16 +10,14 @@
 //!
 //! Each session's task (`session`) runs a native connection in-process and translates
 //! (`translate`): Socket.IO clients and native clients are the same to the hub.
+//! - `config`: Engine.IO's timings and sizes.
 //! - `wire`: Socket.IO packets in and out.
 //! - `translate`: events to native frames and back, camelCase to snake_case.
 //! - `link`: what a session's HTTP requests share with its task.
 //! - `native`: the native connection behind a socket, and the frames it writes.
 //! - `session`: the task.
 //! - `routes`: the handlers.
-use std::time::Duration;
-
-use crate::config::RealtimeConfig;
-
+mod config;
 mod link;
 mod native;
 mod routes;
@@ -29,28 +27,3 @@ mod wire;
 
 pub(crate) use link::Sessions;
 pub(crate) use routes::configure;
-
-/// Engine.IO's timings and sizes, from the gateway's.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct EngineConfig {
-    /// How often the server pings (`pingInterval`): the native heartbeat's.
-    pub ping_interval: Duration,
-    /// How long a client may take to answer (`pingTimeout`): what is left of the native
-    /// client timeout after one interval, so both protocols give up on a client together.
-    pub ping_timeout: Duration,
-    /// Largest body of one poll's POST (`maxPayload`).
-    pub max_payload: usize,
-}
-
-impl EngineConfig {
-    pub(crate) fn of(config: &RealtimeConfig) -> Self {
-        Self {
-            ping_interval: config.heartbeat_interval,
-            ping_timeout: config
-                .client_timeout
-                .saturating_sub(config.heartbeat_interval)
-                .max(Duration::from_secs(1)),
-            max_payload: config.max_frame_bytes.saturating_mul(4),
-        }
-    }
-}

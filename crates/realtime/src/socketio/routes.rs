@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use crate::outlet;
 use crate::shared::Shared;
+use crate::socketio::config::EngineConfig;
 use crate::socketio::link::{Inbound, PollError, Sessions, WsConn, WsReads};
 use crate::socketio::session::Session;
-use crate::socketio::{wire, EngineConfig};
+use crate::socketio::wire;
 
 /// What the handlers share: the gateway's connections' and the sessions.
 struct Endpoint {

@@ -20,11 +20,11 @@ use tokio::time::Instant;
 
 use crate::protocol;
 use crate::shared::Shared;
+use crate::socketio::config::EngineConfig;
 use crate::socketio::link::{Inbound, Link, Sessions, WsConn, WsReads};
 use crate::socketio::native::{native_io, Native, NativeIo};
 use crate::socketio::translate::{self, OWN_REF};
 use crate::socketio::wire::{self, Incoming, NAMESPACE};
-use crate::socketio::EngineConfig;
 
 /// Client frames held for the native connection before this task stops reading the client.
 const MAX_PENDING: usize = 32;
