@@ -229,7 +229,7 @@ fn fanout_options(a: &FanoutArgs) -> FanoutOptions {
     }
 }
 
-async fn fanout(run: &mut Run, a: &FanoutArgs) -> Result<()> {
+async fn fanout(run: &mut Run, a: &FanoutArgs) -> Result<f64> {
     scenarios::fanout(run, &fanout_options(a)).await
 }
 
@@ -305,7 +305,7 @@ async fn main_async(cli: Cli) -> Result<()> {
     let mut run = Run::start(settings(&cli.common)?)?;
     let scenario = async {
         match &cli.command {
-            Command::Fanout(a) => fanout(&mut run, a).await,
+            Command::Fanout(a) => fanout(&mut run, a).await.map(|_rate| ()),
             Command::Socketio(a) => socketio(&mut run, a).await,
             Command::Store(a) => store(&mut run, a).await,
             Command::History(a) => history(&mut run, a).await,
@@ -320,8 +320,13 @@ async fn main_async(cli: Cli) -> Result<()> {
                 idle: i,
                 files: f2,
             } => {
-                fanout(&mut run, f).await?;
-                socketio(&mut run, f).await?;
+                let rate = fanout(&mut run, f).await?;
+                // At fan-out's rate: its saturation search is not run twice.
+                let at_rate = FanoutArgs {
+                    rate: Some(rate),
+                    ..f.clone()
+                };
+                socketio(&mut run, &at_rate).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;

@@ -306,22 +306,34 @@ pub struct FanoutOptions {
     pub latency: bool,
 }
 
-/// Fan-out at the saturating rate, then latency at half of it; both servers each time.
-pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<()> {
+/// A fan-out layout's users and rooms, and its rate per sender: `o.rate`, or the bare
+/// server's saturating rate (found, with the steps that found it).
+async fn fanout_layout(
+    run: &mut Run,
+    o: &FanoutOptions,
+    name: &str,
+) -> Result<(Layout, f64, Vec<Step>)> {
     println!(
-        "\n== fan-out: {} connections, {} rooms of {}, {} senders ==",
+        "\n== {name}: {} connections, {} rooms of {}, {} senders ==",
         o.connections,
         o.rooms,
         o.connections / o.rooms,
         o.senders
     );
     let users = run.users(o.connections).await?;
-    let rooms = run.api.rooms_of(&users, o.rooms, "fanout").await?;
+    let rooms = run.api.rooms_of(&users, o.rooms, name).await?;
     let layout = Layout::new(&rooms, o.senders / o.rooms.max(1));
     let (rate, steps) = match o.rate {
         Some(r) => (r, Vec::new()),
         None => find_saturation(run, &layout, o.start_total_rate, o.factor, o.max_steps).await?,
     };
+    Ok((layout, rate, steps))
+}
+
+/// Fan-out at the saturating rate, then latency at half of it; both servers each time.
+/// Returns the rate used, per sender.
+pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<f64> {
+    let (layout, rate, steps) = fanout_layout(run, o, "fan-out").await?;
     let mode = |rate| SendMode::Open {
         rate,
         max_in_flight: MAX_IN_FLIGHT,
@@ -362,7 +374,7 @@ pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<()> {
         }),
     );
     if !o.latency {
-        return Ok(());
+        return Ok(rate);
     }
     let half = rate / 2.0;
     println!("\n== latency: the same at half that rate ({half:.2} msg/s per sender) ==");
@@ -398,50 +410,21 @@ pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<()> {
             "met": ratio <= 2.0 && huddle.lost == 0 && huddle.duplicates == 0,
         }),
     );
-    Ok(())
+    Ok(rate)
 }
 
 /// Fan-out through `/socket.io/` (as `socket.io-client` over WebSocket) against the native
 /// socket, the same layout at the same rate in the same run: deliveries per server
 /// CPU-second, the translation's cost being the difference.
 pub async fn socketio(run: &mut Run, o: &FanoutOptions) -> Result<()> {
-    println!(
-        "\n== socket.io fan-out: {} connections, {} rooms of {}, {} senders ==",
-        o.connections,
-        o.rooms,
-        o.connections / o.rooms,
-        o.senders
-    );
-    let users = run.users(o.connections).await?;
-    let rooms = run.api.rooms_of(&users, o.rooms, "socketio").await?;
-    let layout = Layout::new(&rooms, o.senders / o.rooms.max(1));
-    let rate = match o.rate {
-        Some(r) => r,
-        None => {
-            find_saturation(run, &layout, o.start_total_rate, o.factor, o.max_steps)
-                .await?
-                .0
-        }
-    };
+    let (layout, rate, _) = fanout_layout(run, o, "socket.io fan-out").await?;
     let mode = SendMode::Open {
         rate,
         max_in_flight: MAX_IN_FLIGHT,
     };
-    let target_of = |native: bool| {
-        if native {
-            run.huddle_target()
-        } else {
-            run.socketio_target()
-        }
-    };
     let mut results = Vec::new();
-    for native in [true, false] {
-        let load = run.load(
-            target_of(native),
-            layout.huddle.clone(),
-            layout.senders.clone(),
-            mode,
-        );
+    for target in [run.huddle_target(), run.socketio_target()] {
+        let load = run.load(target, layout.huddle.clone(), layout.senders.clone(), mode);
         results.push(run.run_load(&load).await?);
     }
     let (native, sio) = (&results[0], &results[1]);

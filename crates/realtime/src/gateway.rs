@@ -66,11 +66,6 @@ impl Gateway {
         &self.shared.hub
     }
 
-    /// Socket.IO sessions reachable by long-polling.
-    pub fn socketio_sessions(&self) -> usize {
-        self.socketio.len()
-    }
-
     /// Open sockets, authenticated or not.
     pub fn active_connections(&self) -> usize {
         self.shared.active.load(Ordering::SeqCst)

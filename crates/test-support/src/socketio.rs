@@ -69,7 +69,8 @@ pub enum Transports {
 
 /// One `socket.io-client` in its own Node.js process.
 pub struct SioClient {
-    child: Child,
+    /// Held for its `kill_on_drop`: the client's process ends with the test's client.
+    _child: Child,
     stdin: ChildStdin,
     lines: mpsc::UnboundedReceiver<Value>,
     /// Lines read past while looking for another.
@@ -108,7 +109,7 @@ impl SioClient {
             }
         });
         let mut client = SioClient {
-            child,
+            _child: child,
             stdin,
             lines,
             seen: VecDeque::new(),
@@ -206,11 +207,6 @@ impl SioClient {
     /// Disconnects the socket (the client's `socket.disconnect()`).
     pub async fn disconnect(&mut self) {
         self.command(json!({"op": "disconnect"})).await;
-    }
-
-    /// Kills the client's process, as a crash or a closed laptop would.
-    pub async fn kill(mut self) {
-        let _ = self.child.kill().await;
     }
 
     async fn find(&mut self, want: impl Fn(&Value) -> bool, wait: Duration) -> Option<Value> {

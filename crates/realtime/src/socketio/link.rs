@@ -204,10 +204,6 @@ impl Sessions {
     pub(crate) fn remove(&self, sid: &str) {
         self.lock().remove(sid);
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
 }
 
 #[cfg(test)]

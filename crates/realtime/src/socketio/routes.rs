@@ -22,6 +22,7 @@ use crate::socketio::wire;
 struct Endpoint {
     shared: Arc<Shared>,
     sessions: Arc<Sessions>,
+    config: EngineConfig,
 }
 
 /// Mounts `/socket.io/`.
@@ -34,7 +35,11 @@ pub(crate) fn configure(
     cfg.service(
         web::resource(["/socket.io/", "/socket.io"])
             .app_data(web::PayloadConfig::new(config.max_payload))
-            .app_data(web::Data::new(Endpoint { shared, sessions }))
+            .app_data(web::Data::new(Endpoint {
+                shared,
+                sessions,
+                config,
+            }))
             .route(web::get().to(get))
             .route(web::post().to(post))
             .default_service(web::to(|| async {
@@ -122,7 +127,7 @@ async fn get(
     };
     let shared = endpoint.shared.clone();
     let sessions = endpoint.sessions.clone();
-    let config = EngineConfig::of(&shared.config);
+    let config = endpoint.config;
     let ping = (
         config.ping_interval.as_millis() as u64,
         config.ping_timeout.as_millis() as u64,

@@ -6,6 +6,7 @@
 //! storage, per-room order, `client_msg_id`, rate limits, revocation, resume and fan-out are the
 //! native socket's own, not a copy of them: this task only translates and carries.
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::outlet::Closed;
 use crate::protocol;
 use crate::shared::Shared;
 use crate::socketio::config::EngineConfig;
@@ -191,14 +193,7 @@ impl Session {
                 Err(_closed) => Err(End::Gone),
                 Ok(false) => {
                     let wait = self.shared.config.client_timeout;
-                    match tokio::time::timeout(wait, ws.outlet.text(packet.to_owned())).await {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(_closed)) => Err(End::Gone),
-                        Err(_) => Err(End::Close(
-                            protocol::CLOSE_TRY_AGAIN_LATER,
-                            "too slow: reconnect and sync",
-                        )),
-                    }
+                    waited(wait, ws.outlet.text(packet.to_owned())).await
                 }
             },
         }
@@ -450,7 +445,7 @@ impl Session {
             let payload = frames.slice(span.payload.clone());
             match span.opcode {
                 OpCode::Text => match std::str::from_utf8(&payload) {
-                    Ok(packet) => self.on_native_packet(packet).await?,
+                    Ok(packet) => self.send(packet).await?,
                     Err(_) => tracing::warn!("a native frame that is not UTF-8"),
                 },
                 OpCode::Ping => self.pending.push_front(AggregatedMessage::Pong(payload)),
@@ -477,21 +472,9 @@ impl Session {
             Err(_closed) => Err(End::Gone),
             Ok(false) => {
                 let wait = self.shared.config.client_timeout;
-                match tokio::time::timeout(wait, ws.outlet.raw(frames.slice(run))).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(_closed)) => Err(End::Gone),
-                    Err(_) => Err(End::Close(
-                        protocol::CLOSE_TRY_AGAIN_LATER,
-                        "too slow: reconnect and sync",
-                    )),
-                }
+                waited(wait, ws.outlet.raw(frames.slice(run))).await
             }
         }
-    }
-
-    /// One Engine.IO packet the native connection wrote (in Socket.IO), for the client.
-    async fn on_native_packet(&mut self, packet: &str) -> Step {
-        self.send(packet).await
     }
 
     /// The native connection closed: before `ready`, a refused connect; after it, a token
@@ -570,6 +553,19 @@ impl Session {
             let closing = ws.outlet.close(reason);
             let _ = tokio::time::timeout(Duration::from_secs(2), closing).await;
         }
+    }
+}
+
+/// A write to a client that did not read at once: done, the client gone, or the client too
+/// slow for `wait` (closed, to reconnect and sync, as a native socket is).
+async fn waited(wait: Duration, write: impl Future<Output = Result<(), Closed>>) -> Step {
+    match tokio::time::timeout(wait, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_closed)) => Err(End::Gone),
+        Err(_) => Err(End::Close(
+            protocol::CLOSE_TRY_AGAIN_LATER,
+            "too slow: reconnect and sync",
+        )),
     }
 }
 
