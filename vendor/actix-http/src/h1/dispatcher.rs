@@ -1493,6 +1493,18 @@ where
                     if inner_p.flags.intersects(Flags::LINGER | Flags::SHUTDOWN) {
                         cx.waker().wake_by_ref();
                     }
+
+                    // Huddle's patch (vendor/actix-http/HUDDLE.md): a connection that waits for
+                    // I/O with nothing buffered holds no buffer. A WebSocket or a streamed body
+                    // may wait for hours; 8 KiB each way per connection adds up. The next read
+                    // or write allocates again.
+                    if inner_p.read_buf.is_empty() && inner_p.read_buf.capacity() > 0 {
+                        *inner_p.read_buf = BytesMut::new();
+                    }
+                    if inner_p.write_buf.is_empty() && inner_p.write_buf.capacity() > 0 {
+                        *inner_p.write_buf = BytesMut::new();
+                        *inner_p.write_buf_needs_reset = false;
+                    }
                     Poll::Pending
                 };
 
