@@ -1,6 +1,8 @@
-//! History paging: `GET /api/v1/rooms/{id}/messages?before_seq=…&limit=50` at a fixed
-//! request rate (open loop: each request leaves on its schedule, whether or not earlier ones
-//! have answered), latency measured from the scheduled time so that a stall counts in full.
+//! The read paths at a fixed request rate (open loop: each request leaves on its schedule,
+//! whether or not earlier ones have answered), latency measured from the scheduled time so that
+//! a stall counts in full: history paging (`GET /api/v1/rooms/{id}/messages?before_seq=…`) and
+//! the room list with unread counts (`GET /api/v1/rooms?mine=true`), every answer checked.
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,13 +17,23 @@ use crate::Result;
 pub struct HistoryLoad {
     pub base: String,
     pub token: String,
-    pub room: i64,
-    /// Messages in the room (seqs 1..=messages).
-    pub messages: i64,
+    pub read: Read,
     pub rate: f64,
-    pub page: i64,
     pub warmup: Duration,
     pub duration: Duration,
+}
+
+/// What each request reads, and what its answer must hold.
+#[derive(Debug, Clone)]
+pub enum Read {
+    /// Pages of `page` messages before a seq anywhere in a room of seqs 1..=messages.
+    History { room: i64, messages: i64, page: i64 },
+    /// The caller's rooms, one page of `limit`: each room's `unread_count` as `unread` says,
+    /// and no mentions.
+    RoomList {
+        unread: Arc<HashMap<i64, i64>>,
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -45,14 +57,21 @@ struct Counts {
 async fn one(
     client: &reqwest::Client,
     load: &HistoryLoad,
-    before: i64,
+    i: u64,
 ) -> std::result::Result<bool, ()> {
-    let url = format!(
-        "{}/api/v1/rooms/{}/messages?before_seq={before}&limit={}",
-        load.base, load.room, load.page
-    );
+    let url = match &load.read {
+        Read::History {
+            room,
+            messages,
+            page,
+        } => {
+            let before = history_before(i, *messages);
+            format!("/api/v1/rooms/{room}/messages?before_seq={before}&limit={page}")
+        }
+        Read::RoomList { limit, .. } => format!("/api/v1/rooms?mine=true&limit={limit}"),
+    };
     let resp = client
-        .get(url)
+        .get(format!("{}{url}", load.base))
         .bearer_auth(&load.token)
         .send()
         .await
@@ -62,12 +81,33 @@ async fn one(
     }
     let v: serde_json::Value = resp.json().await.map_err(drop)?;
     let items = v["items"].as_array().ok_or(())?;
-    let want = (before - 1).min(load.page);
-    let first_ok = items
-        .first()
-        .and_then(|m| m["seq"].as_i64())
-        .is_some_and(|s| s == before - want);
-    Ok(items.len() as i64 == want && first_ok)
+    Ok(match &load.read {
+        Read::History { messages, page, .. } => {
+            let before = history_before(i, *messages);
+            let want = (before - 1).min(*page);
+            let first_ok = items
+                .first()
+                .and_then(|m| m["seq"].as_i64())
+                .is_some_and(|s| s == before - want);
+            items.len() as i64 == want && first_ok
+        }
+        Read::RoomList { unread, .. } => {
+            items.len() == unread.len()
+                && items.iter().all(|r| {
+                    let want = r["id"].as_i64().and_then(|id| unread.get(&id));
+                    want.is_some()
+                        && r["unread_count"].as_i64() == want.copied()
+                        && r["mention_count"].as_i64() == Some(0)
+                })
+        }
+    })
+}
+
+/// The `before_seq` of the `i`th history request: a golden-ratio walk spreads them evenly over
+/// the whole history.
+fn history_before(i: u64, messages: i64) -> i64 {
+    let frac = (i as f64 * 0.618_033_988_749_895).fract();
+    2 + (frac * (messages - 1) as f64) as i64
 }
 
 pub async fn run(load: &HistoryLoad, trackers: &mut [Tracker]) -> Result<HistoryResult> {
@@ -109,14 +149,11 @@ pub async fn run(load: &HistoryLoad, trackers: &mut [Tracker]) -> Result<History
             }
         }
         i += 1;
-        // A page anywhere in the history (a golden-ratio walk spreads them evenly).
-        let frac = (i as f64 * 0.618_033_988_749_895).fract();
-        let before = 2 + (frac * (load.messages - 1) as f64) as i64;
         let (client, load, hist, counts) =
             (client.clone(), load.clone(), hist.clone(), counts.clone());
         let measured = scheduled >= measure_from;
         tasks.push(tokio::spawn(async move {
-            let outcome = one(&client, &load, before).await;
+            let outcome = one(&client, &load, i).await;
             if !measured {
                 return;
             }

@@ -96,8 +96,9 @@ struct StoreArgs {
     store_rooms: usize,
     #[arg(long, default_value_t = 1)]
     senders_per_room: usize,
-    /// Unacknowledged sends each sender keeps in flight.
-    #[arg(long, default_value_t = 1)]
+    /// Unacknowledged sends each sender keeps in flight (the target's figure; a run with one
+    /// in flight is reported beside it).
+    #[arg(long, default_value_t = 4)]
     window: usize,
     /// Connections of the naive baseline (Huddle's default pool size).
     #[arg(long, default_value_t = 10)]
@@ -113,6 +114,15 @@ struct HistoryArgs {
     history_rate: f64,
     #[arg(long, default_value_t = 50)]
     page: i64,
+    /// Rooms the room list's reader is in (the list is one page of them).
+    #[arg(long, default_value_t = 50)]
+    list_rooms: usize,
+    /// Messages in each of the reader's rooms, all by another user.
+    #[arg(long, default_value_t = 2000)]
+    list_messages: i64,
+    /// Room-list requests per second.
+    #[arg(long, default_value_t = 200.0)]
+    list_rate: f64,
 }
 
 #[derive(Args, Clone)]
@@ -164,7 +174,7 @@ enum Command {
     Socketio(FanoutArgs),
     /// Acked messages/s against the naive one-transaction-per-message baseline.
     Store(StoreArgs),
-    /// History pages at a fixed request rate.
+    /// History pages, then the room list with unread counts, at fixed request rates.
     History(HistoryArgs),
     /// Message search at a fixed request rate over a seeded corpus.
     Search(SearchArgs),
@@ -257,6 +267,9 @@ async fn history(run: &mut Run, a: &HistoryArgs) -> Result<()> {
             messages: a.messages,
             rate: a.history_rate,
             page: a.page,
+            list_rooms: a.list_rooms.clamp(1, 100),
+            list_messages: a.list_messages.max(1),
+            list_rate: a.list_rate,
         },
     )
     .await

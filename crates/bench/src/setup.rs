@@ -93,6 +93,23 @@ impl Api {
         Ok(v["id"].as_i64().ok_or("create room: no id")?)
     }
 
+    /// Moves `user`'s read mark in `room` to `seq` (`PUT /rooms/{id}/read`).
+    pub async fn mark_read(&self, user: &User, room: i64, seq: i64) -> Result<()> {
+        let path = format!("/api/v1/rooms/{room}/read");
+        let resp = self
+            .client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(&user.token)
+            .json(&json!({ "seq": seq }))
+            .send()
+            .await?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("PUT {path}: {status}: {}", resp.text().await?).into());
+        }
+        Ok(())
+    }
+
     /// Makes every `(user, room)` pair a membership (joining a room one owns is harmless).
     pub async fn join_all(&self, pairs: Vec<(User, i64)>) -> Result<()> {
         let api = Arc::new(self.clone());

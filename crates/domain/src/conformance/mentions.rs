@@ -61,4 +61,10 @@ pub fn mentions_name_members_and_the_room_only_from_managers(repo: &dyn Reposito
     repo.delete_message(r, everyone.id).unwrap();
     assert_eq!(state(repo, carol, r), (0, 0));
     assert_eq!(state(repo, dave, r).1, 0, "not a member: never mentioned");
+    // Named and @room at once is one mention; a mark past the last message leaves nothing.
+    let both = say(repo, r, ann, "@room, @carol especially");
+    assert!(both.mentions_room && both.mentions == [carol]);
+    assert_eq!(state(repo, carol, r), (1, 1));
+    repo.mark_read(r, carol, both.seq + 10).unwrap();
+    assert_eq!(state(repo, carol, r), (0, 0));
 }

@@ -57,8 +57,16 @@ pub fn unread_counts_skip_own_and_deleted_messages(repo: &dyn Repository) {
     repo.mark_read(busy, ann, 3).unwrap();
     assert_eq!(state(ann)[0].unread_count, 1);
     assert_eq!(state(ann)[0].last_read_seq, 3);
-    // Bob's own messages are not unread to him.
+    // Bob's own messages are not unread to him, deleted or not.
     assert_eq!(state(bob)[0].unread_count, 1);
+    // One of his own deleted too: still only ann's message, not subtracted twice.
+    repo.delete_message(busy, ids[3]).unwrap();
+    assert_eq!(state(bob)[0].unread_count, 1);
+    assert_eq!(state(ann)[0].unread_count, 0);
+    // A mark past the room's last message: nothing unread, never less.
+    repo.mark_read(quiet, ann, 50).unwrap();
+    assert_eq!(state(ann)[1].unread_count, 0);
+    assert_eq!(state(ann)[1].last_read_seq, 50);
 }
 
 pub fn read_receipts_show_members_who_share(repo: &dyn Repository) {
