@@ -330,6 +330,10 @@ async fn fanout_layout(
     Ok((layout, rate, steps))
 }
 
+/// Huddle's deliveries/s at the bare server's saturating rate, as a share of the bare
+/// server's (issue 22; it was 0.70 before).
+const FANOUT_RATIO_MIN: f64 = 0.85;
+
 /// Fan-out at the saturating rate, then latency at half of it; both servers each time.
 /// Returns the rate used, per sender.
 pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<f64> {
@@ -356,10 +360,11 @@ pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<f64> {
         .await?;
     let ratio = huddle.deliveries_per_s / bare.deliveries_per_s.max(1e-9);
     println!(
-        "fan-out: Huddle {:.0} deliveries/s = {:.1}% of the bare server's {:.0} (target >= 70%)",
+        "fan-out: Huddle {:.0} deliveries/s = {:.1}% of the bare server's {:.0} (target >= {:.0}%)",
         huddle.deliveries_per_s,
         100.0 * ratio,
-        bare.deliveries_per_s
+        bare.deliveries_per_s,
+        100.0 * FANOUT_RATIO_MIN
     );
     run.record(
         "fanout",
@@ -369,8 +374,8 @@ pub async fn fanout(run: &mut Run, o: &FanoutOptions) -> Result<f64> {
             "bare": bare,
             "huddle": huddle,
             "deliveries_ratio": ratio,
-            "target_ratio_min": 0.70,
-            "met": ratio >= 0.70,
+            "target_ratio_min": FANOUT_RATIO_MIN,
+            "met": ratio >= FANOUT_RATIO_MIN,
         }),
     );
     if !o.latency {
