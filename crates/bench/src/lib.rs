@@ -15,6 +15,7 @@
 //! - [`procs`], [`sample`], [`setup`]: the servers as child processes, their memory and CPU,
 //!   users and rooms over the REST API.
 //! - [`scenarios`]: the standard set, each against its baseline in the same run.
+//! - [`scaleout`]: two Huddle nodes on one database and Redis against one node.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bare;
@@ -24,6 +25,7 @@ pub mod history;
 pub mod load;
 pub mod procs;
 pub mod sample;
+pub mod scaleout;
 pub mod scenarios;
 pub mod search;
 pub mod setup;

@@ -36,6 +36,9 @@ pub enum Target {
     /// `ws://127.0.0.1:8080/socket.io/?EIO=4&transport=websocket`, spoken as `socket.io-client`
     /// speaks it (`sendMessage` with an ack, `message` events); connections need tokens.
     SocketIo { ws_url: String },
+    /// Several Huddle nodes sharing a database and the Redis bus: connection `i` goes to
+    /// `ws_urls[i % n]`, so consecutive connections of a room land on different nodes.
+    Nodes { ws_urls: Vec<String> },
 }
 
 impl Target {
@@ -44,6 +47,7 @@ impl Target {
             Target::Huddle { .. } => "huddle",
             Target::Bare { .. } => "bare",
             Target::SocketIo { .. } => "socketio",
+            Target::Nodes { .. } => "nodes",
         }
     }
 }
@@ -280,7 +284,7 @@ enum Kind<'a> {
 
 fn classify<'a>(target: &Target, text: &'a str) -> Kind<'a> {
     let delivery_prefix = match target {
-        Target::Huddle { .. } => "{\"type\":\"message.created\"",
+        Target::Huddle { .. } | Target::Nodes { .. } => "{\"type\":\"message.created\"",
         Target::Bare { .. } => "{\"type\":\"send\"",
         Target::SocketIo { .. } => return classify_socketio(text),
     };
@@ -362,7 +366,7 @@ impl SenderState {
         let t = shared.now_us();
         let body = format!("lg {} {n} {t} {}", self.id, self.pad);
         let text = match shared.target {
-            Target::Huddle { .. } => format!(
+            Target::Huddle { .. } | Target::Nodes { .. } => format!(
                 "{{\"type\":\"send\",\"room_id\":{},\"body\":\"{body}\",\"client_msg_id\":\"{}{n}\",\"ref\":\"s{n}\"}}",
                 self.room, self.outcome.cmid_prefix
             ),
@@ -398,12 +402,16 @@ impl SenderState {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(shared: &Shared, conn: &Conn) -> Result<Ws> {
+async fn connect(shared: &Shared, idx: usize, conn: &Conn) -> Result<Ws> {
     let _permit = shared.connect_gate.acquire().await?;
     let (url, token) = match &shared.target {
         Target::Huddle { ws_url } => (ws_url.clone(), conn.token.clone()),
         Target::Bare { ws_url } => (format!("{ws_url}?room={}", conn.room), None),
         Target::SocketIo { ws_url } => return connect_socketio(ws_url, conn).await,
+        Target::Nodes { ws_urls } => {
+            let url = ws_urls.get(idx % ws_urls.len().max(1)).ok_or("no nodes")?;
+            (url.clone(), conn.token.clone())
+        }
     };
     let mut request = url.into_client_request()?;
     if let Some(t) = token {
@@ -416,7 +424,7 @@ async fn connect(shared: &Shared, conn: &Conn) -> Result<Ws> {
         tokio_tungstenite::connect_async_with_config(request, Some(crate::bare::ws_config()), true),
     )
     .await??;
-    if let Target::Huddle { .. } = shared.target {
+    if let Target::Huddle { .. } | Target::Nodes { .. } = shared.target {
         // Wait for `ready`, then ask for no replay: live messages flow at once.
         loop {
             match tokio::time::timeout(Duration::from_secs(30), ws.next()).await? {
@@ -478,7 +486,7 @@ async fn run_conn(
     mut phase: watch::Receiver<Phase>,
 ) -> ConnOutcome {
     let mut out = ConnOutcome::default();
-    let ws = match connect(&shared, &conn).await {
+    let ws = match connect(&shared, idx, &conn).await {
         Ok(ws) => ws,
         Err(e) => {
             eprintln!("connection {idx}: {e}");

@@ -38,6 +38,9 @@ struct Common {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     pg: String,
+    /// The Redis the scale-out scenario's nodes share.
+    #[arg(long, global = true, default_value = "redis://127.0.0.1:6379")]
+    redis: String,
     /// Seconds of warm-up before each measurement.
     #[arg(long, global = true, default_value_t = 3.0)]
     warmup: f64,
@@ -172,6 +175,9 @@ enum Command {
     Fanout(FanoutArgs),
     /// Fan-out through `/socket.io/` against the native socket, per server CPU-second.
     Socketio(FanoutArgs),
+    /// Two nodes on one database and Redis against one node, at the fan-out layout and rate;
+    /// and what the Redis hop costs per delivery.
+    Scaleout(FanoutArgs),
     /// Acked messages/s against the naive one-transaction-per-message baseline.
     Store(StoreArgs),
     /// History pages, then the room list with unread counts, at fixed request rates.
@@ -182,8 +188,8 @@ enum Command {
     Idle(IdleArgs),
     /// File upload and download throughput against the raw copy speed.
     Files(FilesArgs),
-    /// The standard set: fan-out and latency, Socket.IO fan-out, store, history, search, files,
-    /// idle.
+    /// The standard set: fan-out and latency, Socket.IO fan-out, scale-out, store, history
+    /// and the room list, search, files, idle.
     All {
         #[command(flatten)]
         fanout: FanoutArgs,
@@ -245,6 +251,17 @@ async fn fanout(run: &mut Run, a: &FanoutArgs) -> Result<f64> {
 
 async fn socketio(run: &mut Run, a: &FanoutArgs) -> Result<()> {
     scenarios::socketio(run, &fanout_options(a)).await
+}
+
+async fn scaleout(run: &mut Run, a: &FanoutArgs, redis: &str) -> Result<()> {
+    huddle_bench::scaleout::scaleout(
+        run,
+        &huddle_bench::scaleout::ScaleOptions {
+            fanout: fanout_options(a),
+            redis_url: redis.to_owned(),
+        },
+    )
+    .await
 }
 
 async fn store(run: &mut Run, a: &StoreArgs) -> Result<()> {
@@ -320,6 +337,7 @@ async fn main_async(cli: Cli) -> Result<()> {
         match &cli.command {
             Command::Fanout(a) => fanout(&mut run, a).await.map(|_rate| ()),
             Command::Socketio(a) => socketio(&mut run, a).await,
+            Command::Scaleout(a) => scaleout(&mut run, a, &cli.common.redis).await,
             Command::Store(a) => store(&mut run, a).await,
             Command::History(a) => history(&mut run, a).await,
             Command::Search(a) => search(&mut run, a).await,
@@ -340,6 +358,7 @@ async fn main_async(cli: Cli) -> Result<()> {
                     ..f.clone()
                 };
                 socketio(&mut run, &at_rate).await?;
+                scaleout(&mut run, &at_rate, &cli.common.redis).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;

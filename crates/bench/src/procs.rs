@@ -188,8 +188,19 @@ pub fn start_huddle(
     log_dir: &Path,
     extra_env: &[(String, String)],
 ) -> Result<Server> {
+    start_huddle_named("huddle", bin, database_url, log_dir, extra_env)
+}
+
+/// Starts Huddle on `database_url`, logging to `{log_dir}/{name}.log` (several nodes at once).
+pub fn start_huddle_named(
+    name: &'static str,
+    bin: &Path,
+    database_url: &str,
+    log_dir: &Path,
+    extra_env: &[(String, String)],
+) -> Result<Server> {
     let port = free_port()?;
-    let (log, file) = log_file(log_dir, "huddle")?;
+    let (log, file) = log_file(log_dir, name)?;
     let files = tempfile::Builder::new()
         .prefix("huddle-bench-files")
         .tempdir()?;
@@ -203,7 +214,7 @@ pub fn start_huddle(
         .stdout(file.try_clone()?)
         .stderr(file);
     let mut server = Server {
-        name: "huddle",
+        name,
         port,
         child: cmd
             .spawn()

@@ -125,7 +125,13 @@ impl Run {
         self.results.push((name.to_owned(), value));
     }
 
-    fn load(&self, target: Target, conns: Vec<Conn>, senders: Vec<usize>, mode: SendMode) -> Load {
+    pub(crate) fn load(
+        &self,
+        target: Target,
+        conns: Vec<Conn>,
+        senders: Vec<usize>,
+        mode: SendMode,
+    ) -> Load {
         Load {
             target,
             conns,
@@ -308,7 +314,7 @@ pub struct FanoutOptions {
 
 /// A fan-out layout's users and rooms, and its rate per sender: `o.rate`, or the bare
 /// server's saturating rate (found, with the steps that found it).
-async fn fanout_layout(
+pub(crate) async fn fanout_layout(
     run: &mut Run,
     o: &FanoutOptions,
     name: &str,

@@ -739,6 +739,58 @@ async fn a_node_started_later_refuses_sessions_ended_before() {
     );
 }
 
+/// A busy key's tokens come from Redis a lease at a time (here ten: a tenth of a second of 100
+/// a second), spent locally; two processes' limiters still draw on one budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_tokens_keep_one_budget_across_processes() {
+    use huddle_cluster::{RedisLimiter, SharedRedis};
+    use huddle_domain::limits::{Rate, RateLimiter};
+    if !huddle_test_support::cluster::redis_available() {
+        return;
+    }
+    let keys = huddle_test_support::cluster::RedisPrefix::new();
+    let rate = Rate {
+        per_second: 100.0,
+        burst: 400.0,
+    };
+    let limiter = || {
+        RedisLimiter::new(
+            SharedRedis::new(&redis_url()).unwrap(),
+            &keys.prefix,
+            "send",
+            rate,
+        )
+    };
+    let (a, b) = (limiter(), limiter());
+    let started = Instant::now();
+    let mut allowed = 0usize;
+    for limiter in [&a, &b] {
+        for _ in 0..300 {
+            if limiter.hit("ann").await.is_ok() {
+                allowed += 1;
+            }
+        }
+    }
+    let refilled = (started.elapsed().as_secs_f64() * rate.per_second).ceil() as usize;
+    // The burst and what refilled meanwhile; at most a lease short (what `a` took and did not
+    // spend is lost to `b`, never handed out twice).
+    assert!(
+        allowed <= 400 + refilled && allowed + 10 >= 400,
+        "{allowed} hits allowed, {refilled} tokens refilled"
+    );
+    // Refused now (a token may have refilled since the last hit: it goes first).
+    let mut refused = None;
+    for _ in 0..20 {
+        if let Err(wait) = b.hit("ann").await {
+            refused = Some(wait);
+            break;
+        }
+    }
+    let wait = refused.expect("the budget is spent: refused");
+    assert!(wait <= Duration::from_millis(100), "{wait:?}");
+    assert!(a.hit("bob").await.is_ok(), "another key, another budget");
+}
+
 /// One send budget per user across the cluster: REST and socket sends on two nodes draw on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_send_budget_holds_across_nodes() {
