@@ -189,8 +189,21 @@ fn several_writers_keep_every_room_gap_free(backend: Backend) {
 }
 
 fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
+    concurrent_stores_from(backend, 1);
+}
+
+/// Two processes (two repositories, each with its own writer and pool) storing into the same
+/// rooms at once: each one's batch statement finds rooms changed by the other's under it, and
+/// what it defers is stored all the same, once, with every room's seqs gap-free.
+fn two_processes_writing_the_same_rooms_keep_them_gap_free(backend: Backend) {
+    concurrent_stores_from(backend, 2);
+}
+
+/// 16 threads over `processes` repositories on one database (thread t on repository t % n).
+fn concurrent_stores_from(backend: Backend, processes: usize) {
     let db = TestDb::create(backend);
-    let repo = repo(&db);
+    let repos: Vec<_> = (0..processes).map(|_| repo(&db)).collect();
+    let repo = repos[0].clone();
     let user = repo
         .create_user(NewUser {
             username: "ann".into(),
@@ -214,7 +227,7 @@ fn concurrent_stores_are_gap_free_per_room(backend: Backend) {
     // client_msg_id), the retry racing the original from another thread.
     let mut threads = Vec::new();
     for t in 0..16 {
-        let repo = repo.clone();
+        let repo = repos[t % processes].clone();
         let rooms = rooms.clone();
         threads.push(std::thread::spawn(move || {
             let mut out = Vec::new();
@@ -439,6 +452,7 @@ postgres_only!(
 
 huddle_test_support::blocking_backend_tests!(
     concurrent_stores_are_gap_free_per_room,
+    two_processes_writing_the_same_rooms_keep_them_gap_free,
     a_failing_message_does_not_fail_its_batch,
     refused_sends_use_no_seq_and_spare_the_batch,
     several_writers_keep_every_room_gap_free

@@ -172,16 +172,16 @@ struct Row {
 /// not sent: it gets whatever became of the first copy.
 pub(super) fn store(
     c: &mut PgConnection,
-    batch: &[Job],
+    batch: &[&Job],
     created_at: i64,
 ) -> QueryResult<(Vec<Outcome>, HashMap<i64, User>)> {
-    let copy_of = first_copies(batch);
+    let copy_of = first_copies(batch.iter().copied());
     let sent: Vec<&Job> = batch
         .iter()
         .zip(&copy_of)
         .enumerate()
         .filter(|(i, (_, first))| *i == **first)
-        .map(|(_, (j, _))| j)
+        .map(|(_, (j, _))| *j)
         .collect();
     let rows: Vec<Row> = StoreBatch {
         rooms: sent.iter().map(|j| j.new.room_id).collect(),
