@@ -18,7 +18,6 @@ use actix_codec::Encoder;
 use actix_http::ws::{CloseReason, Codec, Message};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::{Bytes, BytesMut};
-use bytestring::ByteString;
 use tokio::sync::Notify;
 
 /// How many encoded bytes may wait for the socket before writers wait. Small: behind a client
@@ -119,9 +118,8 @@ impl Outlet {
     }
 
     /// Queues a text frame, waiting while [`LIMIT`] bytes are already queued.
-    pub(crate) async fn text(&mut self, text: impl Into<ByteString>) -> Result<(), Closed> {
-        let text: ByteString = text.into();
-        write_with(self.text_target(), |buf| put_text(buf, &text)).await
+    pub(crate) async fn text(&mut self, text: impl AsRef<str>) -> Result<(), Closed> {
+        write_with(self.text_target(), |buf| put_text(buf, text.as_ref())).await
     }
 
     /// Queues a text frame if there is room now; `Ok(false)` when [`LIMIT`] bytes already

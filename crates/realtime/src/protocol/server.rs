@@ -11,9 +11,7 @@ use huddle_domain::{
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// A server frame's text, serialised once and shared by every receiver: cloning it is a
-/// reference count, and actix-ws takes it as is, so no receiver copies it.
-pub type Frame = bytestring::ByteString;
+use super::Frame;
 
 /// Adds `ref` to a reply when the client gave one.
 pub(crate) fn with_ref(mut frame: Value, reference: Option<&str>) -> String {

@@ -10,7 +10,6 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 
 use crate::outlet::Outlet;
-use crate::socketio::translate::Translator;
 
 /// Packets waiting for a poll past this many bytes mean the client has stopped polling: the
 /// session ends and the client reconnects and syncs, as a native socket that stops reading.
@@ -180,12 +179,10 @@ impl Drop for PollingGuard<'_> {
     }
 }
 
-/// The sessions a request can name by id, and what all sessions of the process share.
+/// The sessions a request can name by id.
 #[derive(Default)]
 pub(crate) struct Sessions {
     map: Mutex<HashMap<String, Arc<Link>>>,
-    /// The dialect every session's native connection writes in.
-    pub translator: Arc<Translator>,
 }
 
 impl Sessions {

@@ -19,7 +19,7 @@ use crate::connection;
 use crate::outlet::{self, Outlet, OutletBody};
 use crate::protocol::{Dialect, Frame, Rendered};
 use crate::shared::Shared;
-use crate::socketio::translate::Translator;
+use crate::socketio::translate;
 use crate::socketio::wire;
 
 /// What a native connection reads.
@@ -33,16 +33,15 @@ pub(crate) struct Native {
     dialect: Arc<SocketDialect>,
 }
 
-/// One socket's dialect: the process's translator, and the connect's answer (`40{sid}`)
-/// written just before `ready`, so a refused connection never looks connected.
+/// One socket's dialect: Socket.IO, and the connect's answer (`40{sid}`) written just before
+/// `ready`, so a refused connection never looks connected.
 struct SocketDialect {
-    translator: Arc<Translator>,
     ready: AtomicBool,
 }
 
 impl Dialect for SocketDialect {
     fn render(&self, frame: &Frame) -> Rendered {
-        let frame = self.translator.render(frame);
+        let frame = translate::render(frame);
         let before = match &frame {
             // The flag first: after `ready`, one load per frame, not a comparison.
             Some(packet)
@@ -74,7 +73,6 @@ impl Native {
     pub(crate) fn start(
         shared: &Arc<Shared>,
         token: String,
-        translator: Arc<Translator>,
         queue: usize,
         text_to: Option<&Outlet>,
     ) -> Self {
@@ -84,7 +82,6 @@ impl Native {
         }
         let (to_conn, feed) = mpsc::channel(queue);
         let dialect = Arc::new(SocketDialect {
-            translator,
             ready: AtomicBool::new(false),
         });
         actix_web::rt::spawn(connection::run(
@@ -229,7 +226,6 @@ mod tests {
     #[test]
     fn the_connect_answer_comes_once_just_before_ready() {
         let dialect = SocketDialect {
-            translator: Arc::default(),
             ready: AtomicBool::new(false),
         };
         let typing = Frame::from(r#"{"type":"typing","room_id":3,"user_id":2}"#.to_owned());

@@ -405,8 +405,7 @@ impl Session {
             (Transport::Ws(ws), None) => Some(&ws.outlet),
             _ => None,
         };
-        let translator = self.sessions.translator.clone();
-        let native = Native::start(&self.shared, token, translator, MAX_PENDING, text_to);
+        let native = Native::start(&self.shared, token, MAX_PENDING, text_to);
         self.native = Some(native);
         // A Socket.IO client does not sync: live messages need not wait for it.
         let sync = format!(r#"{{"type":"sync","ref":"{OWN_REF}"}}"#);

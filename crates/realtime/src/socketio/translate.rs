@@ -5,8 +5,6 @@
 //! native protocol says `send` and `room_id`. Every client event becomes one native frame, its
 //! acknowledgement id carried as the frame's `ref` (`a<id>`); every native frame becomes one
 //! event, or the acknowledgement of the event that asked for it.
-use std::sync::{Mutex, MutexGuard};
-
 use huddle_domain::ErrorCode;
 use serde_json::{json, Map, Value};
 
@@ -29,65 +27,18 @@ pub(crate) enum Outgoing {
     Nothing,
 }
 
-/// Renders native frames in Socket.IO for every session of a process. A room's live event reaches every socket as the same shared frame (rendered once by the hub),
-/// so its rendering is kept by the frame's address, and a room of a thousand Socket.IO sockets
-/// parses and renames each event once, not a thousand times.
-pub(crate) struct Translator {
-    slots: Vec<Mutex<Option<(Frame, Frame)>>>,
-}
-
-/// Frames remembered (2^14), each slot taken by the next frame whose address falls in it:
-/// enough for the events on their way to sockets that lag a second behind at tens of
-/// thousands of messages a second (about 15 MiB when all are filled).
-const SLOT_BITS: u32 = 14;
-
-impl Default for Translator {
-    fn default() -> Self {
-        Self {
-            slots: (0..1usize << SLOT_BITS).map(|_| Mutex::new(None)).collect(),
-        }
-    }
-}
-
-impl Translator {
-    fn slot(&self, frame: &Frame) -> &Mutex<Option<(Frame, Frame)>> {
-        let address = frame.as_bytes().as_ptr() as usize as u64;
-        let index = address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS);
-        &self.slots[index as usize]
-    }
-}
-
-impl Translator {
-    /// The frame in Socket.IO; `None` for frames with nothing to say to a Socket.IO client.
-    pub(crate) fn render(&self, frame: &Frame) -> Option<Frame> {
-        let slot = self.slot(frame);
-        // The slot holds the frame it rendered, so that frame's memory cannot be reused for
-        // another while it is there: the same address and length is the same frame.
-        if let Some((native, packet)) = &*lock(slot) {
-            if native.as_bytes().as_ptr() == frame.as_bytes().as_ptr()
-                && native.len() == frame.len()
-            {
-                return Some(packet.clone());
-            }
-        }
-        match from_native(frame)? {
-            Outgoing::Event(name, payload) => {
-                let packet = Frame::from(wire::event(&name, &payload));
-                // A frame with a `ref`, or `ready`, is one connection's own: not worth a slot.
-                if name != "ready" && !frame.contains("\"ref\":") {
-                    *lock(slot) = Some((frame.clone(), packet.clone()));
-                }
-                Some(packet)
-            }
-            Outgoing::Ack(id, payload) => Some(Frame::from(wire::ack(id, &payload))),
-            Outgoing::Nothing => None,
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while the lock is held; the slot is whole either way.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// The frame in Socket.IO; `None` for frames with nothing to say to a Socket.IO client. A
+/// room's live event reaches every socket as the same shared frame (rendered once by the hub),
+/// and its translation is kept with it: a room of a thousand Socket.IO sockets parses and
+/// renames each event once, not a thousand times, however far behind they read.
+pub(crate) fn render(frame: &Frame) -> Option<Frame> {
+    frame.in_other_dialect(|native| {
+        Some(Frame::from(match from_native(native)? {
+            Outgoing::Event(name, payload) => wire::event(&name, &payload),
+            Outgoing::Ack(id, payload) => wire::ack(id, &payload),
+            Outgoing::Nothing => return None,
+        }))
+    })
 }
 
 /// Native reply frames: each answers one client frame, by its `ref`.
@@ -439,31 +390,34 @@ mod tests {
 
     #[test]
     fn shared_frames_are_rendered_once_and_others_never_confused() {
-        let dialect = Translator::default();
         let live = Frame::from(r#"{"type":"typing","room_id":3,"user_id":2}"#.to_owned());
-        let first = dialect.render(&live).unwrap();
+        let first = render(&live).unwrap();
         assert_eq!(&*first, r#"42["typing",{"roomId":3,"userId":2}]"#);
-        let again = dialect.render(&live.clone()).unwrap();
-        assert_eq!(
-            first.as_bytes().as_ptr(),
-            again.as_bytes().as_ptr(),
-            "the same frame is rendered once"
-        );
+        let again = render(&live.clone()).unwrap();
+        assert!(first.same(&again), "the same frame is rendered once");
         // Equal text in another frame is rendered afresh, and right.
         let twin = Frame::from(r#"{"type":"typing","room_id":3,"user_id":2}"#.to_owned());
-        assert_eq!(&*dialect.render(&twin).unwrap(), &*first);
-        for n in 0..100 {
-            let other = Frame::from(format!(r#"{{"type":"typing","room_id":{n},"user_id":2}}"#));
-            assert!(dialect
-                .render(&other)
-                .unwrap()
-                .contains(&format!(r#""roomId":{n},"#)));
+        let twin_rendered = render(&twin).unwrap();
+        assert_eq!(&*twin_rendered, &*first);
+        assert!(!twin_rendered.same(&first));
+        // Many frames in flight at once are each rendered as themselves (the table this
+        // replaced held 16,384 and translated again whatever a backlog pushed out of it).
+        let frames: Vec<Frame> = (0..20_000)
+            .map(|n| Frame::from(format!(r#"{{"type":"typing","room_id":{n},"user_id":2}}"#)))
+            .collect();
+        let rendered: Vec<Frame> = frames.iter().map(|f| render(f).unwrap()).collect();
+        for (n, (frame, packet)) in frames.iter().zip(&rendered).enumerate() {
+            assert!(packet.contains(&format!(r#""roomId":{n},"#)));
+            assert!(
+                render(frame).unwrap().same(packet),
+                "frame {n} rendered again"
+            );
         }
-        // Replies become acks, or nothing; never remembered as another's.
+        // Replies become acks, or nothing.
         let ack = Frame::from(r#"{"type":"pong","ref":"a9"}"#.to_owned());
-        assert_eq!(&*dialect.render(&ack).unwrap(), r#"439[{"ok":true}]"#);
+        assert_eq!(&*render(&ack).unwrap(), r#"439[{"ok":true}]"#);
         let own = Frame::from(r#"{"type":"synced","ref":"i"}"#.to_owned());
-        assert_eq!(dialect.render(&own), None);
+        assert_eq!(render(&own), None);
     }
 
     #[test]
