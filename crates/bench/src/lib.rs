@@ -15,10 +15,12 @@
 //! - [`procs`], [`sample`], [`setup`]: the servers as child processes, their memory and CPU,
 //!   users and rooms over the REST API.
 //! - [`scenarios`]: the standard set, each against its baseline in the same run.
-//! - [`scaleout`]: two Huddle nodes on one database and Redis against one node.
+//! - [`scaleout`]: two Huddle nodes on one database and Redis against one node; [`cpu_cap`]
+//!   gives each node the same CPU budget when the machine is smaller than the nodes.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod bare;
+pub mod cpu_cap;
 pub mod db;
 pub mod files;
 pub mod history;

@@ -151,6 +151,16 @@ struct SearchArgs {
 }
 
 #[derive(Args, Clone)]
+struct ScaleArgs {
+    #[command(flatten)]
+    fanout: FanoutArgs,
+    /// Each node's CPU budget in cores (a cgroup CFS quota; needs root and a cgroup `cpu`
+    /// controller): one node and each of two get the same, as on machines of their own.
+    #[arg(long)]
+    node_cpu: Option<f64>,
+}
+
+#[derive(Args, Clone)]
 struct FilesArgs {
     /// The file's size, in MiB.
     #[arg(long, default_value_t = 16)]
@@ -177,7 +187,7 @@ enum Command {
     Socketio(FanoutArgs),
     /// Two nodes on one database and Redis against one node, at the fan-out layout and rate;
     /// and what the Redis hop costs per delivery.
-    Scaleout(FanoutArgs),
+    Scaleout(ScaleArgs),
     /// Acked messages/s against the naive one-transaction-per-message baseline.
     Store(StoreArgs),
     /// History pages, then the room list with unread counts, at fixed request rates.
@@ -253,12 +263,13 @@ async fn socketio(run: &mut Run, a: &FanoutArgs) -> Result<()> {
     scenarios::socketio(run, &fanout_options(a)).await
 }
 
-async fn scaleout(run: &mut Run, a: &FanoutArgs, redis: &str) -> Result<()> {
+async fn scaleout(run: &mut Run, a: &FanoutArgs, node_cpu: Option<f64>, redis: &str) -> Result<()> {
     huddle_bench::scaleout::scaleout(
         run,
         &huddle_bench::scaleout::ScaleOptions {
             fanout: fanout_options(a),
             redis_url: redis.to_owned(),
+            node_cpu,
         },
     )
     .await
@@ -337,7 +348,9 @@ async fn main_async(cli: Cli) -> Result<()> {
         match &cli.command {
             Command::Fanout(a) => fanout(&mut run, a).await.map(|_rate| ()),
             Command::Socketio(a) => socketio(&mut run, a).await,
-            Command::Scaleout(a) => scaleout(&mut run, a, &cli.common.redis).await,
+            Command::Scaleout(a) => {
+                scaleout(&mut run, &a.fanout, a.node_cpu, &cli.common.redis).await
+            }
             Command::Store(a) => store(&mut run, a).await,
             Command::History(a) => history(&mut run, a).await,
             Command::Search(a) => search(&mut run, a).await,
@@ -358,7 +371,7 @@ async fn main_async(cli: Cli) -> Result<()> {
                     ..f.clone()
                 };
                 socketio(&mut run, &at_rate).await?;
-                scaleout(&mut run, &at_rate, &cli.common.redis).await?;
+                scaleout(&mut run, &at_rate, None, &cli.common.redis).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;

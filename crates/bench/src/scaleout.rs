@@ -3,8 +3,14 @@
 //! between them (so every message reaches half its room through Redis). The two-node figure
 //! against the one-node one is the scaling; the one node with and without Redis is what the
 //! bus costs per delivery.
+//!
+//! With a CPU budget per node (`--node-cpu`), each node runs in a cgroup of its own with that
+//! quota, the one node alone too: on a machine smaller than the nodes' sum, this is what
+//! makes the second node's share measurable, as each node would have its own machine or
+//! container limit in production.
 use serde_json::json;
 
+use crate::cpu_cap::CpuCap;
 use crate::load::{self, LoadResult, SendMode, Target};
 use crate::procs::{self, Server};
 use crate::sample::{Probe, Tracker, Usage};
@@ -21,6 +27,8 @@ pub struct ScaleOptions {
     pub fanout: FanoutOptions,
     /// The Redis the nodes share, e.g. `redis://127.0.0.1:6379`.
     pub redis_url: String,
+    /// Each node's CPU budget in cores (a cgroup quota); none: as much as the machine gives.
+    pub node_cpu: Option<f64>,
 }
 
 pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
@@ -38,8 +46,24 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
         )
     };
 
-    println!("-- one node, no Redis");
-    let alone = measure(&load_on(run, vec![run.api.ws_url()]), &[&run.huddle]).await?;
+    // The same budget for every node, each in a group of its own.
+    let cap = |name: &str, node: &Server| -> Result<Option<CpuCap>> {
+        let Some(cores) = o.node_cpu else {
+            return Ok(None);
+        };
+        let mut cap = CpuCap::new(name, cores)?;
+        cap.add(node.pid())?;
+        Ok(Some(cap))
+    };
+    let budget = o.node_cpu.map_or(String::new(), |c| {
+        format!(", each node capped at {c} cores")
+    });
+
+    println!("-- one node, no Redis{budget}");
+    let alone = {
+        let _cap = cap("huddle-bench-node", &run.huddle)?;
+        measure(&load_on(run, vec![run.api.ws_url()]), &[&run.huddle]).await?
+    };
 
     // Nodes of their own on the run's database, on one Redis channel prefix of their own (a
     // prefix per run, so nothing else on that Redis hears them).
@@ -52,12 +76,15 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
         procs::start_huddle_named(name, &s.huddle_bin, &run.db.url(), &s.log_dir, &env)
     };
     let a = node("huddle-node-a")?;
-    println!("-- one node with the Redis bus");
+    let cap_a = cap("huddle-bench-node-a", &a)?;
+    println!("-- one node with the Redis bus{budget}");
     let bused = measure(&load_on(run, vec![ws_url(&a)]), &[&a]).await?;
     let b = node("huddle-node-b")?;
-    println!("-- two nodes, each room's sockets split between them");
+    let cap_b = cap("huddle-bench-node-b", &b)?;
+    println!("-- two nodes, each room's sockets split between them{budget}");
     let two = measure(&load_on(run, vec![ws_url(&a), ws_url(&b)]), &[&a, &b]).await?;
     drop((a, b));
+    drop((cap_a, cap_b));
 
     let ratio = two.result.deliveries_per_s / alone.result.deliveries_per_s.max(1e-9);
     // CPU-seconds per delivery, in µs: the nodes' and Redis's.
@@ -87,6 +114,7 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
         "scaleout",
         json!({
             "rate_per_sender": rate,
+            "node_cpu_cores": o.node_cpu,
             "one_node": alone.json(),
             "one_node_redis": bused.json(),
             "two_nodes": two.json(),
