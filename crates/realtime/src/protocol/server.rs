@@ -11,7 +11,7 @@ use huddle_domain::{
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::Frame;
+use crate::protocol::frame::Frame;
 
 /// Adds `ref` to a reply when the client gave one.
 pub(crate) fn with_ref(mut frame: Value, reference: Option<&str>) -> String {
