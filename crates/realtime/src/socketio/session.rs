@@ -193,7 +193,7 @@ impl Session {
                 Err(_closed) => Err(End::Gone),
                 Ok(false) => {
                     let wait = self.shared.config.client_timeout;
-                    waited(wait, ws.outlet.text(packet.to_owned())).await
+                    waited(wait, ws.outlet.text(packet)).await
                 }
             },
         }
