@@ -11,7 +11,7 @@ use huddle_domain::{DomainEvent, RoomId, UserId};
 use huddle_realtime::{BusEvent, EventBus, HubHandle};
 use tokio::sync::mpsc;
 
-use crate::codec::{Envelope, WireEvent};
+use crate::codec::{Envelope, Head, WireEvent};
 use crate::conn::SharedRedis;
 use crate::presence::Presence;
 use crate::ClusterConfig;
@@ -231,14 +231,22 @@ async fn subscriber(inner: Arc<Inner>, mut changes: mpsc::UnboundedReceiver<(Str
                         tokio::select! {
                             msg = stream.next() => {
                                 let Some(msg) = msg else { break };
-                                let Ok(payload) = msg.get_payload::<String>() else { continue };
-                                match serde_json::from_str::<Envelope>(&payload) {
-                                    Ok(env) if env.origin == inner.config.node_id => {}
-                                    Ok(env) => {
-                                        let key = (env.origin, env.id);
+                                // Our own events come back too: skipped before their
+                                // event is parsed.
+                                match Head::decode(msg.get_payload_bytes()) {
+                                    Ok(head) if head.origin == inner.config.node_id => {}
+                                    Ok(head) => {
+                                        let key = (head.origin.to_string(), head.id);
                                         if seen.contains(&key) {
                                             continue;
                                         }
+                                        let event = match head.event() {
+                                            Ok(event) => event,
+                                            Err(e) => {
+                                                tracing::warn!(error = %e, "undecodable bus event");
+                                                continue;
+                                            }
+                                        };
                                         if recent.len() == RECENT_IDS {
                                             if let Some(old) = recent.pop_front() {
                                                 seen.remove(&old);
@@ -246,7 +254,7 @@ async fn subscriber(inner: Arc<Inner>, mut changes: mpsc::UnboundedReceiver<(Str
                                         }
                                         recent.push_back(key.clone());
                                         seen.insert(key);
-                                        inner.hub.deliver(env.event.into());
+                                        inner.hub.deliver(event.into());
                                     }
                                     Err(e) => tracing::warn!(error = %e, "undecodable bus event"),
                                 }
