@@ -236,7 +236,12 @@ mod tests {
         let head = Head::decode(text).unwrap();
         assert_eq!((head.origin.as_ref(), head.id), ("n2", 3));
         assert!(head.event().is_err());
-        for bad in [&b"{\"origin\":\"n2\",\"id\":3,\"event\":{"[..], b"", b"[]", b"\xff"] {
+        for bad in [
+            &b"{\"origin\":\"n2\",\"id\":3,\"event\":{"[..],
+            b"",
+            b"[]",
+            b"\xff",
+        ] {
             assert!(Head::decode(bad).is_err());
         }
     }
