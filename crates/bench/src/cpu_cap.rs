@@ -3,8 +3,13 @@
 //! about nodes that each have a machine (or a container's share) of their own; on one small
 //! machine, capping every node at the same budget measures what a second node adds while the
 //! load generator, PostgreSQL and Redis keep the rest of the cores.
+//!
+//! A quota alone still lets a node's threads run on every core, beside the other node, the
+//! generator and PostgreSQL, so two nodes share both cores' caches where two machines would
+//! not; [`pin`] gives each node a core of its own as well.
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::Result;
 
@@ -62,6 +67,24 @@ impl Drop for CpuCap {
     }
 }
 
+/// Pins every thread of `pid` to CPU `cpu` (`taskset -a`); threads it starts later inherit
+/// that from the thread that starts them.
+pub fn pin(pid: u32, cpu: usize) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpu >= cores {
+        return Err(format!("cannot pin to CPU {cpu}: this machine has {cores}").into());
+    }
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("running taskset (util-linux) to pin a node: {e}"))?;
+    if !status.success() {
+        return Err(format!("taskset could not pin process {pid} to CPU {cpu}: {status}").into());
+    }
+    Ok(())
+}
+
 /// The `cpu` controller's root directory, and whether it is cgroup v2.
 fn hierarchy() -> Result<(PathBuf, bool)> {
     let v1 = Path::new("/sys/fs/cgroup/cpu");
@@ -78,4 +101,32 @@ fn hierarchy() -> Result<(PathBuf, bool)> {
 
 fn write(path: &Path, value: &str) -> Result<()> {
     fs::write(path, value).map_err(|e| format!("writing {value} to {}: {e}", path.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed(pid: u32) -> String {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_pinned_process_runs_on_that_cpu_only_and_a_missing_cpu_is_refused() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let last = std::thread::available_parallelism().unwrap().get() - 1;
+        pin(child.id(), last).unwrap();
+        assert_eq!(allowed(child.id()), last.to_string());
+        let err = pin(child.id(), last + 1).unwrap_err().to_string();
+        assert!(err.contains("this machine has"), "{err}");
+        assert_eq!(allowed(child.id()), last.to_string());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }

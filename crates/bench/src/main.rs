@@ -158,6 +158,10 @@ struct ScaleArgs {
     /// controller): one node and each of two get the same, as on machines of their own.
     #[arg(long)]
     node_cpu: Option<f64>,
+    /// Each node on a CPU of its own (`taskset`): the single node and the first of two on CPU
+    /// 0, the second on CPU 1, so two nodes do not share cores as two machines would not.
+    #[arg(long)]
+    pin_nodes: bool,
 }
 
 #[derive(Args, Clone)]
@@ -263,13 +267,20 @@ async fn socketio(run: &mut Run, a: &FanoutArgs) -> Result<()> {
     scenarios::socketio(run, &fanout_options(a)).await
 }
 
-async fn scaleout(run: &mut Run, a: &FanoutArgs, node_cpu: Option<f64>, redis: &str) -> Result<()> {
+async fn scaleout(
+    run: &mut Run,
+    a: &FanoutArgs,
+    node_cpu: Option<f64>,
+    pin_nodes: bool,
+    redis: &str,
+) -> Result<()> {
     huddle_bench::scaleout::scaleout(
         run,
         &huddle_bench::scaleout::ScaleOptions {
             fanout: fanout_options(a),
             redis_url: redis.to_owned(),
             node_cpu,
+            pin_nodes,
         },
     )
     .await
@@ -349,7 +360,14 @@ async fn main_async(cli: Cli) -> Result<()> {
             Command::Fanout(a) => fanout(&mut run, a).await.map(|_rate| ()),
             Command::Socketio(a) => socketio(&mut run, a).await,
             Command::Scaleout(a) => {
-                scaleout(&mut run, &a.fanout, a.node_cpu, &cli.common.redis).await
+                scaleout(
+                    &mut run,
+                    &a.fanout,
+                    a.node_cpu,
+                    a.pin_nodes,
+                    &cli.common.redis,
+                )
+                .await
             }
             Command::Store(a) => store(&mut run, a).await,
             Command::History(a) => history(&mut run, a).await,
@@ -371,7 +389,7 @@ async fn main_async(cli: Cli) -> Result<()> {
                     ..f.clone()
                 };
                 socketio(&mut run, &at_rate).await?;
-                scaleout(&mut run, &at_rate, None, &cli.common.redis).await?;
+                scaleout(&mut run, &at_rate, None, false, &cli.common.redis).await?;
                 store(&mut run, s).await?;
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;

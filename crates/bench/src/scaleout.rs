@@ -10,7 +10,7 @@
 //! container limit in production.
 use serde_json::json;
 
-use crate::cpu_cap::CpuCap;
+use crate::cpu_cap::{self, CpuCap};
 use crate::load::{self, LoadResult, SendMode, Target};
 use crate::procs::{self, Server};
 use crate::sample::{Probe, Tracker, Usage};
@@ -29,6 +29,9 @@ pub struct ScaleOptions {
     pub redis_url: String,
     /// Each node's CPU budget in cores (a cgroup quota); none: as much as the machine gives.
     pub node_cpu: Option<f64>,
+    /// Each node on a core of its own: the single node and the first of two on CPU 0, the
+    /// second on CPU 1.
+    pub pin_nodes: bool,
 }
 
 pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
@@ -47,7 +50,10 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
     };
 
     // The same budget for every node, each in a group of its own.
-    let cap = |name: &str, node: &Server| -> Result<Option<CpuCap>> {
+    let cap = |name: &str, node: &Server, cpu: usize| -> Result<Option<CpuCap>> {
+        if o.pin_nodes {
+            cpu_cap::pin(node.pid(), cpu)?;
+        }
         let Some(cores) = o.node_cpu else {
             return Ok(None);
         };
@@ -55,13 +61,16 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
         cap.add(node.pid())?;
         Ok(Some(cap))
     };
-    let budget = o.node_cpu.map_or(String::new(), |c| {
+    let mut budget = o.node_cpu.map_or(String::new(), |c| {
         format!(", each node capped at {c} cores")
     });
+    if o.pin_nodes {
+        budget.push_str(", each on a core of its own");
+    }
 
     println!("-- one node, no Redis{budget}");
     let alone = {
-        let _cap = cap("huddle-bench-node", &run.huddle)?;
+        let _cap = cap("huddle-bench-node", &run.huddle, 0)?;
         measure(&load_on(run, vec![run.api.ws_url()]), &[&run.huddle]).await?
     };
 
@@ -76,11 +85,11 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
         procs::start_huddle_named(name, &s.huddle_bin, &run.db.url(), &s.log_dir, &env)
     };
     let a = node("huddle-node-a")?;
-    let cap_a = cap("huddle-bench-node-a", &a)?;
+    let cap_a = cap("huddle-bench-node-a", &a, 0)?;
     println!("-- one node with the Redis bus{budget}");
     let bused = measure(&load_on(run, vec![ws_url(&a)]), &[&a]).await?;
     let b = node("huddle-node-b")?;
-    let cap_b = cap("huddle-bench-node-b", &b)?;
+    let cap_b = cap("huddle-bench-node-b", &b, 1)?;
     println!("-- two nodes, each room's sockets split between them{budget}");
     let two = measure(&load_on(run, vec![ws_url(&a), ws_url(&b)]), &[&a, &b]).await?;
     drop((a, b));
@@ -115,6 +124,7 @@ pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
         json!({
             "rate_per_sender": rate,
             "node_cpu_cores": o.node_cpu,
+            "pinned_nodes": o.pin_nodes,
             "one_node": alone.json(),
             "one_node_redis": bused.json(),
             "two_nodes": two.json(),
