@@ -52,7 +52,19 @@ async fn metrics_follow_the_traffic(backend: Backend) {
         seen.push(ws.next().await["type"].as_str().unwrap().to_owned());
     }
 
-    let text = scrape(&app).await;
+    // The hub counts a fan-out once it has queued it for every receiver, so the client can
+    // read the frame a moment before the count moves: the counters are read until they show
+    // it (a few seconds at most), as a scraper would see them.
+    let mut text = scrape(&app).await;
+    for _ in 0..100 {
+        if value(&text, "huddle_deliveries_total") >= 1.0
+            && value(&text, "huddle_broadcast_latency_seconds_count") >= 1.0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        text = scrape(&app).await;
+    }
     assert_eq!(value(&text, "huddle_ws_connections"), 1.0);
     // The instruments are process-wide and tests run in parallel: at least ours.
     assert!(value(&text, "huddle_messages_stored_total") >= stored_before + 1.0);
