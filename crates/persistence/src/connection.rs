@@ -68,19 +68,21 @@ impl DatabaseConfig {
         }
     }
 
-    /// How many message writers to run. Each stores its own rooms' messages in its own
-    /// batches (one connection each while a batch runs). One by default: a lone writer's batch
-    /// takes in every send that queued during the previous commit, so batches grow with the
-    /// load, and the cost per message falls with a batch's size (on two cores, one writer
-    /// stored 30% more than four and left more CPU for fan-out; BENCHMARKS.md). More help
-    /// only once one database backend is saturated and the database has cores to spare; SQLite
-    /// has one write lock, so more never help there. A configured count is kept within
-    /// 1..=pool size.
+    /// How many message writers to run. Writers take turns with rooms: a batch holds its rooms
+    /// until it is answered, and a second writer starts beside a running one only once a
+    /// backlog of other rooms' sends waits (`repo::writer::queue`), so at a low load one writer
+    /// takes in every send that queued during its last commit, as large a batch as the load
+    /// makes. Two by default on PostgreSQL: the second overlaps one batch's commit round trip
+    /// with the next batch's statement (more stored sends with four in flight per sender on
+    /// two cores, fan-out unchanged; BENCHMARKS.md, "The store at four sends in flight"). One
+    /// on SQLite, which has one write lock. A configured count is kept within 1..=pool size.
     pub fn writer_count(&self) -> usize {
-        let n = match self.writers {
-            Some(n) => n.min(self.pool_size),
-            None => 1,
+        let n = match (self.writers, &self.backend) {
+            (Some(n), _) => n,
+            (None, Backend::Postgres) => 2,
+            (None, Backend::Sqlite) => 1,
         };
+        let n = n.min(self.pool_size);
         usize::try_from(n.max(1)).unwrap_or(1)
     }
 }

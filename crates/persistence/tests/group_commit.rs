@@ -459,10 +459,10 @@ huddle_test_support::blocking_backend_tests!(
 );
 
 #[test]
-fn one_writer_unless_configured_and_never_more_than_the_pool() {
+fn two_writers_on_postgres_one_on_sqlite_unless_configured_and_never_more_than_the_pool() {
     let pg = |pool| DatabaseConfig::from_url("postgres://x/y", pool);
-    assert_eq!(pg(10).writer_count(), 1);
-    assert_eq!(pg(1).writer_count(), 1);
+    assert_eq!(pg(10).writer_count(), 2);
+    assert_eq!(pg(1).writer_count(), 1, "never more than the pool");
     let lite = DatabaseConfig::from_url("sqlite://x.db", 10);
     assert_eq!(lite.writer_count(), 1);
     let mut set = pg(4);

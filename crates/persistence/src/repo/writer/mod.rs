@@ -1,7 +1,7 @@
-//! Group commit for messages. Concurrent sends are queued to writer threads, each storing
-//! everything waiting in its queue at once: one commit (one fsync) for many messages. Rooms are
-//! partitioned between the writers by id, so all of a room's messages go through one writer, in
-//! arrival order, and several batches (of disjoint rooms) are in flight.
+//! Group commit for messages. Concurrent sends are queued for writer threads, each storing many
+//! at once: one commit (one fsync) for many messages. A writer claims the rooms of its batch
+//! until it is answered ([`queue`]), so a room's messages are stored in arrival order, one batch
+//! after another, while other writers' batches (of other rooms) are in flight beside it.
 //!
 //! Each message keeps the single-message rules: its author must be a member of the room
 //! (checked in the batch; a refused message uses no seq), its seq comes from bumping its room's
@@ -29,6 +29,9 @@ use crate::models::*;
 use crate::schema::{message_mentions, messages, room_members, rooms, users};
 
 mod one_statement;
+mod queue;
+
+use queue::{Queue, Queued};
 
 /// The most messages one transaction stores.
 const MAX_BATCH: usize = 512;
@@ -52,40 +55,48 @@ impl Job {
 
 /// Hands messages to the writer threads.
 pub(crate) struct MessageWriter {
-    /// One queue per writer; a room's messages always go to the same one.
-    queues: Vec<mpsc::Sender<Job>>,
+    queue: Arc<Queue<Job>>,
 }
 
+impl Queued for Job {
+    fn room(&self) -> i64 {
+        self.new.room_id
+    }
+}
+
+/// How many messages of free rooms must wait before a second writer starts a batch beside a
+/// running one ([`queue::Rules::parallel_from`]). A batch statement costs PostgreSQL about as
+/// much as twenty messages whatever its size (BENCHMARKS.md, "What limits Huddle"), so a batch
+/// of this size pays a fraction of that per message.
+const PARALLEL_FROM: usize = 128;
+
 impl MessageWriter {
-    /// Starts `writers` writer threads (at least one); they end when the last `MessageWriter`
-    /// handle is dropped.
+    /// Starts `writers` writer threads (at least one); they store what is queued and end when
+    /// the `MessageWriter` is dropped.
     pub(crate) fn start(
         pool: Pool,
         writers: usize,
         links: Arc<dyn FileLinks>,
     ) -> std::io::Result<Self> {
-        let mut queues = Vec::with_capacity(writers.max(1));
+        let queue = Arc::new(Queue::new(queue::Rules {
+            max_batch: MAX_BATCH,
+            parallel_from: PARALLEL_FROM,
+        }));
         for i in 0..writers.max(1) {
-            let (jobs, rx) = mpsc::channel::<Job>();
             let pool = pool.clone();
             let links = links.clone();
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("huddle-message-writer-{i}"))
-                .spawn(move || run(pool, rx, &*links))?;
-            queues.push(jobs);
+                .spawn(move || run(&pool, &queue, &*links))?;
         }
-        Ok(Self { queues })
+        Ok(Self { queue })
     }
 
-    /// Queues the message without waiting; `done` runs on the writer thread once the batch is
+    /// Queues the message without waiting; `done` runs on a writer thread once the batch is
     /// committed (or the message refused).
     pub(crate) fn submit(&self, new: NewMessage, done: StoreDone) {
-        let n = i64::try_from(self.queues.len()).unwrap_or(1);
-        let i = usize::try_from(new.room_id.rem_euclid(n)).unwrap_or(0);
-        let Some(queue) = self.queues.get(i) else {
-            return done(Err(RepoError::Unavailable("no message writer".into())));
-        };
-        if let Err(mpsc::SendError(job)) = queue.send(Job {
+        if let Err(job) = self.queue.push(Job {
             new,
             done,
             queued: Instant::now(),
@@ -109,19 +120,23 @@ impl MessageWriter {
     }
 }
 
-fn run(pool: Pool, rx: mpsc::Receiver<Job>, links: &dyn FileLinks) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+impl Drop for MessageWriter {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// A writer thread: takes a batch of rooms no other writer holds, stores and answers it, then
+/// hands the rooms back. The rooms stay held until their answers are out, so a room's sends are
+/// answered in the order they are stored.
+fn run(pool: &Pool, queue: &Queue<Job>, links: &dyn FileLinks) {
+    while let Some(claim) = queue.take() {
+        let (batch, rooms) = claim.into_parts();
         let started = Instant::now();
         let n = batch.len();
         let waited = batch.first().map(|j| started - j.queued);
-        let committed = store_batch(&pool, batch, links);
+        let committed = store_batch(pool, batch, links);
+        queue.finish(rooms);
         tracing::trace!(messages = n, waited = ?waited, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
     }
 }
