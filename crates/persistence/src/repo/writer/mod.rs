@@ -135,9 +135,16 @@ fn run(pool: &Pool, queue: &Queue<Job>, links: &dyn FileLinks) {
         let started = Instant::now();
         let n = batch.len();
         let waited = batch.first().map(|j| started - j.queued);
-        let committed = store_batch(pool, batch, links);
+        // A bug that panics here must not keep the batch's rooms claimed: every later send to
+        // them would wait forever. The batch's unanswered sends see their callbacks dropped.
+        let stored = catch_unwind(AssertUnwindSafe(|| store_batch(pool, batch, links)));
         queue.finish(rooms);
-        tracing::trace!(messages = n, waited = ?waited, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
+        match stored {
+            Ok(committed) => {
+                tracing::trace!(messages = n, waited = ?waited, committed = ?committed, elapsed = ?started.elapsed(), "batch committed");
+            }
+            Err(_) => tracing::error!(messages = n, "storing a batch panicked"),
+        }
     }
 }
 
