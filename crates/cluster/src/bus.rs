@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::codec::{Envelope, Head, WireEvent};
 use crate::conn::SharedRedis;
+use crate::lag;
 use crate::presence::Presence;
 use crate::ClusterConfig;
 
@@ -59,10 +60,19 @@ impl RedisBus {
             next_id: AtomicU64::new(1),
             outbox,
             presence,
-            interest: Mutex::new(HashSet::from([config.sessions_channel()])),
+            interest: Mutex::new(HashSet::from([
+                config.sessions_channel(),
+                config.lag_channel(),
+            ])),
             interest_changes,
         });
         tokio::spawn(publisher(redis.clone(), outbox_rx));
+        tokio::spawn(lag::reporter(
+            redis.clone(),
+            inner.hub.send_gate().clone(),
+            config.lag_channel(),
+            config.node_id.clone(),
+        ));
         tokio::spawn(subscriber(inner.clone(), interest_rx));
         tokio::spawn(presence_task(
             inner.clone(),
@@ -197,6 +207,8 @@ async fn subscriber(inner: Arc<Inner>, mut changes: mpsc::UnboundedReceiver<(Str
     let mut first = true;
     let mut recent: VecDeque<(String, u64)> = VecDeque::with_capacity(RECENT_IDS);
     let mut seen: HashSet<(String, u64)> = HashSet::with_capacity(RECENT_IDS);
+    let lag_channel = inner.config.lag_channel();
+    let gate = inner.hub.send_gate().clone();
     loop {
         match inner.redis.client().get_async_pubsub().await {
             Err(e) => health.report(false, "subscribe", Some(&e)),
@@ -231,6 +243,14 @@ async fn subscriber(inner: Arc<Inner>, mut changes: mpsc::UnboundedReceiver<(Str
                         tokio::select! {
                             msg = stream.next() => {
                                 let Some(msg) = msg else { break };
+                                if msg.get_channel_name() == lag_channel {
+                                    match lag::decode(msg.get_payload_bytes()) {
+                                        Some((node, _)) if node == inner.config.node_id => {}
+                                        Some((node, lag)) => gate.record_remote(node, lag),
+                                        None => tracing::warn!("undecodable lag report"),
+                                    }
+                                    continue;
+                                }
                                 // Our own events come back too: skipped before their
                                 // event is parsed.
                                 match Head::decode(msg.get_payload_bytes()) {

@@ -39,6 +39,11 @@ impl ClusterConfig {
         self.key(&["sessions"])
     }
 
+    /// Every process follows it: each process's fan-out lag, for every process's send gate.
+    pub(crate) fn lag_channel(&self) -> String {
+        self.key(&["lag"])
+    }
+
     pub(crate) fn user_channel(&self, user_id: i64) -> String {
         self.key(&["user", &user_id.to_string()])
     }

@@ -6,6 +6,8 @@
 //!   nodes instead of stopping any of them.
 //! - [`Presence`]: a user is online while any process holds one of their connections. Each
 //!   process renews a lease; the others declare a dead process's users offline when it lapses.
+//! - Fan-out lag: each process shares how far its hub runs behind, so every process holds its
+//!   senders back while any is behind (`huddle_realtime::SendGate`).
 //! - [`RedisLimiter`]: rate limits shared by every process (falls back to memory while Redis is
 //!   unreachable).
 //!
@@ -17,6 +19,7 @@ mod bus;
 mod codec;
 mod config;
 mod conn;
+mod lag;
 mod limiter;
 mod presence;
 

@@ -31,6 +31,9 @@ pub struct RealtimeConfig {
     pub drain_quiet: Duration,
     /// ... but for no longer than this, for clients that never stop sending.
     pub drain_limit: Duration,
+    /// While some process's hub runs further behind than this, sockets that send are not read
+    /// ([`SendGate`](crate::SendGate)); none: never held.
+    pub fanout_lag_limit: Option<Duration>,
 }
 
 impl RealtimeConfig {
@@ -58,6 +61,7 @@ impl Default for RealtimeConfig {
             max_sockets_per_user: 20,
             drain_quiet: Duration::from_millis(100),
             drain_limit: Duration::from_secs(10),
+            fanout_lag_limit: Some(Duration::from_millis(250)),
         }
     }
 }

@@ -19,6 +19,7 @@
 //! - `delivery`: per connection, what was sent per room, so live and replayed messages go out
 //!   once and in order.
 //! - `user_slots`: the cap on one user's sockets in this process (4429).
+//! - `send_gate`: [`SendGate`], sends held back while some process's fan-out runs behind.
 //! - `blocking`: the one way a connection calls the blocking domain services.
 //! - `hub`: the hub task. `hub::handle` ([`HubHandle`], [`HubStats`], [`LocalBus`]) is how
 //!   everything else talks to it; below the task are its registry, rooms (order and gaps),
@@ -45,6 +46,7 @@ mod link;
 mod outbox;
 mod outlet;
 mod protocol;
+mod send_gate;
 mod sequencer;
 mod shared;
 mod socketio;
@@ -58,3 +60,4 @@ pub use gateway::{configure, Gateway};
 pub use hub::handle::LocalBus;
 pub use hub::{Hub, HubHandle, HubStats};
 pub use protocol::Frame;
+pub use send_gate::{SendGate, REMOTE_FRESH};

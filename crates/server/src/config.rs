@@ -256,6 +256,13 @@ fn realtime(
         )?,
         drain_quiet: millis(get, "HUDDLE_WS_DRAIN_QUIET_MS", d.drain_quiet)?,
         drain_limit: millis(get, "HUDDLE_WS_DRAIN_LIMIT_MS", d.drain_limit)?,
+        // 0 turns the gate off.
+        fanout_lag_limit: Some(millis(
+            get,
+            "HUDDLE_WS_FANOUT_LAG_MS",
+            d.fanout_lag_limit.unwrap_or_default(),
+        )?)
+        .filter(|limit| !limit.is_zero()),
     })
 }
 
@@ -442,5 +449,18 @@ mod tests {
         assert_eq!(c.realtime.send_rate_per_sec, 2.5);
         assert_eq!(c.realtime.max_frame_bytes, 16 * 1024);
         assert!(from(&[("HUDDLE_WS_OUTBOUND_QUEUE", "0")]).is_err());
+    }
+
+    #[test]
+    fn the_send_gate_is_on_unless_turned_off() {
+        let lag = |pairs: &[(&str, &str)]| from(pairs).map(|c| c.realtime.fanout_lag_limit);
+        assert_eq!(lag(&[]).unwrap(), Some(Duration::from_millis(250)));
+        assert_eq!(
+            lag(&[("HUDDLE_WS_FANOUT_LAG_MS", "1000")]).unwrap(),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(lag(&[("HUDDLE_WS_FANOUT_LAG_MS", "0")]).unwrap(), None);
+        assert!(lag(&[("HUDDLE_WS_FANOUT_LAG_MS", "-1")]).is_err());
+        assert!(lag(&[("HUDDLE_WS_FANOUT_LAG_MS", "soon")]).is_err());
     }
 }

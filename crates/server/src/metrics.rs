@@ -10,7 +10,7 @@ use actix_web::{web, HttpResponse};
 use huddle_realtime::{Gateway, HubStats};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{Gauge, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// The database pool as the metrics see it: `(idle, in use)` connections.
 pub type PoolState = Arc<dyn Fn() -> (u32, u32) + Send + Sync>;
@@ -67,6 +67,8 @@ struct Sampled {
     queue_drops: IntCounter,
     slow_closes: IntCounter,
     gap_fills: IntCounter,
+    gate_shut: IntCounter,
+    hub_lag: Gauge,
     pool_conns: IntGaugeVec,
     descs: Vec<Desc>,
 }
@@ -104,6 +106,14 @@ impl Sampled {
                 "huddle_gap_fills_total",
                 "Room gaps the hub read from the database.",
             )?,
+            gate_shut: counter(
+                "huddle_send_gate_shut_total",
+                "Times sockets that send stopped being read because some process's hub ran behind.",
+            )?,
+            hub_lag: Gauge::with_opts(Opts::new(
+                "huddle_hub_lag_seconds",
+                "How long the hub's latest turn waited in its queue (0 when it caught up).",
+            ))?,
             pool_conns: IntGaugeVec::new(
                 Opts::new(
                     "huddle_db_pool_connections",
@@ -122,7 +132,7 @@ impl Sampled {
         Ok(s)
     }
 
-    fn collectors(&self) -> [&dyn Collector; 8] {
+    fn collectors(&self) -> [&dyn Collector; 10] {
         [
             &self.sockets,
             &self.connections,
@@ -131,12 +141,16 @@ impl Sampled {
             &self.queue_drops,
             &self.slow_closes,
             &self.gap_fills,
+            &self.gate_shut,
+            &self.hub_lag,
             &self.pool_conns,
         ]
     }
 
     fn sample(&self) {
         let stats: &HubStats = self.gateway.hub().stats();
+        let gate = self.gateway.hub().send_gate();
+        self.hub_lag.set(gate.local().as_secs_f64());
         let load = |v: &std::sync::atomic::AtomicU64| v.load(std::sync::atomic::Ordering::Relaxed);
         let as_gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.sockets
@@ -148,6 +162,7 @@ impl Sampled {
             (&self.queue_drops, load(&stats.queue_drops)),
             (&self.slow_closes, load(&stats.slow_consumer_closes)),
             (&self.gap_fills, load(&stats.gap_fills)),
+            (&self.gate_shut, gate.times_shut()),
         ] {
             counter.reset();
             counter.inc_by(value);

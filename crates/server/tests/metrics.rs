@@ -34,10 +34,14 @@ async fn metrics_follow_the_traffic(backend: Backend) {
         "huddle_store_latency_seconds_bucket",
         "huddle_broadcast_latency_seconds_bucket",
         "huddle_db_pool_connections{state=\"idle\"}",
+        "huddle_send_gate_shut_total",
+        "huddle_hub_lag_seconds",
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
     assert_eq!(value(&text, "huddle_ws_connections"), 0.0);
+    assert_eq!(value(&text, "huddle_send_gate_shut_total"), 0.0);
+    assert_eq!(value(&text, "huddle_hub_lag_seconds"), 0.0);
 
     let ann = app.register("ann").await;
     let room = app.create_room(&ann, "general", false).await;

@@ -112,11 +112,15 @@ pub(crate) async fn run<S: ClientStream>(
             // `drain_limit`. The sync grace's timer serves (the grace ends with the shutdown),
             // so an idle connection carries no timer of its own for this.
             let mut drain_until: Option<Instant> = None;
+            // Shut while some process's fan-out runs behind: a socket that sends is then not
+            // read until it opens again (one that never sent is read as usual).
+            let mut gate = shared.hub.send_gate().subscribe();
             // The handlers of client frames, replies, heartbeats and shutdown are boxed while
             // they run: inline, the largest of them would be part of this future, and so of
             // every idle connection, for as long as the socket is open. Deliveries, the hot
             // path, stay inline (and small: a write only boxes when it has to wait).
             loop {
+                let held = cmds.acks.is_some() && !*gate.borrow_and_update();
                 let step = tokio::select! {
                     code = &mut killed => Err(End::Close(code, protocol::kill_reason(code))),
                     () = &mut shutting_down, if drain_until.is_none() => {
@@ -128,8 +132,9 @@ pub(crate) async fn run<S: ClientStream>(
                         state.end_grace().await
                     }
                     // Not while a command waits for the acks before it, nor while the most
-                    // sends are pipelined: the client waits, in its socket's buffers.
-                    msg = stream.next(), if cmds.reading() => {
+                    // sends are pipelined, nor while the send gate holds it: the client waits,
+                    // in its socket's buffers.
+                    msg = stream.next(), if cmds.reading() && !held => {
                         if let Some(limit) = drain_until {
                             let next = limit.min(Instant::now() + shared.config.drain_quiet);
                             grace_end.as_mut().reset(next);
@@ -146,7 +151,16 @@ pub(crate) async fn run<S: ClientStream>(
                             Box::pin(cmds.resume(&mut state)).await
                         }
                     },
-                    _ = heartbeat.tick() => Box::pin(state.on_heartbeat()).await,
+                    // The gate's sender lives in the hub handle this task holds, so this
+                    // only ends with a change.
+                    _ = gate.changed(), if held => Ok(()),
+                    _ = heartbeat.tick() => {
+                        if held {
+                            // Not read meanwhile: its silence is ours, not the client's.
+                            state.last_seen = Instant::now();
+                        }
+                        Box::pin(state.on_heartbeat()).await
+                    }
                     () = &mut token_expiry => {
                         Err(End::Close(protocol::CLOSE_UNAUTHENTICATED, "token expired"))
                     }

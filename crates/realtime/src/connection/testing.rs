@@ -27,7 +27,7 @@ use crate::config::RealtimeConfig;
 use crate::connection::state::ConnState;
 use crate::connection::writer::Writer;
 use crate::delivery::Delivery;
-use crate::hub::handle::{HubCommand, HubHandle};
+use crate::hub::handle::{HubCommand, HubHandle, HubQueue};
 use crate::link::Kill;
 use crate::outlet::{outlet, Outlet, OutletBody};
 use crate::shared::Shared;
@@ -68,7 +68,7 @@ pub(crate) struct World {
     pub shared: Arc<Shared>,
     pub repo: Arc<MemoryRepository>,
     /// What the connection told the hub.
-    pub hub: mpsc::UnboundedReceiver<HubCommand>,
+    pub hub: HubQueue,
     pub user_id: UserId,
     pub room_id: RoomId,
 }
@@ -83,7 +83,7 @@ impl World {
         };
         let keys = JwtKeys::new(b"a secret for the unit tests only");
         let auth = AuthService::new(repo.clone(), keys, auth_config).unwrap();
-        let (hub_handle, hub) = HubHandle::new();
+        let (hub_handle, hub) = HubHandle::with_lag_limit(config.fanout_lag_limit);
         let shared = Arc::new(Shared {
             send_limiter: Arc::new(MemoryLimiter::new(config.send_rate())),
             chat,

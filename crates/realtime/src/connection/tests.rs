@@ -182,3 +182,92 @@ async fn live_messages_are_held_for_the_grace_then_delivered() {
         "held for the grace"
     );
 }
+
+#[actix_web::test]
+async fn a_socket_that_sent_is_not_read_while_fan_out_lags() {
+    let world = World::new(no_grace());
+    let (mut client, _task) = open(&world, world.ann()).await;
+    let room = world.room_id;
+    let gate = world.shared.hub.send_gate().clone();
+    gate.record_remote("node-b", Duration::from_secs(5));
+    assert!(!gate.is_open());
+    // A socket that never sent is read as usual.
+    client.send(json!({"type": "send", "room_id": room, "body": "one", "ref": "a"}));
+    let (ack, _) = client.until("ack").await;
+    assert_eq!(
+        (ack["ref"].clone(), ack["message"]["seq"].clone()),
+        (json!("a"), json!(1))
+    );
+    // Now nothing more is read, not even a ping, until the gate opens.
+    client.send(json!({"type": "send", "room_id": room, "body": "two", "ref": "b"}));
+    client.send(json!({"type": "ping", "ref": "p"}));
+    let stored = || {
+        use huddle_domain::repository::{HistoryWindow, MessageRepository};
+        world
+            .repo
+            .history(room, HistoryWindow::Latest, 10)
+            .unwrap()
+            .len()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stored(), 1, "read while held");
+    // Under the limit but not under half of it: still held.
+    gate.record_remote("node-b", Duration::from_millis(200));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(stored(), 1, "read while held");
+    gate.record_remote("node-b", Duration::ZERO);
+    // Both are read now (a ping is answered at once: before or after the send's ack).
+    let mut got = vec![client.recv().await.json(), client.recv().await.json()];
+    got.sort_by_key(|f| f["type"].to_string());
+    assert_eq!(
+        (got[0]["ref"].clone(), got[0]["message"]["seq"].clone()),
+        (json!("b"), json!(2))
+    );
+    assert_eq!(got[1], json!({"type": "pong", "ref": "p"}));
+    assert_eq!(stored(), 2);
+}
+
+#[actix_web::test]
+async fn without_a_lag_limit_sockets_are_never_held() {
+    let world = World::new(RealtimeConfig {
+        fanout_lag_limit: None,
+        ..no_grace()
+    });
+    let (mut client, _task) = open(&world, world.ann()).await;
+    let room = world.room_id;
+    world
+        .shared
+        .hub
+        .send_gate()
+        .record_remote("node-b", Duration::from_secs(5));
+    for (i, r) in ["a", "b"].into_iter().enumerate() {
+        client.send(json!({"type": "send", "room_id": room, "body": "hi", "ref": r}));
+        let (ack, _) = client.until("ack").await;
+        assert_eq!(
+            (ack["ref"].clone(), ack["message"]["seq"].clone()),
+            (json!(r), json!(i + 1))
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_held_socket_is_not_dropped_as_silent() {
+    let world = World::new(RealtimeConfig {
+        heartbeat_interval: Duration::from_millis(50),
+        client_timeout: Duration::from_millis(200),
+        ..no_grace()
+    });
+    let (mut client, task) = open(&world, world.ann()).await;
+    let room = world.room_id;
+    client.send(json!({"type": "send", "room_id": room, "body": "one", "ref": "a"}));
+    client.until("ack").await;
+    let gate = world.shared.hub.send_gate().clone();
+    gate.record_remote("node-b", Duration::from_secs(5));
+    client.send(json!({"type": "send", "room_id": room, "body": "two", "ref": "b"}));
+    // Held for longer than the client may be silent; its pongs are not read meanwhile.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!task.is_finished(), "dropped while held");
+    gate.record_remote("node-b", Duration::ZERO);
+    let (ack, _) = client.until("ack").await;
+    assert_eq!(ack["ref"], "b");
+}

@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use huddle_domain::presence::{OnlineFuture, PresenceDirectory};
 use huddle_domain::{Message, RoomCursor, RoomId, UserId};
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use crate::bus::{BusEvent, EventBus};
 use crate::link::{ConnId, Kill};
 use crate::outbox::OutboxSender;
+use crate::send_gate::SendGate;
 
 // A delivered event (a message, with its quote and mentions) is the largest command and by far
 // the most frequent: boxing it would cost an allocation per event to save channel slots that
@@ -74,34 +76,79 @@ pub struct HubStats {
     pub gap_fills: AtomicU64,
 }
 
+/// The hub's queue: each command with when it was sent, so the hub knows how far behind it
+/// runs (the [`SendGate`]).
+pub(crate) struct HubQueue(mpsc::UnboundedReceiver<(Instant, HubCommand)>);
+
+impl HubQueue {
+    /// The next command and when it was sent.
+    pub(crate) async fn recv_stamped(&mut self) -> Option<(Instant, HubCommand)> {
+        self.0.recv().await
+    }
+
+    pub(crate) fn try_recv_stamped(
+        &mut self,
+    ) -> Result<(Instant, HubCommand), mpsc::error::TryRecvError> {
+        self.0.try_recv()
+    }
+
+    /// Whether nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn recv(&mut self) -> Option<HubCommand> {
+        self.0.recv().await.map(|(_, cmd)| cmd)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn try_recv(&mut self) -> Result<HubCommand, mpsc::error::TryRecvError> {
+        self.0.try_recv().map(|(_, cmd)| cmd)
+    }
+}
+
 /// A cheap, cloneable way to talk to the hub from any thread.
 #[derive(Clone)]
 pub struct HubHandle {
-    tx: mpsc::UnboundedSender<HubCommand>,
+    tx: mpsc::UnboundedSender<(Instant, HubCommand)>,
     stats: Arc<HubStats>,
     /// How many membership changes (joins, leaves, room deletions) the hub has handled.
     membership_epoch: Arc<AtomicU64>,
     /// Users with a connection in this process. Written only by the hub task; never held
     /// across an await.
     online: Arc<RwLock<HashSet<UserId>>>,
+    gate: Arc<SendGate>,
 }
 
 impl HubHandle {
-    /// A handle and the queue of the hub task it talks to.
-    pub(crate) fn new() -> (HubHandle, mpsc::UnboundedReceiver<HubCommand>) {
+    /// A handle and the queue of the hub task it talks to, with no [`SendGate`] limit.
+    #[cfg(test)]
+    pub(crate) fn new() -> (HubHandle, HubQueue) {
+        Self::with_lag_limit(None)
+    }
+
+    /// Likewise, with sends held back while fan-out lags more than `lag_limit`.
+    pub(crate) fn with_lag_limit(lag_limit: Option<Duration>) -> (HubHandle, HubQueue) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = HubHandle {
             tx,
             stats: Arc::new(HubStats::default()),
             membership_epoch: Arc::new(AtomicU64::new(0)),
             online: Arc::new(RwLock::new(HashSet::new())),
+            gate: Arc::new(SendGate::new(lag_limit)),
         };
-        (handle, rx)
+        (handle, HubQueue(rx))
     }
 
     pub(crate) fn send(&self, cmd: HubCommand) {
         // Fails only when the hub has stopped, i.e. the process is going down.
-        let _ = self.tx.send(cmd);
+        let _ = self.tx.send((Instant::now(), cmd));
+    }
+
+    /// Whether sends may be read now; a cluster bus reports the other processes' lag to it.
+    pub fn send_gate(&self) -> &Arc<SendGate> {
+        &self.gate
     }
 
     /// An event from the bus, for this process's connections.

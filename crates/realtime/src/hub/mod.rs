@@ -13,10 +13,10 @@
 //! crate talks to it.
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use huddle_auth::Revocations;
 use huddle_domain::{DomainEvent, Message, Repository, RoomCursor, RoomId, UserId};
-use tokio::sync::mpsc;
 
 use crate::bus::{BusEvent, EventBus};
 use crate::config::RealtimeConfig;
@@ -33,7 +33,7 @@ pub(crate) mod store;
 mod tests;
 
 use fanout::Staged;
-use handle::HubCommand;
+use handle::{HubCommand, HubQueue};
 pub use handle::{HubHandle, HubStats};
 use membership::{MembershipLog, MEMBERSHIP_LOG};
 use registry::{ConnEntry, Registry};
@@ -47,7 +47,7 @@ const REPLAY_LIMIT: usize = 1000;
 const TURN: usize = 256;
 
 pub struct Hub {
-    rx: mpsc::UnboundedReceiver<HubCommand>,
+    rx: HubQueue,
     handle: HubHandle,
     config: RealtimeConfig,
     registry: Registry,
@@ -60,7 +60,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(config: &RealtimeConfig) -> (HubHandle, Hub) {
-        let (handle, rx) = HubHandle::new();
+        let (handle, rx) = HubHandle::with_lag_limit(config.fanout_lag_limit);
         let hub = Hub {
             rx,
             handle: handle.clone(),
@@ -91,17 +91,27 @@ impl Hub {
     }
 
     async fn run(mut self, bus: Arc<dyn EventBus>, store: Arc<dyn HubStore>) {
-        while let Some(cmd) = self.rx.recv().await {
+        while let Some((sent, cmd)) = self.rx.recv_stamped().await {
+            // How long the oldest command of the turn waited is how far fan-out runs behind.
+            let waited = sent.elapsed();
             // A batch commit publishes its messages back to back: take in what is queued
             // already, then send it together.
             self.handle_command(cmd, &*bus, &store);
             for _ in 1..TURN {
-                match self.rx.try_recv() {
-                    Ok(cmd) => self.handle_command(cmd, &*bus, &store),
+                match self.rx.try_recv_stamped() {
+                    Ok((_, cmd)) => self.handle_command(cmd, &*bus, &store),
                     Err(_) => break,
                 }
             }
             self.flush(&*bus);
+            // Caught up: nothing waits. (Checked now, not from the turn's last take: a turn
+            // that took exactly what was queued must not leave the gate shut.)
+            let lag = if self.rx.is_empty() {
+                Duration::ZERO
+            } else {
+                waited
+            };
+            self.handle.send_gate().record_local(lag);
         }
     }
 

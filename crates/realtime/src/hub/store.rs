@@ -103,11 +103,11 @@ pub(crate) fn reload_ended_sessions(
 
 #[cfg(test)]
 mod tests {
+    use crate::hub::handle::HubQueue;
     use huddle_domain::memory::MemoryRepository;
     use huddle_domain::repository::{
         MessageRepository, NewMessage, NewUser, RoomRepository, UserRepository,
     };
-    use tokio::sync::mpsc::UnboundedReceiver;
 
     use super::*;
 
@@ -143,7 +143,7 @@ mod tests {
         (repo, room.id)
     }
 
-    async fn next(rx: &mut UnboundedReceiver<HubCommand>) -> HubCommand {
+    async fn next(rx: &mut HubQueue) -> HubCommand {
         tokio::time::timeout(Duration::from_secs(5), rx.recv())
             .await
             .expect("the hub was told in time")

@@ -336,3 +336,39 @@ fn an_ended_session_closes_its_sockets_with_4401() {
     });
     assert_eq!(b.killed(), Some(4401));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_hub_reports_how_long_its_queue_waited() {
+    let config = RealtimeConfig {
+        fanout_lag_limit: Some(Duration::from_millis(100)),
+        ..RealtimeConfig::default()
+    };
+    let (handle, hub) = Hub::new(&config);
+    let gate = handle.send_gate().clone();
+    // More than a turn's commands, waiting longer than the limit before the hub runs.
+    let queue = |handle: &super::HubHandle| {
+        for room_id in 0..2 * super::TURN as RoomId {
+            handle.send(HubCommand::GapCheck { room_id });
+        }
+    };
+    queue(&handle);
+    std::thread::sleep(Duration::from_millis(150));
+    let bus = Arc::new(crate::LocalBus::new(handle.clone()));
+    let task = hub.spawn(
+        bus,
+        Arc::new(huddle_domain::memory::MemoryRepository::new()),
+    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while gate.times_shut() == 0 || !gate.is_open() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("shut by the first turn, open once the queue was empty");
+    assert_eq!(gate.local(), Duration::ZERO);
+    // The same commands, handled as they come: nothing waits long, the gate stays open.
+    queue(&handle);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!((gate.times_shut(), gate.local()), (1, Duration::ZERO));
+    task.abort();
+}
