@@ -217,7 +217,7 @@ async fn a_socket_that_sent_is_not_read_while_fan_out_lags() {
     assert_eq!(stored(), 1, "read while held");
     gate.record_remote("node-b", Duration::ZERO);
     // Both are read now (a ping is answered at once: before or after the send's ack).
-    let mut got = vec![client.recv().await.json(), client.recv().await.json()];
+    let mut got = [client.recv().await.json(), client.recv().await.json()];
     got.sort_by_key(|f| f["type"].to_string());
     assert_eq!(
         (got[0]["ref"].clone(), got[0]["message"]["seq"].clone()),
