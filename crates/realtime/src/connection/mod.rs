@@ -113,14 +113,18 @@ pub(crate) async fn run<S: ClientStream>(
             // so an idle connection carries no timer of its own for this.
             let mut drain_until: Option<Instant> = None;
             // Shut while some process's fan-out runs behind: a socket that sends is then not
-            // read until it opens again (one that never sent is read as usual).
+            // read until it opens again (one that never sent is read as usual, and every
+            // socket while the server shuts down).
             let mut gate = shared.hub.send_gate().subscribe();
             // The handlers of client frames, replies, heartbeats and shutdown are boxed while
             // they run: inline, the largest of them would be part of this future, and so of
             // every idle connection, for as long as the socket is open. Deliveries, the hot
             // path, stay inline (and small: a write only boxes when it has to wait).
             loop {
-                let held = cmds.acks.is_some() && !*gate.borrow_and_update();
+                // Never while shutting down: what the client sent before our close is
+                // answered.
+                let held =
+                    drain_until.is_none() && cmds.acks.is_some() && !*gate.borrow_and_update();
                 let step = tokio::select! {
                     code = &mut killed => Err(End::Close(code, protocol::kill_reason(code))),
                     () = &mut shutting_down, if drain_until.is_none() => {

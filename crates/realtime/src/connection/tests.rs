@@ -271,3 +271,38 @@ async fn a_held_socket_is_not_dropped_as_silent() {
     let (ack, _) = client.until("ack").await;
     assert_eq!(ack["ref"], "b");
 }
+
+#[actix_web::test]
+async fn a_shutdown_reads_held_sockets_to_answer_them() {
+    let world = World::new(RealtimeConfig {
+        drain_quiet: Duration::from_millis(50),
+        ..no_grace()
+    });
+    let (mut client, task) = open(&world, world.ann()).await;
+    let room = world.room_id;
+    client.send(json!({"type": "send", "room_id": room, "body": "first", "ref": "first"}));
+    client.until("ack").await;
+    world
+        .shared
+        .hub
+        .send_gate()
+        .record_remote("node-b", Duration::from_secs(5));
+    for i in 0..5 {
+        client.send(json!({"type": "send", "room_id": room, "body": "held", "ref": i.to_string()}));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    world.shared.shutdown.send_replace(true);
+    let mut refs = Vec::new();
+    let close = loop {
+        match client.recv().await {
+            Got::Text(v) => refs.push(v["ref"].as_str().unwrap().to_owned()),
+            other => break other,
+        }
+    };
+    assert_eq!(refs, ["0", "1", "2", "3", "4"], "every send answered");
+    assert_eq!(
+        close,
+        Got::Close(Some(1001), Some("server shutting down".into()))
+    );
+    task.await.unwrap();
+}
