@@ -84,6 +84,7 @@ impl SendGate {
     pub fn record_remote(&self, node: &str, lag: Duration) {
         let now = Instant::now();
         let mut lags = self.lock();
+        // A known node's figure is replaced in place: no new key for every report.
         match lags.remote.get_mut(node) {
             Some(entry) => *entry = (lag, now),
             None => {
@@ -123,7 +124,6 @@ impl SendGate {
             .retain(|_, (_, at)| now.duration_since(*at) <= REMOTE_FRESH);
         let Some(limit) = self.limit else { return };
         let lag = Self::largest(lags, now);
-        let mut shuts = false;
         let changed = self.open.send_if_modified(|open| {
             // Shut above the limit, open again under half of it, so it does not flutter.
             let next = if *open {
@@ -131,15 +131,15 @@ impl SendGate {
             } else {
                 lag <= limit / 2
             };
-            let changed = *open != next;
-            shuts = changed && !next;
-            *open = next;
-            changed
+            std::mem::replace(open, next) != next
         });
-        if shuts {
+        if !changed {
+            return;
+        }
+        if !self.is_open() {
             self.shut.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(lag_ms = lag.as_millis(), "fan-out behind: sends held");
-        } else if changed {
+        } else {
             tracing::debug!(
                 lag_ms = lag.as_millis(),
                 "fan-out caught up: sends read again"

@@ -26,6 +26,31 @@ async fn open(world: &World, token: String) -> (Client, actix_web::rt::task::Joi
     (client, task)
 }
 
+/// The refs of the frames the client gets until the server's close frame, and that frame.
+async fn refs_until_close(client: &mut Client) -> (Vec<String>, Got) {
+    let mut refs = Vec::new();
+    loop {
+        match client.recv().await {
+            Got::Text(v) => refs.push(v["ref"].as_str().unwrap().to_owned()),
+            other => return (refs, other),
+        }
+    }
+}
+
+/// A connection that has sent (and been answered), with the send gate then shut by another
+/// process far behind.
+async fn held_after_a_send(world: &World) -> (Client, actix_web::rt::task::JoinHandle<()>) {
+    let (mut client, task) = open(world, world.ann()).await;
+    client.send(json!({"type": "send", "room_id": world.room_id, "body": "first", "ref": "first"}));
+    client.until("ack").await;
+    world
+        .shared
+        .hub
+        .send_gate()
+        .record_remote("node-b", Duration::from_secs(5));
+    (client, task)
+}
+
 fn no_grace() -> RealtimeConfig {
     RealtimeConfig {
         sync_grace: Duration::ZERO,
@@ -92,13 +117,7 @@ async fn a_shutdown_answers_what_was_read_then_closes_with_1001() {
     world.shared.shutdown.send_replace(true);
     // Sent after the shutdown began but before the client was told: still answered.
     client.send(json!({"type": "send", "room_id": world.room_id, "body": "late", "ref": "late"}));
-    let mut refs = Vec::new();
-    let close = loop {
-        match client.recv().await {
-            Got::Text(v) => refs.push(v["ref"].as_str().unwrap().to_owned()),
-            other => break other,
-        }
-    };
+    let (refs, close) = refs_until_close(&mut client).await;
     let mut want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     want.push("late".into());
     assert_eq!(refs, want);
@@ -257,13 +276,9 @@ async fn a_held_socket_is_not_dropped_as_silent() {
         client_timeout: Duration::from_millis(200),
         ..no_grace()
     });
-    let (mut client, task) = open(&world, world.ann()).await;
-    let room = world.room_id;
-    client.send(json!({"type": "send", "room_id": room, "body": "one", "ref": "a"}));
-    client.until("ack").await;
+    let (mut client, task) = held_after_a_send(&world).await;
     let gate = world.shared.hub.send_gate().clone();
-    gate.record_remote("node-b", Duration::from_secs(5));
-    client.send(json!({"type": "send", "room_id": room, "body": "two", "ref": "b"}));
+    client.send(json!({"type": "send", "room_id": world.room_id, "body": "two", "ref": "b"}));
     // Held for longer than the client may be silent; its pongs are not read meanwhile.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(!task.is_finished(), "dropped while held");
@@ -278,27 +293,14 @@ async fn a_shutdown_reads_held_sockets_to_answer_them() {
         drain_quiet: Duration::from_millis(50),
         ..no_grace()
     });
-    let (mut client, task) = open(&world, world.ann()).await;
+    let (mut client, task) = held_after_a_send(&world).await;
     let room = world.room_id;
-    client.send(json!({"type": "send", "room_id": room, "body": "first", "ref": "first"}));
-    client.until("ack").await;
-    world
-        .shared
-        .hub
-        .send_gate()
-        .record_remote("node-b", Duration::from_secs(5));
     for i in 0..5 {
         client.send(json!({"type": "send", "room_id": room, "body": "held", "ref": i.to_string()}));
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     world.shared.shutdown.send_replace(true);
-    let mut refs = Vec::new();
-    let close = loop {
-        match client.recv().await {
-            Got::Text(v) => refs.push(v["ref"].as_str().unwrap().to_owned()),
-            other => break other,
-        }
-    };
+    let (refs, close) = refs_until_close(&mut client).await;
     assert_eq!(refs, ["0", "1", "2", "3", "4"], "every send answered");
     assert_eq!(
         close,
