@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use huddle_domain::repository::MessageRepository;
 use huddle_domain::search::{MessageSearch, SearchText};
 use huddle_domain::service::SEARCH_WINDOW;
-use huddle_persistence::{DatabaseConfig, DieselRepository};
+use huddle_persistence::{AnyConnection, DatabaseConfig, DieselRepository};
 use serde::Serialize;
 
 use crate::load::{Latency, SenderOutcome};
@@ -39,26 +39,41 @@ fn now_micros() -> i64 {
         .unwrap_or_default()
 }
 
+/// A statement written with PostgreSQL's numbered parameters (`$1`), in the spelling of the
+/// connection's backend: SQLite numbers them `?1`. The statements here hold no other `$`.
+fn sql(c: &AnyConnection, statement: &str) -> String {
+    match c {
+        AnyConnection::Postgresql(_) => statement.to_owned(),
+        AnyConnection::Sqlite(_) => statement.replace('$', "?"),
+    }
+}
+
 /// One message, stored the naive way: its own transaction, bumping the room's `last_seq`
 /// and inserting the row, as Huddle's single-message path did before group commit.
-fn store_one(c: &mut PgConnection, room: i64, author: i64, body: &str) -> QueryResult<i64> {
+fn store_one(c: &mut AnyConnection, room: i64, author: i64, body: &str) -> QueryResult<i64> {
+    let bump = sql(
+        c,
+        "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
+    );
+    let insert = sql(
+        c,
+        "INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted, \
+                               event_seq) \
+         VALUES ($1, $2, $3, $4, NULL, $5, FALSE, \
+                 (SELECT last_seq + event_offset FROM rooms WHERE id = $1))",
+    );
     c.transaction(|c| {
-        let seq = diesel::sql_query("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+        let seq = diesel::sql_query(bump)
             .bind::<BigInt, _>(room)
             .get_result::<Seq>(c)?
             .last_seq;
-        diesel::sql_query(
-            "INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted, \
-                                   event_seq) \
-             VALUES ($1, $2, $3, $4, NULL, $5, FALSE, \
-                     (SELECT last_seq + event_offset FROM rooms WHERE id = $1))",
-        )
-        .bind::<BigInt, _>(room)
-        .bind::<BigInt, _>(seq)
-        .bind::<BigInt, _>(author)
-        .bind::<Text, _>(body)
-        .bind::<BigInt, _>(now_micros())
-        .execute(c)?;
+        diesel::sql_query(insert)
+            .bind::<BigInt, _>(room)
+            .bind::<BigInt, _>(seq)
+            .bind::<BigInt, _>(author)
+            .bind::<Text, _>(body)
+            .bind::<BigInt, _>(now_micros())
+            .execute(c)?;
         Ok(seq)
     })
 }
@@ -73,9 +88,9 @@ pub struct NaiveResult {
     pub commit_latency: Latency,
 }
 
-/// The naive baseline: `connections` threads, each with its own connection, storing one
-/// message per transaction into its share of `rooms` (`(room, author)`) as fast as it can,
-/// for `warmup` then `duration`.
+/// The naive baseline: `connections` threads, each with its own connection (set up as
+/// Huddle's are), storing one message per transaction into its share of `rooms`
+/// (`(room, author)`) as fast as it can, for `warmup` then `duration`.
 pub fn naive_store(
     db_url: &str,
     rooms: &[(i64, i64)],
@@ -100,7 +115,7 @@ pub fn naive_store(
         let body = body.clone();
         handles.push(std::thread::spawn(
             move || -> Result<(u64, Histogram<u64>)> {
-                let mut c = PgConnection::establish(&url)?;
+                let mut c = DatabaseConfig::from_url(&url, 1).connect()?;
                 let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
                 let mut stored = 0;
                 let mut i = 0;
@@ -153,16 +168,17 @@ pub struct StoreCheck {
 
 /// Checks that every acknowledged message is stored (by its `client_msg_id`) and that each
 /// room's seqs run 1, 2, 3... without a gap.
-pub fn verify_store(c: &mut PgConnection, senders: &[SenderOutcome]) -> Result<StoreCheck> {
+pub fn verify_store(c: &mut AnyConnection, senders: &[SenderOutcome]) -> Result<StoreCheck> {
     let mut by_room: HashMap<i64, Vec<&SenderOutcome>> = HashMap::new();
     for s in senders {
         by_room.entry(s.room).or_default().push(s);
     }
     let mut check = StoreCheck::default();
     for (room, senders) in by_room {
-        let rows: Vec<StoredRow> = diesel::sql_query(
+        let rows: Vec<StoredRow> = diesel::sql_query(sql(
+            c,
             "SELECT client_msg_id, seq FROM messages WHERE room_id = $1 ORDER BY seq",
-        )
+        ))
         .bind::<BigInt, _>(room)
         .load(c)?;
         check.rows += rows.len() as u64;
@@ -187,20 +203,33 @@ pub fn verify_store(c: &mut PgConnection, senders: &[SenderOutcome]) -> Result<S
 
 /// Gives `room` `count` messages by `author`, straight in the database (the history scenario
 /// reads them; how they got there does not matter).
-pub fn seed_history(c: &mut PgConnection, room: i64, author: i64, count: i64) -> Result<()> {
-    c.transaction(|c| {
-        diesel::sql_query(
+pub fn seed_history(c: &mut AnyConnection, room: i64, author: i64, count: i64) -> Result<()> {
+    // SQLite has no generate_series without an extension; a recursive CTE counts there.
+    let numbers = match c {
+        AnyConnection::Postgresql(_) => "SELECT g FROM generate_series(1, $4) AS g",
+        AnyConnection::Sqlite(_) => {
+            "WITH RECURSIVE n(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < $4) \
+             SELECT g FROM n"
+        }
+    };
+    let insert = sql(
+        c,
+        &format!(
             "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
              SELECT $1, g, $2, 'history message number ' || g || ', long enough to look like a chat line', \
                     $3 + g, FALSE, g + (SELECT event_offset FROM rooms WHERE id = $1) \
-             FROM generate_series(1, $4) AS g",
-        )
-        .bind::<BigInt, _>(room)
-        .bind::<BigInt, _>(author)
-        .bind::<BigInt, _>(now_micros())
-        .bind::<BigInt, _>(count)
-        .execute(c)?;
-        diesel::sql_query("UPDATE rooms SET last_seq = $2 WHERE id = $1")
+             FROM ({numbers}) AS numbers"
+        ),
+    );
+    let bump = sql(c, "UPDATE rooms SET last_seq = $2 WHERE id = $1");
+    c.transaction(|c| {
+        diesel::sql_query(insert)
+            .bind::<BigInt, _>(room)
+            .bind::<BigInt, _>(author)
+            .bind::<BigInt, _>(now_micros())
+            .bind::<BigInt, _>(count)
+            .execute(c)?;
+        diesel::sql_query(bump)
             .bind::<BigInt, _>(room)
             .bind::<BigInt, _>(count)
             .execute(c)?;

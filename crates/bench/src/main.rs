@@ -10,7 +10,14 @@ use huddle_bench::scenarios::{
     self, FanoutOptions, HistoryOptions, IdleOptions, Run, SearchOptions, Settings, StoreOptions,
 };
 use huddle_bench::Result;
+use huddle_persistence::Backend;
 use serde_json::{json, Map, Value};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Db {
+    Postgres,
+    Sqlite,
+}
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +38,10 @@ struct Common {
     /// The bare server binary (default: `bare-server` beside this one).
     #[arg(long, global = true)]
     bare_bin: Option<PathBuf>,
+    /// The database Huddle runs on: a fresh database on the PostgreSQL server (`--pg`), or a
+    /// fresh SQLite file (store, history and the room list; `all` runs those on SQLite too).
+    #[arg(long, global = true, value_enum, default_value_t = Db::Postgres)]
+    db: Db,
     /// PostgreSQL server for the run's fresh database.
     #[arg(
         long,
@@ -103,9 +114,10 @@ struct StoreArgs {
     /// in flight is reported beside it).
     #[arg(long, default_value_t = 4)]
     window: usize,
-    /// Connections of the naive baseline (Huddle's default pool size).
-    #[arg(long, default_value_t = 10)]
-    naive_connections: usize,
+    /// Connections of the naive baseline (default: Huddle's pool size, 10, on PostgreSQL; one
+    /// on SQLite, which has one write lock).
+    #[arg(long)]
+    naive_connections: Option<usize>,
 }
 
 #[derive(Args, Clone)]
@@ -235,6 +247,10 @@ fn settings(c: &Common) -> Result<Settings> {
     Ok(Settings {
         huddle_bin: bin(&c.huddle_bin, "huddle")?,
         bare_bin: bin(&c.bare_bin, "bare-server")?,
+        backend: match c.db {
+            Db::Postgres => Backend::Postgres,
+            Db::Sqlite => Backend::Sqlite,
+        },
         pg_base: c.pg.clone(),
         log_dir: c.log_dir.clone(),
         warmup: Duration::from_secs_f64(c.warmup),
@@ -394,7 +410,23 @@ async fn main_async(cli: Cli) -> Result<()> {
                 history(&mut run, h).await?;
                 search(&mut run, q).await?;
                 files(&mut run, f2).await?;
-                idle(&mut run, i).await
+                idle(&mut run, i).await?;
+                // The database-bound scenarios again on the embedded default, with servers of
+                // their own; their figures join this run's summary.
+                if run.db.backend() == Backend::Postgres {
+                    let mut lite = Run::start(Settings {
+                        backend: Backend::Sqlite,
+                        ..run.settings.clone()
+                    })?;
+                    let outcome = async {
+                        store(&mut lite, s).await?;
+                        history(&mut lite, h).await
+                    }
+                    .await;
+                    run.results.append(&mut lite.results);
+                    outcome?;
+                }
+                Ok(())
             }
         }
     };

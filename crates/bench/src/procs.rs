@@ -1,5 +1,5 @@
 //! The servers under test, as child processes: Huddle (`target/release/huddle`) on a fresh
-//! PostgreSQL database, and the bare server. Both are killed, and the database dropped, when
+//! PostgreSQL database or SQLite file, and the bare server. Both are killed, and the database dropped, when
 //! their handles are dropped.
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
+use huddle_persistence::{AnyConnection, Backend, DatabaseConfig};
 
 use crate::Result;
 
@@ -39,12 +40,18 @@ pub fn sibling_binary(name: &str) -> Result<PathBuf> {
     }
 }
 
-/// A PostgreSQL database made for one run, dropped at the end.
+/// The run's database, made fresh for it and removed at the end: a database on a PostgreSQL
+/// server, or an SQLite file in a temporary directory (Huddle's embedded default).
 pub struct Database {
-    pub base: String,
     pub name: String,
     /// Left in place at the end, to look at afterwards.
     pub keep: bool,
+    place: Place,
+}
+
+enum Place {
+    Postgres { base: String },
+    Sqlite { dir: Option<tempfile::TempDir> },
 }
 
 impl Database {
@@ -52,44 +59,101 @@ impl Database {
     /// `postgres://postgres@127.0.0.1:5432`).
     pub fn create(base: &str) -> Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_secs();
-        let name = format!("huddle_bench_{}_{stamp}", std::process::id());
+        let name = Self::fresh_name()?;
         let mut admin = PgConnection::establish(&format!("{base}/postgres"))?;
         admin.batch_execute(&format!("CREATE DATABASE {name}"))?;
         Ok(Self {
-            base,
             name,
             keep: false,
+            place: Place::Postgres { base },
         })
     }
 
-    pub fn url(&self) -> String {
-        format!("{}/{}", self.base, self.name)
+    /// An SQLite file in a new temporary directory; Huddle creates and migrates it on start,
+    /// as it does `./huddle.db` for a newcomer.
+    pub fn create_sqlite() -> Result<Self> {
+        let name = Self::fresh_name()?;
+        let dir = tempfile::Builder::new().prefix(&name).tempdir()?;
+        Ok(Self {
+            name,
+            keep: false,
+            place: Place::Sqlite { dir: Some(dir) },
+        })
     }
 
-    pub fn connect(&self) -> Result<PgConnection> {
-        Ok(PgConnection::establish(&self.url())?)
+    fn fresh_name() -> Result<String> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        Ok(format!("huddle_bench_{}_{stamp}", std::process::id()))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.place {
+            Place::Postgres { .. } => Backend::Postgres,
+            Place::Sqlite { .. } => Backend::Sqlite,
+        }
+    }
+
+    /// Huddle's `DATABASE_URL` for it.
+    pub fn url(&self) -> String {
+        match &self.place {
+            Place::Postgres { base } => format!("{base}/{}", self.name),
+            Place::Sqlite { dir } => {
+                let dir = dir
+                    .as_ref()
+                    .map(|d| d.path().to_path_buf())
+                    .unwrap_or_default();
+                format!("sqlite://{}", dir.join("huddle.db").display())
+            }
+        }
+    }
+
+    /// A connection of its own, set up as Huddle's pool sets up its connections.
+    pub fn connect(&self) -> Result<AnyConnection> {
+        Ok(DatabaseConfig::from_url(&self.url(), 1).connect()?)
+    }
+
+    /// A PostgreSQL connection, for the scenarios that only run there (search).
+    pub fn connect_pg(&self) -> Result<PgConnection> {
+        match self.backend() {
+            Backend::Postgres => Ok(PgConnection::establish(&self.url())?),
+            Backend::Sqlite => Err("this scenario runs on PostgreSQL only (--db postgres)".into()),
+        }
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
-        if self.keep {
-            eprintln!("database {} left in place (--keep-db)", self.url());
-            return;
-        }
-        let dropped =
-            PgConnection::establish(&format!("{}/postgres", self.base)).and_then(|mut c| {
-                c.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ))
-                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
-            });
-        if let Err(e) = dropped {
-            eprintln!("could not drop database {}: {e}", self.name);
+        match &mut self.place {
+            Place::Sqlite { dir } => {
+                if self.keep {
+                    if let Some(dir) = dir.take() {
+                        eprintln!(
+                            "database {} left in place (--keep-db)",
+                            dir.keep().display()
+                        );
+                    }
+                }
+            }
+            Place::Postgres { base } => {
+                let url = format!("{base}/{}", self.name);
+                if self.keep {
+                    eprintln!("database {url} left in place (--keep-db)");
+                    return;
+                }
+                let dropped =
+                    PgConnection::establish(&format!("{base}/postgres")).and_then(|mut c| {
+                        c.batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            self.name
+                        ))
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+                    });
+                if let Err(e) = dropped {
+                    eprintln!("could not drop database {}: {e}", self.name);
+                }
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct ScaleOptions {
 }
 
 pub async fn scaleout(run: &mut Run, o: &ScaleOptions) -> Result<()> {
+    // Several processes share one database only on PostgreSQL.
+    run.db.connect_pg()?;
     let (layout, rate, _) = fanout_layout(run, &o.fanout, "scale-out").await?;
     let mode = SendMode::Open {
         rate,

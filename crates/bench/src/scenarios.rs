@@ -19,6 +19,7 @@ use crate::sample::{Probe, Tracker};
 use crate::search::{self, SearchLoad, SearchResult, Workload};
 use crate::setup::{Api, User};
 use crate::Result;
+use huddle_persistence::Backend;
 
 /// Unacknowledged sends an open-loop sender allows itself before it skips a beat (and counts
 /// the skip), like a client with a send window. Huddle queues up to 64 commands per
@@ -31,6 +32,9 @@ pub const MAX_IN_FLIGHT: usize = 32;
 pub struct Settings {
     pub huddle_bin: PathBuf,
     pub bare_bin: PathBuf,
+    /// Which database Huddle runs on: a fresh one on the PostgreSQL server at `pg_base`, or a
+    /// fresh SQLite file.
+    pub backend: Backend,
     pub pg_base: String,
     pub log_dir: PathBuf,
     pub warmup: Duration,
@@ -55,20 +59,26 @@ pub struct Run {
     users_made: usize,
 }
 
-fn trackers(huddle: &Server, bare: &Server, which: &str) -> Vec<Tracker> {
+fn trackers(huddle: &Server, bare: &Server, which: &str, backend: Backend) -> Vec<Tracker> {
     let server = if which == "bare" { bare } else { huddle };
-    vec![
+    let mut t = vec![
         Tracker::new(which, Probe::Pid(server.pid())),
         Tracker::new("load generator", Probe::Pid(std::process::id())),
-        // What Huddle's messages cost the database (the bare server stores nothing), when
-        // PostgreSQL runs on this machine.
-        Tracker::new("postgresql", Probe::Processes("postgres")),
-    ]
+    ];
+    // What Huddle's messages cost the database (the bare server stores nothing), when
+    // PostgreSQL runs on this machine. SQLite's work is inside Huddle's process.
+    if backend == Backend::Postgres {
+        t.push(Tracker::new("postgresql", Probe::Processes("postgres")));
+    }
+    t
 }
 
 impl Run {
     pub fn start(settings: Settings) -> Result<Self> {
-        let mut db = Database::create(&settings.pg_base)?;
+        let mut db = match settings.backend {
+            Backend::Postgres => Database::create(&settings.pg_base)?,
+            Backend::Sqlite => Database::create_sqlite()?,
+        };
         db.keep = settings.keep_db;
         let huddle = procs::start_huddle(
             &settings.huddle_bin,
@@ -82,7 +92,7 @@ impl Run {
             "huddle pid {} on :{} (database {}), bare-server pid {} on :{}",
             huddle.pid(),
             huddle.port,
-            db.name,
+            db.url(),
             bare.pid(),
             bare.port
         );
@@ -121,8 +131,14 @@ impl Run {
         Ok(users)
     }
 
+    /// Keeps a scenario's figures under its name, with `_sqlite` appended on SQLite (so one
+    /// summary holds both backends' runs).
     pub(crate) fn record(&mut self, name: &str, value: Value) {
-        self.results.push((name.to_owned(), value));
+        let name = match self.db.backend() {
+            Backend::Postgres => name.to_owned(),
+            Backend::Sqlite => format!("{name}_sqlite"),
+        };
+        self.results.push((name, value));
     }
 
     pub(crate) fn load(
@@ -165,7 +181,7 @@ impl Run {
 
     pub async fn run_load(&self, load: &Load) -> Result<LoadResult> {
         let which = load.target.name();
-        let mut t = trackers(&self.huddle, &self.bare, which);
+        let mut t = trackers(&self.huddle, &self.bare, which, self.db.backend());
         let r = load::run(load, &mut t).await?;
         print_load(&r);
         Ok(r)
@@ -474,16 +490,23 @@ pub struct StoreOptions {
     pub rooms: usize,
     pub senders_per_room: usize,
     pub window: usize,
-    pub naive_connections: usize,
+    /// The naive baseline's connections; `None`: Huddle's pool size (10) on PostgreSQL, one on
+    /// SQLite, whose one write lock more connections only queue for (in its busy handler's
+    /// sleeps).
+    pub naive_connections: Option<usize>,
 }
 
 /// Store throughput: Huddle's acked messages/s with senders as fast as acks allow, against
 /// the naive one-transaction-per-message baseline on the same database; then every acked
 /// message is looked up.
 pub async fn store(run: &mut Run, o: &StoreOptions) -> Result<()> {
+    let backend = run.db.backend();
     println!(
-        "\n== store: {} rooms, {} sender(s) each, window {} ==",
-        o.rooms, o.senders_per_room, o.window
+        "\n== store on {}: {} rooms, {} sender(s) each, window {} ==",
+        backend.name(),
+        o.rooms,
+        o.senders_per_room,
+        o.window
     );
     let users = run.users(o.rooms * o.senders_per_room + o.rooms).await?;
     let (senders, naive_owners) = users.split_at(o.rooms * o.senders_per_room);
@@ -499,7 +522,10 @@ pub async fn store(run: &mut Run, o: &StoreOptions) -> Result<()> {
     let s = run.settings.clone();
     let url = run.db.url();
     let naive_rooms2 = naive_rooms.clone();
-    let conns = o.naive_connections;
+    let conns = o.naive_connections.unwrap_or(match backend {
+        Backend::Postgres => 10,
+        Backend::Sqlite => 1,
+    });
     let naive: NaiveResult = tokio::task::spawn_blocking(move || {
         db::naive_store(
             &url,
@@ -568,6 +594,10 @@ pub async fn store(run: &mut Run, o: &StoreOptions) -> Result<()> {
             "met": met,
         }),
     );
+    // A lost acknowledged send is a defect, not a figure: the run fails (CI runs it).
+    if runs.iter().any(|r| r["intact"] != json!(true)) {
+        return Err("store: an acknowledged message is missing or a room's seqs have a gap".into());
+    }
     Ok(())
 }
 
@@ -609,8 +639,11 @@ pub struct HistoryOptions {
 /// History paging from one long room.
 pub async fn history(run: &mut Run, o: &HistoryOptions) -> Result<()> {
     println!(
-        "\n== history: pages of {} from a room of {} messages at {} requests/s ==",
-        o.page, o.messages, o.rate
+        "\n== history on {}: pages of {} from a room of {} messages at {} requests/s ==",
+        run.db.backend().name(),
+        o.page,
+        o.messages,
+        o.rate
     );
     let users = run.users(1).await?;
     let owner = users.first().ok_or("no user")?.clone();
@@ -642,8 +675,11 @@ pub async fn history(run: &mut Run, o: &HistoryOptions) -> Result<()> {
 /// messages each (by another user), read up to a different point in each, asks for its rooms.
 async fn room_list(run: &mut Run, o: &HistoryOptions) -> Result<()> {
     println!(
-        "\n== room list: {} rooms of {} messages, unread counts, at {} requests/s ==",
-        o.list_rooms, o.list_messages, o.list_rate
+        "\n== room list on {}: {} rooms of {} messages, unread counts, at {} requests/s ==",
+        run.db.backend().name(),
+        o.list_rooms,
+        o.list_messages,
+        o.list_rate
     );
     let users = run.users(2).await?;
     let [author, reader] = [&users[0], &users[1]];
@@ -719,7 +755,7 @@ async fn read_load(
         warmup: run.settings.warmup,
         duration: run.settings.duration,
     };
-    let mut t = trackers(&run.huddle, &run.bare, "huddle");
+    let mut t = trackers(&run.huddle, &run.bare, "huddle", run.db.backend());
     let r: HistoryResult = history::run(&load, &mut t).await?;
     println!(
         "{label}: {:.0} requests/s, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 5 ms), {} errors, {} {wrong}",
@@ -870,6 +906,8 @@ pub async fn search_check(
 /// one at a time (its floor); then the mix at a fixed rate through Huddle, every answer
 /// checked.
 pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
+    // It seeds and checks its corpus with PostgreSQL's text search, and measures its floor there.
+    run.db.connect_pg()?;
     println!(
         "\n== search: {} messages in {} rooms, {} searches/s, pages of {} ==",
         o.messages, o.rooms, o.rate, o.limit
@@ -883,7 +921,7 @@ pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
     for r in 0..o.rooms {
         rooms.push(run.api.create_room(&member, &format!("search-{r}")).await?);
     }
-    let mut c = run.db.connect()?;
+    let mut c = run.db.connect_pg()?;
     let (rooms2, author, messages) = (rooms.clone(), member.id, o.messages);
     let seeding = std::time::Instant::now();
     let corpus = tokio::task::spawn_blocking(move || -> Result<search::Corpus> {
@@ -954,11 +992,11 @@ pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
         duration: run.settings.duration,
         drain: run.settings.drain,
     };
-    let mut t = trackers(&run.huddle, &run.bare, "huddle");
+    let mut t = trackers(&run.huddle, &run.bare, "huddle", run.db.backend());
     let r: SearchResult = search::run(&load, &mut t).await?;
 
     // Huddle may still be working through searches the generator gave up on.
-    let mut c = run.db.connect()?;
+    let mut c = run.db.connect_pg()?;
     let backlog =
         tokio::task::spawn_blocking(move || db::wait_quiet(&mut c, Duration::from_secs(120)))
             .await??;

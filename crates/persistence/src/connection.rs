@@ -85,6 +85,21 @@ impl DatabaseConfig {
         let n = n.min(self.pool_size);
         usize::try_from(n.max(1)).unwrap_or(1)
     }
+
+    /// One connection outside any pool, set up as the pool's are (SQLite's pragmas and
+    /// `lower`), for tools that work on a server's database beside it: the benchmarks' naive
+    /// baseline and checks. Migrations are not run.
+    pub fn connect(&self) -> Result<AnyConnection, PersistenceError> {
+        use r2d2::ManageConnection;
+        let manager = Manager {
+            backend: self.backend,
+            target: self.target.clone(),
+        };
+        manager.connect().map_err(|e| match e {
+            ManagerError::Connect(e) => PersistenceError::Connect(e),
+            ManagerError::Query(e) => PersistenceError::Query(e),
+        })
+    }
 }
 
 /// Connects by the configured backend, instead of Diesel's try-each-backend, so a PostgreSQL
