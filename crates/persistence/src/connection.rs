@@ -112,8 +112,15 @@ pub(crate) struct Manager {
 
 /// SQLite needs these on every connection: foreign keys for cascading deletes, a busy timeout
 /// so concurrent writers wait instead of failing, and WAL so readers do not block the writer.
-const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                            PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000;";
+/// `synchronous = FULL` syncs the log at every commit: an acknowledged message survives a power
+/// cut or an OS crash, as on PostgreSQL (`NORMAL` may lose the last commits). Group commit makes
+/// that one sync per batch: the store's throughput did not move, the naive writer's halved
+/// (BENCHMARKS.md, "The store on SQLite"). Temporary storage in memory keeps a statement's undo
+/// journal there: a batch's multi-row insert (with its search-index triggers) outgrew the
+/// 64 KiB SQLite holds in memory, and each batch then created, wrote and deleted a file.
+const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                            PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
+                            PRAGMA temp_store = MEMORY;";
 
 /// SQLite's built-in `lower()` folds ASCII letters only, so a room search for "über" would miss
 /// "ÜBER". Room search is case-insensitive for all of Unicode, as PostgreSQL's `lower()` is, so
@@ -196,4 +203,62 @@ pub(crate) fn run_migrations(conn: &mut AnyConnection) -> Result<usize, Persiste
         AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
     };
     applied.map_err(|e| PersistenceError::Migration(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::sql_types::{BigInt, Text};
+    use diesel::RunQueryDsl;
+
+    use super::*;
+
+    #[derive(diesel::QueryableByName)]
+    struct Number {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    #[derive(diesel::QueryableByName)]
+    struct Word {
+        #[diesel(sql_type = Text)]
+        w: String,
+    }
+
+    /// A pragma's value; its column is named after it, except busy_timeout's.
+    fn number(c: &mut AnyConnection, pragma: &str) -> i64 {
+        let column = if pragma == "busy_timeout" {
+            "timeout"
+        } else {
+            pragma
+        };
+        diesel::sql_query(format!("SELECT {column} AS n FROM pragma_{pragma}"))
+            .get_result::<Number>(c)
+            .unwrap()
+            .n
+    }
+
+    /// Every SQLite connection, pooled or not, is durable at each commit (FULL = 2), keeps
+    /// temporary storage in memory (MEMORY = 2), logs ahead and enforces foreign keys.
+    #[test]
+    fn sqlite_connections_are_set_up_durable() {
+        let dir = std::env::temp_dir().join(format!("huddle-pragmas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = DatabaseConfig::from_url(dir.join("p.db").to_str().unwrap(), 2);
+        let pool = build_pool(&config).unwrap();
+        let mut pooled = pool.get().unwrap();
+        let mut single = config.connect().unwrap();
+        for c in [&mut *pooled, &mut single] {
+            assert_eq!(number(c, "synchronous"), 2);
+            assert_eq!(number(c, "temp_store"), 2);
+            assert_eq!(number(c, "foreign_keys"), 1);
+            assert_eq!(number(c, "busy_timeout"), 15000);
+            let mode = diesel::sql_query("SELECT journal_mode AS w FROM pragma_journal_mode")
+                .get_result::<Word>(c)
+                .unwrap()
+                .w;
+            assert_eq!(mode, "wal");
+        }
+        drop((pooled, single, pool));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
