@@ -110,20 +110,28 @@ fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> 
     .load(c)
 }
 
-/// As for PostgreSQL: the newest `window` matches, then ranked. `snippet` and `bm25` need the
-/// `MATCH` of their own query, so the window is a subquery of the same match (`?1` twice).
+/// As for PostgreSQL: the newest `window` matches, then ranked. The window walks the index's
+/// matches newest first (`ORDER BY messages_fts.rowid DESC`, which FTS5 reads in that order)
+/// and stops at `window`. `snippet` and `bm25` need the `MATCH` of their own query (`?1`
+/// twice), which reads the matches from the window's oldest on; the `+` keeps SQLite from
+/// instead looking each windowed id up in the index on its own, which re-read a common word's
+/// whole list of matches per id (seconds per search at 300,000 messages; BENCHMARKS.md,
+/// "Search on SQLite").
 fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
     let (conds, values) = filters(s, |i| format!("?{i}"), 3);
     let w = 3 + values.len();
     let sql = format!(
-        "SELECT messages_fts.rowid AS id, \
-             snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
-         FROM messages_fts \
-         WHERE messages_fts MATCH ?1 AND messages_fts.rowid IN ( \
-           SELECT m.id FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid \
+        "WITH w AS MATERIALIZED ( \
+           SELECT messages_fts.rowid AS id FROM messages_fts \
+           JOIN messages m ON m.id = messages_fts.rowid \
            WHERE messages_fts MATCH ?1 AND NOT m.deleted \
              AND m.room_id IN (SELECT room_id FROM room_members WHERE user_id = ?2){conds} \
-           ORDER BY m.id DESC LIMIT ?{w}) \
+           ORDER BY messages_fts.rowid DESC LIMIT ?{w}) \
+         SELECT messages_fts.rowid AS id, \
+             snippet(messages_fts, 0, '{MARK_START}', '{MARK_END}', '…', 24) AS snippet \
+         FROM messages_fts \
+         WHERE messages_fts MATCH ?1 AND messages_fts.rowid >= (SELECT min(id) FROM w) \
+           AND +messages_fts.rowid IN (SELECT id FROM w) \
          ORDER BY bm25(messages_fts), messages_fts.rowid DESC LIMIT ?{} OFFSET ?{}",
         w + 1,
         w + 2
