@@ -39,14 +39,9 @@ fn check(r: &load::LoadResult) {
     assert_eq!(r.disconnects, 0, "{r:?}");
 }
 
-/// Registers the users of the rooms on a fresh server, then runs an open loop at a modest
-/// rate and a closed loop (as fast as acks allow) against the target `api` makes.
-async fn huddle_run(prefix: &str, target: impl Fn(&Api) -> Target) -> Vec<load::LoadResult> {
-    let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
-    let api = Api::new(&app.address).unwrap();
-    let users = api.register_users(prefix, ROOMS * PER_ROOM).await.unwrap();
-    let rooms = api.rooms_of(&users, ROOMS, prefix).await.unwrap();
-    let conns: Vec<Conn> = rooms
+/// One connection per member of each room, as that member.
+fn conns_of(rooms: &[(i64, Vec<huddle_bench::setup::User>)]) -> Vec<Conn> {
+    rooms
         .iter()
         .flat_map(|(room, members)| {
             members.iter().map(|u| Conn {
@@ -54,7 +49,17 @@ async fn huddle_run(prefix: &str, target: impl Fn(&Api) -> Target) -> Vec<load::
                 token: Some(u.token.clone()),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Registers the users of the rooms on a fresh server, then runs an open loop at a modest
+/// rate and a closed loop (as fast as acks allow) against the target `api` makes.
+async fn huddle_run(prefix: &str, target: impl Fn(&Api) -> Target) -> Vec<load::LoadResult> {
+    let app = TestApp::spawn_unthrottled(Backend::Sqlite).await;
+    let api = Api::new(&app.address).unwrap();
+    let users = api.register_users(prefix, ROOMS * PER_ROOM).await.unwrap();
+    let rooms = api.rooms_of(&users, ROOMS, prefix).await.unwrap();
+    let conns = conns_of(&rooms);
     let target = target(&api);
     let open = SendMode::Open {
         rate: 20.0,
@@ -258,15 +263,7 @@ async fn store_and_history_parts(backend: Backend) {
     // Huddle's sends, four in flight: every acked one is found, seqs gap-free; a send that
     // was never made is reported missing.
     let rooms = api.rooms_of(&users, 2, "store").await.unwrap();
-    let conns: Vec<Conn> = rooms
-        .iter()
-        .flat_map(|(room, members)| {
-            members.iter().map(|u| Conn {
-                room: *room,
-                token: Some(u.token.clone()),
-            })
-        })
-        .collect();
+    let conns = conns_of(&rooms);
     let l = Load {
         senders: (0..conns.len()).collect(),
         ..load(

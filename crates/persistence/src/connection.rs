@@ -115,7 +115,7 @@ pub(crate) struct Manager {
 /// `synchronous = FULL` syncs the log at every commit: an acknowledged message survives a power
 /// cut or an OS crash, as on PostgreSQL (`NORMAL` may lose the last commits). Group commit makes
 /// that one sync per batch: the store's throughput did not move, the naive writer's halved
-/// (BENCHMARKS.md, "The store on SQLite"). Temporary storage in memory keeps a statement's undo
+/// (BENCHMARKS.md, "SQLite"). Temporary storage in memory keeps a statement's undo
 /// journal there: a batch's multi-row insert (with its search-index triggers) outgrew the
 /// 64 KiB SQLite holds in memory, and each batch then created, wrote and deleted a file.
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \

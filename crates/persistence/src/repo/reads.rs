@@ -112,7 +112,7 @@ impl ReadRepository for DieselRepository {
         // What does not count: the reader's own messages, then others' deleted ones, as two
         // counts. One count of `own OR deleted` read every message of the rooms on SQLite,
         // which uses one index per table here (21 ms for 50 rooms of 2,000; BENCHMARKS.md,
-        // "The room list on SQLite"). `.filter(messages::deleted)`, not `.eq(true)`: the
+        // "SQLite"). `.filter(messages::deleted)`, not `.eq(true)`: the
         // partial index's own predicate, which SQLite needs word for word to use it.
         let own: Vec<(i64, i64)> = messages::table
             .left_join(past_mark)

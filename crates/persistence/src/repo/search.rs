@@ -116,7 +116,7 @@ fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> 
 /// twice), which reads the matches from the window's oldest on; the `+` keeps SQLite from
 /// instead looking each windowed id up in the index on its own, which re-read a common word's
 /// whole list of matches per id (seconds per search at 300,000 messages; BENCHMARKS.md,
-/// "Search on SQLite").
+/// "SQLite").
 fn sqlite(c: &mut SqliteConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
     let (conds, values) = filters(s, |i| format!("?{i}"), 3);
     let w = 3 + values.len();
