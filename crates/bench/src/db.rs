@@ -354,16 +354,102 @@ struct Count {
     n: i64,
 }
 
-/// How many messages of `rooms` hold `words` side by side, found by a regular expression on
-/// the bodies (not by full-text search): the oracle for the planted counts.
-pub fn count_holding(c: &mut PgConnection, rooms: &[i64], words: &str) -> Result<i64> {
-    let pattern = format!("(^| ){words}( |$)");
-    let row: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM messages WHERE room_id = ANY($1) AND body ~ $2",
-    )
-    .bind::<Array<BigInt>, _>(rooms)
-    .bind::<Text, _>(pattern)
-    .get_result(c)?;
+/// [`seed_search`] for SQLite, the same corpus and layout drawn in Rust (SQLite has no
+/// `generate_series` or arrays): message `g` goes to room `(g - 1) % rooms` with seq
+/// `(g - 1) / rooms + 1`, 4 to 17 words drawn by the same Zipf law (another random stream),
+/// then every planted text with `g % period == residue`, one message every 2.5 s up to now.
+/// Rows go in 1,000 to a statement, their values written into it: every one is ours (numbers
+/// and words of the vocabulary, `[a-z ]` only), nothing from a client.
+pub fn seed_search_sqlite(
+    c: &mut AnyConnection,
+    rooms: &[i64],
+    author: i64,
+    corpus: &Corpus,
+    count: i64,
+) -> Result<()> {
+    use rand::{Rng, SeedableRng};
+    if corpus
+        .vocabulary
+        .iter()
+        .chain(corpus.planted.iter().map(|p| &p.text))
+        .any(|w| !w.bytes().all(|b| b.is_ascii_lowercase() || b == b' '))
+    {
+        return Err("the corpus holds more than lowercase words".into());
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(25);
+    let words = corpus.vocabulary.len() as f64;
+    let step: i64 = 2_500_000;
+    let first = now_micros() - count * step;
+    let n_rooms = i64::try_from(rooms.len().max(1))?;
+    c.transaction(|c| {
+        let mut g: i64 = 1;
+        while g <= count {
+            let mut values = Vec::with_capacity(1000);
+            for g in g..(g + 1000).min(count + 1) {
+                let room = rooms[usize::try_from((g - 1) % n_rooms).unwrap_or(0)];
+                let seq = (g - 1) / n_rooms + 1;
+                let mut body: Vec<&str> = (1..=4 + (g * 7919) % 14)
+                    .map(|_| {
+                        let rank = (rng.random::<f64>() * (words + 1.0).ln()).exp().floor();
+                        let rank = (rank as usize).clamp(1, corpus.vocabulary.len());
+                        corpus.vocabulary[rank - 1].as_str()
+                    })
+                    .collect();
+                body.extend(
+                    corpus
+                        .planted
+                        .iter()
+                        .filter(|p| g % p.period == p.residue)
+                        .map(|p| p.text.as_str()),
+                );
+                values.push(format!(
+                    "({room}, {seq}, {author}, '{}', {}, FALSE, \
+                      {seq} + (SELECT event_offset FROM rooms WHERE id = {room}))",
+                    body.join(" "),
+                    first + g * step
+                ));
+            }
+            c.batch_execute(&format!(
+                "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
+                 VALUES {}",
+                values.join(",")
+            ))?;
+            g += 1000;
+        }
+        let ids: Vec<String> = rooms.iter().map(i64::to_string).collect();
+        c.batch_execute(&format!(
+            "UPDATE rooms SET last_seq = (SELECT max(seq) FROM messages m WHERE m.room_id = rooms.id) \
+             WHERE id IN ({})",
+            ids.join(",")
+        ))?;
+        Ok::<_, diesel::result::Error>(())
+    })?;
+    c.batch_execute("ANALYZE")?;
+    Ok(())
+}
+
+/// How many messages of `rooms` hold `words` side by side, found in the bodies as text (not
+/// by full-text search): the oracle for the planted counts. A body is words and single spaces.
+pub fn count_holding(c: &mut AnyConnection, rooms: &[i64], words: &str) -> Result<i64> {
+    let row: Count = match c {
+        AnyConnection::Postgresql(c) => diesel::sql_query(
+            "SELECT count(*) AS n FROM messages WHERE room_id = ANY($1) AND body ~ $2",
+        )
+        .bind::<Array<BigInt>, _>(rooms)
+        .bind::<Text, _>(format!("(^| ){words}( |$)"))
+        .get_result(c)?,
+        AnyConnection::Sqlite(c) => {
+            // Room ids are ours, integers formatted here.
+            let ids: Vec<String> = rooms.iter().map(i64::to_string).collect();
+            diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM messages \
+                 WHERE room_id IN ({}) AND ' ' || body || ' ' LIKE ?",
+                ids.join(",")
+            ))
+            .bind::<Text, _>(format!("% {words} %"))
+            .get_result(c)?
+        }
+    };
     Ok(row.n)
 }
 

@@ -39,7 +39,8 @@ struct Common {
     #[arg(long, global = true)]
     bare_bin: Option<PathBuf>,
     /// The database Huddle runs on: a fresh database on the PostgreSQL server (`--pg`), or a
-    /// fresh SQLite file (store, history and the room list; `all` runs those on SQLite too).
+    /// fresh SQLite file (every scenario but scale-out; search still asks `--pg`'s stemmer for
+    /// its corpus; `all` runs store, history and the room list on SQLite too).
     #[arg(long, global = true, value_enum, default_value_t = Db::Postgres)]
     db: Db,
     /// PostgreSQL server for the run's fresh database.

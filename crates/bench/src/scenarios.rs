@@ -833,12 +833,11 @@ pub async fn search_check(
     workload: &Workload,
     messages: i64,
 ) -> Result<SearchCheck> {
-    use diesel::Connection;
     let mut check = SearchCheck::default();
     let member_rooms: HashSet<i64> = rooms.iter().copied().collect();
     let (client, base) = (&api.client, api.base.as_str());
     for p in &corpus.planted {
-        let mut c = diesel::PgConnection::establish(db_url)?;
+        let mut c = huddle_persistence::DatabaseConfig::from_url(db_url, 1).connect()?;
         let (rooms2, text) = (rooms.to_vec(), p.text.clone());
         let in_bodies =
             tokio::task::spawn_blocking(move || db::count_holding(&mut c, &rooms2, &text))
@@ -906,11 +905,24 @@ pub async fn search_check(
 /// one at a time (its floor); then the mix at a fixed rate through Huddle, every answer
 /// checked.
 pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
-    // It seeds and checks its corpus with PostgreSQL's text search, and measures its floor there.
-    run.db.connect_pg()?;
+    use diesel::Connection;
+    let backend = run.db.backend();
+    // The corpus's words are chosen with PostgreSQL's stemmer (each its own lexeme), so on
+    // SQLite too; PostgreSQL's `postgres` database answers that.
+    let mut stemmer = match backend {
+        Backend::Postgres => run.db.connect_pg()?,
+        Backend::Sqlite => diesel::PgConnection::establish(&format!(
+            "{}/postgres",
+            run.settings.pg_base.trim_end_matches('/')
+        ))?,
+    };
     println!(
-        "\n== search: {} messages in {} rooms, {} searches/s, pages of {} ==",
-        o.messages, o.rooms, o.rate, o.limit
+        "\n== search on {}: {} messages in {} rooms, {} searches/s, pages of {} ==",
+        backend.name(),
+        o.messages,
+        o.rooms,
+        o.rate,
+        o.limit
     );
     let users = run.users(2).await?;
     let (member, outsider) = match users.as_slice() {
@@ -921,12 +933,19 @@ pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
     for r in 0..o.rooms {
         rooms.push(run.api.create_room(&member, &format!("search-{r}")).await?);
     }
-    let mut c = run.db.connect_pg()?;
+    let mut c = run.db.connect()?;
     let (rooms2, author, messages) = (rooms.clone(), member.id, o.messages);
     let seeding = std::time::Instant::now();
     let corpus = tokio::task::spawn_blocking(move || -> Result<search::Corpus> {
-        let corpus = db::search_corpus(&mut c)?;
-        db::seed_search(&mut c, &rooms2, author, &corpus, messages)?;
+        let corpus = db::search_corpus(&mut stemmer)?;
+        match &mut c {
+            huddle_persistence::AnyConnection::Postgresql(_) => {
+                db::seed_search(&mut stemmer, &rooms2, author, &corpus, messages)?
+            }
+            huddle_persistence::AnyConnection::Sqlite(_) => {
+                db::seed_search_sqlite(&mut c, &rooms2, author, &corpus, messages)?
+            }
+        }
         Ok(corpus)
     })
     .await??;
@@ -995,11 +1014,16 @@ pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
     let mut t = trackers(&run.huddle, &run.bare, "huddle", run.db.backend());
     let r: SearchResult = search::run(&load, &mut t).await?;
 
-    // Huddle may still be working through searches the generator gave up on.
-    let mut c = run.db.connect_pg()?;
-    let backlog =
-        tokio::task::spawn_blocking(move || db::wait_quiet(&mut c, Duration::from_secs(120)))
-            .await??;
+    // Huddle may still be working through searches the generator gave up on (on PostgreSQL,
+    // where other sessions can be seen; an SQLite database is Huddle's own).
+    let backlog = match backend {
+        Backend::Postgres => {
+            let mut c = run.db.connect_pg()?;
+            tokio::task::spawn_blocking(move || db::wait_quiet(&mut c, Duration::from_secs(120)))
+                .await??
+        }
+        Backend::Sqlite => Duration::ZERO,
+    };
     println!(
         "  {:<12} {:>6} {:>8} {:>8} {:>8} {:>9} {:>6} {:>6} {:>6} | {:>9} {:>9}",
         "query",

@@ -418,7 +418,16 @@ pub fn check_page(
     if items.len() > limit {
         return Err(format!("{} items, limit {limit}", items.len()));
     }
-    let positive: HashSet<&str> = query.wanted.iter().flatten().map(String::as_str).collect();
+    // A wanted word, or a whole wanted phrase: PostgreSQL's `ts_headline` marks a phrase's
+    // words one by one, SQLite's `snippet` marks the phrase as one run.
+    let phrases: Vec<String> = query.wanted.iter().map(|w| w.join(" ")).collect();
+    let positive: HashSet<&str> = query
+        .wanted
+        .iter()
+        .flatten()
+        .chain(&phrases)
+        .map(String::as_str)
+        .collect();
     let mut ids = Vec::with_capacity(items.len());
     for hit in items {
         let m = &hit["message"];

@@ -120,19 +120,16 @@ async fn bare_server_delivers_every_message_once() {
     assert!(r.deliveries_per_s > 0.0);
 }
 
-/// The search scenario in small, on PostgreSQL (skipped, loudly, without one): 5,000 seeded
-/// messages in 5 rooms; every planted count right, the outsider finds nothing, then 2 s of
-/// searches at 50/s with every answer right.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_finds_what_was_seeded() {
+/// The search scenario in small on `backend`: 5,000 seeded messages in 5 rooms; every planted
+/// count right, the outsider finds nothing, then 2 s of searches at 50/s with every answer
+/// right. The corpus's words come from PostgreSQL's stemmer on both backends.
+async fn search_finds_what_was_seeded(backend: Backend) {
     use diesel::Connection;
     use huddle_bench::{db, scenarios, search};
 
-    if !Backend::Postgres.available() {
-        return;
-    }
     const MESSAGES: i64 = 5000;
-    let app = TestApp::spawn(Backend::Postgres).await;
+    let stemmer = huddle_test_support::TestDb::create(Backend::Postgres);
+    let app = TestApp::spawn(backend).await;
     let api = Api::new(&app.address).unwrap();
     let users = api.register_users("search", 2).await.unwrap();
     let (member, outsider) = (users[0].clone(), users[1].clone());
@@ -140,11 +137,27 @@ async fn search_finds_what_was_seeded() {
     for r in 0..5 {
         rooms.push(api.create_room(&member, &format!("s{r}")).await.unwrap());
     }
-    let (url, rooms2, author) = (app.db_url.clone(), rooms.clone(), member.id);
+    let (url, stem_url, rooms2, author) = (
+        app.db_url.clone(),
+        stemmer.url.clone(),
+        rooms.clone(),
+        member.id,
+    );
     let corpus = tokio::task::spawn_blocking(move || {
-        let mut c = diesel::PgConnection::establish(&url).unwrap();
-        let corpus = db::search_corpus(&mut c).unwrap();
-        db::seed_search(&mut c, &rooms2, author, &corpus, MESSAGES).unwrap();
+        let corpus =
+            db::search_corpus(&mut diesel::PgConnection::establish(&stem_url).unwrap()).unwrap();
+        match backend {
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&url).unwrap();
+                db::seed_search(&mut c, &rooms2, author, &corpus, MESSAGES).unwrap();
+            }
+            Backend::Sqlite => {
+                let mut c = huddle_persistence::DatabaseConfig::from_url(&url, 1)
+                    .connect()
+                    .unwrap();
+                db::seed_search_sqlite(&mut c, &rooms2, author, &corpus, MESSAGES).unwrap();
+            }
+        }
         corpus
     })
     .await
@@ -191,6 +204,22 @@ async fn search_finds_what_was_seeded() {
         .find(|k| k.kind == search::Kind::Common)
         .unwrap();
     assert_eq!(common.hits_mean, 20.0, "{r:?}");
+}
+
+/// Skipped, loudly, without PostgreSQL (never under CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_what_was_seeded_on_postgres() {
+    if Backend::Postgres.available() {
+        search_finds_what_was_seeded(Backend::Postgres).await;
+    }
+}
+
+/// Needs PostgreSQL too, for the corpus's stemmer: skipped, loudly, without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_finds_what_was_seeded_on_sqlite() {
+    if Backend::Postgres.available() {
+        search_finds_what_was_seeded(Backend::Sqlite).await;
+    }
 }
 
 /// GETs `path` on `api` as `token`, as JSON.

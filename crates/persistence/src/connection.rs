@@ -117,10 +117,15 @@ pub(crate) struct Manager {
 /// that one sync per batch: the store's throughput did not move, the naive writer's halved
 /// (BENCHMARKS.md, "SQLite"). Temporary storage in memory keeps a statement's undo
 /// journal there: a batch's multi-row insert (with its search-index triggers) outgrew the
-/// 64 KiB SQLite holds in memory, and each batch then created, wrote and deleted a file.
+/// 64 KiB SQLite holds in memory, and each batch then created, wrote and deleted a file. The
+/// first 256 MiB of the file are read through a memory map: pages come from the OS's page
+/// cache, shared by every connection, instead of being read and parsed into each connection's
+/// own 2 MiB cache (searches at 200/s over 1,000,000 messages: p99 14 s -> 36 ms). Those pages
+/// count in the process's RSS, once per connection that mapped them; they are file cache,
+/// not heap.
 const SQLITE_SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 15000; \
-                            PRAGMA temp_store = MEMORY;";
+                            PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456;";
 
 /// SQLite's built-in `lower()` folds ASCII letters only, so a room search for "über" would miss
 /// "ÜBER". Room search is case-insensitive for all of Unicode, as PostgreSQL's `lower()` is, so
@@ -219,6 +224,12 @@ mod tests {
     }
 
     #[derive(diesel::QueryableByName)]
+    struct MmapSize {
+        #[diesel(sql_type = BigInt)]
+        mmap_size: i64,
+    }
+
+    #[derive(diesel::QueryableByName)]
     struct Word {
         #[diesel(sql_type = Text)]
         w: String,
@@ -238,7 +249,8 @@ mod tests {
     }
 
     /// Every SQLite connection, pooled or not, is durable at each commit (FULL = 2), keeps
-    /// temporary storage in memory (MEMORY = 2), logs ahead and enforces foreign keys.
+    /// temporary storage in memory (MEMORY = 2), maps the file, logs ahead and enforces
+    /// foreign keys.
     #[test]
     fn sqlite_connections_are_set_up_durable() {
         let dir = std::env::temp_dir().join(format!("huddle-pragmas-{}", std::process::id()));
@@ -252,6 +264,12 @@ mod tests {
             assert_eq!(number(c, "temp_store"), 2);
             assert_eq!(number(c, "foreign_keys"), 1);
             assert_eq!(number(c, "busy_timeout"), 15000);
+            // Not a table-valued pragma: it is asked as a statement of its own.
+            let mapped = diesel::sql_query("PRAGMA mmap_size")
+                .get_result::<MmapSize>(c)
+                .unwrap()
+                .mmap_size;
+            assert_eq!(mapped, 256 << 20);
             let mode = diesel::sql_query("SELECT journal_mode AS w FROM pragma_journal_mode")
                 .get_result::<Word>(c)
                 .unwrap()
