@@ -31,7 +31,8 @@ ci:
 # The standard benchmark set (BENCHMARKS.md) against PostgreSQL on 127.0.0.1:5432 (and Redis on
 # 127.0.0.1:6379 for scale-out): fan-out and latency against the bare broadcast server,
 # Socket.IO against the native socket, two nodes against one, store against the naive baseline,
-# history and the room list, message search over 1,000,000 messages, files, idle memory. About
+# history and the room list, message search over 1,000,000 messages, files, idle memory, then
+# store, history and the room list again on a fresh SQLite file. About
 # 10 minutes after the build;
 # the JSON line also lands in target/bench.json.
 # Arguments pick a scenario and its options: `just bench fanout --duration 5`.
