@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::load::Latency;
 use crate::sample::{Tracker, Usage};
@@ -54,12 +54,23 @@ struct Counts {
     wrong: u64,
 }
 
-async fn one(
-    client: &reqwest::Client,
-    load: &HistoryLoad,
-    i: u64,
-) -> std::result::Result<bool, ()> {
-    let url = match &load.read {
+/// What the checks read of an answer; everything else is skipped unparsed, so the generator's
+/// own work per answer stays small beside the server's (it shares the machine's cores).
+#[derive(Deserialize)]
+struct Page {
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    id: Option<i64>,
+    seq: Option<i64>,
+    unread_count: Option<i64>,
+    mention_count: Option<i64>,
+}
+
+fn url(load: &HistoryLoad, i: u64) -> String {
+    match &load.read {
         Read::History {
             room,
             messages,
@@ -69,9 +80,17 @@ async fn one(
             format!("/api/v1/rooms/{room}/messages?before_seq={before}&limit={page}")
         }
         Read::RoomList { limit, .. } => format!("/api/v1/rooms?mine=true&limit={limit}"),
-    };
+    }
+}
+
+/// The answer's body, once it has all arrived: where the request's latency ends.
+async fn fetch(
+    client: &reqwest::Client,
+    load: &HistoryLoad,
+    i: u64,
+) -> std::result::Result<bytes::Bytes, ()> {
     let resp = client
-        .get(format!("{}{url}", load.base))
+        .get(format!("{}{}", load.base, url(load, i)))
         .bearer_auth(&load.token)
         .send()
         .await
@@ -79,28 +98,32 @@ async fn one(
     if !resp.status().is_success() {
         return Err(());
     }
-    let v: serde_json::Value = resp.json().await.map_err(drop)?;
-    let items = v["items"].as_array().ok_or(())?;
-    Ok(match &load.read {
+    resp.bytes().await.map_err(drop)
+}
+
+/// Whether the `i`th answer holds what it must.
+fn check(load: &HistoryLoad, i: u64, body: &[u8]) -> bool {
+    let Ok(Page { items }) = serde_json::from_slice::<Page>(body) else {
+        return false;
+    };
+    match &load.read {
         Read::History { messages, page, .. } => {
             let before = history_before(i, *messages);
             let want = (before - 1).min(*page);
             let first_ok = items
                 .first()
-                .and_then(|m| m["seq"].as_i64())
+                .and_then(|m| m.seq)
                 .is_some_and(|s| s == before - want);
             items.len() as i64 == want && first_ok
         }
         Read::RoomList { unread, .. } => {
             items.len() == unread.len()
                 && items.iter().all(|r| {
-                    let want = r["id"].as_i64().and_then(|id| unread.get(&id));
-                    want.is_some()
-                        && r["unread_count"].as_i64() == want.copied()
-                        && r["mention_count"].as_i64() == Some(0)
+                    let want = r.id.and_then(|id| unread.get(&id));
+                    want.is_some() && r.unread_count == want.copied() && r.mention_count == Some(0)
                 })
         }
-    })
+    }
 }
 
 /// The `before_seq` of the `i`th history request: a golden-ratio walk spreads them evenly over
@@ -153,11 +176,12 @@ pub async fn run(load: &HistoryLoad, trackers: &mut [Tracker]) -> Result<History
             (client.clone(), load.clone(), hist.clone(), counts.clone());
         let measured = scheduled >= measure_from;
         tasks.push(tokio::spawn(async move {
-            let outcome = one(&client, &load, i).await;
+            let body = fetch(&client, &load, i).await;
+            let took = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
             if !measured {
                 return;
             }
-            let took = u64::try_from(scheduled.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let outcome = body.map(|b| check(&load, i, &b));
             if let Ok(mut h) = hist.lock() {
                 h.saturating_record(took.max(1));
             }
@@ -187,4 +211,61 @@ pub async fn run(load: &HistoryLoad, trackers: &mut [Tracker]) -> Result<History
         latency: Latency::of(&hist),
         usage: trackers.iter().filter_map(Tracker::usage).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(read: Read) -> HistoryLoad {
+        HistoryLoad {
+            base: String::new(),
+            token: String::new(),
+            read,
+            rate: 1.0,
+            warmup: Duration::ZERO,
+            duration: Duration::ZERO,
+        }
+    }
+
+    fn page_of(seqs: std::ops::RangeInclusive<i64>) -> Vec<u8> {
+        let items: Vec<_> = seqs
+            .map(|s| serde_json::json!({"id": s + 100, "seq": s, "body": "x", "author": {"id": 1}}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({ "items": items, "has_more": true })).unwrap()
+    }
+
+    #[test]
+    fn a_history_page_must_end_just_before_its_seq() {
+        let l = load(Read::History {
+            room: 1,
+            messages: 1000,
+            page: 50,
+        });
+        let before = history_before(7, 1000);
+        assert!(before > 51, "a full page for this request");
+        assert!(check(&l, 7, &page_of(before - 50..=before - 1)));
+        assert!(!check(&l, 7, &page_of(before - 49..=before)), "off by one");
+        assert!(!check(&l, 7, &page_of(before - 49..=before - 1)), "short");
+        assert!(!check(&l, 7, b"{\"items\": [}"), "malformed");
+        assert!(!check(&l, 7, b"{}"), "no items");
+    }
+
+    #[test]
+    fn a_room_list_must_carry_every_rooms_unread_count_and_no_mentions() {
+        let unread = Arc::new(HashMap::from([(1, 5), (2, 0)]));
+        let l = load(Read::RoomList { unread, limit: 50 });
+        let body = |a: i64, m: i64| {
+            serde_json::to_vec(&serde_json::json!({"items": [
+                {"id": 1, "name": "a", "unread_count": a, "mention_count": m},
+                {"id": 2, "name": "b", "unread_count": 0, "mention_count": 0},
+            ]}))
+            .unwrap()
+        };
+        assert!(check(&l, 0, &body(5, 0)));
+        assert!(!check(&l, 0, &body(4, 0)), "wrong unread count");
+        assert!(!check(&l, 0, &body(5, 1)), "a mention");
+        let one_room = br#"{"items": [{"id": 1, "unread_count": 5, "mention_count": 0}]}"#;
+        assert!(!check(&l, 0, one_room), "a room missing");
+    }
 }

@@ -228,6 +228,19 @@ pub trait RoomRepository {
     /// Deletes the room with its members and messages.
     fn delete_room(&self, id: RoomId) -> RepoResult<()>;
     fn role_of(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Role>>;
+    /// The room with the user's role in it (`None` when not a member); `None` when there is no
+    /// such room. Nearly every request about a room asks both first, so a database answers
+    /// them with one statement instead of two round trips.
+    fn room_with_role(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+    ) -> RepoResult<Option<(Room, Option<Role>)>> {
+        let Some(room) = self.room_by_id(room_id)? else {
+            return Ok(None);
+        };
+        Ok(Some((room, self.role_of(room_id, user_id)?)))
+    }
     fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>>;
     /// Fails with `Conflict("member")` when already a member.
     fn add_member(

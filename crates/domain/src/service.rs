@@ -100,11 +100,10 @@ impl ChatService {
 
     /// The room and the caller's role in it, or `NotFound` if the caller may not see it.
     fn visible_room(&self, actor: UserId, room_id: RoomId) -> DomainResult<(Room, Option<Role>)> {
-        let room = self
+        let (room, role) = self
             .repo
-            .room_by_id(room_id)?
+            .room_with_role(room_id, actor)?
             .ok_or(DomainError::NotFound("room"))?;
-        let role = self.repo.role_of(room_id, actor)?;
         if room.is_private && role.is_none() {
             return Err(DomainError::NotFound("room"));
         }

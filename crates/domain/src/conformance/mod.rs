@@ -145,6 +145,20 @@ pub fn rooms_start_with_their_owner_and_count_members(repo: &dyn Repository) {
     );
     assert_eq!(repo.member(r, bob).unwrap().unwrap().role, Role::Admin);
     assert_eq!(repo.set_role(r, 999, Role::Admin), Err(RepoError::NotFound));
+    // The one-look-up form agrees with the two it replaces, for members and others alike.
+    let carol = user(repo, "carol");
+    let room_now = repo.room_by_id(r).unwrap().unwrap();
+    for (who, role) in [
+        (ann, Some(Role::Owner)),
+        (bob, Some(Role::Admin)),
+        (carol, None),
+    ] {
+        assert_eq!(
+            repo.room_with_role(r, who).unwrap(),
+            Some((room_now.clone(), role))
+        );
+    }
+    assert_eq!(repo.room_with_role(999, ann).unwrap(), None);
 
     assert!(repo.remove_member(r, bob).unwrap().is_some());
     assert!(

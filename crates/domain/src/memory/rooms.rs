@@ -198,6 +198,18 @@ impl RoomRepository for MemoryRepository {
             .map(|m| m.role))
     }
 
+    fn room_with_role(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+    ) -> RepoResult<Option<(Room, Option<Role>)>> {
+        let s = self.lock()?;
+        Ok(s.rooms.get(&room_id).map(|room| {
+            let role = s.members.get(&(room_id, user_id)).map(|m| m.role);
+            (room.clone(), role)
+        }))
+    }
+
     fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>> {
         self.lock()?.member(room_id, user_id)
     }

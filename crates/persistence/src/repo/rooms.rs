@@ -261,6 +261,25 @@ impl RoomRepository for DieselRepository {
             .map_err(db_err)
     }
 
+    fn room_with_role(
+        &self,
+        room_id: RoomId,
+        user_id: UserId,
+    ) -> RepoResult<Option<(Room, Option<Role>)>> {
+        rooms::table
+            .left_join(
+                room_members::table.on(room_members::room_id
+                    .eq(rooms::id)
+                    .and(room_members::user_id.eq(user_id))),
+            )
+            .filter(rooms::id.eq(room_id))
+            .select((RoomRow::as_select(), room_members::role.nullable()))
+            .first::<(RoomRow, Option<String>)>(&mut *self.conn()?)
+            .optional()
+            .map(|r| r.map(|(room, role)| (room.into(), role.and_then(|s| Role::parse(&s)))))
+            .map_err(db_err)
+    }
+
     fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>> {
         load_member(&mut *self.conn()?, room_id, user_id).map_err(db_err)
     }
