@@ -933,18 +933,18 @@ pub async fn search(run: &mut Run, o: &SearchOptions) -> Result<()> {
     for r in 0..o.rooms {
         rooms.push(run.api.create_room(&member, &format!("search-{r}")).await?);
     }
-    let mut c = run.db.connect()?;
+    // On PostgreSQL the stemmer's connection is the run's database, and seeds it.
+    let mut sqlite = match backend {
+        Backend::Postgres => None,
+        Backend::Sqlite => Some(run.db.connect()?),
+    };
     let (rooms2, author, messages) = (rooms.clone(), member.id, o.messages);
     let seeding = std::time::Instant::now();
     let corpus = tokio::task::spawn_blocking(move || -> Result<search::Corpus> {
         let corpus = db::search_corpus(&mut stemmer)?;
-        match &mut c {
-            huddle_persistence::AnyConnection::Postgresql(_) => {
-                db::seed_search(&mut stemmer, &rooms2, author, &corpus, messages)?
-            }
-            huddle_persistence::AnyConnection::Sqlite(_) => {
-                db::seed_search_sqlite(&mut c, &rooms2, author, &corpus, messages)?
-            }
+        match sqlite.as_mut() {
+            None => db::seed_search(&mut stemmer, &rooms2, author, &corpus, messages)?,
+            Some(c) => db::seed_search_sqlite(c, &rooms2, author, &corpus, messages)?,
         }
         Ok(corpus)
     })

@@ -235,12 +235,7 @@ pub trait RoomRepository {
         &self,
         room_id: RoomId,
         user_id: UserId,
-    ) -> RepoResult<Option<(Room, Option<Role>)>> {
-        let Some(room) = self.room_by_id(room_id)? else {
-            return Ok(None);
-        };
-        Ok(Some((room, self.role_of(room_id, user_id)?)))
-    }
+    ) -> RepoResult<Option<(Room, Option<Role>)>>;
     fn member(&self, room_id: RoomId, user_id: UserId) -> RepoResult<Option<Member>>;
     /// Fails with `Conflict("member")` when already a member.
     fn add_member(
