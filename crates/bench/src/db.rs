@@ -222,6 +222,19 @@ pub fn seed_history(c: &mut AnyConnection, room: i64, author: i64, count: i64) -
         ),
     );
     let bump = sql(c, "UPDATE rooms SET last_seq = $2 WHERE id = $1");
+    // A lived-in room: some messages have a reaction, fewer a file (`history::REACTED_EVERY`).
+    let react = sql(
+        c,
+        "INSERT INTO reactions (message_id, user_id, emoji, created_at) \
+         SELECT id, $2, '👍', created_at FROM messages WHERE room_id = $1 AND seq % $3 = 0",
+    );
+    let attach = sql(
+        c,
+        "INSERT INTO attachments (id, message_id, room_id, position, name, content_type, size, \
+         width, height) \
+         SELECT 'seeded-' || id, id, room_id, 0, 'photo.png', 'image/png', 48213, 640, 480 \
+         FROM messages WHERE room_id = $1 AND seq % $2 = 0",
+    );
     c.transaction(|c| {
         diesel::sql_query(insert)
             .bind::<BigInt, _>(room)
@@ -233,9 +246,18 @@ pub fn seed_history(c: &mut AnyConnection, room: i64, author: i64, count: i64) -
             .bind::<BigInt, _>(room)
             .bind::<BigInt, _>(count)
             .execute(c)?;
+        diesel::sql_query(react)
+            .bind::<BigInt, _>(room)
+            .bind::<BigInt, _>(author)
+            .bind::<BigInt, _>(crate::history::REACTED_EVERY)
+            .execute(c)?;
+        diesel::sql_query(attach)
+            .bind::<BigInt, _>(room)
+            .bind::<BigInt, _>(crate::history::FILED_EVERY)
+            .execute(c)?;
         Ok::<_, diesel::result::Error>(())
     })?;
-    c.batch_execute("ANALYZE messages")?;
+    c.batch_execute("ANALYZE messages; ANALYZE reactions; ANALYZE attachments")?;
     Ok(())
 }
 

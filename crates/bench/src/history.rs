@@ -67,6 +67,24 @@ struct Item {
     seq: Option<i64>,
     unread_count: Option<i64>,
     mention_count: Option<i64>,
+    #[serde(default)]
+    reactions: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    attachments: Vec<serde::de::IgnoredAny>,
+}
+
+/// The history room is seeded as a lived-in room: every `REACTED_EVERY`th message has a
+/// reaction and every `FILED_EVERY`th a file, so a page reads both, as real pages do.
+pub const REACTED_EVERY: i64 = 5;
+pub const FILED_EVERY: i64 = 20;
+
+/// A seeded message carries its one reaction and its one file where the seed put them.
+fn decorated_as_seeded(m: &Item) -> bool {
+    let Some(seq) = m.seq else {
+        return false;
+    };
+    m.reactions.len() == usize::from(seq % REACTED_EVERY == 0)
+        && m.attachments.len() == usize::from(seq % FILED_EVERY == 0)
 }
 
 fn url(load: &HistoryLoad, i: u64) -> String {
@@ -114,7 +132,7 @@ fn check(load: &HistoryLoad, i: u64, body: &[u8]) -> bool {
                 .first()
                 .and_then(|m| m.seq)
                 .is_some_and(|s| s == before - want);
-            items.len() as i64 == want && first_ok
+            items.len() as i64 == want && first_ok && items.iter().all(decorated_as_seeded)
         }
         Read::RoomList { unread, .. } => {
             items.len() == unread.len()
@@ -230,7 +248,18 @@ mod tests {
 
     fn page_of(seqs: std::ops::RangeInclusive<i64>) -> Vec<u8> {
         let items: Vec<_> = seqs
-            .map(|s| serde_json::json!({"id": s + 100, "seq": s, "body": "x", "author": {"id": 1}}))
+            .map(|s| {
+                let reactions: Vec<_> = (s % REACTED_EVERY == 0)
+                    .then(|| serde_json::json!({"emoji": "👍", "count": 1}))
+                    .into_iter()
+                    .collect();
+                let attachments: Vec<_> = (s % FILED_EVERY == 0)
+                    .then(|| serde_json::json!({"id": "f", "name": "photo.png"}))
+                    .into_iter()
+                    .collect();
+                serde_json::json!({"id": s + 100, "seq": s, "body": "x", "author": {"id": 1},
+                    "reactions": reactions, "attachments": attachments})
+            })
             .collect();
         serde_json::to_vec(&serde_json::json!({ "items": items, "has_more": true })).unwrap()
     }
@@ -249,6 +278,20 @@ mod tests {
         assert!(!check(&l, 7, &page_of(before - 49..=before - 1)), "short");
         assert!(!check(&l, 7, b"{\"items\": [}"), "malformed");
         assert!(!check(&l, 7, b"{}"), "no items");
+        // The seeded reaction and file, each left out in turn.
+        let first = before - 50;
+        for field in ["reactions", "attachments"] {
+            let mut page: serde_json::Value =
+                serde_json::from_slice(&page_of(first..=before - 1)).unwrap();
+            let items = page["items"].as_array_mut().unwrap();
+            let seeded = items
+                .iter_mut()
+                .find(|m| !m[field].as_array().unwrap().is_empty())
+                .unwrap();
+            seeded[field] = serde_json::json!([]);
+            let body = serde_json::to_vec(&page).unwrap();
+            assert!(!check(&l, 7, &body), "{field} missing");
+        }
     }
 
     #[test]
