@@ -352,6 +352,23 @@ async fn store_and_history_parts(backend: Backend) {
         page["items"][0]["body"],
         "history message number 1, long enough to look like a chat line"
     );
+    // Lived in: seq 500 has the seeded reaction and file, seq 499 neither.
+    let newest = get_json(
+        &api,
+        &users[1].token,
+        &format!("/api/v1/rooms/{history_room}/messages?limit=2"),
+    )
+    .await;
+    let [older, last] = [&newest["items"][0], &newest["items"][1]];
+    assert_eq!(
+        (older["seq"].as_i64(), last["seq"].as_i64()),
+        (Some(499), Some(500))
+    );
+    assert_eq!(older["reactions"], serde_json::json!([]));
+    assert_eq!(older["attachments"], serde_json::json!([]));
+    assert_eq!(last["reactions"][0]["emoji"], "👍");
+    assert_eq!(last["reactions"][0]["count"], 1);
+    assert_eq!(last["attachments"][0]["name"], "photo.png");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
