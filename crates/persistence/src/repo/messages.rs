@@ -9,6 +9,7 @@ use huddle_domain::search::{MessageSearch, SearchHit};
 use huddle_domain::{Message, MessageId, ReplyPreview, RoomId};
 
 use super::event_log::{next_event_seq, record};
+use super::literal_limit::literal_limit;
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
@@ -143,36 +144,37 @@ impl MessageRepository for DieselRepository {
         window: HistoryWindow,
         limit: usize,
     ) -> RepoResult<Vec<Message>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let base = messages::table
             .inner_join(users::table)
             .filter(messages::room_id.eq(room_id))
             .select((MessageRow::as_select(), UserRow::as_select()))
-            .limit(limit)
             .into_boxed();
         let mut conn = self.conn()?;
-        let rows = match window {
+        let rows: QueryResult<Vec<(MessageRow, UserRow)>> = match window {
             HistoryWindow::Latest => {
-                let mut rows = base.order(messages::seq.desc()).load(&mut *conn);
+                let mut rows =
+                    literal_limit(base.order(messages::seq.desc()), limit).load(&mut *conn);
                 if let Ok(r) = rows.as_mut() {
                     r.reverse();
                 }
                 rows
             }
             HistoryWindow::Before(seq) => {
-                let mut rows = base
+                let newest_first = base
                     .filter(messages::seq.lt(seq))
-                    .order(messages::seq.desc())
-                    .load(&mut *conn);
+                    .order(messages::seq.desc());
+                let mut rows = literal_limit(newest_first, limit).load(&mut *conn);
                 if let Ok(r) = rows.as_mut() {
                     r.reverse();
                 }
                 rows
             }
-            HistoryWindow::After(seq) => base
-                .filter(messages::seq.gt(seq))
-                .order(messages::seq.asc())
-                .load(&mut *conn),
+            HistoryWindow::After(seq) => {
+                let oldest_first = base
+                    .filter(messages::seq.gt(seq))
+                    .order(messages::seq.asc());
+                literal_limit(oldest_first, limit).load(&mut *conn)
+            }
         };
         let mut found: Vec<Message> = rows.map_err(db_err)?.into_iter().map(to_message).collect();
         decorate(&mut conn, &*self.links, room_id, &mut found).map_err(db_err)?;

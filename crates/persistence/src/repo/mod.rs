@@ -2,6 +2,7 @@
 mod event_log;
 mod files;
 mod invites;
+mod literal_limit;
 mod messages;
 mod reactions;
 mod reads;
