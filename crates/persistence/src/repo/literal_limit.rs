@@ -82,7 +82,7 @@ mod tests {
 
     #[test]
     fn each_limit_is_a_statement_kept_by_its_text() {
-        assert!(!<LiteralLimit<()> as QueryId>::HAS_STATIC_QUERY_ID);
+        const { assert!(!<LiteralLimit<()> as QueryId>::HAS_STATIC_QUERY_ID) };
         assert!(page(51).is_safe_to_cache_prepared(&Pg).unwrap());
         let lite = literal_limit(
             messages::table.select(messages::id).into_boxed::<Sqlite>(),
