@@ -150,33 +150,26 @@ impl MessageRepository for DieselRepository {
             .select((MessageRow::as_select(), UserRow::as_select()))
             .into_boxed();
         let mut conn = self.conn()?;
-        let rows: QueryResult<Vec<(MessageRow, UserRow)>> = match window {
-            HistoryWindow::Latest => {
-                let mut rows =
-                    literal_limit(base.order(messages::seq.desc()), limit).load(&mut *conn);
-                if let Ok(r) = rows.as_mut() {
-                    r.reverse();
-                }
-                rows
-            }
-            HistoryWindow::Before(seq) => {
-                let newest_first = base
-                    .filter(messages::seq.lt(seq))
-                    .order(messages::seq.desc());
-                let mut rows = literal_limit(newest_first, limit).load(&mut *conn);
-                if let Ok(r) = rows.as_mut() {
-                    r.reverse();
-                }
-                rows
-            }
-            HistoryWindow::After(seq) => {
-                let oldest_first = base
-                    .filter(messages::seq.gt(seq))
-                    .order(messages::seq.asc());
-                literal_limit(oldest_first, limit).load(&mut *conn)
-            }
+        let (query, newest_first) = match window {
+            HistoryWindow::Latest => (base.order(messages::seq.desc()), true),
+            HistoryWindow::Before(seq) => (
+                base.filter(messages::seq.lt(seq))
+                    .order(messages::seq.desc()),
+                true,
+            ),
+            HistoryWindow::After(seq) => (
+                base.filter(messages::seq.gt(seq))
+                    .order(messages::seq.asc()),
+                false,
+            ),
         };
-        let mut found: Vec<Message> = rows.map_err(db_err)?.into_iter().map(to_message).collect();
+        let mut rows: Vec<(MessageRow, UserRow)> = literal_limit(query, limit)
+            .load_rows(&mut *conn)
+            .map_err(db_err)?;
+        if newest_first {
+            rows.reverse();
+        }
+        let mut found: Vec<Message> = rows.into_iter().map(to_message).collect();
         decorate(&mut conn, &*self.links, room_id, &mut found).map_err(db_err)?;
         Ok(found)
     }
