@@ -55,25 +55,37 @@ fn store_one(c: &mut AnyConnection, room: i64, author: i64, body: &str) -> Query
         c,
         "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq",
     );
+    // On PostgreSQL with its search vector, made as Huddle makes it (`lexemes`).
+    let (search, vector) = match c {
+        AnyConnection::Postgresql(_) => (", search", ", CAST($6 AS tsvector)"),
+        AnyConnection::Sqlite(_) => ("", ""),
+    };
     let insert = sql(
         c,
-        "INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, deleted, \
-                               event_seq) \
-         VALUES ($1, $2, $3, $4, NULL, $5, FALSE, \
-                 (SELECT last_seq + event_offset FROM rooms WHERE id = $1))",
+        &format!(
+            "INSERT INTO messages (room_id, seq, author_id, body, client_msg_id, created_at, \
+                                   deleted, event_seq{search}) \
+             VALUES ($1, $2, $3, $4, NULL, $5, FALSE, \
+                     (SELECT last_seq + event_offset FROM rooms WHERE id = $1){vector})"
+        ),
     );
+    let lexemes = huddle_domain::lexemes::tsvector(body);
     c.transaction(|c| {
         let seq = diesel::sql_query(bump)
             .bind::<BigInt, _>(room)
             .get_result::<Seq>(c)?
             .last_seq;
-        diesel::sql_query(insert)
+        let insert = diesel::sql_query(insert)
             .bind::<BigInt, _>(room)
             .bind::<BigInt, _>(seq)
             .bind::<BigInt, _>(author)
             .bind::<Text, _>(body)
-            .bind::<BigInt, _>(now_micros())
-            .execute(c)?;
+            .bind::<BigInt, _>(now_micros());
+        // SQLite's statement has no sixth parameter, and a bind it does not use is an error.
+        match c {
+            AnyConnection::Postgresql(_) => insert.bind::<Text, _>(&lexemes).execute(c)?,
+            AnyConnection::Sqlite(_) => insert.execute(c)?,
+        };
         Ok(seq)
     })
 }
@@ -212,13 +224,21 @@ pub fn seed_history(c: &mut AnyConnection, room: i64, author: i64, count: i64) -
              SELECT g FROM n"
         }
     };
+    // PostgreSQL's rows carry their search vector; PostgreSQL's own makes the same of these
+    // bodies as Huddle's (`lexemes`), and nothing searches this room.
+    let (search, vector) = match c {
+        AnyConnection::Postgresql(_) => (", search", ", to_tsvector('english', body)"),
+        AnyConnection::Sqlite(_) => ("", ""),
+    };
     let insert = sql(
         c,
         &format!(
-            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
-             SELECT $1, g, $2, 'history message number ' || g || ', long enough to look like a chat line', \
-                    $3 + g, FALSE, g + (SELECT event_offset FROM rooms WHERE id = $1) \
-             FROM ({numbers}) AS numbers"
+            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq{search}) \
+             SELECT room_id, g, author_id, body, created_at, FALSE, event_seq{vector} FROM ( \
+               SELECT $1 AS room_id, g, $2 AS author_id, \
+                      'history message number ' || g || ', long enough to look like a chat line' AS body, \
+                      $3 + g AS created_at, g + (SELECT event_offset FROM rooms WHERE id = $1) AS event_seq \
+               FROM ({numbers}) AS numbers) AS rows"
         ),
     );
     let bump = sql(c, "UPDATE rooms SET last_seq = $2 WHERE id = $1");
@@ -327,10 +347,10 @@ pub fn seed_search(
         // Reproducible draws (one backend, one statement).
         c.batch_execute("SELECT setseed(0.25)")?;
         diesel::sql_query(
-            "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq) \
-             SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])], \
-                    (g - 1) / cardinality($1::bigint[]) + 1, \
-                    $2, \
+            "WITH drawn AS MATERIALIZED ( \
+             SELECT ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])] AS room_id, \
+                    (g - 1) / cardinality($1::bigint[]) + 1 AS seq, \
+                    $2 AS author_id, \
                     (SELECT string_agg(v.word, ' ' ORDER BY t.n) \
                        FROM (SELECT n, least($3, floor(exp(random() * ln($3 + 1)))::int) AS rank \
                              FROM generate_series(1, 4 + (g * 7919) % 14) AS n) t \
@@ -338,13 +358,18 @@ pub fn seed_search(
                     || coalesce((SELECT string_agg(' ' || p.w, '' ORDER BY p.i) \
                                  FROM unnest($4::text[], $5::bigint[], $6::bigint[]) \
                                       WITH ORDINALITY AS p(w, period, residue, i) \
-                                 WHERE g % p.period = p.residue), ''), \
-                    $7 + g * $8, \
-                    FALSE, \
+                                 WHERE g % p.period = p.residue), '') AS body, \
+                    $7 + g * $8 AS created_at, \
                     (g - 1) / cardinality($1::bigint[]) + 1 \
                       + (SELECT r.event_offset FROM rooms r \
                          WHERE r.id = ($1::bigint[])[1 + (g - 1) % cardinality($1::bigint[])]) \
-             FROM generate_series(1::bigint, $9) AS g",
+                      AS event_seq \
+             FROM generate_series(1::bigint, $9) AS g) \
+             INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted, event_seq, \
+                                   search) \
+             SELECT room_id, seq, author_id, body, created_at, FALSE, event_seq, \
+                    to_tsvector('english', body) \
+             FROM drawn",
         )
         .bind::<Array<BigInt>, _>(rooms)
         .bind::<BigInt, _>(author)

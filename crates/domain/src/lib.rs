@@ -13,7 +13,8 @@
 //! - [`error`]: the layer's errors and [`ErrorCode`], the contract's one vocabulary of codes.
 //! - [`files`]: what an attachment is, its name rules, and the links it is fetched from.
 //! - [`limits`], [`presence`]: rate limiting and who is online, as plain state machines.
-//! - [`search`]: the message search query language and its highlighted answers.
+//! - [`search`]: the message search query language and its highlighted answers; [`lexemes`]:
+//!   what PostgreSQL full-text search stores for a message and looks for in a query.
 //! - [`answer`]: a one-shot future, the bridge from a repository's callback to an async edge.
 //!
 //! With the feature `memory` (and always in this crate's own tests), `memory::MemoryRepository`
@@ -30,6 +31,7 @@ pub mod error;
 pub mod event_log;
 pub mod events;
 pub mod files;
+pub mod lexemes;
 pub mod limits;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;

@@ -29,7 +29,7 @@ pub enum Term {
 /// A parsed query: at least one word or phrase to look for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchText {
-    /// As the user typed it (trimmed): PostgreSQL reads it with `websearch_to_tsquery`.
+    /// As the user typed it (trimmed).
     pub raw: String,
     pub terms: Vec<Term>,
 }

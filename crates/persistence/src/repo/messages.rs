@@ -184,14 +184,7 @@ impl MessageRepository for DieselRepository {
         self.conn()?
             .transaction(|c| {
                 let event_seq = next_event_seq(c, room_id)?.ok_or(DieselError::NotFound)?;
-                let n = diesel::update(
-                    messages::table
-                        .find(id)
-                        .filter(messages::room_id.eq(room_id))
-                        .filter(messages::deleted.eq(false)),
-                )
-                .set((messages::body.eq(body), messages::edited_at.eq(Some(now))))
-                .execute(c)?;
+                let n = super::search_vector::edit(c, room_id, id, body, now)?;
                 if n == 0 {
                     return Err(DieselError::NotFound);
                 }
@@ -208,13 +201,7 @@ impl MessageRepository for DieselRepository {
         self.conn()?
             .transaction(|c| {
                 let event_seq = next_event_seq(c, room_id)?.ok_or(DieselError::NotFound)?;
-                let n = diesel::update(
-                    messages::table
-                        .find(id)
-                        .filter(messages::room_id.eq(room_id)),
-                )
-                .set((messages::body.eq(""), messages::deleted.eq(true)))
-                .execute(c)?;
+                let n = super::search_vector::erase(c, room_id, id)?;
                 if n == 0 {
                     return Err(DieselError::NotFound);
                 }

@@ -8,6 +8,7 @@ mod reactions;
 mod reads;
 mod rooms;
 mod search;
+mod search_vector;
 mod tokens;
 mod users;
 mod writer;
@@ -56,8 +57,9 @@ impl DieselRepository {
         tracing::info!(backend = config.backend.name(), applied, "database ready");
         drop(conn);
         let writers = config.writer_count();
-        let writer = writer::MessageWriter::start(pool.clone(), writers, links.clone())
-            .map_err(PersistenceError::Thread)?;
+        let writer =
+            writer::MessageWriter::start(pool.clone(), config.backend, writers, links.clone())
+                .map_err(PersistenceError::Thread)?;
         tracing::info!(writers, "message writers started");
         Ok(Self {
             pool,

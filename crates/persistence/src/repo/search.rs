@@ -1,7 +1,8 @@
 //! Message search, in each database's own full-text search: PostgreSQL's `tsvector` column
-//! (`websearch_to_tsquery`, `ts_rank`, `ts_headline`) and SQLite's FTS5 table (`MATCH`,
-//! `bm25`, `snippet`). The two differ in syntax only; both answer the ids of the best matches
-//! with a marked snippet, and the messages are then read as everywhere else.
+//! (a `tsquery` made by `huddle_domain::lexemes`, as the column's vectors are; `ts_rank`,
+//! `ts_headline`) and SQLite's FTS5 table (`MATCH`, `bm25`, `snippet`). The two differ in
+//! syntax only; both answer the ids of the best matches with a marked snippet, and the
+//! messages are then read as everywhere else.
 use std::collections::HashMap;
 
 use diesel::pg::Pg;
@@ -57,8 +58,8 @@ fn filters(
     (sql, values)
 }
 
-/// Binds the placeholders both dialects have, in their order: the query text (raw for
-/// PostgreSQL, FTS5 syntax for SQLite), the viewer, the filters, then window, limit and offset.
+/// Binds the placeholders both dialects have, in their order: the query text (a `tsquery`
+/// for PostgreSQL, FTS5 syntax for SQLite), the viewer, the filters, then window, limit and offset.
 fn bind<'a, DB>(
     query: BoxedSqlQuery<'a, DB, SqlQuery>,
     text: String,
@@ -84,14 +85,18 @@ where
 }
 
 /// The newest `window` matches (walking the primary key backwards stops there, whatever the
-/// number of matches), then ranked; `ts_headline` only for the page.
+/// number of matches), then ranked; `ts_headline` only for the page. A query of only stop
+/// words looks for nothing, and finds it without asking.
 fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> {
+    let Some(query) = s.text.to_tsquery() else {
+        return Ok(Vec::new());
+    };
     let (conds, values) = filters(s, |i| format!("${i}"), 3);
     let w = 3 + values.len();
     let sql = format!(
         "SELECT r.id, ts_headline('english', r.body, q, \
              'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=2') AS snippet \
-         FROM websearch_to_tsquery('english', $1) q \
+         FROM CAST($1 AS tsquery) q \
          CROSS JOIN LATERAL ( \
            SELECT m.id, m.body, m.search FROM messages m \
            WHERE m.search @@ q AND NOT m.deleted \
@@ -101,13 +106,7 @@ fn postgres(c: &mut PgConnection, s: &MessageSearch) -> QueryResult<Vec<Found>> 
         w + 1,
         w + 2
     );
-    bind(
-        diesel::sql_query(sql).into_boxed::<Pg>(),
-        s.text.raw.clone(),
-        s,
-        values,
-    )
-    .load(c)
+    bind(diesel::sql_query(sql).into_boxed::<Pg>(), query, s, values).load(c)
 }
 
 /// As for PostgreSQL: the newest `window` matches, then ranked. The window walks the index's

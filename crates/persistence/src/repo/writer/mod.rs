@@ -20,10 +20,11 @@ use std::time::Instant;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use huddle_domain::files::FileLinks;
+use huddle_domain::lexemes;
 use huddle_domain::repository::{NewMessage, RepoResult, StoreDone, Stored};
 use huddle_domain::{Message, RepoError, Role, SendRefusal, User};
 
-use crate::connection::{AnyConnection, Pool};
+use crate::connection::{AnyConnection, Backend, Pool};
 use crate::error::db_err;
 use crate::models::*;
 use crate::schema::{message_mentions, messages, room_members, rooms, users};
@@ -38,6 +39,8 @@ const MAX_BATCH: usize = 512;
 
 struct Job {
     new: NewMessage,
+    /// On PostgreSQL, the body's `tsvector` text ([`lexemes::tsvector`]), stored with it.
+    search: String,
     done: StoreDone,
     /// When it was queued, for the trace's queue wait.
     queued: Instant,
@@ -56,6 +59,8 @@ impl Job {
 /// Hands messages to the writer threads.
 pub(crate) struct MessageWriter {
     queue: Arc<Queue<Job>>,
+    /// Whether messages carry their search vector (PostgreSQL; SQLite's FTS5 reads the body).
+    vectors: bool,
 }
 
 impl Queued for Job {
@@ -75,6 +80,7 @@ impl MessageWriter {
     /// the `MessageWriter` is dropped.
     pub(crate) fn start(
         pool: Pool,
+        backend: Backend,
         writers: usize,
         links: Arc<dyn FileLinks>,
     ) -> std::io::Result<Self> {
@@ -90,14 +96,24 @@ impl MessageWriter {
                 .name(format!("huddle-message-writer-{i}"))
                 .spawn(move || run(&pool, &queue, &*links))?;
         }
-        Ok(Self { queue })
+        Ok(Self {
+            queue,
+            vectors: backend == Backend::Postgres,
+        })
     }
 
     /// Queues the message without waiting; `done` runs on a writer thread once the batch is
-    /// committed (or the message refused).
+    /// committed (or the message refused). The search vector is made here, on the sender's
+    /// thread, so the writers (one statement after another) do not wait for it.
     pub(crate) fn submit(&self, new: NewMessage, done: StoreDone) {
+        let search = if self.vectors {
+            lexemes::tsvector(&new.body)
+        } else {
+            String::new()
+        };
         if let Err(job) = self.queue.push(Job {
             new,
+            search,
             done,
             queued: Instant::now(),
         }) {
@@ -198,7 +214,8 @@ pub(crate) fn find_retry(
 /// Stores one message: bump the room's seq first (on PostgreSQL its row lock orders writers of
 /// the room; on SQLite the write lock is taken before any read), then check membership, then
 /// check for a retry, then insert. Run under a savepoint: a refusal rolls the seq back.
-fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> {
+fn store_one(c: &mut AnyConnection, job: &Job) -> Result<Outcome, Abort> {
+    let new = &job.new;
     let bumped: Option<(i64, bool, i64)> = diesel::update(rooms::table.find(new.room_id))
         .set(rooms::last_seq.eq(rooms::last_seq + 1))
         .returning((rooms::last_seq, rooms::is_private, rooms::event_offset))
@@ -232,22 +249,20 @@ fn store_one(c: &mut AnyConnection, new: &NewMessage) -> Result<Outcome, Abort> 
     }
     let created_at = now_micros();
     let event_seq = seq + event_offset;
-    let id = diesel::insert_into(messages::table)
-        .values(NewMessageRow {
-            room_id: new.room_id,
-            seq,
-            author_id: new.author_id,
-            body: &new.body,
-            client_msg_id: new.client_msg_id.as_deref(),
-            created_at,
-            deleted: false,
-            event_seq,
-            reply_to: new.reply_to,
-            // `@room` is for those who manage the room.
-            mentions_room: new.mentions.room && Role::parse(&role).is_some_and(|r| r.can_manage()),
-        })
-        .returning(messages::id)
-        .get_result(c)?;
+    let row = NewMessageRow {
+        room_id: new.room_id,
+        seq,
+        author_id: new.author_id,
+        body: &new.body,
+        client_msg_id: new.client_msg_id.as_deref(),
+        created_at,
+        deleted: false,
+        event_seq,
+        reply_to: new.reply_to,
+        // `@room` is for those who manage the room.
+        mentions_room: new.mentions.room && Role::parse(&role).is_some_and(|r| r.can_manage()),
+    };
+    let id = super::search_vector::insert(c, row, &job.search)?;
     store_mentions(c, new, id, seq)?;
     super::files::store(c, id, new.room_id, &new.attachments)?;
     Ok(Outcome::Inserted {
@@ -498,7 +513,7 @@ fn store_each<'a>(
 ) -> QueryResult<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for job in batch {
-        outcomes.push(match c.transaction(|c| store_one(c, &job.new)) {
+        outcomes.push(match c.transaction(|c| store_one(c, job)) {
             Ok(inserted) => inserted,
             Err(Abort::Retry(id)) => Outcome::Retry(id),
             Err(Abort::Refused(r)) => Outcome::Refused(r),

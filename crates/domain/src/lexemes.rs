@@ -1,0 +1,362 @@
+//! What PostgreSQL's full-text search stores for a message and looks for in a query, computed
+//! here rather than by PostgreSQL's `to_tsvector`: that took a third of PostgreSQL's CPU per
+//! stored message, and the parser it runs is most of that (BENCHMARKS.md, "The search vector
+//! from Huddle"). The rules are those of PostgreSQL's `english` configuration for plain text:
+//! a text's words as [`words`] reads them (runs of letters and digits, lowercased), each
+//! taking a position; English stop words dropped; words of letters stemmed with Snowball's
+//! English stemmer (PostgreSQL's `english_stem`), words with digits kept as they are. Message
+//! vectors and queries both come from here, so they agree by construction, whatever
+//! PostgreSQL's own parser would make of a URL or an address.
+//!
+//! The output is PostgreSQL's text form of `tsvector` and `tsquery`, for a `CAST` on the way
+//! in: a lexeme can only hold letters and digits, and is quoted all the same.
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use rust_stemmers::{Algorithm, Stemmer};
+
+use crate::search::{words, SearchText, Term};
+
+/// PostgreSQL's `english.stop` (`share/tsearch_data`), as its `english_stem` dictionary
+/// drops them.
+const STOP_WORDS: [&str; 127] = [
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
+];
+
+/// A lexeme must be shorter than 2,047 bytes (PostgreSQL's `MAXSTRLEN`); `to_tsvector` skips
+/// longer words, and so does this.
+const LEXEME_BYTES_MAX: usize = 2046;
+/// Positions past PostgreSQL's `MAXENTRYPOS - 1` are stored as that.
+const POSITION_MAX: usize = 16_383;
+/// PostgreSQL keeps at most this many positions of one lexeme (`MAXNUMPOS`).
+const POSITIONS_PER_LEXEME_MAX: usize = 256;
+
+static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// The lexeme a word is indexed and looked for as, or `None` for a stop word or one too long.
+fn lexeme(word: &str) -> Option<String> {
+    if word.len() > LEXEME_BYTES_MAX {
+        return None;
+    }
+    if !word.chars().all(char::is_alphabetic) {
+        return Some(word.to_owned());
+    }
+    if STOP_WORDS.contains(&word) {
+        return None;
+    }
+    let stem = ENGLISH.stem(word);
+    (!stem.is_empty() && stem.len() <= LEXEME_BYTES_MAX).then(|| stem.into_owned())
+}
+
+/// Each word's lexeme (if it has one) at its position, from 1.
+fn positioned(text: &str) -> Vec<(usize, String)> {
+    words(text)
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| lexeme(w).map(|l| ((i + 1).min(POSITION_MAX), l)))
+        .collect()
+}
+
+fn quoted(lexeme: &str) -> String {
+    let mut out = String::with_capacity(lexeme.len() + 2);
+    out.push('\'');
+    for c in lexeme.chars() {
+        if c == '\'' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// A text's `tsvector`, in PostgreSQL's text form: `'deploy':1,4 'server':2`; the empty
+/// string (the empty vector) for a text with nothing to index.
+pub fn tsvector(text: &str) -> String {
+    let mut at: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (position, lexeme) in positioned(text) {
+        let positions = at.entry(lexeme).or_default();
+        if positions.len() < POSITIONS_PER_LEXEME_MAX && positions.last() != Some(&position) {
+            positions.push(position);
+        }
+    }
+    let mut out = String::with_capacity(text.len() + 8 * at.len());
+    for (lexeme, positions) in &at {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&quoted(lexeme));
+        out.push(':');
+        let list: Vec<String> = positions.iter().map(usize::to_string).collect();
+        out.push_str(&list.join(","));
+    }
+    out
+}
+
+/// One term's words as a `tsquery`: a lexeme, or a phrase whose distances count the stop
+/// words between (`"deploy to staging"` is `'deploy' <2> 'stage'`, as PostgreSQL reads it).
+/// `None` when every word is a stop word.
+fn term_query(text: &str) -> Option<String> {
+    let lexemes = positioned(text);
+    let ((first_at, first), rest) = lexemes.split_first()?;
+    let mut out = quoted(first);
+    let mut previous = *first_at;
+    for (at, lexeme) in rest {
+        let distance = at - previous;
+        if distance == 1 {
+            out.push_str(" <-> ");
+        } else {
+            out.push_str(&format!(" <{distance}> "));
+        }
+        out.push_str(&quoted(lexeme));
+        previous = *at;
+    }
+    Some(format!("({out})"))
+}
+
+impl SearchText {
+    /// The query as a PostgreSQL `tsquery`: every word and phrase required (a word that reads
+    /// as several, like `pull-request`, as a phrase), every exclusion negated. `None` when all
+    /// the words looked for are stop words: such a query finds nothing.
+    pub fn to_tsquery(&self) -> Option<String> {
+        let mut wanted = Vec::new();
+        let mut without = Vec::new();
+        for term in &self.terms {
+            match term {
+                Term::Word(text) | Term::Phrase(text) => wanted.extend(term_query(text)),
+                Term::Without(text) => without.extend(term_query(text).map(|q| format!("!{q}"))),
+            }
+        }
+        if wanted.is_empty() {
+            return None;
+        }
+        wanted.extend(without);
+        Some(wanted.join(" & "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(q: &str) -> Option<String> {
+        SearchText::parse(q).unwrap().to_tsquery()
+    }
+
+    #[test]
+    fn a_vector_holds_each_stem_at_every_position_stop_words_counted() {
+        assert_eq!(
+            tsvector("Staging we deployed WITH staging"),
+            "'deploy':3 'stage':1,5"
+        );
+        assert_eq!(tsvector("the server is down"), "'server':2");
+    }
+
+    #[test]
+    fn words_with_digits_are_kept_as_they_are() {
+        assert_eq!(tsvector("v2 build 1234"), "'1234':3 'build':2 'v2':1");
+        assert_eq!(tsvector("Running2"), "'running2':1");
+    }
+
+    #[test]
+    fn punctuation_splits_words_and_nothing_to_index_is_the_empty_vector() {
+        assert_eq!(
+            tsvector("pull-request: it's done."),
+            "'done':5 'pull':1 'request':2"
+        );
+        assert_eq!(tsvector(""), "");
+        assert_eq!(tsvector("the and, or!"), "");
+        assert_eq!(tsvector("🎉 … --"), "");
+    }
+
+    #[test]
+    fn letters_beyond_ascii_are_words_too() {
+        assert_eq!(tsvector("Déploiement ÉTÉ"), "'déploiement':1 'été':2");
+        assert_eq!(tsvector("東京 meetup"), "'meetup':2 '東京':1");
+    }
+
+    #[test]
+    fn a_lexeme_keeps_at_most_256_positions_and_words_too_long_are_skipped() {
+        let body = vec!["ping"; 300].join(" ");
+        let vector = tsvector(&body);
+        assert_eq!(vector.matches(',').count(), 255);
+        assert!(vector.ends_with(",256"));
+        let long = "a".repeat(LEXEME_BYTES_MAX + 1);
+        assert_eq!(tsvector(&format!("{long} ok")), "'ok':2");
+    }
+
+    #[test]
+    fn positions_past_the_limit_are_stored_at_it() {
+        let mut body = vec!["x1"; POSITION_MAX + 5].join(" ");
+        body.push_str(" late");
+        assert!(tsvector(&body).starts_with(&format!("'late':{POSITION_MAX} ")));
+    }
+
+    #[test]
+    fn queries_stem_as_vectors_do() {
+        assert_eq!(query("deploys").as_deref(), Some("('deploy')"));
+        assert_eq!(
+            query("Deploying servers").as_deref(),
+            Some("('deploy') & ('server')")
+        );
+    }
+
+    #[test]
+    fn phrases_and_joined_words_keep_their_distances() {
+        assert_eq!(
+            query("\"deploy to staging\"").as_deref(),
+            Some("('deploy' <2> 'stage')")
+        );
+        assert_eq!(
+            query("pull-request").as_deref(),
+            Some("('pull' <-> 'request')")
+        );
+    }
+
+    #[test]
+    fn exclusions_are_negated_after_what_is_wanted() {
+        assert_eq!(
+            query("-\"release notes\" deploy -friday").as_deref(),
+            Some("('deploy') & !('releas' <-> 'note') & !('friday')")
+        );
+    }
+
+    #[test]
+    fn stop_words_alone_look_for_nothing() {
+        assert_eq!(query("the"), None);
+        assert_eq!(query("\"to be\" -deploy"), None);
+        assert_eq!(query("the deploy").as_deref(), Some("('deploy')"));
+    }
+
+    #[test]
+    fn quotes_and_backslashes_are_escaped() {
+        assert_eq!(quoted("it's"), "'it''s'");
+        assert_eq!(quoted("a\\b"), "'a\\\\b'");
+    }
+}
