@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the hot paths: event serialisation and hub fan-out, JWT
-//! verification, and message validation (the socket's frame parsing and the body rules).
+//! verification, message validation (the socket's frame parsing and the body rules), and the
+//! search vector every message stored on PostgreSQL carries.
 //! `cargo bench -p huddle-bench`.
 use std::hint::black_box;
 use std::time::Duration;
@@ -7,7 +8,7 @@ use std::time::Duration;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use huddle_auth::JwtKeys;
-use huddle_domain::{validation, DomainEvent, Message, User};
+use huddle_domain::{lexemes, validation, DomainEvent, Message, User};
 use huddle_realtime::bench_support::{self, FanoutRig};
 
 fn message(body: &str) -> Message {
@@ -89,5 +90,17 @@ fn validation(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, serialisation, fanout, jwt, validation);
+/// What Huddle now spends per stored message on PostgreSQL's search vector, which PostgreSQL
+/// spent before (`to_tsvector`, BENCHMARKS.md "The search vector from Huddle").
+fn search_vector(c: &mut Criterion) {
+    c.bench_function("search_vector/message_body", |b| {
+        b.iter(|| lexemes::tsvector(black_box(BODY)))
+    });
+    let long: String = BODY.chars().cycle().take(4000).collect();
+    c.bench_function("search_vector/message_body_4000_chars", |b| {
+        b.iter(|| lexemes::tsvector(black_box(&long)))
+    });
+}
+
+criterion_group!(benches, serialisation, fanout, jwt, validation, search_vector);
 criterion_main!(benches);

@@ -11,142 +11,29 @@
 //! The output is PostgreSQL's text form of `tsvector` and `tsquery`, for a `CAST` on the way
 //! in: a lexeme can only hold letters and digits, and is quoted all the same.
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
 use crate::search::{words, SearchText, Term};
 
-/// PostgreSQL's `english.stop` (`share/tsearch_data`), as its `english_stem` dictionary
-/// drops them.
+/// PostgreSQL's `english.stop` (`share/tsearch_data`), which its `english_stem` dictionary
+/// drops; sorted, for a binary search.
+#[rustfmt::skip]
 const STOP_WORDS: [&str; 127] = [
-    "i",
-    "me",
-    "my",
-    "myself",
-    "we",
-    "our",
-    "ours",
-    "ourselves",
-    "you",
-    "your",
-    "yours",
-    "yourself",
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are",
+    "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but",
+    "by", "can", "did", "do", "does", "doing", "don", "down", "during", "each", "few", "for",
+    "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself",
+    "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just",
+    "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once",
+    "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "s", "same", "she",
+    "should", "so", "some", "such", "t", "than", "that", "the", "their", "theirs", "them",
+    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
+    "while", "who", "whom", "why", "will", "with", "you", "your", "yours", "yourself",
     "yourselves",
-    "he",
-    "him",
-    "his",
-    "himself",
-    "she",
-    "her",
-    "hers",
-    "herself",
-    "it",
-    "its",
-    "itself",
-    "they",
-    "them",
-    "their",
-    "theirs",
-    "themselves",
-    "what",
-    "which",
-    "who",
-    "whom",
-    "this",
-    "that",
-    "these",
-    "those",
-    "am",
-    "is",
-    "are",
-    "was",
-    "were",
-    "be",
-    "been",
-    "being",
-    "have",
-    "has",
-    "had",
-    "having",
-    "do",
-    "does",
-    "did",
-    "doing",
-    "a",
-    "an",
-    "the",
-    "and",
-    "but",
-    "if",
-    "or",
-    "because",
-    "as",
-    "until",
-    "while",
-    "of",
-    "at",
-    "by",
-    "for",
-    "with",
-    "about",
-    "against",
-    "between",
-    "into",
-    "through",
-    "during",
-    "before",
-    "after",
-    "above",
-    "below",
-    "to",
-    "from",
-    "up",
-    "down",
-    "in",
-    "out",
-    "on",
-    "off",
-    "over",
-    "under",
-    "again",
-    "further",
-    "then",
-    "once",
-    "here",
-    "there",
-    "when",
-    "where",
-    "why",
-    "how",
-    "all",
-    "any",
-    "both",
-    "each",
-    "few",
-    "more",
-    "most",
-    "other",
-    "some",
-    "such",
-    "no",
-    "nor",
-    "not",
-    "only",
-    "own",
-    "same",
-    "so",
-    "than",
-    "too",
-    "very",
-    "s",
-    "t",
-    "can",
-    "will",
-    "just",
-    "don",
-    "should",
-    "now",
 ];
 
 /// A lexeme must be shorter than 2,047 bytes (PostgreSQL's `MAXSTRLEN`); `to_tsvector` skips
@@ -167,7 +54,7 @@ fn lexeme(word: &str) -> Option<String> {
     if !word.chars().all(char::is_alphabetic) {
         return Some(word.to_owned());
     }
-    if STOP_WORDS.contains(&word) {
+    if STOP_WORDS.binary_search(&word).is_ok() {
         return None;
     }
     let stem = ENGLISH.stem(word);
@@ -212,9 +99,11 @@ pub fn tsvector(text: &str) -> String {
             out.push(' ');
         }
         out.push_str(&quoted(lexeme));
-        out.push(':');
-        let list: Vec<String> = positions.iter().map(usize::to_string).collect();
-        out.push_str(&list.join(","));
+        for (i, position) in positions.iter().enumerate() {
+            out.push(if i == 0 { ':' } else { ',' });
+            // Writing to a `String` cannot fail.
+            let _ = write!(out, "{position}");
+        }
     }
     out
 }
@@ -352,6 +241,12 @@ mod tests {
         assert_eq!(query("the"), None);
         assert_eq!(query("\"to be\" -deploy"), None);
         assert_eq!(query("the deploy").as_deref(), Some("('deploy')"));
+    }
+
+    #[test]
+    fn stop_words_are_sorted_for_the_binary_search() {
+        assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert!(STOP_WORDS.iter().all(|w| lexeme(w).is_none()));
     }
 
     #[test]
