@@ -102,5 +102,12 @@ fn search_vector(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, serialisation, fanout, jwt, validation, search_vector);
+criterion_group!(
+    benches,
+    serialisation,
+    fanout,
+    jwt,
+    validation,
+    search_vector
+);
 criterion_main!(benches);

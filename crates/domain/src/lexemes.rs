@@ -2,7 +2,7 @@
 //! here rather than by PostgreSQL's `to_tsvector`: that took a third of PostgreSQL's CPU per
 //! stored message, and the parser it runs is most of that (BENCHMARKS.md, "The search vector
 //! from Huddle"). The rules are those of PostgreSQL's `english` configuration for plain text:
-//! a text's words as [`words`] reads them (runs of letters and digits, lowercased), each
+//! a text's words as [`words`](crate::search::words) reads them (runs of letters and digits, lowercased), each
 //! taking a position; English stop words dropped; words of letters stemmed with Snowball's
 //! English stemmer (PostgreSQL's `english_stem`), words with digits kept as they are. Message
 //! vectors and queries both come from here, so they agree by construction, whatever
@@ -10,13 +10,15 @@
 //!
 //! The output is PostgreSQL's text form of `tsvector` and `tsquery`, for a `CAST` on the way
 //! in: a lexeme can only hold letters and digits, and is quoted all the same.
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write;
+use std::rc::Rc;
 use std::sync::LazyLock;
 
 use rust_stemmers::{Algorithm, Stemmer};
 
-use crate::search::{words, SearchText, Term};
+use crate::search::{each_word, SearchText, Term};
 
 /// PostgreSQL's `english.stop` (`share/tsearch_data`), which its `english_stem` dictionary
 /// drops; sorted, for a binary search.
@@ -46,32 +48,63 @@ const POSITIONS_PER_LEXEME_MAX: usize = 256;
 
 static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
 
+/// How many words' stems a thread keeps. Chat repeats its words (a few hundred make most of
+/// any conversation), and the stemmer is most of a vector's cost (about 0.3 µs a word, against
+/// a look-up's 0.03: `cargo bench -p huddle-bench --bench hot_paths -- search_vector`). Past
+/// this many the cache starts again empty, so a flood of distinct words holds a few hundred
+/// KiB at most.
+const STEMS_KEPT: usize = 4096;
+
+thread_local! {
+    static STEMS: RefCell<HashMap<Box<str>, Option<Rc<str>>>> = RefCell::new(HashMap::new());
+}
+
+/// The stem of a word of letters, or `None` for a stop word.
+fn stem(word: &str) -> Option<Rc<str>> {
+    if STOP_WORDS.binary_search(&word).is_ok() {
+        return None;
+    }
+    STEMS.with_borrow_mut(|stems| {
+        if let Some(known) = stems.get(word) {
+            return known.clone();
+        }
+        let stem = ENGLISH.stem(word);
+        let stem: Option<Rc<str>> =
+            (!stem.is_empty() && stem.len() <= LEXEME_BYTES_MAX).then(|| stem.into());
+        if stems.len() >= STEMS_KEPT {
+            stems.clear();
+        }
+        stems.insert(word.into(), stem.clone());
+        stem
+    })
+}
+
 /// The lexeme a word is indexed and looked for as, or `None` for a stop word or one too long.
-fn lexeme(word: &str) -> Option<String> {
+fn lexeme(word: &str) -> Option<Rc<str>> {
     if word.len() > LEXEME_BYTES_MAX {
         return None;
     }
     if !word.chars().all(char::is_alphabetic) {
-        return Some(word.to_owned());
+        return Some(word.into());
     }
-    if STOP_WORDS.binary_search(&word).is_ok() {
-        return None;
-    }
-    let stem = ENGLISH.stem(word);
-    (!stem.is_empty() && stem.len() <= LEXEME_BYTES_MAX).then(|| stem.into_owned())
+    stem(word)
 }
 
 /// Each word's lexeme (if it has one) at its position, from 1.
-fn positioned(text: &str) -> Vec<(usize, String)> {
-    words(text)
-        .iter()
+fn positioned(text: &str) -> Vec<(usize, Rc<str>)> {
+    each_word(text)
         .enumerate()
-        .filter_map(|(i, w)| lexeme(w).map(|l| ((i + 1).min(POSITION_MAX), l)))
+        .filter_map(|(i, w)| lexeme(&w).map(|l| ((i + 1).min(POSITION_MAX), l)))
         .collect()
 }
 
 fn quoted(lexeme: &str) -> String {
     let mut out = String::with_capacity(lexeme.len() + 2);
+    push_quoted(&mut out, lexeme);
+    out
+}
+
+fn push_quoted(out: &mut String, lexeme: &str) {
     out.push('\'');
     for c in lexeme.chars() {
         if c == '\'' || c == '\\' {
@@ -80,30 +113,38 @@ fn quoted(lexeme: &str) -> String {
         out.push(c);
     }
     out.push('\'');
-    out
 }
 
 /// A text's `tsvector`, in PostgreSQL's text form: `'deploy':1,4 'server':2`; the empty
 /// string (the empty vector) for a text with nothing to index.
 pub fn tsvector(text: &str) -> String {
-    let mut at: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (position, lexeme) in positioned(text) {
-        let positions = at.entry(lexeme).or_default();
-        if positions.len() < POSITIONS_PER_LEXEME_MAX && positions.last() != Some(&position) {
-            positions.push(position);
-        }
-    }
+    let mut at: Vec<(Rc<str>, usize)> = positioned(text)
+        .into_iter()
+        .map(|(position, lexeme)| (lexeme, position))
+        .collect();
+    at.sort_unstable();
+    at.dedup();
     let mut out = String::with_capacity(text.len() + 8 * at.len());
-    for (lexeme, positions) in &at {
-        if !out.is_empty() {
-            out.push(' ');
+    let mut previous: Option<&str> = None;
+    let mut kept = 0;
+    for (lexeme, position) in &at {
+        if previous == Some(&**lexeme) {
+            if kept == POSITIONS_PER_LEXEME_MAX {
+                continue;
+            }
+            out.push(',');
+        } else {
+            if previous.is_some() {
+                out.push(' ');
+            }
+            push_quoted(&mut out, lexeme);
+            out.push(':');
+            previous = Some(lexeme);
+            kept = 0;
         }
-        out.push_str(&quoted(lexeme));
-        for (i, position) in positions.iter().enumerate() {
-            out.push(if i == 0 { ':' } else { ',' });
-            // Writing to a `String` cannot fail.
-            let _ = write!(out, "{position}");
-        }
+        // Writing to a `String` cannot fail.
+        let _ = write!(out, "{position}");
+        kept += 1;
     }
     out
 }
@@ -123,7 +164,7 @@ fn term_query(text: &str) -> Option<String> {
         } else {
             out.push_str(&format!(" <{distance}> "));
         }
-        out.push_str(&quoted(lexeme));
+        push_quoted(&mut out, lexeme);
         previous = *at;
     }
     Some(format!("({out})"))

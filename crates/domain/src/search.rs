@@ -2,6 +2,8 @@
 //! the highlighted snippet every backend answers with. The databases do the matching and
 //! ranking (PostgreSQL full-text search, SQLite FTS5); this module holds what they share, so
 //! both read a query the same way and both answer in the same shape.
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -116,10 +118,20 @@ impl SearchText {
 
 /// The words of a text as full-text search sees them: runs of letters and digits, lowercased.
 pub fn words(text: &str) -> Vec<String> {
+    each_word(text).map(Cow::into_owned).collect()
+}
+
+/// [`words`] one at a time, copied only where lowercasing changes them.
+pub(crate) fn each_word(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+        .map(|w| {
+            if w.is_ascii() && !w.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Borrowed(w)
+            } else {
+                Cow::Owned(w.to_lowercase())
+            }
+        })
 }
 
 /// What to search, for whom.
