@@ -1,12 +1,12 @@
-//! What PostgreSQL's full-text search stores for a message and looks for in a query, computed
-//! here rather than by PostgreSQL's `to_tsvector`: that took a third of PostgreSQL's CPU per
-//! stored message, and the parser it runs is most of that (BENCHMARKS.md, "The search vector
-//! from Huddle"). The rules are those of PostgreSQL's `english` configuration for plain text:
-//! a text's words as [`words`](crate::search::words) reads them (runs of letters and digits, lowercased), each
-//! taking a position; English stop words dropped; words of letters stemmed with Snowball's
-//! English stemmer (PostgreSQL's `english_stem`), words with digits kept as they are. Message
-//! vectors and queries both come from here, so they agree by construction, whatever
-//! PostgreSQL's own parser would make of a URL or an address.
+//! What PostgreSQL's full-text search stores for a message and looks for in a query, made here
+//! rather than by PostgreSQL's `to_tsvector`: as a generated column that cost PostgreSQL 10-16
+//! µs per stored row, most of it the parser, and costs Huddle about 3 µs (BENCHMARKS.md, "The
+//! search vector from Huddle"). The rules are those of PostgreSQL's `english` configuration
+//! for plain text: a text's words as [`words`](crate::search::words) reads them (runs of
+//! letters and digits, lowercased), each taking a position; English stop words dropped; words
+//! of letters stemmed with Snowball's English stemmer (PostgreSQL's `english_stem`), words
+//! with digits kept as they are. Message vectors and queries both come from here, so they
+//! agree by construction, whatever PostgreSQL's own parser would make of a URL or an address.
 //!
 //! The output is PostgreSQL's text form of `tsvector` and `tsquery`, for a `CAST` on the way
 //! in: a lexeme can only hold letters and digits, and is quoted all the same.
