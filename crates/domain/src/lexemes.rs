@@ -64,6 +64,23 @@ fn stem(word: &str) -> Option<Rc<str>> {
     if STOP_WORDS.binary_search(&word).is_ok() {
         return None;
     }
+    cached_stem(word)
+}
+
+/// What a word of a text or a query is matched as, stop words included: a word of letters'
+/// stem, any other word itself. SQLite's porter tokenizer stems the same words alike (both
+/// follow Porter's rules for common endings) and drops no stop words; the in-memory
+/// repository matches this way to answer as the databases do.
+#[cfg(any(test, feature = "memory"))]
+pub(crate) fn match_form(word: &str) -> Rc<str> {
+    if word.len() > LEXEME_BYTES_MAX || !word.chars().all(char::is_alphabetic) {
+        return word.into();
+    }
+    cached_stem(word).unwrap_or_else(|| word.into())
+}
+
+/// Snowball's English stem of a word of letters, from this thread's cache when it is there.
+fn cached_stem(word: &str) -> Option<Rc<str>> {
     STEMS.with_borrow_mut(|stems| {
         if let Some(known) = stems.get(word) {
             return known.clone();

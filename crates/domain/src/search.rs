@@ -31,8 +31,6 @@ pub enum Term {
 /// A parsed query: at least one word or phrase to look for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchText {
-    /// As the user typed it (trimmed).
-    pub raw: String,
     pub terms: Vec<Term>,
 }
 
@@ -87,10 +85,7 @@ impl SearchText {
         if !terms.iter().any(|t| !matches!(t, Term::Without(_))) {
             return Err(bad("q needs at least one word to look for"));
         }
-        Ok(SearchText {
-            raw: raw.to_owned(),
-            terms,
-        })
+        Ok(SearchText { terms })
     }
 
     /// The query in SQLite FTS5's syntax: every term quoted, so no input is read as an

@@ -307,6 +307,7 @@ macro_rules! repository_conformance {
             a_message_takes_a_bounded_number_of_emoji => reactions::a_message_takes_a_bounded_number_of_emoji,
             concurrent_new_emoji_never_exceed_the_bound => reactions::concurrent_new_emoji_never_exceed_the_bound,
             search_finds_words_phrases_and_leaves_out_exclusions => search::search_finds_words_phrases_and_leaves_out_exclusions,
+            search_matches_the_forms_of_a_word => search::search_matches_the_forms_of_a_word,
             search_sees_only_the_viewers_rooms_and_live_messages => search::search_sees_only_the_viewers_rooms_and_live_messages,
             search_narrows_by_room_author_and_time_and_pages => search::search_narrows_by_room_author_and_time_and_pages,
             search_ranks_the_newest_matches_after_the_filters => search::search_ranks_the_newest_matches_after_the_filters,

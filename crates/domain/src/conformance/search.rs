@@ -1,6 +1,8 @@
 //! Message search: what matches, whose messages can be found, and that the index follows edits
 //! and deletes. Ranking differs between backends; only "every match, nothing else" and the
-//! highlights are the contract. Words here are neither stop words nor stemmed differently.
+//! highlights are the contract. Every backend matches a word's common English forms alike
+//! (PostgreSQL's Snowball stemmer, SQLite's porter tokenizer, the in-memory repository
+//! stemming as PostgreSQL does); only PostgreSQL drops stop words, so the words here are none.
 use chrono::{TimeDelta, Utc};
 
 use super::*;
@@ -78,6 +80,48 @@ pub fn search_finds_words_phrases_and_leaves_out_exclusions(repo: &dyn Repositor
         .collect();
     assert_eq!(marked, ["falcon"]);
     assert!(hits[0].snippet.contains("quokka"));
+}
+
+pub fn search_matches_the_forms_of_a_word(repo: &dyn Repository) {
+    let ann = user(repo, "ann");
+    let room = room(repo, ann, "r", false);
+    for body in [
+        "Deployed",
+        "deploying the gateway",
+        "she deploys gateways daily",
+        "redeploy tomorrow",
+    ] {
+        stored(repo, room, ann, body);
+    }
+    let all = [
+        "Deployed",
+        "deploying the gateway",
+        "she deploys gateways daily",
+    ];
+    assert_eq!(bodies(repo, query(ann, "deployed")), all);
+    assert_eq!(bodies(repo, query(ann, "DEPLOYS")), all);
+    // A phrase's words must follow each other, whatever their endings.
+    assert_eq!(
+        bodies(repo, query(ann, "\"deployed gateway\"")),
+        ["she deploys gateways daily"]
+    );
+    assert_eq!(bodies(repo, query(ann, "deploy -gateway")), ["Deployed"]);
+    // The form the message used is what is highlighted.
+    let hits = repo
+        .search_messages(query(ann, "gateway deploying"))
+        .unwrap();
+    let mut marked: Vec<String> = hits
+        .iter()
+        .flat_map(|h| {
+            let chars: Vec<char> = h.snippet.chars().collect();
+            h.highlights
+                .iter()
+                .map(|[a, b]| chars[*a..*b].iter().collect::<String>())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    marked.sort();
+    assert_eq!(marked, ["deploying", "deploys", "gateway", "gateways"]);
 }
 
 pub fn search_sees_only_the_viewers_rooms_and_live_messages(repo: &dyn Repository) {

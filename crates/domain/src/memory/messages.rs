@@ -1,9 +1,11 @@
 use std::ops::Bound;
+use std::rc::Rc;
 
 use super::{next, MemoryRepository, MessageRow, State};
 use crate::entities::*;
 use crate::error::{RepoError, SendRefusal};
 use crate::event_log::{LogEntry, Logged};
+use crate::lexemes::match_form;
 use crate::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
@@ -186,26 +188,34 @@ impl MessageRepository for MemoryRepository {
     }
 }
 
-/// Whether `words` hold `phrase` (words in a row).
-fn holds(words: &[String], phrase: &str) -> bool {
-    let wanted: Vec<&str> = phrase.split(' ').collect();
-    words
-        .windows(wanted.len())
-        .any(|w| w.iter().map(String::as_str).eq(wanted.iter().copied()))
+/// Each word of a text as search matches it: stemmed (as "deploys" and "deploying" are both
+/// "deploy"), so that this repository finds what the databases find.
+fn forms(text: &str) -> Vec<Rc<str>> {
+    words(text).iter().map(|w| match_form(w)).collect()
 }
 
-/// A plain reading of a search, without stemming or ranking by rarity: every word and phrase
-/// must be in the body as whole words, no exclusion may be; more matches rank higher, then
-/// newer messages.
+/// Whether `body` holds `phrase`'s words in a row.
+fn holds(body: &[Rc<str>], phrase: &[Rc<str>]) -> bool {
+    body.windows(phrase.len()).any(|w| w == phrase)
+}
+
+/// A plain reading of a search, stemmed but without stop words or ranking by rarity: every
+/// word and phrase must be in the body as whole words, no exclusion may be; more matches rank
+/// higher, then newer messages.
 pub(super) fn search(s: &State, q: &MessageSearch) -> RepoResult<Vec<SearchHit>> {
-    let wanted: Vec<&str> = q
+    let terms: Vec<(bool, Vec<Rc<str>>)> = q
         .text
         .terms
         .iter()
-        .filter_map(|t| match t {
-            Term::Word(w) | Term::Phrase(w) => Some(w.as_str()),
-            Term::Without(_) => None,
+        .map(|t| match t {
+            Term::Word(w) | Term::Phrase(w) => (true, forms(w)),
+            Term::Without(w) => (false, forms(w)),
         })
+        .collect();
+    let wanted: Vec<&Rc<str>> = terms
+        .iter()
+        .filter(|(wanted, _)| *wanted)
+        .flat_map(|(_, words)| words)
         .collect();
     let mut found = Vec::new();
     for (&id, row) in s.messages.iter().rev() {
@@ -218,18 +228,16 @@ pub(super) fn search(s: &State, q: &MessageSearch) -> RepoResult<Vec<SearchHit>>
         if !visible {
             continue;
         }
-        let words = words(&row.body);
-        let matches = q.text.terms.iter().all(|t| match t {
-            Term::Word(w) | Term::Phrase(w) => holds(&words, w),
-            Term::Without(w) => !holds(&words, w),
-        });
+        let body = forms(&row.body);
+        let matches = terms
+            .iter()
+            .all(|(wanted, phrase)| holds(&body, phrase) == *wanted);
         if !matches {
             continue;
         }
         let hits = wanted
             .iter()
-            .flat_map(|p| p.split(' '))
-            .map(|w| words.iter().filter(|x| *x == w).count())
+            .map(|w| body.iter().filter(|x| x == w).count())
             .sum::<usize>();
         found.push((hits, id));
     }
@@ -248,15 +256,14 @@ pub(super) fn search(s: &State, q: &MessageSearch) -> RepoResult<Vec<SearchHit>>
 }
 
 /// The body with each word of the query marked, as the databases mark their snippets.
-fn mark(body: &str, wanted: &[&str]) -> String {
-    let wanted: Vec<&str> = wanted.iter().flat_map(|p| p.split(' ')).collect();
+fn mark(body: &str, wanted: &[&Rc<str>]) -> String {
     let mut out = String::with_capacity(body.len() + 8);
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
         if word.is_empty() {
             return;
         }
-        if wanted.contains(&word.to_lowercase().as_str()) {
+        if wanted.contains(&&match_form(&word.to_lowercase())) {
             out.push(MARK_START);
             out.push_str(word);
             out.push(MARK_END);

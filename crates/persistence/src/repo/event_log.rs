@@ -8,6 +8,7 @@ use huddle_domain::event_log::{LogEntry, LogSlice, LoggedEntry};
 use huddle_domain::repository::{EventLogRepository, RepoResult};
 use huddle_domain::{Role, RoomId};
 
+use super::literal_limit::literal_limit;
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::db_err;
@@ -79,7 +80,7 @@ impl EventLogRepository for DieselRepository {
         after: i64,
         limit: usize,
     ) -> RepoResult<LogSlice<LoggedEntry>> {
-        let take = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+        let take = limit.saturating_add(1);
         let mut conn = self.conn()?;
         // One snapshot for the floor, the entries and the messages, so that a page never
         // misses what committed between its reads.
@@ -98,11 +99,10 @@ impl EventLogRepository for DieselRepository {
             if after < floor {
                 return Ok(LogSlice::Reset);
             }
-            let rows: Vec<EntryRow> = room_events::table
+            let entries = room_events::table
                 .filter(room_events::room_id.eq(room_id))
                 .filter(room_events::event_seq.gt(after))
                 .order(room_events::event_seq)
-                .limit(take)
                 .select((
                     room_events::event_seq,
                     room_events::created_at,
@@ -111,8 +111,8 @@ impl EventLogRepository for DieselRepository {
                     room_events::user_id,
                     room_events::emoji,
                     room_events::role,
-                ))
-                .load(c)?;
+                ));
+            let rows: Vec<EntryRow> = literal_limit(entries, take).load_rows(c)?;
             // A message's event_seq grows with its seq, so the messages after `after` are
             // those past the last one at or before it: found walking the (room, seq) key down
             // from the newest, with no index of its own.
@@ -121,13 +121,12 @@ impl EventLogRepository for DieselRepository {
                 .filter(messages::event_seq.le(after))
                 .select(diesel::dsl::max(messages::seq))
                 .first(c)?;
-            let created: Vec<(i64, i64, i64)> = messages::table
+            let created = messages::table
                 .filter(messages::room_id.eq(room_id))
                 .filter(messages::seq.gt(before.unwrap_or(0)))
                 .order(messages::seq)
-                .limit(take)
-                .select((messages::id, messages::event_seq, messages::created_at))
-                .load(c)?;
+                .select((messages::id, messages::event_seq, messages::created_at));
+            let created: Vec<(i64, i64, i64)> = literal_limit(created, take).load_rows(c)?;
             let mut items: Vec<LoggedEntry> = rows
                 .into_iter()
                 .filter_map(|(event_seq, at, kind, message_id, user_id, emoji, role)| {

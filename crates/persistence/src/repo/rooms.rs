@@ -6,6 +6,7 @@ use huddle_domain::repository::{
 use huddle_domain::{Member, Role, Room, RoomCursor, RoomId, RoomKind, UserId};
 
 use super::event_log::{if_changed, log, next_event_seq, record, Unchanged};
+use super::literal_limit::literal_limit;
 use super::lower;
 use super::DieselRepository;
 use crate::connection::AnyConnection;
@@ -210,11 +211,8 @@ impl RoomRepository for DieselRepository {
         if let Some(after) = q.after_id {
             query = query.filter(rooms::id.gt(after));
         }
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        query
-            .order(rooms::id.asc())
-            .limit(limit)
-            .load(&mut *self.conn()?)
+        literal_limit(query.order(rooms::id.asc()), q.limit)
+            .load_rows::<RoomRow, _>(&mut *self.conn()?)
             .map(|rows| rows.into_iter().map(Into::into).collect())
             .map_err(db_err)
     }
@@ -357,14 +355,14 @@ impl RoomRepository for DieselRepository {
         after_user: Option<UserId>,
         limit: usize,
     ) -> RepoResult<Vec<Member>> {
-        room_members::table
+        let page = room_members::table
             .inner_join(users::table)
             .filter(room_members::room_id.eq(room_id))
             .filter(room_members::user_id.gt(after_user.unwrap_or(i64::MIN)))
             .order(room_members::user_id.asc())
-            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
-            .select((MemberRow::as_select(), UserRow::as_select()))
-            .load(&mut *self.conn()?)
+            .select((MemberRow::as_select(), UserRow::as_select()));
+        literal_limit(page, limit)
+            .load_rows::<(MemberRow, UserRow), _>(&mut *self.conn()?)
             .map(|rows| rows.into_iter().map(to_member).collect())
             .map_err(db_err)
     }

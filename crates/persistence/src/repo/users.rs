@@ -4,6 +4,7 @@ use huddle_domain::repository::{
 };
 use huddle_domain::{EndedSession, User, UserCredentials, UserId};
 
+use super::literal_limit::literal_limit;
 use super::DieselRepository;
 use crate::connection::AnyConnection;
 use crate::error::{db_err, map_err};
@@ -74,11 +75,8 @@ impl UserRepository for DieselRepository {
         if let Some(after) = q.after_id {
             query = query.filter(users::id.gt(after));
         }
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        query
-            .order(users::id.asc())
-            .limit(limit)
-            .load(&mut *self.conn()?)
+        literal_limit(query.order(users::id.asc()), q.limit)
+            .load_rows::<UserRow, _>(&mut *self.conn()?)
             .map(|rows| rows.into_iter().map(Into::into).collect())
             .map_err(db_err)
     }
