@@ -58,42 +58,50 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
                     .service(resource!("/auth/refresh", post => auth::refresh))
                     .service(resource!("/auth/logout", post => auth::logout))
                     .service(resource!("/auth/logout-all", post => sessions::logout_all))
-                    .service(resource!("/users", get => users::list))
-                    .service(resource!("/users/me", get => users::me, patch => users::update_me))
-                    .service(resource!("/users/me/password", post => users::change_password))
-                    .service(resource!("/users/me/sessions", get => sessions::list))
-                    .service(resource!("/users/me/sessions/{id}", delete => sessions::end))
-                    .service(resource!("/users/{id}", get => users::get))
-                    .service(resource!("/rooms", get => rooms::list, post => rooms::create))
-                    .service(resource!("/rooms/{id}",
-                        get => rooms::get, patch => rooms::update, delete => rooms::delete))
-                    .service(resource!("/dms", post => rooms::open_direct))
-                    .service(resource!("/rooms/{id}/join", post => rooms::join))
-                    .service(resource!("/rooms/{id}/read", put => rooms::mark_read))
-                    .service(resource!("/rooms/{id}/reads", get => rooms::reads))
-                    .service(resource!("/rooms/{id}/leave", post => rooms::leave))
-                    .service(resource!("/rooms/{id}/members",
-                        get => members::list, post => members::add))
-                    .service(resource!("/rooms/{id}/members/{user_id}",
-                        patch => members::set_role, delete => members::kick))
-                    .service(resource!("/rooms/{id}/messages",
-                        get => messages::history, post => messages::post))
-                    .service(resource!("/rooms/{id}/messages/{message_id}",
-                        patch => messages::edit, delete => messages::delete))
                     .service(
-                        resource!("/rooms/{id}/messages/{message_id}/reactions/{emoji}",
-                        put => messages::react, delete => messages::unreact),
+                        web::scope("/users")
+                            .service(resource!("", get => users::list))
+                            .service(resource!("/me", get => users::me, patch => users::update_me))
+                            .service(resource!("/me/password", post => users::change_password))
+                            .service(resource!("/me/sessions", get => sessions::list))
+                            .service(resource!("/me/sessions/{id}", delete => sessions::end))
+                            .service(resource!("/{id}", get => users::get)),
                     )
-                    .service(resource!("/rooms/{id}/invites",
-                        get => invites::list, post => invites::create))
-                    .service(resource!("/rooms/{id}/invites/{code}", delete => invites::revoke))
-                    .service(resource!("/rooms/{id}/files", post => files::upload))
+                    .service(resource!("/rooms", get => rooms::list, post => rooms::create))
+                    .service(resource!("/dms", post => rooms::open_direct))
+                    .service(room_scope())
                     .service(resource!("/files/{id}", get => files::download))
                     .service(resource!("/search/messages", get => search::messages))
                     .service(resource!("/invites/{code}", get => invites::preview))
                     .service(resource!("/invites/{code}/accept", post => invites::accept)),
             );
     }
+}
+
+/// Everything under `/rooms/{id}`. One scope, so that a request is matched against the room's
+/// path pattern once and then against its static tails: actix-router matches every pattern
+/// with a path parameter by running its regular expression, and as a flat list each request
+/// ran one for every room route registered before its own (`regex_lite` was 3.7% of Huddle's
+/// CPU in the history benchmark; BENCHMARKS.md, "Routing").
+fn room_scope() -> actix_web::Scope {
+    web::scope("/rooms/{id}")
+        .service(resource!("",
+            get => rooms::get, patch => rooms::update, delete => rooms::delete))
+        .service(resource!("/messages", get => messages::history, post => messages::post))
+        .service(resource!("/read", put => rooms::mark_read))
+        .service(resource!("/reads", get => rooms::reads))
+        .service(resource!("/join", post => rooms::join))
+        .service(resource!("/leave", post => rooms::leave))
+        .service(resource!("/members", get => members::list, post => members::add))
+        .service(resource!("/invites", get => invites::list, post => invites::create))
+        .service(resource!("/files", post => files::upload))
+        .service(resource!("/messages/{message_id}",
+            patch => messages::edit, delete => messages::delete))
+        .service(resource!("/messages/{message_id}/reactions/{emoji}",
+            put => messages::react, delete => messages::unreact))
+        .service(resource!("/members/{user_id}",
+            patch => members::set_role, delete => members::kick))
+        .service(resource!("/invites/{code}", delete => invites::revoke))
 }
 
 /// 405 with the `Allow` header the HTTP spec asks for, naming the resource's methods.
