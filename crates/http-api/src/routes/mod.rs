@@ -81,8 +81,8 @@ pub fn configure(state: &ApiState) -> impl FnOnce(&mut web::ServiceConfig) + '_ 
 /// Everything under `/rooms/{id}`. One scope, so that a request is matched against the room's
 /// path pattern once and then against its static tails: actix-router matches every pattern
 /// with a path parameter by running its regular expression, and as a flat list each request
-/// ran one for every room route registered before its own (`regex_lite` was 3.7% of Huddle's
-/// CPU in the history benchmark; BENCHMARKS.md, "Routing").
+/// ran one for every room route registered before its own: a tenth of the samples in Huddle's
+/// own code during the history benchmark, 4% since (BENCHMARKS.md, "Routing").
 fn room_scope() -> actix_web::Scope {
     web::scope("/rooms/{id}")
         .service(resource!("",
