@@ -9,7 +9,7 @@ use crate::lexemes::match_form;
 use crate::repository::{
     HistoryWindow, MessageRepository, NewMessage, RepoResult, StoreDone, Stored,
 };
-use crate::search::{words, MessageSearch, SearchHit, Term, MARK_END, MARK_START};
+use crate::search::{each_word, MessageSearch, SearchHit, Term, MARK_END, MARK_START};
 
 /// The message with this id if it is in this room.
 fn in_room(s: &State, room_id: RoomId, id: MessageId) -> RepoResult<Option<Message>> {
@@ -191,7 +191,7 @@ impl MessageRepository for MemoryRepository {
 /// Each word of a text as search matches it: stemmed (as "deploys" and "deploying" are both
 /// "deploy"), so that this repository finds what the databases find.
 fn forms(text: &str) -> Vec<Rc<str>> {
-    words(text).iter().map(|w| match_form(w)).collect()
+    each_word(text).map(|w| match_form(&w)).collect()
 }
 
 /// Whether `body` holds `phrase`'s words in a row.
